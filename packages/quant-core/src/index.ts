@@ -1,0 +1,4 @@
+export * from './errors.js';
+export * from './shape.js';
+export * from './options.js';
+export * from './backend-registry.js';

@@ -1,0 +1,150 @@
+import { QattnError } from './errors.js';
+
+/**
+ * Shape of one attention call. Tensors are row-major: q and the output `[batch, heads, seqQ, headDim]`, k and v
+ * `[batch, kvHeads, seqKV, headDim]`. Query head h reads kv head ⌊h / (heads / kvHeads)⌋ (GQA; MQA when kvHeads = 1).
+ */
+export interface AttentionShape {
+  batch: number;
+  heads: number;
+  /** Defaults to `heads` (plain multi-head attention). Must divide `heads`. */
+  kvHeads?: number;
+  seqQ: number;
+  seqKV: number;
+  headDim: number;
+}
+
+/** Options every attention entry point takes. */
+export interface AttentionOptions {
+  /** Bottom-right aligned causal mask: query i sees keys j ≤ i + seqKV − seqQ. Default false. */
+  causal?: boolean;
+  /** Softmax scale applied to q·k. Default 1/√headDim. */
+  scale?: number;
+}
+
+/** An {@link AttentionShape} with `kvHeads` resolved and the derived sizes every kernel needs. */
+export interface ResolvedShape extends Required<AttentionShape> {
+  /** heads / kvHeads: how many query heads share one kv head. */
+  groupSize: number;
+  /** Elements of q and of the output. */
+  qElements: number;
+  /** Elements of k and of v. */
+  kvElements: number;
+}
+
+const DIMENSION_LEGEND = 'q/out [batch, heads, seqQ, headDim], k/v [batch, kvHeads, seqKV, headDim]';
+
+function checkDimension(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new QattnError('ERR_QATTN_SHAPE', `shape.${name} must be a positive integer, got ${String(value)} (${DIMENSION_LEGEND})`, {
+      dimension: name,
+      value,
+    });
+  }
+  return value;
+}
+
+/** Validates a shape (every dimension a positive integer, kvHeads dividing heads) and returns its resolved form. */
+export function resolveShape(shape: AttentionShape): ResolvedShape {
+  if (typeof shape !== 'object' || shape === null) {
+    throw new QattnError('ERR_QATTN_SHAPE', `shape must be an object {batch, heads, kvHeads?, seqQ, seqKV, headDim}`);
+  }
+  const batch = checkDimension('batch', shape.batch);
+  const heads = checkDimension('heads', shape.heads);
+  const kvHeads = checkDimension('kvHeads', shape.kvHeads ?? shape.heads);
+  const seqQ = checkDimension('seqQ', shape.seqQ);
+  const seqKV = checkDimension('seqKV', shape.seqKV);
+  const headDim = checkDimension('headDim', shape.headDim);
+  if (heads % kvHeads !== 0) {
+    throw new QattnError('ERR_QATTN_SHAPE', `shape.heads (${heads}) must be a multiple of shape.kvHeads (${kvHeads})`, { heads, kvHeads });
+  }
+  return {
+    batch,
+    heads,
+    kvHeads,
+    seqQ,
+    seqKV,
+    headDim,
+    groupSize: heads / kvHeads,
+    qElements: batch * heads * seqQ * headDim,
+    kvElements: batch * kvHeads * seqKV * headDim,
+  };
+}
+
+/** Throws `ERR_QATTN_DTYPE` unless `value` is a Float32Array. */
+export function assertFloat32Array(name: string, value: unknown): asserts value is Float32Array {
+  if (!(value instanceof Float32Array)) {
+    const got = value === null ? 'null' : typeof value === 'object' ? (value as object).constructor?.name ?? 'object' : typeof value;
+    throw new QattnError('ERR_QATTN_DTYPE', `${name} must be a Float32Array, got ${got}`, { tensor: name, got });
+  }
+}
+
+/** Throws `ERR_QATTN_NONFINITE` naming the tensor and first index of a NaN or ±Infinity. */
+export function assertFinite(name: string, values: ArrayLike<number>): void {
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i];
+    // x - x is NaN exactly when x is NaN or ±Infinity: one comparison per element on the hot validation path.
+    if (x - x !== 0) {
+      throw new QattnError('ERR_QATTN_NONFINITE', `${name}[${i}] is ${x}: inputs must be finite`, { tensor: name, index: i, value: x });
+    }
+  }
+}
+
+/**
+ * Validates the typed-array inputs of an attention call: dtypes, lengths against the shape, finiteness, and the
+ * shared options (`causal`, `scale`). Returns the resolved shape and the scale to use.
+ */
+export function validateAttentionInputs(
+  q: unknown,
+  k: unknown,
+  v: unknown,
+  shape: AttentionShape,
+  options: AttentionOptions = {},
+): { shape: ResolvedShape; scale: number; causal: boolean } {
+  const resolved = resolveShape(shape);
+  const tensors: Array<[string, unknown, number, string]> = [
+    ['q', q, resolved.qElements, '[batch, heads, seqQ, headDim]'],
+    ['k', k, resolved.kvElements, '[batch, kvHeads, seqKV, headDim]'],
+    ['v', v, resolved.kvElements, '[batch, kvHeads, seqKV, headDim]'],
+  ];
+  for (const [name, tensor, expected, layout] of tensors) {
+    assertFloat32Array(name, tensor);
+    if (tensor.length !== expected) {
+      throw new QattnError(
+        'ERR_QATTN_SHAPE',
+        `${name} has ${tensor.length} elements but shape ${layout} needs ${expected}`,
+        { tensor: name, length: tensor.length, expected },
+      );
+    }
+  }
+  for (const [name, tensor] of tensors) assertFinite(name, tensor as Float32Array);
+  const { scale, causal } = resolveCommonOptions(options, resolved.headDim);
+  return { shape: resolved, scale, causal };
+}
+
+/** Validates `causal` and `scale` and applies their defaults. */
+export function resolveCommonOptions(options: AttentionOptions, headDim: number): { scale: number; causal: boolean } {
+  if (typeof options !== 'object' || options === null) {
+    throw new QattnError('ERR_QATTN_OPTION', 'options must be an object');
+  }
+  const causal = options.causal ?? false;
+  if (typeof causal !== 'boolean') {
+    throw new QattnError('ERR_QATTN_OPTION', `options.causal must be a boolean, got ${String(causal)}`, { option: 'causal' });
+  }
+  const scale = options.scale ?? 1 / Math.sqrt(headDim);
+  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) {
+    throw new QattnError('ERR_QATTN_OPTION', `options.scale must be a finite positive number, got ${String(scale)}`, { option: 'scale' });
+  }
+  return { scale, causal };
+}
+
+/** log2(e): folded with the softmax scale so kernels can use exp2 (`smScaleLog2 = scale · LOG2E`). */
+export const LOG2E = Math.LOG2E;
+
+/**
+ * Index of the last key query `i` may see under the bottom-right aligned causal mask (−1 when it sees none).
+ * Non-causal calls see every key: `seqKV − 1`.
+ */
+export function lastVisibleKey(i: number, seqQ: number, seqKV: number, causal: boolean): number {
+  return causal ? Math.min(seqKV - 1, i + seqKV - seqQ) : seqKV - 1;
+}

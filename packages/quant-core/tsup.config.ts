@@ -1,0 +1,3 @@
+import { qattnTsup } from '@qattn/tooling/tsup';
+
+export default qattnTsup();

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Entry point of the README's two commands: works on a fresh machine that has only Node ≥ 20 and npm.
+#   bash tooling/scripts/qattn.sh bench [args…]   install, build, run the quick benchmark (the main job)
+#   bash tooling/scripts/qattn.sh test            install, build, run every package's tests
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PNPM_VERSION=10.34.9
+
+# corepack's pnpm fails its signature check on Node 20, so pnpm comes from npm.
+if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$PNPM_VERSION" ]; then
+  npm i -g "pnpm@$PNPM_VERSION" >/dev/null 2>&1 || {
+    mkdir -p .pnpm-bin && npm i --prefix .pnpm-bin "pnpm@$PNPM_VERSION" >/dev/null
+    export PATH="$PWD/.pnpm-bin/node_modules/.bin:$PATH"
+  }
+fi
+
+cmd=${1:-test}
+shift || true
+pnpm install --frozen-lockfile --reporter=append-only >/dev/null || pnpm install --frozen-lockfile
+case "$cmd" in
+  bench)
+    pnpm exec turbo run build --output-logs=errors-only
+    pnpm --filter @qattn/bench exec qattn-bench "$@"
+    ;;
+  test)
+    rm -rf packages/*/.vitest-reports apps/*/.vitest-reports
+    status=0
+    pnpm exec turbo run test --continue --output-logs=new-only "$@" || status=$?
+    node tooling/scripts/summarize-tests.mjs || status=1
+    exit $status
+    ;;
+  *)
+    echo "usage: qattn.sh bench|test [args]" >&2
+    exit 2
+    ;;
+esac
