@@ -1,1 +1,15 @@
-export {};
+export { attention } from './attention.js';
+export { compare, type Comparison } from './compare.js';
+export { createRng, createNormal, createStudentT } from './rng.js';
+export { generateInputs, type AttentionInputs, type DataKind, type GenerateOptions } from './generate.js';
+export {
+  badInputCases,
+  checkBadInputCase,
+  checkConformanceCase,
+  conformanceCases,
+  defineConformanceSuite,
+  type BadInputCase,
+  type ConformanceCase,
+  type ConformanceResult,
+  type ConformanceTarget,
+} from './conformance.js';
