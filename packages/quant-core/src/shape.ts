@@ -146,5 +146,5 @@ export const LOG2E = Math.LOG2E;
  * Non-causal calls see every key: `seqKV − 1`.
  */
 export function lastVisibleKey(i: number, seqQ: number, seqKV: number, causal: boolean): number {
-  return causal ? Math.min(seqKV - 1, i + seqKV - seqQ) : seqKV - 1;
+  return causal ? Math.max(-1, Math.min(seqKV - 1, i + seqKV - seqQ)) : seqKV - 1;
 }
