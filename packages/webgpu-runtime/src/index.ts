@@ -1,1 +1,8 @@
-export {};
+/// <reference types="@webgpu/types" />
+export { acquireGpu, releaseGpu, assertAlive } from './device.js';
+export type { AcquireOptions, AdapterSummary, ComputeLimits, GpuCapabilities, GpuContext } from './device.js';
+export { withDeviceErrors } from './error-scope.js';
+export { WebGpuTensor, readBuffer } from './tensor.js';
+export type { GpuDType } from './tensor.js';
+export { GpuTimestamps } from './timestamps.js';
+export { BufferUsage, MapMode } from './constants.js';
