@@ -5,3 +5,6 @@ export * from './backend-registry.js';
 export * from './quantize.js';
 export * from './pack.js';
 export * from './smoothing.js';
+export * from './progressive.js';
+export * from './head-priority.js';
+export * from './sas.js';
