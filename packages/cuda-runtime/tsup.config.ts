@@ -1,3 +1,4 @@
 import { qattnTsup } from '@qattn/tooling/tsup';
 
-export default qattnTsup();
+// shims: import.meta.url in the CJS build, which locates build/Release/*.node.
+export default qattnTsup({ shims: true });
