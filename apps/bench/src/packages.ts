@@ -1,0 +1,127 @@
+/**
+ * The public API of the qattn packages as the bench sees it. The bench imports each package dynamically and checks
+ * every export it uses, so a package that does not (yet) export a function is reported as such instead of breaking
+ * the whole run; the types below are the contract of docs/TEAM-CONTRACTS.md.
+ */
+import type { BackendName, DataKind } from './presets.js';
+
+/** Shape argument of every package entry point. */
+export interface ApiShape {
+  batch: number;
+  heads: number;
+  kvHeads?: number;
+  seqQ: number;
+  seqKV: number;
+  headDim: number;
+}
+
+/** What a backend registry reports about one backend. */
+export interface ApiBackendStatus {
+  name: BackendName;
+  available: boolean;
+  reason?: string;
+  priority?: number;
+}
+
+/** Result of a package's benchmark hook (`flashInt8Benchmark`, `turboBenchmark`). */
+export interface ApiBenchmarkResult {
+  backend: string;
+  medianMs: number;
+  minMs: number;
+  samplesMs: number[];
+  quantMs?: number;
+  attnMs?: number;
+  peakDeviceBytes?: number;
+  timer?: string;
+}
+
+export interface ApiBenchmarkOptions {
+  warmup: number;
+  repeats: number;
+  seed?: number;
+}
+
+type AttentionFn = (
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  shape: ApiShape,
+  options?: Record<string, unknown>,
+) => Promise<Float32Array>;
+type BenchmarkFn = (shape: ApiShape, options: Record<string, unknown>, bench: ApiBenchmarkOptions) => Promise<ApiBenchmarkResult>;
+
+/** A kernel package reduced to the three exports the bench uses; each may be missing. */
+export interface KernelPackage {
+  name: string;
+  attention?: AttentionFn;
+  benchmark?: BenchmarkFn;
+  /** Probes the package's backends (from its `…Backends` export), or undefined when it has none. */
+  backends?: () => Promise<ApiBackendStatus[]>;
+  /** Why the package could not be imported at all. */
+  loadError?: string;
+}
+
+/** `@qattn/reference` reduced to what the bench uses. */
+export interface ReferencePackage {
+  attention?: (q: Float32Array, k: Float32Array, v: Float32Array, shape: ApiShape, options?: { causal?: boolean }) => Float64Array;
+  compare?: (actual: ArrayLike<number>, expected: ArrayLike<number>) => { cos: number; relL2: number; maxAbs: number; rmse: number };
+  generateInputs?: (shape: ApiShape, options: { kind: DataKind; seed?: number }) => { q: Float32Array; k: Float32Array; v: Float32Array };
+  loadError?: string;
+}
+
+function asFunction<T>(value: unknown): T | undefined {
+  return typeof value === 'function' ? (value as T) : undefined;
+}
+
+/**
+ * Turns whatever a package exports as `…Backends` into a status prober: a function returning statuses, a registry
+ * with `status()`, or a plain array.
+ */
+function backendProber(exported: unknown): (() => Promise<ApiBackendStatus[]>) | undefined {
+  if (exported === undefined || exported === null) return undefined;
+  const normalize = (value: unknown): ApiBackendStatus[] => {
+    if (!Array.isArray(value)) throw new Error(`backend status is not a list (${typeof value})`);
+    return value as ApiBackendStatus[];
+  };
+  if (typeof exported === 'function') return async () => normalize(await (exported as () => unknown)());
+  if (Array.isArray(exported)) return async () => normalize(exported);
+  const status = (exported as { status?: unknown }).status;
+  if (typeof status === 'function') return async () => normalize(await (status as () => unknown).call(exported));
+  return undefined;
+}
+
+async function importModule(name: string): Promise<{ module?: Record<string, unknown>; error?: string }> {
+  try {
+    return { module: (await import(name)) as Record<string, unknown> };
+  } catch (err) {
+    return { error: `cannot import ${name}: ${(err as Error).message}` };
+  }
+}
+
+/** Imports `@qattn/flash-int8` and `@qattn/turbo-attn` and picks out their contract exports. */
+export async function loadKernelPackages(): Promise<{ flashInt8: KernelPackage; turbo: KernelPackage }> {
+  const [flash, turbo] = await Promise.all([importModule('@qattn/flash-int8'), importModule('@qattn/turbo-attn')]);
+  const pick = (name: string, loaded: typeof flash, prefix: 'flashInt8' | 'turbo'): KernelPackage => {
+    if (!loaded.module) return { name, loadError: loaded.error };
+    const m = loaded.module;
+    return {
+      name,
+      attention: asFunction<AttentionFn>(m[prefix === 'flashInt8' ? 'flashInt8Attention' : 'turboAttention']),
+      benchmark: asFunction<BenchmarkFn>(m[`${prefix}Benchmark`]),
+      backends: backendProber(m[`${prefix}Backends`]),
+    };
+  };
+  return { flashInt8: pick('@qattn/flash-int8', flash, 'flashInt8'), turbo: pick('@qattn/turbo-attn', turbo, 'turbo') };
+}
+
+/** Imports `@qattn/reference`. */
+export async function loadReferencePackage(): Promise<ReferencePackage> {
+  const loaded = await importModule('@qattn/reference');
+  if (!loaded.module) return { loadError: loaded.error };
+  const m = loaded.module;
+  return {
+    attention: asFunction(m.attention),
+    compare: asFunction(m.compare),
+    generateInputs: asFunction(m.generateInputs),
+  };
+}

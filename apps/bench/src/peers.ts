@@ -1,0 +1,168 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { attentionOps, type CellShape, tops } from './metrics.js';
+import type { BackendName } from './presets.js';
+import type { CellError, CellResult } from './sweep.js';
+
+/** The PyTorch SDPA configurations timed as peers. */
+export const PEER_NAMES = ['sdpa-flash-fp16', 'sdpa-cudnn-bf16', 'sdpa-math-fp32'] as const;
+export type PeerName = (typeof PEER_NAMES)[number];
+
+/** One peer measurement (from peers/sdpa_peers.py). */
+export interface PeerCell {
+  peer: PeerName;
+  shape: CellShape;
+  status: 'ok' | 'error' | 'skipped';
+  dtype?: string;
+  medianMs?: number;
+  minMs?: number;
+  samplesMs?: number[];
+  peakDeviceBytes?: number;
+  tops?: number;
+  /** Against float64 torch math on a slice of the same (normal) inputs. */
+  accuracy?: { relL2: number; cos: number };
+  error?: CellError;
+}
+
+/** qattn time against a peer's on the same shape: `speedup` > 1 means qattn is faster. */
+export interface PeerRatio {
+  algorithm: string;
+  backend: BackendName;
+  peer: PeerName;
+  shape: CellShape;
+  qattnMs: number;
+  peerMs: number;
+  /** qattn TOPS / peer TOPS = peerMs / qattnMs. */
+  speedup: number;
+}
+
+/** The peers section of a report. `unavailable`: no python, no torch or no CUDA; the reason says which. */
+export interface PeersReport {
+  status: 'ok' | 'unavailable' | 'error';
+  reason?: string;
+  python: string;
+  pythonVersion?: string;
+  torch?: string;
+  cudaRuntime?: string;
+  device?: string;
+  cells: PeerCell[];
+  ratios: PeerRatio[];
+}
+
+export interface PeerRunOptions {
+  /** Python interpreter; default `$QATTN_PYTHON` or `python3`. */
+  python?: string;
+  warmup: number;
+  repeats: number;
+  seed: number;
+  accuracyRows: number;
+  onProgress?: (done: number, total: number, label: string) => void;
+}
+
+/** Path of the peers script: beside the package (`peers/`), or `$QATTN_PEERS_SCRIPT`. */
+export function peersScriptPath(): string {
+  if (process.env.QATTN_PEERS_SCRIPT) return process.env.QATTN_PEERS_SCRIPT; // tests, or a relocated bundle
+  // dist/index.js → ../peers/; also works from src/ under vitest.
+  return fileURLToPath(new URL('../peers/sdpa_peers.py', import.meta.url));
+}
+
+interface ScriptOutput {
+  status: 'ok' | 'unavailable';
+  reason?: string;
+  python?: string;
+  torch?: string;
+  cudaRuntime?: string;
+  device?: string;
+  cells: Array<Omit<PeerCell, 'shape' | 'tops'> & { shapeIndex: number }>;
+}
+
+/**
+ * Runs PyTorch SDPA on the sweep's shapes in a child python process. Never throws: a missing interpreter, a missing
+ * torch, no CUDA, a crash or unparsable output all become `status: 'unavailable' | 'error'` with the reason.
+ */
+export async function runPeers(shapes: CellShape[], options: PeerRunOptions): Promise<PeersReport> {
+  const python = options.python || process.env.QATTN_PYTHON || 'python3';
+  const base = { python, cells: [] as PeerCell[], ratios: [] as PeerRatio[] };
+  const script = peersScriptPath();
+  if (!existsSync(script)) return { ...base, status: 'error', reason: `peers script not found at ${script}` };
+  const input = JSON.stringify({
+    shapes,
+    warmup: options.warmup,
+    repeats: options.repeats,
+    seed: options.seed,
+    accuracyRows: options.accuracyRows,
+  });
+  const result = await new Promise<{ code: number | null; stdout: string; stderr: string; spawnError?: Error }>((resolve) => {
+    let stdout = '';
+    let stderr = '';
+    let lineBuffer = '';
+    const child = spawn(python, [script], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.on('error', (spawnError) => resolve({ code: null, stdout, stderr, spawnError }));
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      lineBuffer += chunk;
+      const lines = lineBuffer.split('\n');
+      lineBuffer = lines.pop() ?? '';
+      for (const line of lines) {
+        const match = /^progress (\d+) (\d+) (.*)$/.exec(line);
+        if (match) options.onProgress?.(Number(match[1]), Number(match[2]), match[3]);
+        else stderr += `${line}\n`;
+      }
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr: stderr + lineBuffer }));
+    child.stdin.on('error', () => undefined); // the interpreter may exit before reading (e.g. a broken python)
+    child.stdin.end(input);
+  });
+  if (result.spawnError) {
+    const code = (result.spawnError as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? `${python} not found (set --python or QATTN_PYTHON)` : `cannot start ${python}: ${result.spawnError.message}`;
+    return { ...base, status: 'unavailable', reason };
+  }
+  let parsed: ScriptOutput;
+  try {
+    parsed = JSON.parse(result.stdout.trim().split('\n').pop() ?? '') as ScriptOutput;
+  } catch {
+    const tail = result.stderr.trim().split('\n').slice(-3).join(' | ');
+    return { ...base, status: 'error', reason: `peers script exited with ${result.code} without a JSON result${tail ? `: ${tail}` : ''}` };
+  }
+  const cells: PeerCell[] = parsed.cells.map(({ shapeIndex, ...cell }) => {
+    const shape = shapes[shapeIndex];
+    return { ...cell, shape, ...(cell.status === 'ok' && cell.medianMs ? { tops: tops(attentionOps(shape), cell.medianMs) } : {}) };
+  });
+  return {
+    ...base,
+    status: parsed.status,
+    ...(parsed.reason ? { reason: parsed.reason } : {}),
+    ...(parsed.python ? { pythonVersion: parsed.python } : {}),
+    ...(parsed.torch ? { torch: parsed.torch } : {}),
+    ...(parsed.cudaRuntime ? { cudaRuntime: parsed.cudaRuntime } : {}),
+    ...(parsed.device ? { device: parsed.device } : {}),
+    cells,
+    ratios: [],
+  };
+}
+
+const sameShape = (a: CellShape, b: CellShape) =>
+  a.batch === b.batch && a.heads === b.heads && a.kvHeads === b.kvHeads && a.seqQ === b.seqQ && a.seqKV === b.seqKV && a.headDim === b.headDim && a.causal === b.causal;
+
+/** Ratios of every successful GPU qattn cell against every successful peer cell of the same shape. */
+export function peerRatios(cells: CellResult[], peers: PeerCell[]): PeerRatio[] {
+  const out: PeerRatio[] = [];
+  for (const cell of cells) {
+    if (cell.status !== 'ok' || !cell.timing || cell.backend === 'cpu') continue;
+    for (const peer of peers) {
+      if (peer.status !== 'ok' || !peer.medianMs || !sameShape(cell.shape, peer.shape)) continue;
+      out.push({
+        algorithm: cell.algorithm,
+        backend: cell.backend,
+        peer: peer.peer,
+        shape: cell.shape,
+        qattnMs: cell.timing.medianMs,
+        peerMs: peer.medianMs,
+        speedup: peer.medianMs / cell.timing.medianMs,
+      });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,46 @@
+import type { MachineInfo } from '../machine.js';
+import type { PeersReport } from '../peers.js';
+import type { AlgorithmId, BackendName, DataKind, PresetName } from '../presets.js';
+import type { BackendReport, CellResult } from '../sweep.js';
+
+/** Version of the JSON layout below; bumped on any incompatible change of schema/bench-report.schema.json. */
+export const REPORT_SCHEMA_VERSION = 1;
+
+/** Everything one run measured, as written by `--json` (schema: schema/bench-report.schema.json). */
+export interface BenchReport {
+  schemaVersion: typeof REPORT_SCHEMA_VERSION;
+  tool: { name: '@qattn/bench'; version: string };
+  /** The command line, as typed (argv after the node binary and script). */
+  command: string[];
+  startedAt: string;
+  finishedAt: string;
+  durationS: number;
+  machine: MachineInfo;
+  versions: { node: string; packages: Record<string, string> };
+  git: { commit: string; dirty?: boolean };
+  config: {
+    preset: PresetName;
+    algorithms: AlgorithmId[];
+    backends: BackendName[] | 'auto';
+    sweptBackends: BackendName[];
+    warmup: number;
+    repeats: number;
+    seed: number;
+    data: DataKind;
+    /** Where the inputs really came from (`reference:llm`, or the bench's fallback). */
+    inputs: string;
+    accuracy: { enabled: boolean; maxRows: number; method: string };
+    cpuMaxGop: number;
+    opsFormula: string;
+  };
+  backends: BackendReport[];
+  cells: CellResult[];
+  peers?: PeersReport;
+}
+
+/** How accuracy is measured, for the JSON and the table legend. */
+export const ACCURACY_METHOD =
+  'each algorithm is run again on the same backend on a sub-problem (batch 1, first heads, last query rows, all keys; ' +
+  'see cells[].accuracy.subProblem) and compared with @qattn/reference float64 attention on the same inputs';
+
+export const OPS_FORMULA = '4 * batch * heads * visiblePairs * headDim; visiblePairs = seqQ*seqKV, causal (bottom-right): unmasked pairs only';

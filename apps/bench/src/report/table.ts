@@ -1,0 +1,24 @@
+import Table from 'cli-table3';
+import { accuracyLegend, cellRow, COLUMNS, machineLine, notes, PEER_COLUMNS, peerRows, RATIO_COLUMNS, ratioRows } from './format.js';
+import type { BenchReport } from './report.js';
+
+function render(head: string[], rows: string[][]): string {
+  const table = new Table({ head, style: { head: [], border: [], compact: true } });
+  table.push(...rows);
+  return table.toString();
+}
+
+/** The readable end-of-run summary: machine, cell table, accuracy legend, notes, peers and ratios. */
+export function renderTable(report: BenchReport): string {
+  const parts = [machineLine(report), render(COLUMNS, report.cells.map(cellRow)), accuracyLegend(report)];
+  const cellNotes = notes(report);
+  if (cellNotes.length) parts.push(`notes:\n${cellNotes.map((n) => `  - ${n}`).join('\n')}`);
+  if (report.peers) {
+    const p = report.peers;
+    const header = `peers (PyTorch SDPA via ${p.python}): ${p.status}${p.reason ? ` — ${p.reason}` : ''}${p.device ? ` on ${p.device}, torch ${p.torch}` : ''}`;
+    parts.push(header);
+    if (p.cells.length) parts.push(render(PEER_COLUMNS, peerRows(report)));
+    if (p.ratios.length) parts.push(render(RATIO_COLUMNS, ratioRows(report)));
+  }
+  return parts.join('\n');
+}

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { resolveConfig, type CliOptions } from '../src/cli.js';
+import { PRESETS } from '../src/presets.js';
+import { runCli, spawnBin, TINY } from './helpers.js';
+
+const defaults: CliOptions = {
+  preset: 'quick',
+  algorithms: ['flash-int8-pv-int8', 'flash-int8-pv-fp16', 'turbo-attn', 'float32'],
+  backends: 'auto',
+  seed: 1,
+  data: 'llm',
+  accuracy: true,
+  accuracyRows: 128,
+  progress: false,
+};
+
+describe('presets and flag overrides', () => {
+  it('expands the paper preset to B4 H32, D64/128, 1K–16K, causal and not', () => {
+    const { config } = resolveConfig({ ...defaults, preset: 'paper' });
+    expect(config.shapes).toHaveLength(2 * 2 * 5);
+    expect(new Set(config.shapes.map((s) => s.seqKV))).toEqual(new Set([1024, 2048, 4096, 8192, 16384]));
+    expect(config.shapes.every((s) => s.batch === 4 && s.heads === 32 && s.seqQ === s.seqKV)).toBe(true);
+    expect(config.repeats).toBe(PRESETS.paper.repeats);
+  });
+
+  it('makes decode a single query against long caches', () => {
+    const { config } = resolveConfig({ ...defaults, preset: 'decode' });
+    expect(config.shapes.every((s) => s.seqQ === 1 && s.kvHeads === 8)).toBe(true);
+  });
+
+  it('lets explicit flags override the preset axis by axis', () => {
+    const { config } = resolveConfig({ ...defaults, preset: 'paper', seqQ: [1, 16], seqKv: [4096], headDim: [64], causal: [true], repeats: 2 });
+    expect(config.shapes.map((s) => [s.seqQ, s.seqKV, s.headDim, s.causal, s.batch])).toEqual([
+      [1, 4096, 64, true, 4],
+      [16, 4096, 64, true, 4],
+    ]);
+    expect(config.repeats).toBe(2);
+    expect(config.warmup).toBe(PRESETS.paper.warmup);
+  });
+
+  it('drops kvHeads that do not divide heads and fails when nothing is left', () => {
+    const { config, dropped } = resolveConfig({ ...defaults, heads: [8], kvHeads: [2, 3] });
+    expect(config.shapes.every((s) => s.kvHeads === 2)).toBe(true);
+    expect(dropped[0]).toContain('kvHeads 3');
+    expect(() => resolveConfig({ ...defaults, heads: [8], kvHeads: [3] })).toThrow(/no valid shape/);
+  });
+});
+
+describe('command line', () => {
+  it.each([
+    [['--bogus'], /unknown option '--bogus'/],
+    [['--preset', 'huge'], /Allowed choices are quick, paper, decode/],
+    [['--seq', '0'], /not a positive integer/],
+    [['--seq', '1k,abc'], /not a positive integer/],
+    [['--algorithms', 'flash-int9'], /unknown algorithm 'flash-int9'/],
+    [['--backends', 'tpu'], /unknown backend 'tpu'/],
+    [['--causal', 'maybe'], /not true\/false/],
+    [['--repeats', '0'], /not a positive integer/],
+    [['--seq', '64', '--seq-kv', '128'], /cannot be used with option/],
+    [['--heads', '8', '--kv-heads', '3'], /no valid shape/],
+  ])('rejects %j with a usage error and exit code 1', async (argv, message) => {
+    const { code, stderr } = await runCli(argv);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(message);
+  });
+
+  it('exits non-zero from the real binary on a bad flag, printing usage help', () => {
+    const result = spawnBin(['--preset', 'huge']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/error: option '-p, --preset <name>' argument 'huge' is invalid/);
+    expect(result.stderr).toContain('qattn-bench --help');
+  });
+
+  it('prints --help with every flag and exits 0', () => {
+    const result = spawnBin(['--help']);
+    expect(result.status).toBe(0);
+    for (const flag of ['--preset', '--algorithms', '--backends', '--seq', '--kv-heads', '--causal', '--json', '--md', '--plot', '--peers', '--no-progress']) {
+      expect(result.stdout).toContain(flag);
+    }
+  });
+
+  it('accepts 1k-style lengths and runs a tiny sweep end to end from the binary', () => {
+    const result = spawnBin([...TINY, '--algorithms', 'float32', '--seq', '1k', '--heads', '1', '--causal', 'true']);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain('B1 H1 N1024 D16 causal');
+    expect(result.stdout).toMatch(/backends:\n\s+cpu\s+available for float32/);
+  });
+});

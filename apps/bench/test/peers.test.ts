@@ -1,0 +1,100 @@
+import Ajv from 'ajv';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CellShape } from '../src/metrics.js';
+import { peerRatios, runPeers } from '../src/peers.js';
+import type { BenchReport } from '../src/report/report.js';
+import type { CellResult } from '../src/sweep.js';
+import { benchRoot, runCli, spawnBin, TINY } from './helpers.js';
+
+const fakeScript = fileURLToPath(new URL('./fixtures/fake-peers.mjs', import.meta.url));
+const shape: CellShape = { batch: 1, heads: 2, kvHeads: 2, seqQ: 64, seqKV: 64, headDim: 16, causal: false };
+const options = { warmup: 0, repeats: 1, seed: 1, accuracyRows: 16 };
+const schema = JSON.parse(readFileSync(join(benchRoot, 'schema/bench-report.schema.json'), 'utf8')) as object;
+
+afterEach(() => {
+  delete process.env.QATTN_PEERS_SCRIPT;
+});
+
+describe('--peers without python or torch', () => {
+  it('reports a missing interpreter and never throws', async () => {
+    const report = await runPeers([shape], { ...options, python: '/nonexistent/python3' });
+    expect(report.status).toBe('unavailable');
+    expect(report.reason).toBe('/nonexistent/python3 not found (set --python or QATTN_PYTHON)');
+    expect(report.cells).toEqual([]);
+  });
+
+  it('keeps the sweep going when PATH has no python3: exit 0, qattn cells measured, peers unavailable in the JSON', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qattn-peers-'));
+    const out = join(dir, 'out.json');
+    const result = spawnBin([...TINY, '--algorithms', 'float32', '--no-accuracy', '--peers', '--json', out], { ...process.env, PATH: dir, QATTN_PYTHON: '' });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/peers: unavailable: python3 not found/);
+    const report = JSON.parse(readFileSync(out, 'utf8')) as BenchReport;
+    expect(report.peers?.status).toBe('unavailable');
+    expect(report.cells.filter((c) => c.status === 'ok')).toHaveLength(4);
+    expect(new Ajv({ strict: true }).compile(schema)(report)).toBe(true);
+  });
+
+  const python3 = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8' });
+  const torchMissing = python3.error === undefined && python3.status !== 0;
+  it.skipIf(!torchMissing)('reports "torch not importable" from the real script when python3 has no torch', async () => {
+    const report = await runPeers([shape], { ...options, python: 'python3' });
+    expect(report.status).toBe('unavailable');
+    expect(report.reason).toMatch(/^torch not importable: /);
+    expect(report.pythonVersion).toMatch(/^3\./);
+  });
+
+  it('reports a script that dies without JSON as an error with its stderr', async () => {
+    process.env.QATTN_PEERS_SCRIPT = fileURLToPath(new URL('./fixtures/crashing-peers.mjs', import.meta.url));
+    const report = await runPeers([shape], { ...options, python: process.execPath });
+    expect(report.status).toBe('error');
+    expect(report.reason).toMatch(/^peers script exited with 3 without a JSON result: .*boom$/);
+  });
+});
+
+describe('peer results', () => {
+  it('parses the script output, computes peer TOPS, forwards progress and keeps other stderr', async () => {
+    process.env.QATTN_PEERS_SCRIPT = fakeScript;
+    const progress: string[] = [];
+    const report = await runPeers([shape, { ...shape, causal: true }], { ...options, python: process.execPath, onProgress: (d, t, l) => void progress.push(`${d}/${t} ${l}`) });
+    expect(report).toMatchObject({ status: 'ok', torch: '2.9.0', device: 'Fake GPU', pythonVersion: '3.12.0' });
+    expect(report.cells).toHaveLength(4);
+    const flash = report.cells[0];
+    expect(flash.shape).toEqual(shape);
+    expect(flash.tops).toBeCloseTo((4 * 2 * 64 * 64 * 16) / 4e-3 / 1e12, 12);
+    expect(report.cells[1]).toMatchObject({ status: 'skipped', error: { code: 'ERR_PEER_MEMORY' } });
+    expect(progress).toEqual(['0/2 shape 0', '1/2 shape 1']);
+  });
+
+  it('relates GPU qattn cells to peers of the same shape (speedup = peer ms / qattn ms)', () => {
+    const cell = (backend: 'cpu' | 'cuda', medianMs: number, s = shape): CellResult => ({
+      algorithm: 'flash-int8-pv-int8',
+      backend,
+      shape: s,
+      ops: 1,
+      status: 'ok',
+      timing: { medianMs, minMs: medianMs, samplesMs: [medianMs], timer: 'events' },
+    });
+    const peers = [{ peer: 'sdpa-flash-fp16' as const, shape: { ...shape }, status: 'ok' as const, medianMs: 4 }];
+    const ratios = peerRatios([cell('cuda', 2), cell('cpu', 1), cell('cuda', 1, { ...shape, causal: true })], peers);
+    expect(ratios).toHaveLength(1);
+    expect(ratios[0]).toMatchObject({ backend: 'cuda', peer: 'sdpa-flash-fp16', qattnMs: 2, peerMs: 4, speedup: 2 });
+  });
+
+  it('puts peers and ratios in the JSON and the printed tables', async () => {
+    process.env.QATTN_PEERS_SCRIPT = fakeScript;
+    const dir = mkdtempSync(join(tmpdir(), 'qattn-peers-'));
+    const { code, stdout } = await runCli([...TINY, '--algorithms', 'float32', '--no-accuracy', '--peers', '--python', process.execPath, '--json', join(dir, 'o.json')]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/peers \(PyTorch SDPA via .*\): ok on Fake GPU, torch 2\.9\.0/);
+    expect(stdout).toMatch(/sdpa-flash-fp16 .*B1 H2 N32 D16/);
+    const report = JSON.parse(readFileSync(join(dir, 'o.json'), 'utf8')) as BenchReport;
+    expect(report.peers!.cells).toHaveLength(8);
+    expect(new Ajv({ strict: true }).compile(schema)(report)).toBe(true);
+  });
+});

@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { type Algorithm, float32Algorithm } from '../src/algorithms.js';
+import { createInputSource } from '../src/inputs.js';
+import { attentionOps, type CellShape, tops } from '../src/metrics.js';
+import { loadReferencePackage } from '../src/packages.js';
+import type { AlgorithmId, BackendName } from '../src/presets.js';
+import { runSweep, type SweepConfig } from '../src/sweep.js';
+
+const shapes: CellShape[] = [
+  { batch: 1, heads: 2, kvHeads: 1, seqQ: 8, seqKV: 24, headDim: 16, causal: true },
+  { batch: 1, heads: 2, kvHeads: 2, seqQ: 16, seqKV: 16, headDim: 16, causal: false },
+  { batch: 2, heads: 4, kvHeads: 4, seqQ: 32, seqKV: 32, headDim: 16, causal: false },
+];
+
+const baseConfig: SweepConfig = {
+  shapes,
+  algorithms: ['flash-int8-pv-int8', 'float32'],
+  backends: 'auto',
+  warmup: 0,
+  repeats: 2,
+  seed: 3,
+  accuracy: true,
+  accuracyRows: 128,
+  cpuMaxGop: 100,
+};
+
+const available = (backends: BackendName[]) => async () =>
+  Object.fromEntries((['cpu', 'webgpu', 'cuda'] as const).map((b) => [b, backends.includes(b) ? { available: true } : { available: false, reason: `no ${b} here` }])) as Record<
+    BackendName,
+    { available: boolean; reason?: string }
+  >;
+
+/** A fake kernel: fixed GPU-style timings; its "device" is lost from the second shape on. */
+function flakyGpuAlgorithm(id: AlgorithmId): Algorithm {
+  let calls = 0;
+  const baseline = float32Algorithm();
+  return {
+    id,
+    description: 'fake',
+    source: 'test',
+    backends: available(['cpu', 'cuda']),
+    async time(request) {
+      if (request.backend === 'cuda' && ++calls > 1) {
+        throw Object.assign(new Error('CUDA error: device lost\nstack…'), { code: 'ERR_QATTN_DEVICE' });
+      }
+      return { medianMs: 2, minMs: 1.5, samplesMs: [2, 2.5, 1.5], quantMs: 0.5, attnMs: 1.5, peakDeviceBytes: 1024, timer: 'events' };
+    },
+    run: (inputs, shape, causal) => baseline.run(inputs, shape, causal, 'cpu'),
+  };
+}
+
+describe('runSweep', async () => {
+  const reference = await loadReferencePackage();
+  const inputs = createInputSource(reference, 'llm');
+
+  it('reports a backend that fails mid-sweep in its cells, with the error code, and carries on', async () => {
+    const { cells, backends } = await runSweep(baseConfig, { algorithms: [flakyGpuAlgorithm('flash-int8-pv-int8'), float32Algorithm()], reference, inputs });
+    expect(backends.filter((b) => b.available).map((b) => `${b.algorithm}:${b.backend}`)).toEqual(['flash-int8-pv-int8:cpu', 'flash-int8-pv-int8:cuda', 'float32:cpu']);
+    const cuda = cells.filter((c) => c.backend === 'cuda');
+    // No float32 cells on cuda: the baseline is a CPU kernel.
+    expect(cuda.map((c) => c.algorithm)).toEqual(['flash-int8-pv-int8', 'flash-int8-pv-int8', 'flash-int8-pv-int8']);
+    expect(cuda.map((c) => c.status)).toEqual(['ok', 'error', 'error']);
+    expect(cuda[1].error).toEqual({ code: 'ERR_QATTN_DEVICE', message: 'CUDA error: device lost' });
+    // Everything after the failure still ran.
+    expect(cells.filter((c) => c.backend === 'cpu' && c.status === 'ok')).toHaveLength(6);
+  });
+
+  it('computes TOPS from the median, kernel TOPS from attnMs, and keeps the hook numbers', async () => {
+    const { cells } = await runSweep({ ...baseConfig, backends: ['cuda'] }, { algorithms: [flakyGpuAlgorithm('flash-int8-pv-int8')], reference, inputs });
+    const first = cells[0];
+    expect(first.ops).toBe(attentionOps(shapes[0]));
+    expect(first.tops).toBe(tops(first.ops, 2));
+    expect(first.topsAttention).toBe(tops(first.ops, 1.5));
+    expect(first.timing).toMatchObject({ quantMs: 0.5, peakDeviceBytes: 1024, timer: 'events' });
+  });
+
+  it('measures accuracy against the float64 reference on a sub-problem (the float baseline is exact to fp32)', async () => {
+    const { cells } = await runSweep({ ...baseConfig, algorithms: ['float32'] }, { algorithms: [float32Algorithm()], reference, inputs });
+    for (const cell of cells) {
+      expect(cell.status).toBe('ok');
+      expect(cell.accuracy!.relL2).toBeLessThan(1e-6);
+      expect(cell.accuracy!.cos).toBeGreaterThan(0.999999);
+      expect(cell.accuracy!.subProblem.batch).toBe(1);
+    }
+    expect(cells[0].accuracy!.subProblem).toMatchObject({ heads: 2, kvHeads: 1, seqQ: 8, seqKV: 24, causal: true });
+  });
+
+  it('catches a wrong kernel: accuracy of a kernel that returns zeros is relL2 = 1', async () => {
+    const broken: Algorithm = { ...float32Algorithm(), run: async (i) => new Float32Array(i.q.length) };
+    const { cells } = await runSweep({ ...baseConfig, algorithms: ['float32'], shapes: [shapes[1]] }, { algorithms: [broken], reference, inputs });
+    expect(cells[0].accuracy!.relL2).toBeCloseTo(1, 10);
+  });
+
+  it('marks unavailable backends and CPU cells above the work budget instead of running them', async () => {
+    const { cells } = await runSweep(
+      { ...baseConfig, backends: ['cpu', 'webgpu'], cpuMaxGop: attentionOps(shapes[1]) / 1e9 },
+      { algorithms: [flakyGpuAlgorithm('flash-int8-pv-int8'), float32Algorithm()], reference, inputs },
+    );
+    const webgpu = cells.filter((c) => c.backend === 'webgpu');
+    expect(webgpu.every((c) => c.status === 'unavailable' && c.error!.message === 'no webgpu here')).toBe(true);
+    const big = cells.filter((c) => c.backend === 'cpu' && c.shape === shapes[2]);
+    expect(big.map((c) => c.status)).toEqual(['skipped', 'skipped']);
+    expect(big[0].error!.code).toBe('ERR_BENCH_CPU_BUDGET');
+  });
+
+  it('reports progress monotonically up to the total', async () => {
+    const seen: Array<[number, number]> = [];
+    await runSweep({ ...baseConfig, algorithms: ['float32'], accuracy: false }, {
+      algorithms: [float32Algorithm()],
+      reference,
+      inputs,
+      progress: { update: (done, total) => void seen.push([done, total]) },
+    });
+    expect(seen).toHaveLength(shapes.length + 1);
+    for (let i = 1; i < seen.length; i++) expect(seen[i][0]).toBeGreaterThan(seen[i - 1][0]);
+    expect(seen.at(-1)![0]).toBe(seen.at(-1)![1]);
+  });
+});
