@@ -28,7 +28,7 @@ if (process.env.QATTN_CUDA_VERSION !== cudaVersion) {
 const require = createRequire(import.meta.url);
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
 const args = [cmakeJs, 'build', '--directory', packageDir, '--out', path.join(packageDir, 'build'), '--config', 'Release',
-  `--CDCMAKE_CUDA_COMPILER=${nvcc}`, `--CDCUDAToolkit_ROOT=${path.dirname(path.dirname(nvcc))}`];
+  `--CDCMAKE_CUDA_COMPILER=${nvcc}`, `--CDCUDAToolkit_ROOT=${path.dirname(path.dirname(nvcc))}`, ...process.argv.slice(2)];
 console.log(`[qattn-build-native] building with CUDA ${cudaVersion} (${nvcc})`);
 const result = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: packageDir, env: { ...process.env, CUDA_PATH: path.dirname(path.dirname(nvcc)) } });
 process.exit(result.status ?? 1);

@@ -45,9 +45,15 @@ export interface Binding {
   liveBuffers(): number;
 }
 
-/** Directory of the package (one level above dist/ or src/). */
+/** Directory of the package that contains `moduleUrl`: the nearest ancestor with a package.json (dist/ or src/…). */
 export function packageRoot(moduleUrl: string): string {
-  return path.resolve(path.dirname(fileURLToPath(moduleUrl)), '..');
+  let dir = path.dirname(fileURLToPath(moduleUrl));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) return path.dirname(fileURLToPath(moduleUrl));
+    dir = parent;
+  }
+  return dir;
 }
 
 /**

@@ -1,0 +1,28 @@
+"""Merges bench-cuda.mjs and sdpa_bench.py JSON lines (same run) into the README's markdown table.
+Usage: python3 report.py results.jsonl"""
+import json
+import sys
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip().startswith("{")]
+by = {(r["impl"], r["headDim"], r["seq"], r["causal"]): r for r in rows if "error" not in r}
+print("| hd | N | causal | INT8 kernel TOPS | INT8 + quant TOPS | quant ms (GB/s) | quant / attn | SDPA flash fp16 | cuDNN bf16 | INT8 / flash | INT8 / cuDNN |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for hd in (128, 64):
+    for seq in (1024, 4096, 16384):
+        for causal in (False, True):
+            r = by.get(("qattn-int8", hd, seq, causal))
+            fl = by.get(("sdpa-flash-fp16", hd, seq, causal))
+            cu = by.get(("sdpa-cudnn-bf16", hd, seq, causal))
+            if not r:
+                continue
+            f = lambda x: f"{x:.0f}" if x is not None else "n/a"
+            flash = fl["topsKernel"] if fl else None
+            cudnn = cu["topsKernel"] if cu else None
+            print(f"| {hd} | {seq // 1024}K | {'yes' if causal else 'no'} | {r['topsKernel']:.0f} | {r['topsWithQuant']:.0f} | "
+                  f"{r['quantMs']:.3f} ({r['quantGBps']:.0f}) | {100 * r['quantOverhead']:.1f}% | {f(flash)} | {f(cudnn)} | "
+                  f"{r['topsKernel'] / flash:.2f}x | {r['topsKernel'] / cudnn:.2f}x |" if flash and cudnn else
+                  f"| {hd} | {seq // 1024}K | {'yes' if causal else 'no'} | {r['topsKernel']:.0f} | {r['topsWithQuant']:.0f} | "
+                  f"{r['quantMs']:.3f} | {100 * r['quantOverhead']:.1f}% | {f(flash)} | {f(cudnn)} | n/a | n/a |")
+for r in rows:
+    if r.get("impl") == "qattn-int8-pvfp16":
+        print(f"\npv:'fp16' hd{r['headDim']} N={r['seq']} causal={r['causal']}: {r['topsKernel']:.0f} TOPS kernel, {r['topsWithQuant']:.0f} with quantization")

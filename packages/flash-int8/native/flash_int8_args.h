@@ -1,0 +1,45 @@
+// Argument block of the flash-int8 launcher (qattn_launch_fn of @qattn/cuda-runtime), packed by the addon from JS.
+// Layouts (row-major; "pad" = padded to tile_config.h's kSeqQPad / kSeqKVPad with zero rows):
+//   q, out        [batch, heads, seq_q, head_dim] fp32
+//   k, v          [batch, kv_heads, seq_kv, head_dim] fp32
+//   q_int8        [batch, heads, seq_q_pad, head_dim] s8,   q_scale [batch, heads, seq_q_pad] fp32 (per token)
+//   k_int8        [batch, kv_heads, seq_kv_pad, head_dim] s8 (K − mean when smooth_k), k_scale [.., seq_kv_pad]
+//   v_t           [batch, kv_heads, head_dim, seq_kv_pad]: V transposed, s8 with keys permuted inside each group of 32
+//                 (see quantize_per_token.cu) or fp16 in key order when pv_fp16
+//   v_scale       [batch, kv_heads, seq_kv_pad / 64, head_dim] fp32 (per block of 64 keys and channel; unused for fp16)
+//   k_mean/v_mean [batch, kv_heads, head_dim] fp32, stat_partial [2, batch, kv_heads, stat_splits, head_dim] fp32
+#pragma once
+
+#include <cstdint>
+
+namespace qattn {
+
+enum FlashInt8Stage : int32_t { kStageQuantize = 1, kStageAttention = 2 };
+
+struct FlashInt8Args {
+  const float* q;
+  const float* k;
+  const float* v;
+  float* out;
+  int8_t* q_int8;
+  float* q_scale;
+  int8_t* k_int8;
+  float* k_scale;
+  void* v_t;
+  float* v_scale;
+  float* k_mean;
+  float* v_mean;
+  float* stat_partial;
+  int32_t batch, heads, kv_heads, seq_q, seq_kv, head_dim;
+  int32_t seq_q_pad, seq_kv_pad, stat_splits;
+  float sm_scale_log2;  // softmax scale · log2(e), folded into the Q scales inside the kernel
+  int32_t causal, pv_fp16, p_rowmax, smooth_k, smooth_v;
+  int32_t stages;  // FlashInt8Stage bits
+};
+
+// Tokens of one channel-statistics split (K/V means for smoothing).
+constexpr int kStatTokensPerSplit = 512;
+
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+}  // namespace qattn

@@ -1,0 +1,87 @@
+// Warp-level building blocks of the sm80+ kernels: cp.async, ldmatrix, mma.sync and swizzled shared-memory tiles.
+#pragma once
+
+#include <cstdint>
+
+namespace qattn {
+
+__device__ __forceinline__ uint32_t smem_u32(const void* pointer) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(pointer));
+}
+
+// 16-byte global -> shared copy that bypasses L1 (.cg); completes at cp_async_wait.
+__device__ __forceinline__ void cp_async_16(uint32_t smem_addr, const void* global) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr), "l"(global));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int kPendingGroups>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPendingGroups));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t smem_addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr));
+}
+
+// D = A·B + D, A 16x32 s8 (row), B 32x8 s8 (col), D 16x8 s32.
+__device__ __forceinline__ void mma_s8_16832(int32_t (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// D = A·B + D, A 16x16 f16 (row), B 16x8 f16 (col), D 16x8 f32.
+__device__ __forceinline__ void mma_f16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Exact int32 -> fp32 for |x| < 2^22 on the FP32/INT pipes instead of the quarter-rate I2F: x added to the mantissa
+// of 1.5·2^23. Every INT32 accumulator here is bounded by 127·127·256 < 2^22.
+__device__ __forceinline__ float int_to_float_exact(int32_t x) {
+  return __int_as_float(x + 0x4B400000) - 12582912.0f;
+}
+
+// round-half-even(x) for x in [0, 255] as the low byte of the result: adding 1.5·2^23 rounds x into the mantissa.
+__device__ __forceinline__ uint32_t round_to_low_byte(float x) { return __float_as_uint(x + 12582912.0f); }
+
+// Packs the low bytes of four words into one (byte 0 = a).
+__device__ __forceinline__ uint32_t pack_low_bytes(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
+  return __byte_perm(__byte_perm(a, b, 0x0040), __byte_perm(c, d, 0x0040), 0x5410);
+}
+
+__device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
+  __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&h);
+}
+
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// A [ROWS, kRowBytes] tile in shared memory whose 16-byte chunks are XOR-swizzled so that the 8 rows one ldmatrix
+// phase reads (same logical chunk, consecutive rows) land in 8 distinct bank groups. Rows are stored with a
+// power-of-two stride (kStride >= kRowBytes, e.g. 96-byte rows use 128) so the XOR stays inside the row.
+template <int kRowBytes>
+struct SwizzledTile {
+  static constexpr int kStride = kRowBytes <= 16 ? 16 : kRowBytes <= 32 ? 32 : kRowBytes <= 64 ? 64 : kRowBytes <= 128 ? 128 : 256;
+  static constexpr int kChunks = kStride / 16;
+  // Rows that share one 128-byte line, and how many chunk bits the row index may flip.
+  static constexpr int kRowsPerLine = kStride >= 128 ? 1 : 128 / kStride;
+  static constexpr int kXorMask = kChunks >= 8 ? 7 : kChunks - 1;
+
+  __device__ __forceinline__ static int offset(int row, int chunk) {
+    return row * kStride + ((chunk ^ ((row / kRowsPerLine) & kXorMask)) << 4);
+  }
+};
+
+}  // namespace qattn

@@ -1,0 +1,226 @@
+// GPU quantization of flash-int8's inputs, matching the CPU oracle's defaults (src/options.ts):
+//   Q, K   symmetric INT8 per token (one scale per row), K smoothed by its per-channel mean over tokens (smoothK);
+//   V      INT8 per (block of 64 keys, channel) ('blockChannel'), optionally mean-smoothed (smoothV), written
+//          transposed [D, keys] with the keys of each 32-key group permuted to the P fragment order of the kernel;
+//          or fp16 transposed in key order for pv:'fp16'.
+// Each pass reads its fp32 input once with coalesced accesses; smoothing adds one read of K (and V) for the means.
+// Scales are max|x|/127 in fp32 (1 for all-zero rows), codes are round-half-even(x / scale) like the oracle's.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "flash_int8_args.h"
+#include "tile_config.h"
+
+namespace qattn {
+
+namespace {
+
+constexpr int kQuantThreads = 256;
+
+__device__ __forceinline__ float symmetric_scale(float abs_max) { return abs_max > 0.f ? abs_max / 127.f : 1.f; }
+
+__device__ __forceinline__ int8_t quantize_code(float x, float scale) {
+  return static_cast<int8_t>(max(-127, min(127, __float2int_rn(__fdiv_rn(x, scale)))));
+}
+
+// Partial per-channel sums over kStatTokensPerSplit tokens: partial[tensor][group][split][d], tensor 0 = K, 1 = V.
+// grid (stat_splits, batch·kv_heads, 2).
+template <int kHeadDim>
+__global__ void __launch_bounds__(kQuantThreads) channel_sum_partial_kernel(const FlashInt8Args args) {
+  constexpr int kVecPerRow = kHeadDim / 4;
+  constexpr int kLanes = kQuantThreads / kVecPerRow;  // tokens read in parallel
+  const int tensor = blockIdx.z;
+  if ((tensor == 0 && !args.smooth_k) || (tensor == 1 && !args.smooth_v)) return;
+  const int split = blockIdx.x;
+  const int64_t group = blockIdx.y;
+  const float* x = (tensor == 0 ? args.k : args.v) + group * args.seq_kv * kHeadDim;  // [seq_kv, D]
+  const int vec = threadIdx.x % kVecPerRow, lane = threadIdx.x / kVecPerRow;
+  const int token_end = min(args.seq_kv, (split + 1) * kStatTokensPerSplit);
+  float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
+  // kQuantThreads need not be a multiple of D/4 (hd96): the leftover threads read nothing.
+  for (int token = split * kStatTokensPerSplit + lane; lane < kLanes && token < token_end; token += kLanes) {
+    const float4 value = reinterpret_cast<const float4*>(x + (int64_t)token * kHeadDim)[vec];
+    sum.x += value.x;
+    sum.y += value.y;
+    sum.z += value.z;
+    sum.w += value.w;
+  }
+  __shared__ float4 lane_sums[kLanes][kVecPerRow];  // [kLanes, D/4]
+  if (lane < kLanes) lane_sums[lane][vec] = sum;
+  __syncthreads();
+  if (threadIdx.x < kVecPerRow) {
+    float4 total = lane_sums[0][vec];
+    for (int l = 1; l < kLanes; ++l) {  // fixed order: the means are bit-reproducible
+      total.x += lane_sums[l][vec].x;
+      total.y += lane_sums[l][vec].y;
+      total.z += lane_sums[l][vec].z;
+      total.w += lane_sums[l][vec].w;
+    }
+    const int64_t groups = gridDim.y;
+    float4* partial = reinterpret_cast<float4*>(args.stat_partial + ((tensor * groups + group) * args.stat_splits + split) * kHeadDim);
+    partial[vec] = total;
+  }
+}
+
+// Channel means from the partial sums. grid (batch·kv_heads, 2), block kHeadDim.
+template <int kHeadDim>
+__global__ void channel_mean_kernel(const FlashInt8Args args) {
+  const int tensor = blockIdx.y;
+  if ((tensor == 0 && !args.smooth_k) || (tensor == 1 && !args.smooth_v)) return;
+  const int64_t group = blockIdx.x, groups = gridDim.x;
+  const int d = threadIdx.x;
+  const float* partial = args.stat_partial + (tensor * groups + group) * args.stat_splits * kHeadDim;  // [splits, D]
+  float sum = 0.f;
+  for (int split = 0; split < args.stat_splits; ++split) sum += partial[split * kHeadDim + d];
+  (tensor == 0 ? args.k_mean : args.v_mean)[group * kHeadDim + d] = sum / args.seq_kv;
+}
+
+// One warp per token row: x − mean (optional), scale = max|·|/127, codes. Rows in [seq, seq_pad) get codes 0 and
+// scale 1. grid (seq_pad / 8, groups), 8 warps.
+template <int kHeadDim>
+__global__ void __launch_bounds__(kQuantThreads) quantize_rows_int8_kernel(const float* x, const float* channel_mean,
+                                                                           int8_t* codes, float* scales, int seq,
+                                                                           int seq_pad) {
+  constexpr int kPerLane = kHeadDim / 32;  // consecutive channels per lane: 1, 2, 3, 4 or 8
+  const int lane = threadIdx.x % 32;
+  const int row = blockIdx.x * (kQuantThreads / 32) + threadIdx.x / 32;
+  const int64_t group = blockIdx.y;
+  if (row >= seq_pad) return;
+  int8_t* code_row = codes + (group * seq_pad + row) * kHeadDim + lane * kPerLane;  // [kPerLane]
+  float value[kPerLane];
+  float abs_max = 0.f;
+  if (row < seq) {
+    const float* x_row = x + (group * seq + row) * kHeadDim + lane * kPerLane;
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) {
+      value[i] = x_row[i];
+      if (channel_mean != nullptr) value[i] -= channel_mean[group * kHeadDim + lane * kPerLane + i];
+      abs_max = fmaxf(abs_max, fabsf(value[i]));
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) value[i] = 0.f;
+  }
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) abs_max = fmaxf(abs_max, __shfl_xor_sync(0xffffffffu, abs_max, offset));
+  const float scale = symmetric_scale(abs_max);
+  int8_t packed[kPerLane];
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) packed[i] = quantize_code(value[i], scale);
+  if constexpr (kPerLane == 4) {
+    *reinterpret_cast<char4*>(code_row) = make_char4(packed[0], packed[1], packed[2], packed[3]);
+  } else {
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) code_row[i] = packed[i];
+  }
+  if (lane == 0) scales[group * seq_pad + row] = scale;
+}
+
+// Position of key `k` (0..31) of a 32-key group inside V_t's row. The attention kernel packs P codes in accumulator
+// order: position 16·h + 4·c + i holds key 16·h + 8·(i / 2) + 2·c + i % 2 (h half, c quad lane, i byte).
+__device__ __forceinline__ int v_key_position(int k) {
+  const int half = k / 16, w = k % 16;
+  return 16 * half + 4 * ((w % 8) / 2) + 2 * (w / 8) + w % 2;
+}
+
+// One CTA per block of kVScaleBlock keys of one (batch, kv_head): per-channel scales over the block, codes staged
+// transposed in shared memory, then written as 16-byte row segments of V_t. grid (seq_kv_pad / 64, groups).
+template <int kHeadDim>
+constexpr int quantize_v_threads() {
+  return (kQuantThreads / kHeadDim) * kHeadDim;  // whole channels: kKeyGroups threads per channel
+}
+
+template <int kHeadDim, bool kFp16>
+__global__ void __launch_bounds__(quantize_v_threads<kHeadDim>()) quantize_v_kernel(const FlashInt8Args args) {
+  constexpr int kKeys = kVScaleBlock;
+  constexpr int kThreads = quantize_v_threads<kHeadDim>();
+  constexpr int kKeyGroups = kThreads / kHeadDim;  // threads per channel (1..8); requires kHeadDim <= 256
+  constexpr int kKeysPerThread = kKeys / kKeyGroups;
+  constexpr int kElemBytes = kFp16 ? 2 : 1;
+  constexpr int kRowBytes = kKeys * kElemBytes;         // one V_t row segment: 64 or 128 bytes
+  static_assert(kKeys % kKeyGroups == 0, "whole keys per thread");
+  const int block = blockIdx.x;
+  const int64_t group = blockIdx.y;
+  const int d = threadIdx.x % kHeadDim, key_group = threadIdx.x / kHeadDim;
+  const int key0 = block * kKeys;
+  const float* v = args.v + group * args.seq_kv * kHeadDim;  // [seq_kv, D]
+  const float mean = args.smooth_v ? args.v_mean[group * kHeadDim + d] : 0.f;
+
+  float value[kKeysPerThread];  // keys key_group + kKeyGroups·i of channel d
+  float abs_max = 0.f;
+#pragma unroll
+  for (int i = 0; i < kKeysPerThread; ++i) {
+    const int key = key0 + key_group + kKeyGroups * i;
+    value[i] = key < args.seq_kv ? v[(int64_t)key * kHeadDim + d] - mean : 0.f;
+    abs_max = fmaxf(abs_max, fabsf(value[i]));
+  }
+
+  __shared__ __align__(16) uint8_t staged[kHeadDim][kRowBytes];  // [D, 64 keys] in V_t order
+  float scale = 1.f;
+  if constexpr (!kFp16) {
+    __shared__ float group_max[kKeyGroups][kHeadDim];
+    group_max[key_group][d] = abs_max;
+    __syncthreads();
+    abs_max = group_max[0][d];
+#pragma unroll
+    for (int g = 1; g < kKeyGroups; ++g) abs_max = fmaxf(abs_max, group_max[g][d]);
+    scale = symmetric_scale(abs_max);
+    if (key_group == 0) args.v_scale[(group * (args.seq_kv_pad / kKeys) + block) * kHeadDim + d] = scale;
+  }
+#pragma unroll
+  for (int i = 0; i < kKeysPerThread; ++i) {
+    const int key = key_group + kKeyGroups * i;
+    if constexpr (kFp16) {
+      reinterpret_cast<__half*>(staged[d])[key] = __float2half_rn(value[i]);
+    } else {
+      staged[d][32 * (key / 32) + v_key_position(key % 32)] = static_cast<uint8_t>(quantize_code(value[i], scale));
+    }
+  }
+  __syncthreads();
+  constexpr int kChunksPerRow = kRowBytes / 16;
+  uint8_t* v_t = static_cast<uint8_t*>(args.v_t) + group * kHeadDim * args.seq_kv_pad * kElemBytes;  // [D, seq_kv_pad]
+  for (int i = threadIdx.x; i < kHeadDim * kChunksPerRow; i += kThreads) {
+    const int row = i / kChunksPerRow, chunk = i % kChunksPerRow;
+    *reinterpret_cast<uint4*>(v_t + (int64_t)row * args.seq_kv_pad * kElemBytes + (int64_t)key0 * kElemBytes + chunk * 16) =
+        *reinterpret_cast<const uint4*>(&staged[row][chunk * 16]);
+  }
+}
+
+template <int kHeadDim>
+cudaError_t launch_quantize_impl(const FlashInt8Args& args, cudaStream_t stream) {
+  const int q_groups = args.batch * args.heads, kv_groups = args.batch * args.kv_heads;
+  constexpr int kRowsPerCta = kQuantThreads / 32;
+  if (args.smooth_k || args.smooth_v) {
+    channel_sum_partial_kernel<kHeadDim><<<dim3(args.stat_splits, kv_groups, 2), kQuantThreads, 0, stream>>>(args);
+    channel_mean_kernel<kHeadDim><<<dim3(kv_groups, 2), kHeadDim, 0, stream>>>(args);
+  }
+  quantize_rows_int8_kernel<kHeadDim><<<dim3((args.seq_q_pad + kRowsPerCta - 1) / kRowsPerCta, q_groups), kQuantThreads, 0,
+                                        stream>>>(args.q, nullptr, args.q_int8, args.q_scale, args.seq_q, args.seq_q_pad);
+  quantize_rows_int8_kernel<kHeadDim><<<dim3((args.seq_kv_pad + kRowsPerCta - 1) / kRowsPerCta, kv_groups), kQuantThreads,
+                                        0, stream>>>(args.k, args.smooth_k ? args.k_mean : nullptr, args.k_int8,
+                                                     args.k_scale, args.seq_kv, args.seq_kv_pad);
+  const dim3 v_grid(args.seq_kv_pad / kVScaleBlock, kv_groups);
+  if (args.pv_fp16) {
+    quantize_v_kernel<kHeadDim, true><<<v_grid, quantize_v_threads<kHeadDim>(), 0, stream>>>(args);
+  } else {
+    quantize_v_kernel<kHeadDim, false><<<v_grid, quantize_v_threads<kHeadDim>(), 0, stream>>>(args);
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t launch_quantize_per_token(const FlashInt8Args& args, cudaStream_t stream) {
+  switch (args.head_dim) {
+    case 32: return launch_quantize_impl<32>(args, stream);
+    case 64: return launch_quantize_impl<64>(args, stream);
+    case 96: return launch_quantize_impl<96>(args, stream);
+    case 128: return launch_quantize_impl<128>(args, stream);
+    case 256: return launch_quantize_impl<256>(args, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace qattn

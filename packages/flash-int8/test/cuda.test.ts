@@ -1,0 +1,4 @@
+import { describe, it } from 'vitest';
+import { defineCudaSuite } from './cuda.suite.js';
+
+defineCudaSuite({ describe, it });
