@@ -125,18 +125,18 @@ export interface CliOptions {
   python?: string;
   progress: boolean;
   strict?: boolean;
+  fromJson?: string;
 }
 
 /** Builds the commander program (also used to print --help in the README). */
 export function createProgram(io: CliIo): Command {
-  const presetHelp = PRESET_NAMES.map((name) => `${name}: ${PRESETS[name].description}`).join('; ');
   return new Command('qattn-bench')
     .description(
       'Benchmark quantized attention (INT-FlashAttention, TurboAttention) against a float baseline on every available ' +
         'backend: median time, TOPS, quantization time, peak device memory and accuracy vs the float64 reference.',
     )
     .version(readVersion(), '-V, --version')
-    .addOption(new Option('-p, --preset <name>', `shape grid and repeats to start from (${presetHelp})`).choices(PRESET_NAMES).default('quick'))
+    .addOption(new Option('-p, --preset <name>', 'shape grid and repeats to start from (see Presets below)').choices(PRESET_NAMES).default('quick'))
     .addOption(new Option('-a, --algorithms <list>', `comma list of ${ALGORITHM_IDS.join(', ')}, or all`).argParser(parseAlgorithms).default([...ALGORITHM_IDS], 'all'))
     .addOption(new Option('-b, --backends <list>', `comma list of ${BACKEND_NAMES.join(', ')}, or auto (every available one)`).argParser(parseBackends).default('auto'))
     .addOption(new Option('--batch <list>', 'batch sizes (overrides the preset)').argParser(ints))
@@ -161,9 +161,37 @@ export function createProgram(io: CliIo): Command {
     .option('--python <bin>', 'python interpreter for --peers (default: $QATTN_PYTHON or python3)')
     .option('--no-progress', 'no progress bar (it is also off when stderr is not a terminal)')
     .option('--strict', `exit ${EXIT_CELL_ERRORS} when any cell ends in an error`)
+    .option('--from-json <file>', 'run nothing: re-render the table, --md and --plot from a saved --json report')
+    .addHelpText('after', presetsHelp())
     .showHelpAfterError('(run qattn-bench --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+}
+
+/** The "Presets" and "Examples" sections of --help, written from the preset table itself. */
+function presetsHelp(): string {
+  const list = (values: number[] | 'same') => (values === 'same' ? '=heads' : values.map((v) => (v >= 1024 && v % 1024 === 0 ? `${v / 1024}K` : `${v}`)).join('/'));
+  const lines = PRESET_NAMES.map((name) => {
+    const { grid, warmup, repeats, cpuMaxGop, description } = PRESETS[name];
+    const seq = grid.seqQ === 'same' ? `N ${list(grid.seqKV)}` : `seqQ ${list(grid.seqQ)}, seqKV ${list(grid.seqKV)}`;
+    const causal = grid.causal.length === 2 ? 'causal and not' : grid.causal[0] ? 'causal' : 'not causal';
+    const kv = grid.kvHeads === 'same' ? '' : `/${list(grid.kvHeads)}`;
+    return (
+      `  ${name.padEnd(7)} B${list(grid.batch)} H${list(grid.heads)}${kv} D${list(grid.headDim)}, ${seq}, ${causal}; ` +
+      `warmup ${warmup}, repeats ${repeats}, cpu cells up to ${cpuMaxGop} GOP\n          ${description}`
+    );
+  });
+  return [
+    '',
+    'Presets (explicit flags override their axes):',
+    ...lines,
+    '',
+    'Examples:',
+    '  qattn-bench                                   quick sweep, table with time and accuracy',
+    '  qattn-bench --seq 1k,4k --head-dim 128 --causal both --json out.json --md out.md --plot plots/',
+    '  qattn-bench --preset paper --backends cuda --peers --json h200.json',
+    '  qattn-bench --preset decode --kv-heads 1,8',
+  ].join('\n');
 }
 
 function readVersion(): string {
@@ -242,6 +270,7 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     }
     throw err;
   }
+  if (options.fromJson) return rerender(options, io);
   const { config, dropped } = resolved;
   const startedAt = new Date();
 
@@ -308,6 +337,14 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     ...(peers ? { peers } : {}),
   };
 
+  await writeOutputs(report, options, io);
+  const failed = cells.filter((c) => c.status === 'error').length;
+  if (failed) io.stderr(`${failed} cell(s) failed; see the notes above\n`);
+  return options.strict && failed ? EXIT_CELL_ERRORS : 0;
+}
+
+/** Prints the table and writes whichever of --json, --md and --plot were asked for. */
+async function writeOutputs(report: BenchReport, options: CliOptions, io: CliIo): Promise<void> {
   io.stdout(`${renderTable(report)}\n`);
   if (options.json) {
     await writeJson(options.json, report);
@@ -323,9 +360,23 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     const files = await writePlots(options.plot, report);
     io.stdout(`wrote ${files.filter((f) => !f.endsWith('.vl.json')).join(', ')}\n`);
   }
-  const failed = cells.filter((c) => c.status === 'error').length;
-  if (failed) io.stderr(`${failed} cell(s) failed; see the notes above\n`);
-  return options.strict && failed ? EXIT_CELL_ERRORS : 0;
+}
+
+/** --from-json: the outputs of a saved report (e.g. one made on the GPU host, where vega is not bundled). */
+async function rerender(options: CliOptions, io: CliIo): Promise<number> {
+  let report: BenchReport;
+  try {
+    report = JSON.parse(readFileSync(options.fromJson!, 'utf8')) as BenchReport;
+  } catch (err) {
+    io.stderr(`error: cannot read ${options.fromJson}: ${(err as Error).message}\n`);
+    return EXIT_USAGE;
+  }
+  if (report?.schemaVersion !== REPORT_SCHEMA_VERSION || !Array.isArray(report.cells)) {
+    io.stderr(`error: ${options.fromJson} is not a qattn-bench report of schemaVersion ${REPORT_SCHEMA_VERSION}\n`);
+    return EXIT_USAGE;
+  }
+  await writeOutputs(report, { ...options, json: undefined }, io);
+  return 0;
 }
 
 function defaultIo(): CliIo {

@@ -90,9 +90,14 @@ function backendProber(exported: unknown): (() => Promise<ApiBackendStatus[]>) |
   return undefined;
 }
 
-async function importModule(name: string): Promise<{ module?: Record<string, unknown>; error?: string }> {
+/**
+ * Imports one package. The specifiers are literal `import('…')` calls (not a variable) so that the GPU-host bundle
+ * (gpu/tsup.gpu.config.ts) can inline them; the module is then treated as an untyped record and checked export by
+ * export.
+ */
+async function importModule(name: string, load: () => Promise<unknown>): Promise<{ module?: Record<string, unknown>; error?: string }> {
   try {
-    return { module: (await import(name)) as Record<string, unknown> };
+    return { module: (await load()) as Record<string, unknown> };
   } catch (err) {
     return { error: `cannot import ${name}: ${(err as Error).message}` };
   }
@@ -100,7 +105,10 @@ async function importModule(name: string): Promise<{ module?: Record<string, unk
 
 /** Imports `@qattn/flash-int8` and `@qattn/turbo-attn` and picks out their contract exports. */
 export async function loadKernelPackages(): Promise<{ flashInt8: KernelPackage; turbo: KernelPackage }> {
-  const [flash, turbo] = await Promise.all([importModule('@qattn/flash-int8'), importModule('@qattn/turbo-attn')]);
+  const [flash, turbo] = await Promise.all([
+    importModule('@qattn/flash-int8', () => import('@qattn/flash-int8')),
+    importModule('@qattn/turbo-attn', () => import('@qattn/turbo-attn')),
+  ]);
   const pick = (name: string, loaded: typeof flash, prefix: 'flashInt8' | 'turbo'): KernelPackage => {
     if (!loaded.module) return { name, loadError: loaded.error };
     const m = loaded.module;
@@ -116,7 +124,7 @@ export async function loadKernelPackages(): Promise<{ flashInt8: KernelPackage; 
 
 /** Imports `@qattn/reference`. */
 export async function loadReferencePackage(): Promise<ReferencePackage> {
-  const loaded = await importModule('@qattn/reference');
+  const loaded = await importModule('@qattn/reference', () => import('@qattn/reference'));
   if (!loaded.module) return { loadError: loaded.error };
   const m = loaded.module;
   return {

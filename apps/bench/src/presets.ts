@@ -47,7 +47,7 @@ export type PresetName = (typeof PRESET_NAMES)[number];
 export const PRESETS: Record<PresetName, Preset> = {
   quick: {
     name: 'quick',
-    description: 'small prefill shapes, every available backend, under a minute on a 2-core CPU (the default)',
+    description: 'the default: every available backend, accuracy of every algorithm, under a minute on a 2-core CPU',
     grid: { batch: [1], heads: [4], kvHeads: 'same', seqQ: 'same', seqKV: [256, 512], headDim: [64], causal: [false, true] },
     warmup: 1,
     repeats: 3,
@@ -55,7 +55,7 @@ export const PRESETS: Record<PresetName, Preset> = {
   },
   paper: {
     name: 'paper',
-    description: 'the papers\' prefill grid: B4 H32 D64/128, N 1K-16K, causal and not (meant for a GPU)',
+    description: 'the prefill grid of the INT-FlashAttention/TurboAttention papers (meant for a GPU)',
     grid: {
       batch: [4],
       heads: [32],
@@ -71,7 +71,7 @@ export const PRESETS: Record<PresetName, Preset> = {
   },
   decode: {
     name: 'decode',
-    description: 'decoding: one query token against a long KV cache, GQA 32/8, D128',
+    description: 'decoding: one query token against a long KV cache (GQA)',
     grid: { batch: [4], heads: [32], kvHeads: [8], seqQ: [1], seqKV: [1024, 4096, 16384, 65536], headDim: [128], causal: [false] },
     warmup: 3,
     repeats: 10,

@@ -84,4 +84,15 @@ describe('reports of a tiny run (--json, --md, --plot)', () => {
       expect(png.length).toBeGreaterThan(1000);
     }
   });
+
+  it('re-renders the same tables and plots from the saved JSON with --from-json', async () => {
+    const again = await runCli(['--from-json', join(dir, 'out.json'), '--md', join(dir, 'again.md'), '--plot', join(dir, 'again')]);
+    expect(again.code, again.stderr).toBe(0);
+    const rows = (file: string) => readFileSync(join(dir, file), 'utf8').split('\n').filter((l) => l.startsWith('| '));
+    expect(rows('again.md')).toEqual(rows('out.md'));
+    expect(XMLValidator.validate(readFileSync(join(dir, 'again/tops-vs-seq.svg'), 'utf8'))).toBe(true);
+    const missing = await runCli(['--from-json', join(dir, 'missing.json')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/cannot read/);
+  });
 });
