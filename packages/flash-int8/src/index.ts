@@ -1,1 +1,40 @@
-export {};
+import { type AttentionShape, type BackendStatus, validateAttentionInputs } from '@qattn/quant-core';
+import { registry } from './backends.js';
+import { type FlashInt8Options, resolveFlashInt8Options } from './options.js';
+
+export { FLASH_INT8_OPTIONS, resolveFlashInt8Options, type FlashInt8Options, type ResolvedFlashInt8Options } from './options.js';
+export type { FlashInt8Backend, FlashInt8Call } from './backends.js';
+
+/**
+ * INT-FlashAttention (arXiv 2409.16997): softmax(q·kᵀ·scale)·v with INT8 Q·Kᵀ (per-token scales, INT32 accumulation)
+ * and INT8 (or fp16) P·V, computed tile by tile with an online softmax.
+ *
+ * q is `[batch, heads, seqQ, headDim]`, k and v `[batch, kvHeads, seqKV, headDim]` (row-major Float32Arrays; query
+ * head h reads kv head ⌊h / (heads / kvHeads)⌋). Causal masking is bottom-right aligned. Resolves to a new Float32Array
+ * of q's shape; the inputs are not modified.
+ *
+ * Rejects with a `QattnError`: `ERR_QATTN_SHAPE`, `ERR_QATTN_DTYPE`, `ERR_QATTN_NONFINITE` (bad inputs),
+ * `ERR_QATTN_OPTION` (unknown option or bad value), `ERR_QATTN_BACKEND_UNAVAILABLE` (the requested backend cannot
+ * load here; the message says why), `ERR_QATTN_UNSUPPORTED` (the backend lacks this option combination).
+ *
+ * @example
+ * const out = await flashInt8Attention(q, k, v, { batch: 1, heads: 8, seqQ: 1024, seqKV: 1024, headDim: 128 }, { causal: true });
+ */
+export async function flashInt8Attention(
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  shape: AttentionShape,
+  options?: FlashInt8Options,
+): Promise<Float32Array> {
+  const resolved = resolveFlashInt8Options(options);
+  const inputs = validateAttentionInputs(q, k, v, shape, { causal: resolved.causal, scale: resolved.scale });
+  const { backend } = await registry.resolve(resolved.backend);
+  return backend.run({ q, k, v, shape: inputs.shape, scale: inputs.scale, causal: inputs.causal, options: resolved });
+}
+
+/** Probes every backend of this package: which load here, by priority, and why the others do not. */
+export function flashInt8Backends(): Promise<BackendStatus[]> {
+  return registry.status();
+}
+export { flashInt8AttentionDevice, createCudaBackend, type FlashInt8CudaBackend, type CudaBenchmarkResult } from './cuda/index.js';
