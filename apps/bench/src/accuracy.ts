@@ -29,8 +29,8 @@ export interface Accuracy {
   rmse: number;
 }
 
-/** Float64 multiply-adds the reference may spend on one sub-problem (≈ 1–2 s of JavaScript). */
-export const REFERENCE_OPS_BUDGET = 2e9;
+/** Float64 multiply-adds the reference may spend on one sub-problem (≈ 1–2 s of JavaScript on a loaded 2-core machine). */
+export const REFERENCE_OPS_BUDGET = 1e9;
 
 /**
  * Chooses the sub-problem of a cell: MHA keeps 2 heads; GQA keeps one kv head and up to 4 of the query heads that

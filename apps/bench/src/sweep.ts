@@ -123,8 +123,10 @@ export async function runSweep(config: SweepConfig, deps: SweepDependencies): Pr
 
   type Plan = { shape: CellShape; backend: BackendName; algorithm: Algorithm; ops: number; weight: number };
   const plan: Plan[] = [];
-  for (const shape of config.shapes) {
-    for (const backend of backends) {
+  // Backend-major so the table reads one backend at a time; the cpu inputs are regenerated per backend pass, which
+  // costs far less than the cells themselves.
+  for (const backend of backends) {
+    for (const shape of config.shapes) {
       for (const algorithm of selected) {
         // The float baseline only exists on the CPU: no cell at all elsewhere rather than a column of "unavailable".
         if (algorithm.id === 'float32' && backend !== 'cpu') continue;
@@ -190,7 +192,9 @@ async function measureCell(
   } catch (err) {
     cell.error = toCellError(err);
     cell.status = statusOf(cell.error);
-    return;
+    // A backend that cannot be timed (no benchmark hook, an unsupported timer) may still compute: its accuracy is
+    // worth reporting. After a genuine failure the accuracy run would only fail again.
+    if (cell.error.code !== 'ERR_BENCH_NO_HOOK') return;
   }
   if (!config.accuracy) return;
   try {

@@ -96,3 +96,23 @@ describe('reports of a tiny run (--json, --md, --plot)', () => {
     expect(missing.stderr).toMatch(/cannot read/);
   });
 });
+
+describe('cell table columns', async () => {
+  const { cellTable } = await import('../src/report/format.js');
+  const shape = { batch: 1, heads: 1, kvHeads: 1, seqQ: 4, seqKV: 4, headDim: 8, causal: false };
+  const cell = (peakDeviceBytes?: number) => ({
+    algorithm: 'flash-int8-pv-int8' as const,
+    backend: 'cuda' as const,
+    shape,
+    ops: 512,
+    status: 'ok' as const,
+    tops: 1,
+    timing: { medianMs: 1, minMs: 1, samplesMs: [1], timer: 'events', ...(peakDeviceBytes ? { peakDeviceBytes } : {}) },
+  });
+  it('shows peak device memory only when a backend reports it', () => {
+    expect(cellTable([cell()]).head).not.toContain('peak MiB');
+    const table = cellTable([cell(3 * 2 ** 20), cell()]);
+    const column = table.head.indexOf('peak MiB');
+    expect(table.rows.map((r) => r[column])).toEqual(['3', '–']);
+  });
+});

@@ -54,7 +54,11 @@ describe('runSweep', async () => {
   const inputs = createInputSource(reference, 'llm');
 
   it('reports a backend that fails mid-sweep in its cells, with the error code, and carries on', async () => {
-    const { cells, backends } = await runSweep(baseConfig, { algorithms: [flakyGpuAlgorithm('flash-int8-pv-int8'), float32Algorithm()], reference, inputs });
+    // cuda first: the cpu pass comes after the failure.
+    const { cells, backends } = await runSweep(
+      { ...baseConfig, backends: ['cuda', 'cpu'] },
+      { algorithms: [flakyGpuAlgorithm('flash-int8-pv-int8'), float32Algorithm()], reference, inputs },
+    );
     expect(backends.filter((b) => b.available).map((b) => `${b.algorithm}:${b.backend}`)).toEqual(['flash-int8-pv-int8:cpu', 'flash-int8-pv-int8:cuda', 'float32:cpu']);
     const cuda = cells.filter((c) => c.backend === 'cuda');
     // No float32 cells on cuda: the baseline is a CPU kernel.
@@ -62,6 +66,7 @@ describe('runSweep', async () => {
     expect(cuda.map((c) => c.status)).toEqual(['ok', 'error', 'error']);
     expect(cuda[1].error).toEqual({ code: 'ERR_QATTN_DEVICE', message: 'CUDA error: device lost' });
     // Everything after the failure still ran.
+    expect(cells.slice(0, 3).every((c) => c.backend === 'cuda')).toBe(true);
     expect(cells.filter((c) => c.backend === 'cpu' && c.status === 'ok')).toHaveLength(6);
   });
 
@@ -114,5 +119,25 @@ describe('runSweep', async () => {
     expect(seen).toHaveLength(shapes.length + 1);
     for (let i = 1; i < seen.length; i++) expect(seen[i][0]).toBeGreaterThan(seen[i - 1][0]);
     expect(seen.at(-1)![0]).toBe(seen.at(-1)![1]);
+  });
+});
+
+describe('a backend without a benchmark hook', async () => {
+  const reference = await loadReferencePackage();
+  const inputs = createInputSource(reference, 'llm');
+  it('is reported unsupported for timing but still gets its accuracy measured', async () => {
+    const baseline = float32Algorithm();
+    const hookless: Algorithm = {
+      ...baseline,
+      backends: available(['cpu', 'webgpu']),
+      time: async () => {
+        throw Object.assign(new Error('no hook'), { code: 'ERR_BENCH_NO_HOOK' });
+      },
+      run: (i, shape, causal) => baseline.run(i, shape, causal, 'cpu'),
+    };
+    const { cells } = await runSweep({ ...baseConfig, algorithms: ['float32'], backends: ['cpu'], shapes: [shapes[0]] }, { algorithms: [hookless], reference, inputs });
+    expect(cells[0].status).toBe('unsupported');
+    expect(cells[0].timing).toBeUndefined();
+    expect(cells[0].accuracy!.relL2).toBeLessThan(1e-6);
   });
 });

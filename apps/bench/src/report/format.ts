@@ -20,26 +20,39 @@ export function percent(ratio: number): string {
   return value !== 0 && Math.abs(value) < 0.01 ? `${value.toExponential(1)}%` : `${value.toFixed(2)}%`;
 }
 
-/** Column headers shared by the terminal table and the markdown table. */
-export const COLUMNS = ['algorithm', 'backend', 'shape', 'median ms', 'TOPS', 'quant ms', 'attn ms', 'rel L2', 'cos', 'timer / status'];
+/** A column of the cell table; `shown` drops columns no cell fills (e.g. peak memory on a CPU-only run). */
+interface Column {
+  header: string;
+  value: (cell: CellResult) => string;
+  shown?: (cells: CellResult[]) => boolean;
+}
 
-/** One table row of a cell; a failed cell shows its status and error code in the last column. */
-export function cellRow(cell: CellResult): string[] {
-  const t = cell.timing;
-  const accuracy = cell.accuracy ? [percent(cell.accuracy.relL2), cell.accuracy.cos.toFixed(5)] : [cell.accuracyError ? 'n/a*' : dash, dash];
-  // Unavailable/skipped cells explain themselves in the notes; a failure keeps its error code in the cell.
-  const status = cell.status === 'ok' ? (t?.timer ?? '') : cell.status === 'error' ? `error ${cell.error?.code ?? ''}` : cell.status;
-  return [
-    cell.algorithm,
-    cell.backend,
-    shapeLabel(cell.shape),
-    t ? sig3(t.medianMs) : dash,
-    cell.tops !== undefined ? sig3(cell.tops) : dash,
-    t?.quantMs !== undefined ? sig3(t.quantMs) : dash,
-    t?.attnMs !== undefined ? sig3(t.attnMs) : dash,
-    ...accuracy,
-    status,
-  ];
+const CELL_COLUMNS: Column[] = [
+  { header: 'algorithm', value: (c) => c.algorithm },
+  { header: 'backend', value: (c) => c.backend },
+  { header: 'shape', value: (c) => shapeLabel(c.shape) },
+  { header: 'median ms', value: (c) => (c.timing ? sig3(c.timing.medianMs) : dash) },
+  { header: 'TOPS', value: (c) => (c.tops !== undefined ? sig3(c.tops) : dash) },
+  { header: 'quant ms', value: (c) => (c.timing?.quantMs !== undefined ? sig3(c.timing.quantMs) : dash) },
+  { header: 'attn ms', value: (c) => (c.timing?.attnMs !== undefined ? sig3(c.timing.attnMs) : dash) },
+  {
+    header: 'peak MiB',
+    value: (c) => (c.timing?.peakDeviceBytes !== undefined ? sig3(c.timing.peakDeviceBytes / 2 ** 20) : dash),
+    shown: (cells) => cells.some((c) => c.timing?.peakDeviceBytes !== undefined),
+  },
+  { header: 'rel L2', value: (c) => (c.accuracy ? percent(c.accuracy.relL2) : c.accuracyError ? 'n/a*' : dash) },
+  { header: 'cos', value: (c) => (c.accuracy ? c.accuracy.cos.toFixed(5) : dash) },
+  {
+    header: 'timer / status',
+    // Unavailable/skipped cells explain themselves in the notes; a failure keeps its error code in the cell.
+    value: (c) => (c.status === 'ok' ? (c.timing?.timer ?? '') : c.status === 'error' ? `error ${c.error?.code ?? ''}` : c.status),
+  },
+];
+
+/** The header and rows of the cell table (terminal and markdown). */
+export function cellTable(cells: CellResult[]): { head: string[]; rows: string[][] } {
+  const columns = CELL_COLUMNS.filter((column) => !column.shown || column.shown(cells));
+  return { head: columns.map((c) => c.header), rows: cells.map((cell) => columns.map((c) => c.value(cell))) };
 }
 
 /** The distinct reasons behind non-ok cells and missing accuracies, one line each, for the notes under a table. */

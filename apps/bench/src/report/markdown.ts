@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import { accuracyLegend, cellRow, COLUMNS, machineLine, notes, PEER_COLUMNS, peerRows, RATIO_COLUMNS, ratioRows } from './format.js';
+import { accuracyLegend, cellTable, machineLine, notes, PEER_COLUMNS, peerRows, RATIO_COLUMNS, ratioRows } from './format.js';
 import type { BenchReport } from './report.js';
 
 function escapeCell(text: string): string {
@@ -18,7 +18,7 @@ export function renderMarkdown(report: BenchReport): string {
     `Command: \`qattn-bench ${report.command.join(' ')}\``,
     `Machine: ${machineLine(report)}`,
     `Started ${report.startedAt}, ${report.durationS.toFixed(1)} s; warmup ${report.config.warmup}, repeats ${report.config.repeats}, median reported; TOPS = ${report.config.opsFormula}.`,
-    markdownTable(COLUMNS, report.cells.map(cellRow)),
+    markdownTable(cellTable(report.cells).head, cellTable(report.cells).rows),
     accuracyLegend(report),
   ];
   const cellNotes = notes(report);

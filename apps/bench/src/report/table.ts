@@ -1,5 +1,5 @@
 import Table from 'cli-table3';
-import { accuracyLegend, cellRow, COLUMNS, machineLine, notes, PEER_COLUMNS, peerRows, RATIO_COLUMNS, ratioRows } from './format.js';
+import { accuracyLegend, cellTable, machineLine, notes, PEER_COLUMNS, peerRows, RATIO_COLUMNS, ratioRows } from './format.js';
 import type { BenchReport } from './report.js';
 
 function render(head: string[], rows: string[][]): string {
@@ -10,7 +10,8 @@ function render(head: string[], rows: string[][]): string {
 
 /** The readable end-of-run summary: machine, cell table, accuracy legend, notes, peers and ratios. */
 export function renderTable(report: BenchReport): string {
-  const parts = [machineLine(report), render(COLUMNS, report.cells.map(cellRow)), accuracyLegend(report)];
+  const cellsTable = cellTable(report.cells);
+  const parts = [machineLine(report), render(cellsTable.head, cellsTable.rows), accuracyLegend(report)];
   const cellNotes = notes(report);
   if (cellNotes.length) parts.push(`notes:\n${cellNotes.map((n) => `  - ${n}`).join('\n')}`);
   if (report.peers) {
