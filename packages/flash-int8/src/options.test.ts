@@ -1,0 +1,47 @@
+import { isQattnError } from '@qattn/quant-core';
+import { describe, expect, it } from 'vitest';
+import { FLASH_INT8_OPTIONS, type FlashInt8Options, resolveFlashInt8Options } from './options.js';
+
+function optionError(options: unknown): unknown {
+  try {
+    resolveFlashInt8Options(options as FlashInt8Options);
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
+
+describe('flash-int8 options', () => {
+  it('fills every default from the table', () => {
+    const resolved = resolveFlashInt8Options(undefined);
+    for (const [key, spec] of Object.entries(FLASH_INT8_OPTIONS)) expect(resolved[key as keyof typeof resolved]).toBe(spec.default);
+    expect(resolved).toMatchObject({ backend: 'auto', pv: 'int8', qkGranularity: 'token', smoothK: true, pScale: 'rowmax' });
+  });
+
+  it('keeps given values and does not modify the caller’s record', () => {
+    const given = Object.freeze({ pv: 'fp16', blockN: 7, causal: true, scale: 0.1 } as const);
+    expect(resolveFlashInt8Options(given)).toMatchObject({ pv: 'fp16', blockN: 7, causal: true, scale: 0.1 });
+  });
+
+  it.each([
+    [{ pv: 'int4' }, 'pv'],
+    [{ qkGranularity: 'channel' }, 'qkGranularity'],
+    [{ smoothK: 'yes' }, 'smoothK'],
+    [{ pScale: 'per-tensor' }, 'pScale'],
+    [{ vGranularity: 'token' }, 'vGranularity'],
+    [{ blockM: 0 }, 'blockM'],
+    [{ blockN: 2.5 }, 'blockN'],
+    [{ blockN: 4096 }, 'blockN'],
+    [{ backend: 'wasm' }, 'backend'],
+    [{ causal: 1 }, 'causal'],
+    [{ hadamard: true }, 'hadamard'],
+  ])('rejects %j with ERR_QATTN_OPTION naming the option', (options, name) => {
+    const err = optionError(options);
+    expect(isQattnError(err, 'ERR_QATTN_OPTION')).toBe(true);
+    expect((err as Error).message).toContain(name);
+  });
+
+  it('rejects a non-object options argument', () => {
+    expect(isQattnError(optionError('fast'), 'ERR_QATTN_OPTION')).toBe(true);
+  });
+});
