@@ -1,6 +1,7 @@
 import { type BackendName, BackendRegistry, QattnError, type ResolvedShape } from '@qattn/quant-core';
 import { createCpuBackend } from './cpu/backend.js';
 import { createCudaBackend } from './cuda/backend.js';
+import { createWebGpuBackend } from './webgpu/backend.js';
 import type { ResolvedFlashInt8Options } from './options.js';
 
 /** One validated attention call, as every backend receives it. */
@@ -35,5 +36,5 @@ function notYetImplemented(name: BackendName): () => Promise<FlashInt8Backend> {
 }
 
 registry.register('cuda', () => createCudaBackend(), 30);
-registry.register('webgpu', notYetImplemented('webgpu'), 20);
+registry.register('webgpu', () => createWebGpuBackend(), 20);
 registry.register('cpu', async () => createCpuBackend(), 10);

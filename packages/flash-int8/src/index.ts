@@ -37,4 +37,5 @@ export async function flashInt8Attention(
 export function flashInt8Backends(): Promise<BackendStatus[]> {
   return registry.status();
 }
+export * from './webgpu/index.js';
 export { flashInt8AttentionDevice, createCudaBackend, type FlashInt8CudaBackend, type CudaBenchmarkResult } from './cuda/index.js';

@@ -37,6 +37,11 @@ export interface GpuContext {
   readonly adapter: AdapterSummary;
   readonly capabilities: GpuCapabilities;
   readonly limits: ComputeLimits;
+  /**
+   * A CPU implementation (lavapipe, SwiftShader): kernels then favour compile time over unrolling, since these
+   * compile WGSL through LLVM on the host and fully unrolled tiles take tens of seconds to build.
+   */
+  readonly software: boolean;
   /** True when qattn acquired the device (and may destroy it); false for a device the caller passed in. */
   readonly owned: boolean;
   /** Where the device came from: Dawn in Node, `navigator.gpu` in a browser, or the caller. */
@@ -72,14 +77,17 @@ const HOW_TO_GET_AN_ADAPTER =
 
 class Context implements GpuContext {
   lostReason: string | undefined = undefined;
+  readonly software: boolean;
   constructor(
     readonly device: GPUDevice,
-    readonly adapter: AdapterSummary,
+    readonly adapter: AdapterSummary & { isFallbackAdapter?: boolean },
     readonly capabilities: GpuCapabilities,
     readonly limits: ComputeLimits,
     readonly owned: boolean,
     readonly source: GpuContext['source'],
-  ) {}
+  ) {
+    this.software = adapter.isFallbackAdapter === true || /software|cpu|llvmpipe|swiftshader/i.test(`${adapter.architecture} ${adapter.device} ${adapter.description}`);
+  }
 }
 
 // Dawn destroys every device of a `create()` instance when that instance is garbage-collected, which crashes the
@@ -247,11 +255,12 @@ function limitsOf(device: GPUDevice): ComputeLimits {
   return limits;
 }
 
-function summarizeAdapter(info: GPUAdapterInfo | undefined): AdapterSummary {
+function summarizeAdapter(info: GPUAdapterInfo | undefined): AdapterSummary & { isFallbackAdapter?: boolean } {
   return {
     vendor: info?.vendor ?? '',
     architecture: info?.architecture ?? '',
     device: info?.device ?? '',
     description: info?.description ?? '',
+    isFallbackAdapter: (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter,
   };
 }

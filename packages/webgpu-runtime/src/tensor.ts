@@ -39,17 +39,21 @@ export class WebGpuTensor {
     this.#ownsBuffer = ownsBuffer;
   }
 
-  /** Uploads `data` into a new device buffer. */
-  static fromArray(context: GpuContext, data: Float32Array, dims: readonly number[]): WebGpuTensor {
+  /** Uploads `data` into a new device buffer, as float32 or rounded to nearest float16. */
+  static fromArray(context: GpuContext, data: Float32Array, dims: readonly number[], dtype: GpuDType = 'float32'): WebGpuTensor {
     assertAlive(context, 'WebGpuTensor.fromArray');
     checkDims(dims, data.length);
+    const source = dtype === 'float32' ? data : new Float16Array(data);
     const buffer = context.device.createBuffer({
-      size: alignedSize(data.byteLength),
+      size: alignedSize(source.byteLength),
       usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
       label: 'qattn tensor',
     });
-    context.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
-    return new WebGpuTensor(context, buffer, dims, 'float32', true);
+    // writeBuffer needs a multiple of 4 bytes: an odd float16 count is padded with one zero element.
+    const padded = new Uint8Array(alignedSize(source.byteLength));
+    padded.set(new Uint8Array(source.buffer, source.byteOffset, source.byteLength));
+    context.device.queue.writeBuffer(buffer, 0, padded);
+    return new WebGpuTensor(context, buffer, dims, dtype, true);
   }
 
   /** Allocates an uninitialized tensor (kernels write it). */

@@ -1,0 +1,64 @@
+import type { GpuContext } from '@qattn/webgpu-runtime';
+import type { AttentionDims } from './attn-fwd-int8.js';
+import source from './attn_fwd_float.wgsl';
+import { cachedPipeline, encodeDispatch, uniformBuffer, wgslConstants, wordLoopBounds } from './dispatch.js';
+import type { AttentionSchedule } from './schedule.js';
+
+/** The generated WGSL of the float baseline for a schedule whose arithmetic is 'f32' or 'f16'. */
+export function floatAttentionSource(schedule: AttentionSchedule): string {
+  const f16 = schedule.arithmetic === 'f16';
+  return [
+    f16 ? 'enable f16;' : '',
+    f16 ? 'alias elem_t = f16;' : 'alias elem_t = f32;',
+    f16 ? 'alias out_t = f16;' : 'alias out_t = f32;',
+    'fn to_out(x: f32) -> out_t { return out_t(x); }',
+    wgslConstants({
+      HEAD_DIM: schedule.headDim,
+      QK_WORDS: schedule.headDim / 4,
+      QK_STRIDE: schedule.headDim / 4 + 1,
+      BLOCK_M: schedule.blockM,
+      BLOCK_N: schedule.blockN,
+      ROWS_PER_THREAD: schedule.rowsPerThread,
+      THREADS_PER_ROW: schedule.threadsPerRow,
+      CHANNEL_WORDS_PER_THREAD: schedule.headDim / 4 / schedule.threadsPerRow,
+      KEY_GROUPS_PER_THREAD: schedule.keyGroupsPerThread,
+      WORKGROUP_SIZE: schedule.workgroupSize,
+      P_STRIDE: schedule.blockN + 1,
+    }),
+    ...wordLoopBounds(schedule, { qk_word_count: ['QK_WORDS', 'params.qk_words'], pv_key_count: ['BLOCK_N', 'params.block_n'] }),
+    source,
+  ].join('\n');
+}
+
+/** Encodes the float FlashAttention baseline: q, k, v and out in the schedule's element type (f32 or f16). */
+export function encodeFloatAttention(
+  context: GpuContext,
+  encoder: GPUCommandEncoder,
+  schedule: AttentionSchedule,
+  operands: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; out: GPUBuffer },
+  dims: AttentionDims,
+  timestampWrites?: GPUComputePassTimestampWrites,
+): GPUBuffer[] {
+  const pipeline = cachedPipeline(context, `flash-int8/attn_fwd_float:${schedule.key}`, () => floatAttentionSource(schedule));
+  const params = uniformBuffer(context, [
+    { u32: dims.heads },
+    { u32: dims.kvHeads },
+    { u32: dims.seqQ },
+    { u32: dims.seqKV },
+    { u32: dims.heads / dims.kvHeads },
+    { u32: dims.causal ? 1 : 0 },
+    { i32: dims.seqKV - dims.seqQ },
+    { f32: dims.smScaleLog2 },
+    { u32: schedule.headDim / 4 },
+    { u32: schedule.blockN },
+  ]);
+  encodeDispatch(
+    context,
+    encoder,
+    pipeline,
+    [params, operands.q, operands.k, operands.v, operands.out],
+    [Math.ceil(dims.seqQ / schedule.blockM), dims.batch * dims.heads],
+    timestampWrites,
+  );
+  return [params];
+}

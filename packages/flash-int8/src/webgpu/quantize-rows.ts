@@ -1,0 +1,30 @@
+import type { GpuContext } from '@qattn/webgpu-runtime';
+import type { TokenView } from './channel-mean.js';
+import { cachedPipeline, encodeDispatch, uniformBuffer } from './dispatch.js';
+import source from './quantize_rows.wgsl';
+
+/** Where {@link encodeQuantizeRows} writes: packed codes `u32[G, T, D/4]` and one scale per row `f32[G, T]`. */
+export interface Int8RowsBuffers {
+  codes: GPUBuffer;
+  rowScale: GPUBuffer;
+}
+
+/**
+ * Encodes symmetric INT8 quantization of Q or K with one scale per `rowsPerScale` tokens (1 = per token, the paper;
+ * blockM/blockN = per block), optionally of x − mean (K smoothing). Returns the transient buffers to free.
+ */
+export function encodeQuantizeRows(
+  context: GpuContext,
+  encoder: GPUCommandEncoder,
+  x: GPUBuffer,
+  mean: GPUBuffer | undefined,
+  out: Int8RowsBuffers,
+  view: TokenView,
+  rowsPerScale: number,
+): GPUBuffer[] {
+  const pipeline = cachedPipeline(context, 'flash-int8/quantize_rows', () => source);
+  const params = uniformBuffer(context, [{ u32: view.tokens }, { u32: view.channels }, { u32: rowsPerScale }, { u32: mean ? 1 : 0 }]);
+  // The shader never reads `mean` when subtract_mean is 0; any buffer satisfies the binding.
+  encodeDispatch(context, encoder, pipeline, [params, x, mean ?? x, out.codes, out.rowScale], [Math.ceil(view.tokens / rowsPerScale), view.groups]);
+  return [params];
+}

@@ -1,0 +1,91 @@
+import { GpuTimestamps, type GpuContext } from '@qattn/webgpu-runtime';
+
+/** Settings of a benchmark run (the contract of `flashInt8Benchmark`). */
+export interface BenchmarkSettings {
+  warmup: number;
+  repeats: number;
+  seed?: number;
+}
+
+/** One benchmark result (the contract shared with apps/bench). */
+export interface BenchmarkResult {
+  backend: string;
+  medianMs: number;
+  minMs: number;
+  samplesMs: number[];
+  quantMs?: number;
+  attnMs?: number;
+  peakDeviceBytes?: number;
+  timer: 'events' | 'timestamp-query' | 'host';
+}
+
+/** Encodes one repetition; `mark(i)` records timestamp i (an empty pass) where timestamp queries exist. */
+export type EncodeRepetition = (encoder: GPUCommandEncoder, mark: (index: number) => void) => GPUBuffer[];
+
+/**
+ * Times `marks` − 1 consecutive phases of a GPU workload over `repeats` repetitions after `warmup` untimed ones.
+ * With `timestamp-query`, each repetition is its own submission bracketed by GPU timestamps (empty compute passes that
+ * write one timestamp each, so phases are measured between pass boundaries); otherwise the host times submit →
+ * onSubmittedWorkDone and only the whole repetition is known. Returns per-phase samples in milliseconds.
+ */
+export async function timePhases(
+  context: GpuContext,
+  marks: number,
+  settings: BenchmarkSettings,
+  encode: EncodeRepetition,
+): Promise<{ timer: 'timestamp-query' | 'host'; phases: number[][]; totals: number[] }> {
+  const { device } = context;
+  const useTimestamps = GpuTimestamps.supported(context);
+  const timestamps = useTimestamps ? new GpuTimestamps(context, marks) : undefined;
+  const phases: number[][] = Array.from({ length: marks - 1 }, () => []);
+  const totals: number[] = [];
+  try {
+    for (let rep = 0; rep < settings.warmup + settings.repeats; rep++) {
+      const timed = rep >= settings.warmup;
+      const encoder = device.createCommandEncoder({ label: 'qattn benchmark' });
+      const mark = (index: number): void => {
+        if (!timestamps) return;
+        encoder.beginComputePass({ timestampWrites: timestamps.passWrites(index) }).end();
+      };
+      const transient = encode(encoder, mark);
+      if (timestamps) timestamps.resolve(encoder);
+      const start = performance.now();
+      device.queue.submit([encoder.finish()]);
+      await device.queue.onSubmittedWorkDone();
+      const hostMs = performance.now() - start;
+      for (const buffer of transient) buffer.destroy();
+      if (!timed) continue;
+      if (timestamps) {
+        const ns = await timestamps.read();
+        for (let p = 0; p < marks - 1; p++) phases[p].push((ns[p + 1] - ns[p]) / 1e6);
+        totals.push((ns[marks - 1] - ns[0]) / 1e6);
+      } else {
+        totals.push(hostMs);
+      }
+    }
+  } finally {
+    timestamps?.destroy();
+  }
+  return { timer: timestamps ? 'timestamp-query' : 'host', phases, totals };
+}
+
+/** Median of a non-empty sample. */
+export function median(samples: readonly number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Deterministic uniform [−1, 1) inputs for benchmarks (mulberry32): timing does not depend on the values. */
+export function benchmarkData(length: number, seed: number): Float32Array {
+  let state = seed >>> 0;
+  const out = new Float32Array(length);
+  for (let i = 0; i < length; i++) {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
