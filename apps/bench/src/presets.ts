@@ -75,7 +75,8 @@ export const PRESETS: Record<PresetName, Preset> = {
     grid: { batch: [4], heads: [32], kvHeads: [8], seqQ: [1], seqKV: [1024, 4096, 16384, 65536], headDim: [128], causal: [false] },
     warmup: 3,
     repeats: 10,
-    cpuMaxGop: 20,
+    // 1K and 4K on the CPU (≈ 1 s per call in JavaScript); 16K/64K would take minutes per cell.
+    cpuMaxGop: 2,
   },
 };
 

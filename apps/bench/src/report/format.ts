@@ -68,8 +68,9 @@ export function notes(report: BenchReport): string[] {
 /** One line saying what the accuracy columns mean, with the sub-problems used. */
 export function accuracyLegend(report: BenchReport): string {
   if (!report.config.accuracy.enabled) return 'accuracy: off (--no-accuracy)';
-  const subs = new Set(report.cells.filter((c) => c.accuracy).map((c) => c.accuracy!.subProblem.description));
-  return `accuracy vs @qattn/reference (float64), data ${report.config.inputs}, measured on: ${[...subs].join('; ') || 'no cell'}`;
+  const subs = [...new Set(report.cells.filter((c) => c.accuracy).map((c) => c.accuracy!.subProblem.description))];
+  const shown = subs.length > 3 ? [...subs.slice(0, 3), `and ${subs.length - 3} more (cells[].accuracy.subProblem in the JSON)`] : subs;
+  return `accuracy vs @qattn/reference (float64), data ${report.config.inputs}, measured on: ${shown.join('; ') || 'no cell'}`;
 }
 
 /** A short machine summary line. */
