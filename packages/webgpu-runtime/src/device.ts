@@ -168,7 +168,9 @@ async function loadGpu(): Promise<{ gpu: GPU; source: 'dawn' | 'navigator' }> {
         { cause: err },
       );
     }
-    dawnInstance = dawn.create([]);
+    // Dawn rounds timestamp queries down to 2^16 ns (a browser anti-fingerprinting measure) unless this toggle is
+    // off; benchmarks of sub-millisecond kernels need the real resolution, and Node has no page to fingerprint.
+    dawnInstance = dawn.create(['disable-dawn-features=timestamp_quantization']);
   }
   return { gpu: dawnInstance, source: 'dawn' };
 }

@@ -84,6 +84,15 @@ export function planFlashInt8(
       limit: 'maxComputeWorkgroupsPerDimension',
     });
   }
+  // One binding per tensor: the largest must fit a storage binding (128 MiB by default, the adapter's maximum here).
+  const largestBinding = Math.max(shape.qElements, shape.kvElements) * 4;
+  if (largestBinding > context.limits.maxStorageBufferBindingSize) {
+    throw new QattnError(
+      'ERR_QATTN_UNSUPPORTED',
+      `flash-int8 webgpu: a tensor of ${largestBinding} bytes exceeds this device's maxStorageBufferBindingSize (${context.limits.maxStorageBufferBindingSize}); split the batch or heads`,
+      { limit: 'maxStorageBufferBindingSize' },
+    );
+  }
   return {
     shape,
     schedule,
