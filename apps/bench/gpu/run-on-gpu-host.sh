@@ -18,13 +18,15 @@ if [ ! -x "$node" ]; then
   chmod +x "$node"
 fi
 
-# WebGPU through Dawn needs the Vulkan loader, which such hosts lack (../shared/gpu-host/README.md).
-if [ -d "$stage/gl" ] && [ "$(id -u)" = 0 ] && ! ldconfig -p | grep -q libvulkan.so.1; then
-  for deb in "$stage"/gl/*.deb; do dpkg -x "$deb" /; done
-  ldconfig
-fi
-if [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
-  export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
+# WebGPU through Dawn needs the Vulkan loader, which the NVIDIA hosts lack (../shared/gpu-host/README.md). Only
+# there (the NVIDIA Vulkan ICD is present) and only as root are the loader packages unpacked into /.
+nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -f "$nvidia_icd" ]; then
+  if [ -d "$stage/gl" ] && [ "$(id -u)" = 0 ] && ! ldconfig -p | grep -q libvulkan.so.1; then
+    for deb in "$stage"/gl/*.deb; do dpkg -x "$deb" /; done
+    ldconfig
+  fi
+  export VK_DRIVER_FILES=${VK_DRIVER_FILES:-$nvidia_icd}
 fi
 
 # shellcheck source=/dev/null

@@ -8,6 +8,7 @@
 #   bench/node_modules/webgpu    Dawn for linux-x64 only (optional, QATTN_STAGE_WEBGPU=0 leaves it out)
 #   bench/peers/sdpa_peers.py    the PyTorch peers script
 #   bench/meta.env               git commit and package versions (no .git and no package.json files on the host)
+#   bench/package.json           marks bench/ as the bundle's package root, where the addons are looked up
 # Usage (on the build machine, after the CUDA addons are built): bash apps/bench/gpu/stage.sh [out-dir]
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -20,6 +21,8 @@ rm -rf "$out/bench"
 mkdir -p "$out/bench/build/Release" "$out/bench/peers"
 (cd apps/bench && QATTN_GPU_BUNDLE_DIR="$out/bench/dist" pnpm exec tsup --config gpu/tsup.gpu.config.ts --silent)
 cp apps/bench/peers/sdpa_peers.py "$out/bench/peers/"
+# The bundled packages look for their addons under the nearest folder with a package.json: make that bench/.
+node -e "const p = require('./apps/bench/package.json'); console.log(JSON.stringify({ name: p.name + '-gpu-bundle', version: p.version, private: true, type: 'module' }, null, 2))" > "$out/bench/package.json"
 cp apps/bench/gpu/run-on-gpu-host.sh "$out/"
 chmod +x "$out/run-on-gpu-host.sh"
 [ -f "$out/node-v20.20.2-linux-x64.xz" ] || cp "$gpu_host/node-v20.20.2-linux-x64.xz" "$out/"
