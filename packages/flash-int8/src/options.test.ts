@@ -34,7 +34,8 @@ describe('flash-int8 options', () => {
     [{ blockN: 4096 }, 'blockN'],
     [{ backend: 'wasm' }, 'backend'],
     [{ causal: 1 }, 'causal'],
-    [{ hadamard: true }, 'hadamard'],
+    [{ hadamard: 1 }, 'hadamard'],
+    [{ incoherent: true }, 'incoherent'],
   ])('rejects %j with ERR_QATTN_OPTION naming the option', (options, name) => {
     const err = optionError(options);
     expect(isQattnError(err, 'ERR_QATTN_OPTION')).toBe(true);

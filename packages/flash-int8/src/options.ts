@@ -22,6 +22,12 @@ export interface FlashInt8Options extends AttentionOptions {
   vGranularity?: 'head' | 'channel' | 'blockChannel';
   /** Subtract V's per-channel mean before quantizing and add it back to the output (exact: P's rows sum to 1). */
   smoothV?: boolean;
+  /**
+   * Rotate Q and K by the same random-sign Hadamard transform before quantizing them (incoherent processing,
+   * FlashAttention-3): exact, spreads outlier channels over their block. Blocks are the largest power of two ≤ 256
+   * dividing headDim.
+   */
+  hadamard?: boolean;
   /** Queries per tile (CPU schedule; also the Q block of `qkGranularity:'block'`). */
   blockM?: number;
   /** Keys per tile (CPU schedule; also the K block of `qkGranularity:'block'` and the V block of `'blockChannel'`). */
@@ -47,6 +53,7 @@ export const FLASH_INT8_OPTIONS: OptionTable<FlashInt8Options> = {
   pScale: { kind: 'enum', values: ['global', 'rowmax'], default: 'rowmax' },
   vGranularity: { kind: 'enum', values: ['head', 'channel', 'blockChannel'], default: 'blockChannel' },
   smoothV: { kind: 'boolean', default: false },
+  hadamard: { kind: 'boolean', default: false },
   blockM: { kind: 'integer', min: 1, max: 1024, default: 64 },
   blockN: { kind: 'integer', min: 1, max: 1024, default: 32 },
 };

@@ -129,6 +129,14 @@ describe('edge cases', () => {
     expect(await error(true)).toBeLessThan((await error(false)) / 5);
   });
 
+  it('the Hadamard rotation recovers most of what K smoothing buys when smoothing is off', async () => {
+    const shape = { batch: 1, heads: 4, seqQ: 128, seqKV: 256, headDim: 128 };
+    const plain = await relL2(shape, { pv: 'fp16', smoothK: false }, { kind: 'llm' });
+    const rotated = await relL2(shape, { pv: 'fp16', smoothK: false, hadamard: true }, { kind: 'llm' });
+    expect(rotated).toBeLessThan(0.8 * plain);
+    expect(await relL2(shape, { hadamard: true }, { kind: 'llm' })).toBeLessThan(0.02);
+  });
+
   it('qkGranularity "block" runs and stays within the int8 bar', async () => {
     expect(await relL2({ batch: 1, heads: 2, seqQ: 128, seqKV: 128, headDim: 64 }, { qkGranularity: 'block' }, { kind: 'llm' })).toBeLessThan(0.02);
   });

@@ -1,6 +1,7 @@
 import { LOG2E, QattnError, type ResolvedShape, lastVisibleKey, smoothK } from '@qattn/quant-core';
 import type { ResolvedFlashInt8Options } from '../options.js';
 import { qkRowInt8 } from './gemm-int8.js';
+import { rotateRows } from './hadamard.js';
 import { createPvFp16Stage } from './pv-fp16.js';
 import { createPvInt8Stage } from './pv-int8.js';
 import type { PvStageFactory } from './pv-stage.js';
@@ -19,7 +20,8 @@ const FLOAT32_MAX = 3.4028234663852886e38;
 /**
  * INT-FlashAttention forward on the CPU, tile by tile (ALGORITHMS.md §1), the readable oracle of the GPU kernels.
  *
- * Pre-pass: optional K smoothing; Q and K to INT8 per token (or per block); V prepared by the P·V stage.
+ * Pre-pass: optional K smoothing and Hadamard rotation of Q and K; Q and K to INT8 per token (or per block); V
+ * prepared by the P·V stage.
  * Per (batch, head) and query tile of blockM rows, over the key tiles of {@link planKeyTiles}:
  *   1. S = Q̂·K̂ᵀ in INT8 with INT32 accumulation, dequantized with s_q·s_k·smScaleLog2 (logits in base 2);
  *   2. online softmax: m_new = max(m, rowmax S), P = exp2(S − m_new), O and l rescaled by exp2(m − m_new);
@@ -44,8 +46,10 @@ export function attnFwdInt8Cpu(
 
   const qView = { groups: batch * heads, tokens: seqQ, channels: headDim };
   const kvView = { groups: batch * kvHeads, tokens: seqKV, channels: headDim };
-  const kSource = options.smoothK ? smoothK(k, shape).smoothed : k;
-  const qInt8 = quantizeQkInt8(q, qView, options.qkGranularity, blockM);
+  const kSmoothed = options.smoothK ? smoothK(k, shape).smoothed : k;
+  const qSource = options.hadamard ? rotateRows(q, headDim) : q;
+  const kSource = options.hadamard ? rotateRows(kSmoothed, headDim) : kSmoothed;
+  const qInt8 = quantizeQkInt8(qSource, qView, options.qkGranularity, blockM);
   const kInt8 = quantizeQkInt8(kSource, kvView, options.qkGranularity, blockN);
   const pv = PV_STAGES[options.pv](v, kvView, options);
   const qCodes = qInt8.codes; // [batch·heads, seqQ, headDim]
