@@ -308,6 +308,9 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
   }
 
   const finishedAt = new Date();
+  const machine = machineInfo();
+  // Without nvidia-smi (containers), torch still names the GPU the peers ran on.
+  if (machine.gpus.length === 0 && peers?.device) machine.gpus.push({ name: peers.device, source: 'torch' });
   const report: BenchReport = {
     schemaVersion: REPORT_SCHEMA_VERSION,
     tool: { name: '@qattn/bench', version: readVersion() },
@@ -315,7 +318,7 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
     durationS: (finishedAt.getTime() - startedAt.getTime()) / 1000,
-    machine: machineInfo(),
+    machine,
     versions: versions(),
     git: gitInfo(),
     config: {

@@ -95,6 +95,7 @@ describe('peer results', () => {
     expect(stdout).toMatch(/sdpa-flash-fp16 .*B1 H2 N32 D16/);
     const report = JSON.parse(readFileSync(join(dir, 'o.json'), 'utf8')) as BenchReport;
     expect(report.peers!.cells).toHaveLength(8);
+    if (!report.machine.gpus.some((g) => g.source === 'nvidia-smi')) expect(report.machine.gpus).toEqual([{ name: 'Fake GPU', source: 'torch' }]);
     expect(new Ajv({ strict: true }).compile(schema)(report)).toBe(true);
   });
 });
