@@ -38,23 +38,57 @@ export interface FlashInt8Options extends AttentionOptions {
 export type ResolvedFlashInt8Options = Required<Omit<FlashInt8Options, 'scale'>> & { scale: number | undefined };
 
 /**
- * The option table: allowed values and defaults. Defaults were chosen by measurement on the CPU oracle against
- * float64 `@qattn/reference` on its LLM-like data (outlier K channels, attention sink, Student-t V); see the
- * comment on each default.
+ * The option table: allowed values and defaults.
+ *
+ * Defaults were chosen by measurement on the CPU oracle: relative L2 against float64 `@qattn/reference` on its
+ * LLM-like data (outlier K channels, attention sink, Student-t V), worst of 3 seeds, over 7 cases (hd 64/128, causal
+ * and not, GQA 4:1 and 2:1, seqQ ≠ seqKV, 1K tokens, sharp q×3); `node scripts/measure-accuracy.mjs` reproduces it.
+ *
+ * | configuration                                        | LLM-like     | sharp (q×3)  | U[0,1) |
+ * |------------------------------------------------------|--------------|--------------|--------|
+ * | defaults, pv 'int8'                                  | 1.20–1.38%   | 0.96–1.12%   | 0.04%  |
+ * | defaults, pv 'fp16'                                  | 0.57–0.76%   | 0.57–0.66%   | 0.00%  |
+ * | the paper (global P, per-head V, no smoothing)       | 4.7–11.4%    | 4.4–7.8%     | 0.04%  |
+ * | defaults but smoothK false                           | 1.78–1.96%   | 1.69–2.06%   |        |
+ * | defaults but pScale 'global'                         | 1.81–2.86%   | 1.00–1.19%   |        |
+ * | defaults but vGranularity 'head'                     | 4.1–11.0%    | 4.0–7.6%     |        |
+ * | defaults but vGranularity 'channel'                  | 1.74–2.35%   | 1.56–1.70%   |        |
+ * | defaults but qkGranularity 'block'                   | 1.26–1.47%   | 1.05–1.23%   |        |
+ * | defaults but blockN 16                               | 1.00–1.16%   | 0.81–0.98%   | 0.03%  |
+ * | defaults but blockN 64                               | 1.49–1.74%   | 1.22–1.37%   | 0.04%  |
+ * | defaults but blockN 128                              | 2.01–2.45%   | 1.38–1.51%   | 0.04%  |
+ * | defaults but smoothV true                            | 1.18–1.35%   | 0.94–1.12%   | 0.02%  |
+ * | defaults but hadamard true                           | 1.13–1.36%   | 0.96–1.06%   | 0.04%  |
+ * | pv 'fp16', smoothK false                             | 1.41–1.69%   | 1.54–1.88%   | 0.01%  |
+ * | pv 'fp16', smoothK false, hadamard true              | 0.68–0.94%   | 0.73–0.95%   | 0.01%  |
  */
 export const FLASH_INT8_OPTIONS: OptionTable<FlashInt8Options> = {
   causal: { kind: 'boolean', default: false },
   // Validated with the shape by validateAttentionInputs (its default, 1/√headDim, depends on the shape).
   scale: { kind: 'passthrough', default: undefined },
   backend: { kind: 'enum', values: ['auto', 'cpu', 'webgpu', 'cuda'], default: 'auto' },
+  // The paper's full INT8 method, made accurate by the levers below (1.2–1.4% against the 2% bar).
   pv: { kind: 'enum', values: ['int8', 'fp16'], default: 'int8' },
+  // Per token: 'block' costs 0.1–0.2 points and saves only the Q/K scale memory.
   qkGranularity: { kind: 'enum', values: ['token', 'block'], default: 'token' },
+  // The outlier K channels otherwise set every key's scale: off costs 0.4–0.9 points (fp16 path: 0.6–0.8% → 1.4–1.9%).
   smoothK: { kind: 'boolean', default: true },
+  // After the attention sink every later tile's P sits far below the running max: 'global' leaves it a few levels
+  // out of 127 (up to +1.5 points).
   pScale: { kind: 'enum', values: ['global', 'rowmax'], default: 'rowmax' },
+  // Student-t V: one scale per head is set by the rare huge values (4–11%); per channel over all keys still 1.7–2.4%;
+  // per block of blockN keys and channel (the paper's CUDA variant) is the only one well inside the bar.
   vGranularity: { kind: 'enum', values: ['head', 'channel', 'blockChannel'], default: 'blockChannel' },
+  // Neutral on this data (V has no channel offset, ±0.04 points) and one more pass over V: off. Turn it on for V with
+  // large per-channel means (tested: 5× lower error with an offset of 200 on one channel).
   smoothV: { kind: 'boolean', default: false },
+  // Exact and helpful without K smoothing (fp16 path 1.4–1.7% → 0.7–0.9%), within noise with it: off.
   hadamard: { kind: 'boolean', default: false },
+  // Queries per tile: no effect on accuracy (per-token scales); 64 amortizes the per-tile work on the CPU.
   blockM: { kind: 'integer', min: 1, max: 1024, default: 64 },
+  // Keys per tile, which is also the block of the P row max and of V's scales: smaller is more accurate
+  // (16: 1.0–1.2%, 32: 1.2–1.4%, 64: 1.5–1.7%, 128: 2.0–2.5%). 32 is one k-step of the INT8 MMA (m16n8k32), so GPU
+  // kernels can keep per-block V scales and P maxima without splitting an instruction.
   blockN: { kind: 'integer', min: 1, max: 1024, default: 32 },
 };
 
