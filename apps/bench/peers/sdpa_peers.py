@@ -11,10 +11,14 @@ outside the timed region. Causal masking is bottom-right aligned like qattn's: f
 is_causal; for seqQ == 1 the mask is empty; otherwise torch.nn.attention.bias.causal_lower_right.
 Accuracy: relative L2 and cosine of batch 0, the first heads and the last query rows against float64 torch math on
 the same float32 inputs (normal data: torch.randn).
+QATTN_PEERS_DEVICE=cpu smoke-tests this script on a machine without a GPU (math peer only, host clock); the
+report then says device "cpu".
 """
 import json
+import os
 import platform
 import sys
+import time
 
 
 def emit(payload):
@@ -39,11 +43,15 @@ def main():
         emit({**base, "status": "unavailable", "reason": f"torch not importable: {err}"})
         return
     base["torch"] = torch.__version__
-    if not torch.cuda.is_available():
+    on_cpu = os.environ.get("QATTN_PEERS_DEVICE") == "cpu"
+    if on_cpu:
+        base["device"] = "cpu"
+    elif not torch.cuda.is_available():
         emit({**base, "status": "unavailable", "reason": "torch.cuda.is_available() is False"})
         return
-    base["cudaRuntime"] = torch.version.cuda
-    base["device"] = torch.cuda.get_device_name(0)
+    else:
+        base["cudaRuntime"] = torch.version.cuda
+        base["device"] = torch.cuda.get_device_name(0)
 
     peers = [
         ("sdpa-flash-fp16", SDPBackend.FLASH_ATTENTION, torch.float16),
@@ -57,7 +65,23 @@ def main():
     shapes = config["shapes"]
     total = len(shapes) * len(peers)
     cells = base["cells"]
-    device = torch.device("cuda")
+    device = torch.device("cpu" if on_cpu else "cuda")
+
+    def synchronize():
+        if not on_cpu:
+            torch.cuda.synchronize()
+
+    def timed(call):
+        """Milliseconds of one call: CUDA events on the GPU (host clock only for the CPU smoke test)."""
+        if on_cpu:
+            start = time.perf_counter()
+            call()
+            return lambda: (time.perf_counter() - start) * 1e3
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        call()
+        end.record()
+        return lambda: start.elapsed_time(end)  # read after the final synchronize
 
     for index, shape in enumerate(shapes):
         b, h, hkv = shape["batch"], shape["heads"], shape["kvHeads"]
@@ -93,7 +117,7 @@ def main():
 
         for peer, backend, dtype in peers:
             progress(len(cells), total, f"{peer} shape {index}")
-            cell = {"peer": peer, "shapeIndex": index, "dtype": str(dtype).replace("torch.", "")}
+            cell = {"peer": peer, "shapeIndex": index, "dtype": str(dtype).replace("torch.", ""), "timer": "host" if on_cpu else "events"}
             cells.append(cell)
             score_bytes = b * h * sq * skv * 4
             if backend == SDPBackend.MATH and score_bytes > math_max_bytes:
@@ -108,20 +132,16 @@ def main():
                 def call():
                     return F.scaled_dot_product_attention(q, k, v, **kwargs)
 
-                torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats()
+                synchronize()
+                if not on_cpu:
+                    torch.cuda.reset_peak_memory_stats()
                 with sdpa_kernel(backend):
                     out = call()
                     for _ in range(warmup):
                         call()
-                    starts = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
-                    ends = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
-                    for i in range(repeats):
-                        starts[i].record()
-                        call()
-                        ends[i].record()
-                    torch.cuda.synchronize()
-                samples = [s.elapsed_time(e) for s, e in zip(starts, ends)]
+                    readers = [timed(call) for _ in range(repeats)]
+                    synchronize()
+                samples = [read() for read in readers]
                 ordered = sorted(samples)
                 mid = len(ordered) // 2
                 median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
@@ -134,15 +154,18 @@ def main():
                     medianMs=median,
                     minMs=ordered[0],
                     samplesMs=samples,
-                    peakDeviceBytes=torch.cuda.max_memory_allocated(),
                     accuracy={"relL2": diff / norm if norm > 0 else 0.0, "cos": cos},
                 )
+                if not on_cpu:
+                    cell["peakDeviceBytes"] = torch.cuda.max_memory_allocated()
                 del out, q, k, v
             except Exception as err:
                 cell.update(status="error", error={"code": type(err).__name__, "message": str(err).splitlines()[0] if str(err) else type(err).__name__})
-            torch.cuda.empty_cache()
+            if not on_cpu:
+                torch.cuda.empty_cache()
         del q32, k32, v32, expected
-        torch.cuda.empty_cache()
+        if not on_cpu:
+            torch.cuda.empty_cache()
     progress(total, total, "done")
     emit({**base, "status": "ok"})
 

@@ -15,6 +15,8 @@ export interface PeerCell {
   shape: CellShape;
   status: 'ok' | 'error' | 'skipped';
   dtype?: string;
+  /** `events` (CUDA events) on the GPU; `host` only in the script's CPU smoke test. */
+  timer?: string;
   medianMs?: number;
   minMs?: number;
   samplesMs?: number[];

@@ -99,3 +99,32 @@ describe('peer results', () => {
     expect(new Ajv({ strict: true }).compile(schema)(report)).toBe(true);
   });
 });
+
+// The real script against a real torch, on the CPU (QATTN_PEERS_DEVICE=cpu: math and CPU flash; cuDNN errors out).
+// Runs where python3 imports torch, or with QATTN_TEST_TORCH_PYTHON pointing at such an interpreter.
+const torchPython = process.env.QATTN_TEST_TORCH_PYTHON || (spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8' }).status === 0 ? 'python3' : '');
+describe.skipIf(!torchPython)('peers/sdpa_peers.py with torch on the CPU', () => {
+  it('times the peers, reports cuDNN as an error, and matches the float64 reference on GQA + causal Sq≠Skv', async () => {
+    process.env.QATTN_PEERS_DEVICE = 'cpu';
+    try {
+      const shapes: CellShape[] = [
+        { batch: 1, heads: 4, kvHeads: 2, seqQ: 24, seqKV: 40, headDim: 32, causal: true },
+        { batch: 1, heads: 2, kvHeads: 1, seqQ: 1, seqKV: 64, headDim: 16, causal: true },
+      ];
+      const report = await runPeers(shapes, { ...options, repeats: 2, python: torchPython });
+      expect(report.status, report.reason).toBe('ok');
+      expect(report.device).toBe('cpu');
+      const byPeer = (peer: string) => report.cells.filter((c) => c.peer === peer);
+      for (const cell of [...byPeer('sdpa-flash-fp16'), ...byPeer('sdpa-math-fp32')]) {
+        expect(cell.status, JSON.stringify(cell.error)).toBe('ok');
+        expect(cell.samplesMs).toHaveLength(2);
+        // A wrong mask alignment would be off by tens of percent; fp16 rounding is ~1e-3.
+        expect(cell.accuracy!.relL2).toBeLessThan(cell.peer === 'sdpa-math-fp32' ? 1e-5 : 3e-3);
+      }
+      expect(byPeer('sdpa-cudnn-bf16').every((c) => c.status === 'error')).toBe(true);
+    } finally {
+      delete process.env.QATTN_PEERS_DEVICE;
+    }
+  });
+});
+

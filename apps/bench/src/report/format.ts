@@ -90,8 +90,15 @@ export function peerRows(report: BenchReport): string[][] {
     p.medianMs !== undefined ? sig3(p.medianMs) : dash,
     p.tops !== undefined ? sig3(p.tops) : dash,
     p.accuracy ? percent(p.accuracy.relL2) : dash,
-    p.status === 'ok' ? 'events' : `${p.status} ${p.error?.code ?? ''}: ${p.error?.message ?? ''}`,
+    p.status === 'ok' ? (p.timer ?? 'events') : `${p.status} ${p.error?.code ?? ''}`.trim(),
   ]);
+}
+
+/** The distinct reasons behind failed or skipped peer cells, for the notes under the peers table. */
+export function peerNotes(report: BenchReport): string[] {
+  const lines = new Set<string>();
+  for (const p of report.peers?.cells ?? []) if (p.error) lines.add(`${p.peer}: ${p.status} (${p.error.code}): ${p.error.message}`);
+  return [...lines];
 }
 
 export const RATIO_COLUMNS = ['algorithm', 'backend', 'peer', 'shape', 'qattn ms', 'peer ms', 'qattn speedup'];

@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import { accuracyLegend, cellTable, machineLine, notes, PEER_COLUMNS, peerRows, RATIO_COLUMNS, ratioRows } from './format.js';
+import { accuracyLegend, cellTable, machineLine, notes, PEER_COLUMNS, peerNotes, peerRows, RATIO_COLUMNS, ratioRows } from './format.js';
 import type { BenchReport } from './report.js';
 
 function escapeCell(text: string): string {
@@ -25,8 +25,10 @@ export function renderMarkdown(report: BenchReport): string {
   if (cellNotes.length) parts.push(`Notes:\n\n${cellNotes.map((n) => `- ${escapeCell(n)}`).join('\n')}`);
   if (report.peers) {
     const p = report.peers;
-    parts.push(`## Peers (PyTorch SDPA)\n\nStatus: ${p.status}${p.reason ? ` — ${p.reason}` : ''}${p.device ? `; ${p.device}, torch ${p.torch}, CUDA ${p.cudaRuntime}` : ''}`);
+    parts.push(`## Peers (PyTorch SDPA)\n\nStatus: ${p.status}${p.reason ? ` — ${p.reason}` : ''}${p.device ? `; ${p.device}, torch ${p.torch}${p.cudaRuntime ? `, CUDA ${p.cudaRuntime}` : ''}` : ''}`);
     if (p.cells.length) parts.push(markdownTable(PEER_COLUMNS, peerRows(report)));
+    const notesOfPeers = peerNotes(report);
+    if (notesOfPeers.length) parts.push(notesOfPeers.map((n) => `- ${escapeCell(n)}`).join('\n'));
     if (p.ratios.length) parts.push(`### qattn / peer\n\n${markdownTable(RATIO_COLUMNS, ratioRows(report))}`);
   }
   return `${parts.join('\n\n')}\n`;

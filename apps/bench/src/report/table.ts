@@ -1,5 +1,5 @@
 import Table from 'cli-table3';
-import { accuracyLegend, cellTable, machineLine, notes, PEER_COLUMNS, peerRows, RATIO_COLUMNS, ratioRows } from './format.js';
+import { accuracyLegend, cellTable, machineLine, notes, PEER_COLUMNS, peerNotes, peerRows, RATIO_COLUMNS, ratioRows } from './format.js';
 import type { BenchReport } from './report.js';
 
 function render(head: string[], rows: string[][]): string {
@@ -19,6 +19,8 @@ export function renderTable(report: BenchReport): string {
     const header = `peers (PyTorch SDPA via ${p.python}): ${p.status}${p.reason ? ` — ${p.reason}` : ''}${p.device ? ` on ${p.device}, torch ${p.torch}` : ''}`;
     parts.push(header);
     if (p.cells.length) parts.push(render(PEER_COLUMNS, peerRows(report)));
+    const notesOfPeers = peerNotes(report);
+    if (notesOfPeers.length) parts.push(`peer notes:\n${notesOfPeers.map((n) => `  - ${n}`).join('\n')}`);
     if (p.ratios.length) parts.push(render(RATIO_COLUMNS, ratioRows(report)));
   }
   return parts.join('\n');
