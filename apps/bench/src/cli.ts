@@ -158,6 +158,7 @@ export function createProgram(io: CliIo): Command {
     .option('--md <file>', 'write the tables as markdown')
     .option('--plot <dir>', 'write TOPS-vs-sequence and accuracy plots (SVG, PNG, vega-lite spec) into dir')
     .option('--peers', 'also run PyTorch SDPA (flash fp16, cuDNN bf16, math fp32) on the same shapes, when torch+CUDA are there')
+    .option('--no-peers', 'cancel an earlier --peers (e.g. the one gpu/run-on-gpu-host.sh passes)')
     .option('--python <bin>', 'python interpreter for --peers (default: $QATTN_PYTHON or python3)')
     .option('--no-progress', 'no progress bar (it is also off when stderr is not a terminal)')
     .option('--strict', `exit ${EXIT_CELL_ERRORS} when any cell ends in an error`)
