@@ -20,7 +20,7 @@ pnpm install --frozen-lockfile --reporter=append-only >/dev/null || pnpm install
 case "$cmd" in
   bench)
     pnpm exec turbo run build --output-logs=errors-only
-    pnpm --filter @qattn/bench exec qattn-bench "$@"
+    node apps/bench/bin/qattn-bench.mjs "$@"
     ;;
   test)
     rm -rf packages/*/.vitest-reports apps/*/.vitest-reports
