@@ -14,11 +14,11 @@ function dimsOf(shape: ReturnType<typeof resolveShape>) {
   };
 }
 
-function scheduleFor(context: GpuContext, dtype: FloatBaselineDType, headDim: number) {
+function scheduleFor(context: GpuContext, dtype: FloatBaselineDType, headDim: number, rowsPerThread?: 1 | 2 | 4) {
   if (dtype === 'float16' && !context.capabilities.shaderF16) {
     throw new QattnError('ERR_QATTN_UNSUPPORTED', 'flash-attention float16 baseline: this adapter lacks shader-f16');
   }
-  return chooseAttentionSchedule(dtype === 'float32' ? 'f32' : 'f16', headDim, { ...context.limits, software: context.software });
+  return chooseAttentionSchedule(dtype === 'float32' ? 'f32' : 'f16', headDim, { ...context.limits, software: context.software }, undefined, rowsPerThread);
 }
 
 /**
@@ -56,14 +56,14 @@ export async function flashAttentionFloatWebGpu(
 /** Times the float baseline on device-resident inputs (timestamp queries where available). */
 export async function flashAttentionFloatBenchmark(
   shape: AttentionShape,
-  options: AttentionOptions & { dtype?: FloatBaselineDType },
+  options: AttentionOptions & { dtype?: FloatBaselineDType; rowsPerThread?: 1 | 2 | 4 },
   settings: BenchmarkSettings,
 ): Promise<BenchmarkResult> {
   const context = await acquireGpu();
   const resolved = resolveShape(shape);
   const dtype = options.dtype ?? 'float32';
   const { scale, causal } = resolveCommonOptions({ causal: options.causal, scale: options.scale }, resolved.headDim);
-  const schedule = scheduleFor(context, dtype, resolved.headDim);
+  const schedule = scheduleFor(context, dtype, resolved.headDim, options.rowsPerThread);
   const seed = settings.seed ?? 1;
   const dims = dimsOf(resolved);
   return withDeviceErrors(context, 'flashAttentionFloatBenchmark', async () => {

@@ -13,9 +13,10 @@ const BARS = {
 /**
  * Agreement with the CPU oracle (relative L2). Both run the same integer arithmetic on the same codes; they differ only
  * in float rounding (f32 scales and exp2 on the GPU, f64 on the CPU), which can flip a rounding tie of a P code.
- * Measured: 1.4e-7 (int8) to 7e-7 (fp16) on the LLM-like cases; the bound leaves room for a few flipped codes.
+ * Measured: 1.4e-7 to 8.7e-5 (lavapipe and the NVIDIA Vulkan driver agree to the digit); the bound leaves room for a few
+ * more flipped codes on other drivers.
  */
-const ORACLE_AGREEMENT = 1e-4;
+const ORACLE_AGREEMENT = 5e-4;
 
 function bound(pv: keyof typeof BARS, testCase: ConformanceCase): number {
   const bars = BARS[pv];

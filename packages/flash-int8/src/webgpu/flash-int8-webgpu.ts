@@ -17,6 +17,8 @@ export interface WebGpuRunOptions {
    * fallback path run it on every adapter).
    */
   forcePlainIntegerDot?: boolean;
+  /** Pins the attention kernel's rows per thread instead of the schedule's choice (benchmarks of alternatives). */
+  rowsPerThread?: 1 | 2 | 4;
 }
 
 /** Everything one call needs, decided up front from the shape, options and device (no GPU work). */
@@ -51,7 +53,12 @@ export function planFlashInt8(
       option: 'outputDType',
     });
   }
-  const schedule = chooseAttentionSchedule(options.pv === 'int8' ? 'int8' : 'int8-pv-fp16', shape.headDim, { ...context.limits, software: context.software }, options.blockN);
+  if (options.hadamard) {
+    throw new QattnError('ERR_QATTN_UNSUPPORTED', 'flash-int8 webgpu: hadamard: true is not implemented on WebGPU (use the cpu backend)', {
+      option: 'hadamard',
+    });
+  }
+  const schedule = chooseAttentionSchedule(options.pv === 'int8' ? 'int8' : 'int8-pv-fp16', shape.headDim, { ...context.limits, software: context.software }, options.blockN, run.rowsPerThread);
   const variant: Int8AttentionVariant = {
     pv: options.pv,
     pScale: options.pScale,

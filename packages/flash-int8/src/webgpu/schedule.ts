@@ -98,6 +98,7 @@ export function chooseAttentionSchedule(
   headDim: number,
   limits: ScheduleLimits,
   preferredBlockN?: number,
+  preferredRowsPerThread?: 1 | 2 | 4,
 ): AttentionSchedule {
   if (!isSupportedHeadDim(headDim)) {
     throw new QattnError('ERR_QATTN_UNSUPPORTED', `flash-int8 webgpu: headDim ${headDim} is not supported (multiples of 16 from 32 to 256)`, {
@@ -114,7 +115,8 @@ export function chooseAttentionSchedule(
   }
   const workgroupSize = Math.min(128, limits.maxComputeInvocationsPerWorkgroup);
   const rowGroups = Math.floor(workgroupSize / threadsPerRow);
-  for (const rowsPerThread of limits.software ? [1] : [4, 2, 1]) {
+  const rowCandidates = preferredRowsPerThread ? [preferredRowsPerThread] : limits.software ? [1] : [4, 2, 1];
+  for (const rowsPerThread of rowCandidates) {
     for (const blockN of blockNCandidates(preferredBlockN)) {
       const blockM = rowGroups * rowsPerThread;
       const workgroupBytes = workgroupBytesOf(arithmetic, headDim, blockM, blockN, threadsPerRow);

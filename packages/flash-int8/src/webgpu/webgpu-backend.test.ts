@@ -22,7 +22,7 @@ function callOf(shape: AttentionShape, options: FlashInt8Options, data = inputs(
 }
 
 describe.skipIf(!context)('flash-int8 webgpu backend', () => {
-  it('matches the CPU oracle for every accuracy lever (relative L2 ≤ 1e-4)', async () => {
+  it('matches the CPU oracle for every accuracy lever (relative L2 ≤ 5e-4)', async () => {
     const levers: FlashInt8Options[] = [
       { pScale: 'global' },
       { vGranularity: 'head' },
@@ -35,7 +35,7 @@ describe.skipIf(!context)('flash-int8 webgpu backend', () => {
       const options = { ...lever, causal: true };
       const gpu = await flashInt8Attention(data.q, data.k, data.v, gqaCausal, { ...options, backend: 'webgpu' });
       const cpu = await flashInt8Attention(data.q, data.k, data.v, gqaCausal, { ...options, backend: 'cpu' });
-      expect(compare(gpu, cpu).relL2, JSON.stringify(lever)).toBeLessThanOrEqual(1e-4);
+      expect(compare(gpu, cpu).relL2, JSON.stringify(lever)).toBeLessThanOrEqual(5e-4);
     }
   });
 
@@ -80,6 +80,9 @@ describe.skipIf(!context)('flash-int8 webgpu backend', () => {
     await expect(flashInt8Attention(data.q, data.k, data.v, shape, { backend: 'webgpu' })).rejects.toMatchObject({ code: 'ERR_QATTN_UNSUPPORTED' });
     const ok = { batch: 1, heads: 1, seqQ: 4, seqKV: 4, headDim: 32 };
     const okData = generateInputs(ok, { kind: 'uniform', seed: 1 });
+    await expect(flashInt8Attention(okData.q, okData.k, okData.v, ok, { backend: 'webgpu', hadamard: true })).rejects.toMatchObject({
+      code: 'ERR_QATTN_UNSUPPORTED',
+    });
     // blockChannel V scales must cover whole kernel key tiles.
     await expect(flashInt8Attention(okData.q, okData.k, okData.v, ok, { backend: 'webgpu', blockN: 24 })).rejects.toMatchObject({
       code: 'ERR_QATTN_UNSUPPORTED',
@@ -134,7 +137,7 @@ describe.skipIf(!context)('flash-int8 webgpu backend', () => {
     expect(isQattnError(lost, 'ERR_QATTN_DEVICE')).toBe(true);
     const recovered = await flashInt8Attention(data.q, data.k, data.v, shape, { backend: 'webgpu' });
     const oracle = await flashInt8Attention(data.q, data.k, data.v, shape, { backend: 'cpu' });
-    expect(compare(recovered, oracle).relL2).toBeLessThanOrEqual(1e-4);
+    expect(compare(recovered, oracle).relL2).toBeLessThanOrEqual(5e-4);
     expect(await acquireGpu()).not.toBe(gpu);
   });
 });
