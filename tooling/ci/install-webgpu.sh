@@ -8,6 +8,9 @@
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then
+    exec sudo -E bash "$0" "$@"
+  fi
   echo "install-webgpu.sh: run as root (apt-get installs system packages)" >&2
   exit 1
 fi

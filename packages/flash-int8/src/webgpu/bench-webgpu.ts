@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   ];
   const floatPaths: Array<{ path: string; dtype: 'float32' | 'float16'; rowsPerThread?: 1 | 2 | 4 }> = [
     { path: 'f32 baseline', dtype: 'float32' },
-    { path: 'f32 baseline 2 rows/thread', dtype: 'float32', rowsPerThread: 2 },
+    { path: 'f32 baseline 1 row/thread', dtype: 'float32', rowsPerThread: 1 },
     ...(context.capabilities.shaderF16 ? [{ path: 'f16 baseline', dtype: 'float16' as const }] : []),
   ];
   for (const n of lengths) {
