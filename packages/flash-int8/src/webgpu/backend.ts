@@ -1,7 +1,7 @@
-import { type AttentionShape, QattnError, resolveCommonOptions, resolveShape } from '@qattn/quant-core';
+import { QattnError, type ResolvedShape } from '@qattn/quant-core';
 import { acquireGpu, type GpuContext, WebGpuTensor, withDeviceErrors } from '@qattn/webgpu-runtime';
 import type { FlashInt8Backend, FlashInt8Call } from '../backends.js';
-import { type FlashInt8Options, resolveFlashInt8Options } from '../options.js';
+import type { ResolvedFlashInt8Options } from '../options.js';
 import {
   allocateWorkspace,
   encodeAttention,
@@ -18,8 +18,17 @@ const FLOAT32_MAX = 3.4028234663852886e38;
 
 /** The flash-int8 WebGPU backend: the typed-array entry of the registry plus its benchmark. */
 export interface WebGpuFlashInt8Backend extends FlashInt8Backend {
-  /** Times the call on device-resident inputs (quantization included in `medianMs`; `quantMs`, `attnMs` apart). */
-  benchmark(shape: AttentionShape, options: FlashInt8Options, settings: BenchmarkSettings): Promise<BenchmarkResult>;
+  /**
+   * Times the call on device-resident inputs (quantization included in `medianMs`; `quantMs`, `attnMs` apart). Same
+   * signature as the CUDA backend's, so the package's `flashInt8Benchmark` dispatches to either through the registry.
+   */
+  benchmark(
+    shape: ResolvedShape,
+    scale: number,
+    causal: boolean,
+    options: ResolvedFlashInt8Options,
+    settings: BenchmarkSettings,
+  ): Promise<BenchmarkResult>;
   /** The device context the last call used (a lost device is replaced on the next call). */
   context(): Promise<GpuContext>;
 }
@@ -52,12 +61,9 @@ export async function createWebGpuBackend(run: WebGpuRunOptions = {}): Promise<W
         }
       });
     },
-    async benchmark(shape: AttentionShape, options: FlashInt8Options, settings: BenchmarkSettings): Promise<BenchmarkResult> {
+    async benchmark(resolvedShape, scale, causal, options, settings): Promise<BenchmarkResult> {
       const context = await acquireGpu();
-      const resolvedShape = resolveShape(shape);
-      const resolved = resolveFlashInt8Options(options);
-      const { scale, causal } = resolveCommonOptions({ causal: resolved.causal, scale: resolved.scale }, resolvedShape.headDim);
-      const plan = planFlashInt8(context, resolvedShape, scale, causal, resolved, run);
+      const plan = planFlashInt8(context, resolvedShape, scale, causal, options, run);
       const seed = settings.seed ?? 1;
       return withDeviceErrors(context, 'flashInt8Benchmark (webgpu)', async () => {
         const kvDims = [resolvedShape.batch, resolvedShape.kvHeads, resolvedShape.seqKV, resolvedShape.headDim];

@@ -116,7 +116,7 @@ async function main(): Promise<void> {
           const backend = await createWebGpuBackend(run);
           const resolved = resolveFlashInt8Options(options);
           const schedule = chooseAttentionSchedule(resolved.pv === 'int8' ? 'int8' : 'int8-pv-fp16', 128, limits, resolved.blockN, run.rowsPerThread);
-          record(path, schedule.key, await backend.benchmark(shape, { ...options, causal }, settings));
+          record(path, schedule.key, await backend.benchmark(resolveShape(shape), 1 / Math.sqrt(128), causal, resolveFlashInt8Options({ ...options, causal }), settings));
         } catch (err) {
           console.log(`N=${n} causal=${causal} ${path}: failed: ${(err as Error).message}`);
         }

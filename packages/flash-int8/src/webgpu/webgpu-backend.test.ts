@@ -109,7 +109,7 @@ describe.skipIf(!context)('flash-int8 webgpu backend', () => {
   it('benchmarks with the contract fields', async () => {
     const backend = await createWebGpuBackend();
     const shape = { batch: 1, heads: 2, seqQ: 64, seqKV: 64, headDim: 64 };
-    const result = await backend.benchmark(shape, { causal: true }, { warmup: 1, repeats: 3 });
+    const result = await backend.benchmark(resolveShape(shape), 0.125, true, resolveFlashInt8Options({ causal: true }), { warmup: 1, repeats: 3 });
     expect(result).toMatchObject({ backend: 'webgpu' });
     expect(result.samplesMs).toHaveLength(3);
     expect(result.medianMs).toBeGreaterThan(0);
