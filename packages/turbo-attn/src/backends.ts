@@ -1,0 +1,46 @@
+import { type BackendName, BackendRegistry, type BackendStatus, QattnError, type ResolvedShape } from '@qattn/quant-core';
+import { createCpuBackend } from './cpu/backend.js';
+import type { ResolvedTurboOptions } from './options.js';
+
+/** One validated attention call, as every backend receives it. */
+export interface TurboCall {
+  /** [batch, heads, seqQ, headDim] */
+  q: Float32Array;
+  /** [batch, kvHeads, seqKV, headDim] */
+  k: Float32Array;
+  /** [batch, kvHeads, seqKV, headDim] */
+  v: Float32Array;
+  shape: ResolvedShape;
+  /** Softmax scale (default already applied: 1/√headDim). */
+  scale: number;
+  causal: boolean;
+  options: ResolvedTurboOptions;
+}
+
+/** What a turbo-attn backend implements. Backends throw `ERR_QATTN_UNSUPPORTED` for option combinations they lack. */
+export interface TurboBackend {
+  readonly name: BackendName;
+  /** Runs one call; resolves to the output `[batch, heads, seqQ, headDim]`. Must not modify the inputs. */
+  run(call: TurboCall): Promise<Float32Array>;
+}
+
+/** The backends of `@qattn/turbo-attn`, highest priority first for `backend: 'auto'`. */
+export const registry = new BackendRegistry<TurboBackend>('@qattn/turbo-attn');
+
+/** A backend that does not exist yet: its factory rejects with the reason, so `'auto'` falls back and reports it. */
+function notYetImplemented(name: BackendName, reason: string): () => Promise<TurboBackend> {
+  return async () => {
+    throw new QattnError('ERR_QATTN_BACKEND_UNAVAILABLE', `@qattn/turbo-attn: the ${name} backend is not available: ${reason}`, {
+      backend: name,
+    });
+  };
+}
+
+registry.register('cuda', notYetImplemented('cuda', 'the FlashQ CUDA kernel is not implemented yet (the cpu backend is its oracle)'), 30);
+registry.register('webgpu', notYetImplemented('webgpu', 'the FlashQ WebGPU kernel is not implemented yet (the cpu backend is its oracle)'), 20);
+registry.register('cpu', async () => createCpuBackend(), 10);
+
+/** Probes every backend of this package: which load here, by priority, and why the others do not. */
+export function turboBackends(): Promise<BackendStatus[]> {
+  return registry.status();
+}
