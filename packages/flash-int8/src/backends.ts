@@ -1,4 +1,4 @@
-import { type BackendName, BackendRegistry, QattnError, type ResolvedShape } from '@qattn/quant-core';
+import { type BackendName, BackendRegistry, type BenchmarkResult, type BenchmarkSettings, type ResolvedShape } from '@qattn/quant-core';
 import { createCpuBackend } from './cpu/backend.js';
 import { createCudaBackend } from './cuda/backend.js';
 import { createWebGpuBackend } from './webgpu/backend.js';
@@ -24,16 +24,21 @@ export interface FlashInt8Backend {
   readonly name: BackendName;
   /** Runs one call; resolves to the output `[batch, heads, seqQ, headDim]`. Must not modify the inputs. */
   run(call: FlashInt8Call): Promise<Float32Array>;
+  /**
+   * Times the backend on generated inputs of `shape`: device-resident and device-timed on GPUs, host-timed on the
+   * CPU. `medianMs` includes quantization; `quantMs`/`attnMs` split it where the backend can.
+   */
+  benchmark(
+    shape: ResolvedShape,
+    scale: number,
+    causal: boolean,
+    options: ResolvedFlashInt8Options,
+    settings: Required<BenchmarkSettings>,
+  ): Promise<BenchmarkResult>;
 }
 
 /** The backends of `@qattn/flash-int8`, highest priority first for `backend: 'auto'`. */
 export const registry = new BackendRegistry<FlashInt8Backend>('@qattn/flash-int8');
-
-function notYetImplemented(name: BackendName): () => Promise<FlashInt8Backend> {
-  return async () => {
-    throw new QattnError('ERR_QATTN_BACKEND_UNAVAILABLE', `@qattn/flash-int8: the ${name} backend is not implemented yet`, { backend: name });
-  };
-}
 
 registry.register('cuda', () => createCudaBackend(), 30);
 registry.register('webgpu', () => createWebGpuBackend(), 20);

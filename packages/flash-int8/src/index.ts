@@ -1,9 +1,19 @@
-import { type AttentionShape, type BackendStatus, validateAttentionInputs } from '@qattn/quant-core';
+import {
+  type AttentionShape,
+  type BackendStatus,
+  type BenchmarkResult,
+  type BenchmarkSettings,
+  resolveBenchmarkSettings,
+  resolveCommonOptions,
+  resolveShape,
+  validateAttentionInputs,
+} from '@qattn/quant-core';
 import { registry } from './backends.js';
 import { type FlashInt8Options, resolveFlashInt8Options } from './options.js';
 
 export { FLASH_INT8_OPTIONS, resolveFlashInt8Options, type FlashInt8Options, type ResolvedFlashInt8Options } from './options.js';
 export type { FlashInt8Backend, FlashInt8Call } from './backends.js';
+export type { BenchmarkResult, BenchmarkSettings } from '@qattn/quant-core';
 
 /**
  * INT-FlashAttention (arXiv 2409.16997): softmax(q·kᵀ·scale)·v with INT8 Q·Kᵀ (per-token scales, INT32 accumulation)
@@ -31,6 +41,29 @@ export async function flashInt8Attention(
   const inputs = validateAttentionInputs(q, k, v, shape, { causal: resolved.causal, scale: resolved.scale });
   const { backend } = await registry.resolve(resolved.backend);
   return backend.run({ q, k, v, shape: inputs.shape, scale: inputs.scale, causal: inputs.causal, options: resolved });
+}
+
+/**
+ * Times flash-int8 on the backend `options.backend` selects, on generated inputs of `shape` (the contract
+ * `qattn-bench` consumes). GPU backends upload once and time on the device (CUDA events, WebGPU timestamp queries);
+ * the CPU backend uses the host clock. `medianMs` includes quantization; `quantMs` and `attnMs` split it where the
+ * backend can.
+ *
+ * @example
+ * const t = await flashInt8Benchmark({ batch: 4, heads: 32, seqQ: 4096, seqKV: 4096, headDim: 128 }, { backend: 'cuda' }, { warmup: 3, repeats: 10 });
+ * const tops = (4 * 4 * 32 * 4096 * 4096 * 128) / (t.medianMs * 1e9);
+ */
+export async function flashInt8Benchmark(
+  shape: AttentionShape,
+  options: FlashInt8Options | undefined,
+  settings: BenchmarkSettings,
+): Promise<BenchmarkResult> {
+  const resolved = resolveFlashInt8Options(options);
+  const resolvedShape = resolveShape(shape);
+  const { scale, causal } = resolveCommonOptions({ causal: resolved.causal, scale: resolved.scale }, resolvedShape.headDim);
+  const timing = resolveBenchmarkSettings(settings);
+  const { backend } = await registry.resolve(resolved.backend);
+  return backend.benchmark(resolvedShape, scale, causal, resolved, timing);
 }
 
 /** Probes every backend of this package: which load here, by priority, and why the others do not. */

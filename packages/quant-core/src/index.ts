@@ -8,3 +8,4 @@ export * from './smoothing.js';
 export * from './progressive.js';
 export * from './head-priority.js';
 export * from './sas.js';
+export * from './benchmark.js';

@@ -10,7 +10,8 @@ import {
   runFlashInt8OnDevice,
   type WebGpuRunOptions,
 } from './flash-int8-webgpu.js';
-import { type BenchmarkResult, type BenchmarkSettings, benchmarkData, median, timePhases } from './timing.js';
+import { type BenchmarkResult, type BenchmarkSettings, benchmarkData, median } from '@qattn/quant-core';
+import { timePhases } from './timing.js';
 
 /** The largest finite float16: `pv: 'fp16'` stores V in f16. */
 const FLOAT16_MAX = 65504;

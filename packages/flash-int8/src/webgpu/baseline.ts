@@ -2,7 +2,8 @@ import { type AttentionOptions, type AttentionShape, LOG2E, QattnError, resolveC
 import { acquireGpu, type GpuContext, WebGpuTensor, withDeviceErrors } from '@qattn/webgpu-runtime';
 import { encodeFloatAttention } from './attn-fwd-float.js';
 import { chooseAttentionSchedule } from './schedule.js';
-import { type BenchmarkResult, type BenchmarkSettings, benchmarkData, median, timePhases } from './timing.js';
+import { type BenchmarkResult, type BenchmarkSettings, benchmarkData, median } from '@qattn/quant-core';
+import { timePhases } from './timing.js';
 
 /** Element type of the float baseline. */
 export type FloatBaselineDType = 'float32' | 'float16';

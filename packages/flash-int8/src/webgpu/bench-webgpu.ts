@@ -14,7 +14,7 @@ import { createWebGpuBackend } from './backend.js';
 import { flashAttentionFloatBenchmark, flashAttentionFloatWebGpu } from './baseline.js';
 import type { WebGpuRunOptions } from './flash-int8-webgpu.js';
 import { chooseAttentionSchedule } from './schedule.js';
-import type { BenchmarkResult } from './timing.js';
+import type { BenchmarkResult } from '@qattn/quant-core';
 
 interface Row {
   n: number;

@@ -7,7 +7,6 @@ import { planFlashInt8, runFlashInt8OnDevice, type WebGpuRunOptions } from './fl
 export { createWebGpuBackend, type WebGpuFlashInt8Backend } from './backend.js';
 export { flashAttentionFloatBenchmark, flashAttentionFloatWebGpu, type FloatBaselineDType } from './baseline.js';
 export { chooseAttentionSchedule, isSupportedHeadDim, type AttentionArithmetic, type AttentionSchedule, type ScheduleLimits } from './schedule.js';
-export type { BenchmarkResult, BenchmarkSettings } from './timing.js';
 export type { WebGpuRunOptions } from './flash-int8-webgpu.js';
 
 /**

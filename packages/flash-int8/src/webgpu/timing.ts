@@ -1,23 +1,5 @@
+import type { BenchmarkSettings } from '@qattn/quant-core';
 import { GpuTimestamps, type GpuContext } from '@qattn/webgpu-runtime';
-
-/** Settings of a benchmark run (the contract of `flashInt8Benchmark`). */
-export interface BenchmarkSettings {
-  warmup: number;
-  repeats: number;
-  seed?: number;
-}
-
-/** One benchmark result (the contract shared with apps/bench). */
-export interface BenchmarkResult {
-  backend: string;
-  medianMs: number;
-  minMs: number;
-  samplesMs: number[];
-  quantMs?: number;
-  attnMs?: number;
-  peakDeviceBytes?: number;
-  timer: 'events' | 'timestamp-query' | 'host';
-}
 
 /** Encodes one repetition; `mark(i)` records timestamp i (an empty pass) where timestamp queries exist. */
 export type EncodeRepetition = (encoder: GPUCommandEncoder, mark: (index: number) => void) => GPUBuffer[];
@@ -67,25 +49,4 @@ export async function timePhases(
     timestamps?.destroy();
   }
   return { timer: timestamps ? 'timestamp-query' : 'host', phases, totals };
-}
-
-/** Median of a non-empty sample. */
-export function median(samples: readonly number[]): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-/** Deterministic uniform [−1, 1) inputs for benchmarks (mulberry32): timing does not depend on the values. */
-export function benchmarkData(length: number, seed: number): Float32Array {
-  let state = seed >>> 0;
-  const out = new Float32Array(length);
-  for (let i = 0; i < length; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
 }
