@@ -8,18 +8,35 @@ import { createCudaBackend, resolveFlashInt8Options } from '../src/index.js';
 const out = process.argv[2];
 const backend = await createCudaBackend();
 const batch = 4, heads = 32;
+
+// QATTN_TILE_SWEEP=1 with a QATTN_TILE_EXPERIMENTS build: time each tile_config.h alternative at N=16K instead.
+if (process.env.QATTN_TILE_SWEEP === '1') {
+  for (const variant of [0, 1, 2, 3, 4]) {
+    process.env.QATTN_TILE_VARIANT = String(variant);
+    for (const [headDim, pv, blockN] of [[128, 'int8', 32], [128, 'int8', 64], [128, 'fp16', 32], [64, 'int8', 32]] as const) {
+      const seq = 16384;
+      const shape = resolveShape({ batch, heads, seqQ: seq, seqKV: seq, headDim });
+      const options = resolveFlashInt8Options({ backend: 'cuda', pv, blockN });
+      const r = await backend.benchmark(shape, 1 / Math.sqrt(headDim), false, options, { warmup: 2, repeats: 5, seed: 1 });
+      const tops = (4 * batch * heads * seq * seq * headDim) / (r.attnMs * 1e-3) / 1e12;
+      console.log(`tile variant ${variant} hd${headDim} pv ${pv} blockN ${blockN}: ${r.attnMs.toFixed(2)} ms, ${tops.toFixed(0)} TOPS`);
+    }
+  }
+  process.exit(0);
+}
 for (const headDim of [128, 64]) {
   for (const seq of [1024, 4096, 16384]) {
     for (const causal of [false, true]) {
-      for (const pv of ['int8', 'fp16'] as const) {
-        if (pv === 'fp16' && (seq !== 16384 || causal)) continue;
+      for (const variant of ['default', 'blockN64', 'pvfp16'] as const) {
+        if (variant !== 'default' && (seq !== 16384 || causal)) continue;
         const shape = resolveShape({ batch, heads, seqQ: seq, seqKV: seq, headDim });
-        const options = resolveFlashInt8Options({ backend: 'cuda', causal, pv });
+        const pv = variant === 'pvfp16' ? 'fp16' : 'int8';
+        const options = resolveFlashInt8Options({ backend: 'cuda', causal, pv, ...(variant === 'blockN64' ? { blockN: 64 } : {}) });
         const repeats = seq >= 16384 ? 10 : 30;
         const r = await backend.benchmark(shape, 1 / Math.sqrt(headDim), causal, options, { warmup: 3, repeats, seed: seq });
         const ops = (4 * batch * heads * seq * seq * headDim) / (causal ? 2 : 1);
         const row = {
-          impl: `qattn-int8${pv === 'fp16' ? '-pvfp16' : ''}`, headDim, seq, causal, batch, heads,
+          impl: variant === 'default' ? 'qattn-int8' : `qattn-int8-${variant}`, headDim, seq, causal, batch, heads, blockN: options.blockN,
           attnMs: r.attnMs, quantMs: r.quantMs, totalMs: r.medianMs,
           topsKernel: ops / (r.attnMs * 1e-3) / 1e12, topsWithQuant: ops / (r.medianMs * 1e-3) / 1e12,
           // bytes moved by quantization at least: fp32 Q,K,V read once, int8 codes written (K/V re-read for the means)

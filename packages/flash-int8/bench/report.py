@@ -24,5 +24,5 @@ for hd in (128, 64):
                   f"| {hd} | {seq // 1024}K | {'yes' if causal else 'no'} | {r['topsKernel']:.0f} | {r['topsWithQuant']:.0f} | "
                   f"{r['quantMs']:.3f} | {100 * r['quantOverhead']:.1f}% | {f(flash)} | {f(cudnn)} | n/a | n/a |")
 for r in rows:
-    if r.get("impl") == "qattn-int8-pvfp16":
-        print(f"\npv:'fp16' hd{r['headDim']} N={r['seq']} causal={r['causal']}: {r['topsKernel']:.0f} TOPS kernel, {r['topsWithQuant']:.0f} with quantization")
+    if r.get("impl", "").startswith("qattn-int8-"):
+        print(f"\n{r['impl']} hd{r['headDim']} N={r['seq']} causal={r['causal']}: {r['topsKernel']:.0f} TOPS kernel, {r['topsWithQuant']:.0f} with quantization")

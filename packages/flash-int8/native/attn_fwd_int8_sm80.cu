@@ -5,8 +5,10 @@
 //   S = Q̂·K̂ᵀ            INT8 x INT8 -> INT32, mma.m16n8k32 (Q fragments stay in registers)
 //   x = S·s_q·s_k·σ·log2e  fp32 ("x domain": base-2 logits), masked to −inf where causal/tail
 //   P = exp2(x − m_new)    online softmax, O and l rescaled by exp2(m_old − m_new)
-//   P̂ = rint(P·127/rowmax) INT8 codes ('rowmax') or rint(P·127) ('global'), packed straight from the S accumulator
-//   O += (P̂·V̂)·p_descale·v_scale   INT8 x INT8 -> INT32 per 8 channels, dequantized into fp32 O at once
+//   P̂ = rint(P·127/rowmax) INT8 codes ('rowmax', max over each block of kKeyBlock keys) or rint(P·127) ('global'),
+//                          packed straight from the S accumulator
+//   O += Σ_blocks (P̂·V̂)·p_descale·v_scale   INT8 x INT8 -> INT32 per 8 channels and key block, dequantized into fp32
+//                          O at once (V scales are per kKeyBlock keys and channel: the oracle's 'blockChannel')
 // The 'fp16' PV variant keeps P in fp16 and runs P·V with mma.m16n8k16 into fp32 O directly.
 // K/V tiles stream through a cp.async ring of kStages stages; fully masked key tiles (causal) are never loaded.
 #include <cuda_fp16.h>
@@ -14,6 +16,7 @@
 
 #include <cfloat>
 #include <cstdint>
+#include <cstdlib>
 
 #include "flash_int8_args.h"
 #include "mma_sm80.cuh"
@@ -21,16 +24,19 @@
 
 namespace qattn {
 
-template <int HeadDim, bool PvFp16>
+template <int HeadDim, bool PvFp16, int KeyBlock, int TileVariant>
 struct AttnFwdInt8Sm80Traits {
   static constexpr int kHeadDim = HeadDim;
   static constexpr bool kPvFp16 = PvFp16;
-  static constexpr TileConfig kTile = tile_config_sm80(kHeadDim);
+  // Keys per P-rowmax block and per V scale block (the oracle's blockN): 32 or 64, a divisor of kBlockN.
+  static constexpr int kKeyBlock = KeyBlock;
+  static constexpr TileConfig kTile = tile_config_sm80(kHeadDim, TileVariant);
   static constexpr int kBlockM = kTile.block_m;
   static constexpr int kBlockN = kTile.block_n;
   static constexpr int kWarps = kTile.num_warps;
   static constexpr int kStages = kTile.stages;
   static constexpr int kThreads = kWarps * 32;
+  static constexpr int kMinBlocksPerSm = kTile.min_blocks_per_sm;
   static constexpr int kVElemBytes = kPvFp16 ? 2 : 1;
 
   using QTile = SwizzledTile<kHeadDim>;                // [kBlockM, kHeadDim] s8
@@ -40,57 +46,111 @@ struct AttnFwdInt8Sm80Traits {
   static constexpr int kQBytes = kBlockM * QTile::kStride;
   static constexpr int kKBytes = kBlockN * KTile::kStride;
   static constexpr int kVBytes = kHeadDim * VTile::kStride;
-  static constexpr int kKScaleBytes = kBlockN * 4;     // [kBlockN] fp32
-  static constexpr int kVScaleBytes = kHeadDim * 4;    // [kHeadDim] fp32
-  static constexpr int kStageBytes = kKBytes + kVBytes + kKScaleBytes + kVScaleBytes;
+  static constexpr int kKScaleBytes = kBlockN * 8;     // [kBlockN, 2] fp32 dequantization pairs
+  static constexpr int kKeyBlocks = kBlockN / kKeyBlock;         // key blocks per tile
+  static constexpr int kVScaleBytes = kKeyBlocks * kHeadDim * 8;  // [kKeyBlocks, kHeadDim, 2] fp32 pairs
+  // Stages start 256-byte aligned: step_address XORs address bits 5..7.
+  static constexpr int kStageBytes = (kKBytes + kVBytes + kKScaleBytes + kVScaleBytes + 255) / 256 * 256;
   static constexpr int kSmemBytes = kQBytes + kStages * kStageBytes;
 
   static constexpr int kSTiles = kBlockN / 8;          // n8 tiles of S per warp
   static constexpr int kOTiles = kHeadDim / 8;         // n8 tiles of O per warp
   static constexpr int kQkChunks = kHeadDim / 32;      // k32 steps of Q·Kᵀ
   static constexpr int kPvChunks = kPvFp16 ? kBlockN / 16 : kBlockN / 32;  // k steps of P·V
+  static constexpr int kChunksPerKeyBlock = kKeyBlock / 32;                  // k32 steps per key block (int8 P·V)
 
   static_assert(kBlockM == 16 * kWarps, "one warp per 16 query rows");
-  static_assert(kBlockN == kVScaleBlock, "V scales are per block of kBlockN keys");
+  static_assert((kKeyBlock == 32 || kKeyBlock == 64) && kBlockN % kKeyBlock == 0, "key blocks of 32 or 64 keys");
   static_assert(kHeadDim % 32 == 0 && kBlockN % 32 == 0, "k32 steps");
   static_assert(kStages == 2, "the loop below is written for a double buffer");
-  static_assert(kStageBytes % 128 == 0 && kQBytes % 128 == 0, "swizzled tiles need 128-byte aligned bases");
+  static_assert(kQBytes % 256 == 0 && kKBytes % 256 == 0, "swizzled tiles need 256-byte aligned bases");
 };
 
-// Issues the cp.async copies of key tile `n0` (K, V_t, their scales) into one stage.
-template <typename T>
-__device__ __forceinline__ void load_kv_stage(uint8_t* stage_smem, const int8_t* k_gmem, const float* k_scale_gmem,
-                                              const uint8_t* v_t_gmem, const float* v_scale_gmem, int64_t v_row_bytes,
-                                              int n0, int tid) {
-  const uint32_t k_smem = smem_u32(stage_smem);
-  const uint32_t v_smem = k_smem + T::kKBytes;
-  const uint32_t k_scale_smem = v_smem + T::kVBytes;
-  const uint32_t v_scale_smem = k_scale_smem + T::kKScaleBytes;
-  constexpr int kKChunksPerRow = T::kHeadDim / 16;
-  constexpr int kVChunksPerRow = T::kBlockN * T::kVElemBytes / 16;
-#pragma unroll
-  for (int i = tid; i < T::kBlockN * kKChunksPerRow; i += T::kThreads) {
-    const int row = i / kKChunksPerRow, chunk = i % kKChunksPerRow;
-    cp_async_16(k_smem + T::KTile::offset(row, chunk), k_gmem + (int64_t)(n0 + row) * T::kHeadDim + chunk * 16);
-  }
-#pragma unroll
-  for (int i = tid; i < T::kHeadDim * kVChunksPerRow; i += T::kThreads) {
-    const int row = i / kVChunksPerRow, chunk = i % kVChunksPerRow;
-    cp_async_16(v_smem + T::VTile::offset(row, chunk),
-                v_t_gmem + row * v_row_bytes + (int64_t)n0 * T::kVElemBytes + chunk * 16);
-  }
-  if (tid < T::kBlockN / 4) cp_async_16(k_scale_smem + tid * 16, k_scale_gmem + n0 + tid * 4);
-  if (tid < T::kHeadDim / 4) {
-    cp_async_16(v_scale_smem + tid * 16, v_scale_gmem + (int64_t)(n0 / kVScaleBlock) * T::kHeadDim + tid * 4);
-  }
-}
+// cp.async of one [kRows, kChunksPerRow·16 B] tile, planned once per thread: each thread owns one 16-byte chunk
+// column and rows row0 + i·kRowsPerStep, so every copy of a tile is "plan base + compile-time offset" (no divisions or
+// swizzle math per tile); kRowsPerStep is a multiple of 8, the period of every SwizzledTile pattern. Row widths that
+// do not divide the thread count (hd96: 6 chunks) take the generic strided loop.
+template <typename Tile, int kRows, int kChunksPerRow, int kThreads>
+struct TileCopyPlan {
+  static constexpr bool kPlanned = kThreads % kChunksPerRow == 0 && (kThreads / kChunksPerRow) % 8 == 0;
+  static constexpr int kRowsPerStep = kPlanned ? kThreads / kChunksPerRow : 1;
+  static constexpr int kSteps = (kRows + kRowsPerStep - 1) / kRowsPerStep;
+  int tid;
+  int row0;
+  uint32_t smem_offset;  // of (row0, chunk)
+  int64_t gmem_row_bytes;
+  int64_t gmem_offset;   // bytes, of (row0, chunk)
 
-template <int kHeadDim, bool kPvFp16>
-__global__ void __launch_bounds__(AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16>::kThreads, 1)
+  __device__ __forceinline__ TileCopyPlan(int thread, int64_t row_bytes) : tid(thread), gmem_row_bytes(row_bytes) {
+    row0 = tid / kChunksPerRow;
+    const int chunk = tid % kChunksPerRow;
+    smem_offset = Tile::offset(row0, chunk);
+    gmem_offset = row0 * gmem_row_bytes + chunk * 16;
+  }
+
+  __device__ __forceinline__ void copy(uint32_t tile_smem, const uint8_t* tile_gmem) const {
+    if constexpr (kPlanned) {
+#pragma unroll
+      for (int step = 0; step < kSteps; ++step) {
+        if (kRows % kRowsPerStep == 0 || row0 + step * kRowsPerStep < kRows) {
+          cp_async_16(tile_smem + smem_offset + step * kRowsPerStep * Tile::kStride,
+                      tile_gmem + gmem_offset + step * kRowsPerStep * gmem_row_bytes);
+        }
+      }
+    } else {
+      for (int i = tid; i < kRows * kChunksPerRow; i += kThreads) {
+        const int row = i / kChunksPerRow, chunk = i % kChunksPerRow;
+        cp_async_16(tile_smem + Tile::offset(row, chunk), tile_gmem + row * gmem_row_bytes + chunk * 16);
+      }
+    }
+  }
+};
+
+// Issues the cp.async copies of key tile `n0` (K, V_t and their scales) into one stage.
+template <typename T>
+struct KvStageLoader {
+  using KPlan = TileCopyPlan<typename T::KTile, T::kBlockN, T::kHeadDim / 16, T::kThreads>;
+  using VPlan = TileCopyPlan<typename T::VTile, T::kHeadDim, T::kBlockN * T::kVElemBytes / 16, T::kThreads>;
+  KPlan k_plan;
+  VPlan v_plan;
+  const uint8_t* k_gmem;        // [seq_kv_pad, D] s8 of this (batch, kv_head)
+  const uint8_t* v_t_gmem;      // [D, seq_kv_pad] of this (batch, kv_head)
+  const float* k_scale_gmem;    // [seq_kv_pad, 2]
+  const float* v_scale_gmem;    // [seq_kv_pad / kKeyBlock, D, 2]
+  int tid;
+
+  __device__ __forceinline__ KvStageLoader(const int8_t* k, const void* v_t, const float* k_scale, const float* v_scale,
+                                           int64_t v_row_bytes, int thread)
+      : k_plan(thread, T::kHeadDim),
+        v_plan(thread, v_row_bytes),
+        k_gmem(reinterpret_cast<const uint8_t*>(k)),
+        v_t_gmem(static_cast<const uint8_t*>(v_t)),
+        k_scale_gmem(k_scale),
+        v_scale_gmem(v_scale),
+        tid(thread) {}
+
+  __device__ __forceinline__ void load(uint8_t* stage_smem, int n0) const {
+    const uint32_t k_smem = smem_u32(stage_smem);
+    const uint32_t v_smem = k_smem + T::kKBytes;
+    const uint32_t k_scale_smem = v_smem + T::kVBytes;
+    const uint32_t v_scale_smem = k_scale_smem + T::kKScaleBytes;
+    k_plan.copy(k_smem, k_gmem + (int64_t)n0 * T::kHeadDim);
+    v_plan.copy(v_smem, v_t_gmem + (int64_t)n0 * T::kVElemBytes);
+    if (tid < T::kKScaleBytes / 16) cp_async_16(k_scale_smem + tid * 16, k_scale_gmem + 2 * n0 + tid * 4);
+    // The tile's key blocks are consecutive rows of v_scale.
+    const float* v_scale_tile = v_scale_gmem + (int64_t)(n0 / T::kKeyBlock) * T::kHeadDim * 2;
+#pragma unroll
+    for (int i = tid; i < T::kVScaleBytes / 16; i += T::kThreads) cp_async_16(v_scale_smem + i * 16, v_scale_tile + i * 4);
+  }
+};
+
+template <int kHeadDim, bool kPvFp16, int kKeyBlock, int kTileVariant>
+__global__ void __launch_bounds__(AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16, kKeyBlock, kTileVariant>::kThreads,
+                                  AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16, kKeyBlock, kTileVariant>::kMinBlocksPerSm)
     attn_fwd_int8_sm80_kernel(const FlashInt8Args args) {
-  using T = AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16>;
+  using T = AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16, kKeyBlock, kTileVariant>;
   constexpr int kBlockM = T::kBlockM, kBlockN = T::kBlockN;
-  extern __shared__ __align__(128) uint8_t smem[];
+  extern __shared__ __align__(1024) uint8_t smem[];
 
   const int tid = threadIdx.x;
   const int warp = tid / 32, lane = tid % 32;
@@ -124,31 +184,29 @@ __global__ void __launch_bounds__(AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16>::kThr
 
   const int8_t* q_gmem = args.q_int8 + (bh * args.seq_q_pad + m0) * kHeadDim;               // [kBlockM, D]
   const int8_t* k_gmem = args.k_int8 + bkv * args.seq_kv_pad * kHeadDim;                    // [seq_kv_pad, D]
-  const float* k_scale_gmem = args.k_scale + bkv * args.seq_kv_pad;                         // [seq_kv_pad]
+  const float* k_scale_gmem = args.k_scale + bkv * args.seq_kv_pad * 2;                     // [seq_kv_pad, 2]
   const int64_t v_row_bytes = (int64_t)args.seq_kv_pad * T::kVElemBytes;
-  const uint8_t* v_t_gmem = static_cast<const uint8_t*>(args.v_t) + bkv * kHeadDim * v_row_bytes;  // [D, seq_kv_pad]
-  const float* v_scale_gmem = args.v_scale + bkv * (args.seq_kv_pad / kVScaleBlock) * kHeadDim;   // [blocks, D]
+  const void* v_t_gmem = static_cast<const uint8_t*>(args.v_t) + bkv * kHeadDim * v_row_bytes;  // [D, seq_kv_pad]
+  const float* v_scale_gmem = args.v_scale + bkv * (args.seq_kv_pad / kKeyBlock) * kHeadDim * 2;  // [blocks, D, 2]
 
   uint8_t* q_smem = smem;                 // [kBlockM, D] s8, swizzled
   uint8_t* stage_smem = smem + T::kQBytes;  // kStages x {K, V_t, k_scale, v_scale}
 
-  {
-    constexpr int kChunksPerRow = kHeadDim / 16;
-    const uint32_t q_smem_u32 = smem_u32(q_smem);
-#pragma unroll
-    for (int i = tid; i < kBlockM * kChunksPerRow; i += T::kThreads) {
-      const int row = i / kChunksPerRow, chunk = i % kChunksPerRow;
-      cp_async_16(q_smem_u32 + T::QTile::offset(row, chunk), q_gmem + row * kHeadDim + chunk * 16);
-    }
-  }
-  load_kv_stage<T>(stage_smem, k_gmem, k_scale_gmem, v_t_gmem, v_scale_gmem, v_row_bytes, 0, tid);
+  TileCopyPlan<typename T::QTile, kBlockM, kHeadDim / 16, T::kThreads>(tid, kHeadDim)
+      .copy(smem_u32(q_smem), reinterpret_cast<const uint8_t*>(q_gmem));
+  const KvStageLoader<T> kv_loader(k_gmem, v_t_gmem, k_scale_gmem, v_scale_gmem, v_row_bytes, tid);
+  kv_loader.load(stage_smem, 0);
   cp_async_commit();
 
   // Q scales of this thread's two rows, in the x domain (σ·log2e folded in). Padded rows have scale 1 and codes 0.
   const float q_scale_x[2] = {args.q_scale[bh * args.seq_q_pad + row0] * args.sm_scale_log2,
                               args.q_scale[bh * args.seq_q_pad + row0 + 8] * args.sm_scale_log2};
 
-  uint32_t q_frag[T::kQkChunks][4];  // A fragments of the warp's [16, D] Q rows
+  // ldmatrix lane addresses (step 0, first 16 rows; see SwizzledTile::step_address). A fragments: rows lane % 16,
+  // chunk lane / 16. B fragments (K rows, V_t rows): rows lane % 8 + 8·(lane / 16), chunk (lane / 8) % 2.
+  const uint32_t q_lane = smem_u32(q_smem) + T::QTile::offset(warp * 16 + lane % 16, lane / 16);
+  const int k_lane_offset = T::KTile::offset(lane % 8 + 8 * (lane / 16), (lane / 8) % 2);
+  const int v_lane_offset = T::VTile::offset(lane % 8 + 8 * (lane / 16), (lane / 8) % 2);
   float o_acc[T::kOTiles][4];        // [16, D] fp32 per warp: rows (group, group + 8), cols 8·t + 2·quad + {0,1}
   float m_run[2] = {-INFINITY, -INFINITY};  // running row max, x domain
   float l_run[2] = {0.f, 0.f};              // running row sum of P, this thread's columns only (quad-reduced at the end)
@@ -163,68 +221,80 @@ __global__ void __launch_bounds__(AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16>::kThr
     uint8_t* cur_smem = stage_smem + (n_block % 2) * T::kStageBytes;
     if (n_block + 1 < n_blocks) {
       // Hazard: the stage written here was read in iteration n_block − 1; its trailing __syncthreads orders that.
-      load_kv_stage<T>(stage_smem + ((n_block + 1) % 2) * T::kStageBytes, k_gmem, k_scale_gmem, v_t_gmem,
-                       v_scale_gmem, v_row_bytes, n0 + kBlockN, tid);
+      kv_loader.load(stage_smem + ((n_block + 1) % 2) * T::kStageBytes, n0 + kBlockN);
     }
     cp_async_commit();    // possibly empty: keeps "all but the newest group" meaning "this tile"
     cp_async_wait<1>();
     __syncthreads();
 
-    if (n_block == 0) {
-#pragma unroll
-      for (int kc = 0; kc < T::kQkChunks; ++kc) {
-        ldmatrix_x4(q_frag[kc], smem_u32(q_smem) + T::QTile::offset(warp * 16 + lane % 16, 2 * kc + lane / 16));
-      }
-    }
 
-    const uint32_t k_smem = smem_u32(cur_smem);
-    const uint32_t v_smem = k_smem + T::kKBytes;
-    const float* k_scale_smem = reinterpret_cast<const float*>(cur_smem + T::kKBytes + T::kVBytes);  // [kBlockN]
-    const float* v_scale_smem = k_scale_smem + kBlockN;                                              // [D]
+    const uint32_t k_lane = smem_u32(cur_smem) + k_lane_offset;
+    const uint32_t v_lane = smem_u32(cur_smem) + T::kKBytes + v_lane_offset;
+    const float* k_scale_smem = reinterpret_cast<const float*>(cur_smem + T::kKBytes + T::kVBytes);  // [kBlockN, 2]
+    const float* v_scale_smem = k_scale_smem + 2 * kBlockN;                              // [kKeyBlocks, D, 2]
 
-    // S = Q̂·K̂ᵀ: [16, kBlockN] INT32 per warp.
+    // S = Q̂·K̂ᵀ: [16, kBlockN] INT32 per warp, biased by kMagicBits (see dequantize_magic).
     int32_t s_acc[T::kSTiles][4];
 #pragma unroll
     for (int t = 0; t < T::kSTiles; ++t) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) s_acc[t][e] = 0;
+      for (int e = 0; e < 4; ++e) s_acc[t][e] = kMagicBits;
     }
 #pragma unroll
     for (int kc = 0; kc < T::kQkChunks; ++kc) {
+      // Q's A fragments are re-read from shared memory every tile (4 ldmatrix at hd128) rather than held in
+      // 4·D/32 registers for the whole pass: the registers are worth more to occupancy.
+      uint32_t q_frag[4];
+      ldmatrix_x4(q_frag, T::QTile::step_address(q_lane, kc, 0));
 #pragma unroll
       for (int np = 0; np < T::kSTiles / 2; ++np) {
         uint32_t k_frag[4];  // B fragments of keys 16·np + [0, 8) and + [8, 16), k bytes 32·kc + [0, 32)
-        ldmatrix_x4(k_frag, k_smem + T::KTile::offset(16 * np + lane % 8 + 8 * (lane / 16), 2 * kc + (lane / 8) % 2));
-        mma_s8_16832(s_acc[2 * np], q_frag[kc], k_frag[0], k_frag[1]);
-        mma_s8_16832(s_acc[2 * np + 1], q_frag[kc], k_frag[2], k_frag[3]);
+        ldmatrix_x4(k_frag, T::KTile::step_address(k_lane, kc, np));
+        mma_s8_16832(s_acc[2 * np], q_frag, k_frag[0], k_frag[1]);
+        mma_s8_16832(s_acc[2 * np + 1], q_frag, k_frag[2], k_frag[3]);
       }
     }
 
     // y = S·s_k (the row factor s_q·σ·log2e is applied with the max subtraction: x = y·q_scale_x).
     float y[T::kSTiles][4];
-    const bool needs_mask = n_block >= first_masked;
 #pragma unroll
     for (int t = 0; t < T::kSTiles; ++t) {
+      const float4 k_pairs = *reinterpret_cast<const float4*>(k_scale_smem + 2 * (8 * t + 2 * quad));
+      const float k_descale[2] = {k_pairs.x, k_pairs.z};
+      const float k_neg_magic[2] = {k_pairs.y, k_pairs.w};
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int col = 8 * t + 2 * quad + (e & 1);
-        y[t][e] = int_to_float_exact(s_acc[t][e]) * k_scale_smem[col];
-        if (needs_mask) {
-          const int key = n0 + col, row = row0 + 8 * (e >> 1);
+        y[t][e] = dequantize_magic(s_acc[t][e], k_descale[e & 1], k_neg_magic[e & 1]);
+      }
+    }
+    if (n_block >= first_masked) {  // uniform branch: only the tail tile and the causal diagonal tiles
+#pragma unroll
+      for (int t = 0; t < T::kSTiles; ++t) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = n0 + 8 * t + 2 * quad + (e & 1), row = row0 + 8 * (e >> 1);
           if (key >= args.seq_kv || (args.causal && key > row + diag)) y[t][e] = -INFINITY;
         }
       }
     }
 
-    float p_descale[2];  // fp32 value of one P code unit, per row
-    float p_encode[2];   // P -> code factor, per row
+    float p_descale[2][T::kKeyBlocks];  // fp32 value of one P code unit, per row and key block
+    float p_encode[2][T::kKeyBlocks];   // P -> code factor, per row and key block
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
+      float block_y_max[T::kKeyBlocks];  // row max of y over each key block (quad-reduced)
       float y_max = -INFINITY;
 #pragma unroll
-      for (int t = 0; t < T::kSTiles; ++t) y_max = fmaxf(y_max, fmaxf(y[t][2 * r], y[t][2 * r + 1]));
-      y_max = fmaxf(y_max, __shfl_xor_sync(0xffffffffu, y_max, 1));
-      y_max = fmaxf(y_max, __shfl_xor_sync(0xffffffffu, y_max, 2));
+      for (int b = 0; b < T::kKeyBlocks; ++b) {
+        block_y_max[b] = -INFINITY;
+#pragma unroll
+        for (int t = b * kKeyBlock / 8; t < (b + 1) * kKeyBlock / 8; ++t) {
+          block_y_max[b] = fmaxf(block_y_max[b], fmaxf(y[t][2 * r], y[t][2 * r + 1]));
+        }
+        block_y_max[b] = fmaxf(block_y_max[b], __shfl_xor_sync(0xffffffffu, block_y_max[b], 1));
+        block_y_max[b] = fmaxf(block_y_max[b], __shfl_xor_sync(0xffffffffu, block_y_max[b], 2));
+        y_max = fmaxf(y_max, block_y_max[b]);
+      }
       const float tile_max_x = y_max * q_scale_x[r];
       const float m_new = fmaxf(m_run[r], tile_max_x);
       // A row that has seen only masked keys keeps m = −inf; subtracting 0 then keeps exp2(−inf) = 0 and no NaN.
@@ -241,17 +311,23 @@ __global__ void __launch_bounds__(AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16>::kThr
         }
       }
       l_run[r] = l_run[r] * alpha + row_sum;
+      // Once the running max settles, alpha is exactly 1 for every row of the warp: skip the 2·D/8 multiplies.
+      if (__any_sync(0xffffffffu, alpha != 1.f)) {
 #pragma unroll
-      for (int t = 0; t < T::kOTiles; ++t) {
-        o_acc[t][2 * r] *= alpha;
-        o_acc[t][2 * r + 1] *= alpha;
+        for (int t = 0; t < T::kOTiles; ++t) {
+          o_acc[t][2 * r] *= alpha;
+          o_acc[t][2 * r + 1] *= alpha;
+        }
       }
       if (!kPvFp16) {
-        // 'rowmax': the tile's largest P of the row maps to code 127, so small probabilities keep resolution.
-        const float p_tile_max = fast_exp2(tile_max_x - m_sub);
-        const bool rowmax = args.p_rowmax && p_tile_max > 0.f;
-        p_encode[r] = rowmax ? 127.f / p_tile_max : 127.f;
-        p_descale[r] = rowmax ? p_tile_max * (1.f / 127.f) : 1.f / 127.f;
+        // 'rowmax': the block's largest P of the row maps to code 127, so small probabilities keep resolution.
+#pragma unroll
+        for (int b = 0; b < T::kKeyBlocks; ++b) {
+          const float p_block_max = fast_exp2(fmaf(block_y_max[b], q_scale_x[r], -m_sub));
+          const bool rowmax = args.p_rowmax && p_block_max > 0.f;
+          p_encode[r][b] = rowmax ? __fdividef(127.f, p_block_max) : 127.f;
+          p_descale[r][b] = rowmax ? p_block_max * (1.f / 127.f) : 1.f / 127.f;
+        }
       }
     }
 
@@ -266,34 +342,43 @@ __global__ void __launch_bounds__(AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16>::kThr
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
 #pragma unroll
-          for (int e = 0; e < 4; ++e) code[j][e] = round_to_low_byte(y[4 * kc + j][e] * p_encode[e >> 1]);
+          for (int e = 0; e < 4; ++e) {
+            code[j][e] = round_to_low_byte(y[4 * kc + j][e], p_encode[e >> 1][kc / T::kChunksPerKeyBlock]);
+          }
         }
         p_frag[kc][0] = pack_low_bytes(code[0][0], code[0][1], code[1][0], code[1][1]);
         p_frag[kc][1] = pack_low_bytes(code[0][2], code[0][3], code[1][2], code[1][3]);
         p_frag[kc][2] = pack_low_bytes(code[2][0], code[2][1], code[3][0], code[3][1]);
         p_frag[kc][3] = pack_low_bytes(code[2][2], code[2][3], code[3][2], code[3][3]);
       }
-      // O += (P̂·V̂)·p_descale·v_scale, 16 channels at a time; the INT32 partial never outlives 8 channels.
+      // O += Σ_b (P̂·V̂)_b·p_descale_b·v_scale_b, 16 channels at a time; an INT32 partial spans one key block and
+      // 8 channels.
 #pragma unroll
       for (int dp = 0; dp < T::kOTiles / 2; ++dp) {
         uint32_t v_frag[T::kPvChunks][4];
 #pragma unroll
         for (int kc = 0; kc < T::kPvChunks; ++kc) {
-          ldmatrix_x4(v_frag[kc], v_smem + T::VTile::offset(16 * dp + lane % 8 + 8 * (lane / 16), 2 * kc + (lane / 8) % 2));
+          ldmatrix_x4(v_frag[kc], T::VTile::step_address(v_lane, kc, dp));
         }
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
-          int32_t pv_acc[4] = {0, 0, 0, 0};
-#pragma unroll
-          for (int kc = 0; kc < T::kPvChunks; ++kc) {
-            mma_s8_16832(pv_acc, p_frag[kc], v_frag[kc][2 * half], v_frag[kc][2 * half + 1]);
-          }
           const int t = 2 * dp + half;
           const int col = 8 * t + 2 * quad;
-          const float v_descale[2] = {v_scale_smem[col], v_scale_smem[col + 1]};
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            o_acc[t][e] = fmaf(int_to_float_exact(pv_acc[e]) * v_descale[e & 1], p_descale[e >> 1], o_acc[t][e]);
+          for (int b = 0; b < T::kKeyBlocks; ++b) {
+            int32_t pv_acc[4] = {kMagicBits, kMagicBits, kMagicBits, kMagicBits};
+#pragma unroll
+            for (int kc = b * T::kChunksPerKeyBlock; kc < (b + 1) * T::kChunksPerKeyBlock; ++kc) {
+              mma_s8_16832(pv_acc, p_frag[kc], v_frag[kc][2 * half], v_frag[kc][2 * half + 1]);
+            }
+            const float4 v_pairs = *reinterpret_cast<const float4*>(v_scale_smem + 2 * (b * kHeadDim + col));
+            const float v_descale[2] = {v_pairs.x, v_pairs.z};
+            const float v_neg_magic[2] = {v_pairs.y, v_pairs.w};
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const float pv = dequantize_magic(pv_acc[e], v_descale[e & 1], v_neg_magic[e & 1]);
+              o_acc[t][e] = fmaf(pv, p_descale[e >> 1][b], o_acc[t][e]);
+            }
           }
         }
       }
@@ -312,7 +397,7 @@ __global__ void __launch_bounds__(AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16>::kThr
 #pragma unroll
         for (int kc = 0; kc < T::kPvChunks; ++kc) {
           uint32_t v_frag[4];
-          ldmatrix_x4(v_frag, v_smem + T::VTile::offset(16 * dp + lane % 8 + 8 * (lane / 16), 2 * kc + (lane / 8) % 2));
+          ldmatrix_x4(v_frag, T::VTile::step_address(v_lane, kc, dp));
           mma_f16_16816(o_acc[2 * dp], p_frag[kc], v_frag[0], v_frag[1]);
           mma_f16_16816(o_acc[2 * dp + 1], p_frag[kc], v_frag[2], v_frag[3]);
         }
@@ -346,10 +431,10 @@ __global__ void __launch_bounds__(AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16>::kThr
   }
 }
 
-template <int kHeadDim, bool kPvFp16>
-cudaError_t launch_attn_fwd_int8_sm80_impl(const FlashInt8Args& args, cudaStream_t stream) {
-  using T = AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16>;
-  auto kernel = attn_fwd_int8_sm80_kernel<kHeadDim, kPvFp16>;
+template <int kHeadDim, bool kPvFp16, int kKeyBlock, int kTileVariant>
+cudaError_t launch_attn_fwd_int8_sm80_tile(const FlashInt8Args& args, cudaStream_t stream) {
+  using T = AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16, kKeyBlock, kTileVariant>;
+  auto kernel = attn_fwd_int8_sm80_kernel<kHeadDim, kPvFp16, kKeyBlock, kTileVariant>;
   cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
   if (status != cudaSuccess) return status;
   const dim3 grid((args.seq_q + T::kBlockM - 1) / T::kBlockM, args.heads, args.batch);
@@ -357,21 +442,43 @@ cudaError_t launch_attn_fwd_int8_sm80_impl(const FlashInt8Args& args, cudaStream
   return cudaGetLastError();
 }
 
-template <bool kPvFp16>
-cudaError_t launch_attn_fwd_int8_sm80_pv(const FlashInt8Args& args, cudaStream_t stream) {
+// QATTN_TILE_EXPERIMENTS builds compile every alternative of tile_config.h for hd64/hd128 and pick one with the
+// environment variable QATTN_TILE_VARIANT (the measurements in tile_config.h came from such a build).
+template <int kHeadDim, bool kPvFp16, int kKeyBlock>
+cudaError_t launch_attn_fwd_int8_sm80_impl(const FlashInt8Args& args, cudaStream_t stream) {
+#ifdef QATTN_TILE_EXPERIMENTS
+  if constexpr (kHeadDim == 64 || kHeadDim == 128) {
+    const char* variant = getenv("QATTN_TILE_VARIANT");
+    switch (variant ? atoi(variant) : 0) {
+      case 1: return launch_attn_fwd_int8_sm80_tile<kHeadDim, kPvFp16, kKeyBlock, 1>(args, stream);
+      case 2: return launch_attn_fwd_int8_sm80_tile<kHeadDim, kPvFp16, kKeyBlock, 2>(args, stream);
+      case 3: return launch_attn_fwd_int8_sm80_tile<kHeadDim, kPvFp16, kKeyBlock, 3>(args, stream);
+      case 4: return launch_attn_fwd_int8_sm80_tile<kHeadDim, kPvFp16, kKeyBlock, 4>(args, stream);
+      default: break;
+    }
+  }
+#endif
+  return launch_attn_fwd_int8_sm80_tile<kHeadDim, kPvFp16, kKeyBlock, 0>(args, stream);
+}
+
+template <bool kPvFp16, int kKeyBlock>
+cudaError_t launch_attn_fwd_int8_sm80_dim(const FlashInt8Args& args, cudaStream_t stream) {
   switch (args.head_dim) {
-    case 32: return launch_attn_fwd_int8_sm80_impl<32, kPvFp16>(args, stream);
-    case 64: return launch_attn_fwd_int8_sm80_impl<64, kPvFp16>(args, stream);
-    case 96: return launch_attn_fwd_int8_sm80_impl<96, kPvFp16>(args, stream);
-    case 128: return launch_attn_fwd_int8_sm80_impl<128, kPvFp16>(args, stream);
-    case 256: return launch_attn_fwd_int8_sm80_impl<256, kPvFp16>(args, stream);
+    case 32: return launch_attn_fwd_int8_sm80_impl<32, kPvFp16, kKeyBlock>(args, stream);
+    case 64: return launch_attn_fwd_int8_sm80_impl<64, kPvFp16, kKeyBlock>(args, stream);
+    case 96: return launch_attn_fwd_int8_sm80_impl<96, kPvFp16, kKeyBlock>(args, stream);
+    case 128: return launch_attn_fwd_int8_sm80_impl<128, kPvFp16, kKeyBlock>(args, stream);
+    case 256: return launch_attn_fwd_int8_sm80_impl<256, kPvFp16, kKeyBlock>(args, stream);
     default: return cudaErrorInvalidValue;
   }
 }
 
+// pv 'fp16' has no key blocks (P unquantized, V fp16); it is compiled once, as kKeyBlock 64.
 cudaError_t launch_attn_fwd_int8_sm80(const FlashInt8Args& args, cudaStream_t stream) {
-  return args.pv_fp16 ? launch_attn_fwd_int8_sm80_pv<true>(args, stream)
-                      : launch_attn_fwd_int8_sm80_pv<false>(args, stream);
+  if (args.pv_fp16) return launch_attn_fwd_int8_sm80_dim<true, 64>(args, stream);
+  if (args.key_block == 32) return launch_attn_fwd_int8_sm80_dim<false, 32>(args, stream);
+  if (args.key_block == 64) return launch_attn_fwd_int8_sm80_dim<false, 64>(args, stream);
+  return cudaErrorInvalidValue;
 }
 
 }  // namespace qattn

@@ -46,10 +46,10 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   out.Set("qInt8Bytes", static_cast<double>(batch * heads * seq_q_pad * head_dim));
   out.Set("qScaleBytes", static_cast<double>(batch * heads * seq_q_pad * 4));
   out.Set("kInt8Bytes", static_cast<double>(batch * kv_heads * seq_kv_pad * head_dim));
-  out.Set("kScaleBytes", static_cast<double>(batch * kv_heads * seq_kv_pad * 4));
+  out.Set("kScaleBytes", static_cast<double>(batch * kv_heads * seq_kv_pad * 8));
   out.Set("vInt8Bytes", static_cast<double>(batch * kv_heads * seq_kv_pad * head_dim));
   out.Set("vFp16Bytes", static_cast<double>(batch * kv_heads * seq_kv_pad * head_dim * 2));
-  out.Set("vScaleBytes", static_cast<double>(batch * kv_heads * (seq_kv_pad / qattn::kVScaleBlock) * head_dim * 4));
+  out.Set("vScaleBytes", static_cast<double>(batch * kv_heads * (seq_kv_pad / qattn::kMinKeyBlock) * head_dim * 8));
   out.Set("meanBytes", static_cast<double>(batch * kv_heads * head_dim * 4));
   out.Set("statBytes", static_cast<double>(2 * batch * kv_heads * stat_splits * head_dim * 4));
   return out;
@@ -87,6 +87,7 @@ Napi::Value PackArgs(const Napi::CallbackInfo& info) {
   args.p_rowmax = IntField(o, "pRowmax");
   args.smooth_k = IntField(o, "smoothK");
   args.smooth_v = IntField(o, "smoothV");
+  args.key_block = IntField(o, "keyBlock");
   args.stages = IntField(o, "stages");
   Napi::Uint8Array bytes = Napi::Uint8Array::New(info.Env(), sizeof(FlashInt8Args));
   std::memcpy(bytes.Data(), &args, sizeof(FlashInt8Args));
@@ -102,7 +103,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     for (uint32_t i = 0; i < 5; ++i) dims.Set(i, supported[i]);
     return dims;
   }());
-  exports.Set("vScaleBlock", Napi::Number::New(env, qattn::kVScaleBlock));
+  Napi::Array key_blocks = Napi::Array::New(env, 2);
+  key_blocks.Set(0u, 32);
+  key_blocks.Set(1u, 64);
+  exports.Set("keyBlocks", key_blocks);
   exports.Set("stageQuantize", Napi::Number::New(env, qattn::kStageQuantize));
   exports.Set("stageAttention", Napi::Number::New(env, qattn::kStageAttention));
   exports.Set("layout", Napi::Function::New(env, Layout, "layout"));

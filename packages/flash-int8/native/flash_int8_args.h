@@ -3,10 +3,12 @@
 //   q, out        [batch, heads, seq_q, head_dim] fp32
 //   k, v          [batch, kv_heads, seq_kv, head_dim] fp32
 //   q_int8        [batch, heads, seq_q_pad, head_dim] s8,   q_scale [batch, heads, seq_q_pad] fp32 (per token)
-//   k_int8        [batch, kv_heads, seq_kv_pad, head_dim] s8 (K − mean when smooth_k), k_scale [.., seq_kv_pad]
+//   k_int8        [batch, kv_heads, seq_kv_pad, head_dim] s8 (K − mean when smooth_k)
+//   k_scale       [batch, kv_heads, seq_kv_pad, 2] fp32 dequantization pairs (scale, −kMagic·scale), see mma_sm80.cuh
 //   v_t           [batch, kv_heads, head_dim, seq_kv_pad]: V transposed, s8 with keys permuted inside each group of 32
 //                 (see quantize_per_token.cu) or fp16 in key order when pv_fp16
-//   v_scale       [batch, kv_heads, seq_kv_pad / 64, head_dim] fp32 (per block of 64 keys and channel; unused for fp16)
+//   v_scale       [batch, kv_heads, seq_kv_pad / key_block, head_dim, 2] fp32 dequantization pairs per key block and
+//                 channel (unused for fp16)
 //   k_mean/v_mean [batch, kv_heads, head_dim] fp32, stat_partial [2, batch, kv_heads, stat_splits, head_dim] fp32
 #pragma once
 
@@ -34,6 +36,7 @@ struct FlashInt8Args {
   int32_t seq_q_pad, seq_kv_pad, stat_splits;
   float sm_scale_log2;  // softmax scale · log2(e), folded into the Q scales inside the kernel
   int32_t causal, pv_fp16, p_rowmax, smooth_k, smooth_v;
+  int32_t key_block;  // keys per P-rowmax block and per V scale block: 32 or 64 (the oracle's blockN)
   int32_t stages;  // FlashInt8Stage bits
 };
 

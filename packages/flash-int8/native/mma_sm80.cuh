@@ -43,14 +43,23 @@ __device__ __forceinline__ void mma_f16_16816(float (&d)[4], const uint32_t (&a)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// Exact int32 -> fp32 for |x| < 2^22 on the FP32/INT pipes instead of the quarter-rate I2F: x added to the mantissa
-// of 1.5·2^23. Every INT32 accumulator here is bounded by 127·127·256 < 2^22.
-__device__ __forceinline__ float int_to_float_exact(int32_t x) {
-  return __int_as_float(x + 0x4B400000) - 12582912.0f;
+// INT32 -> fp32 without I2F: an INT32 MMA accumulator that starts at kMagicBits (the bits of kMagic = 1.5·2^23)
+// ends as the bits of the float kMagic + acc, exactly, while |acc| < 2^22 (every accumulator here is bounded by
+// 127·127·256 < 2^22). Dequantizing is then one FFMA: acc·s = fma(bits_as_float, s, −kMagic·s).
+constexpr int32_t kMagicBits = 0x4B400000;
+constexpr float kMagic = 12582912.0f;
+
+// fma(bits_as_float(kMagic + acc), scale, −kMagic·scale) = acc·scale up to the rounding of the folded constant: an
+// error of at most one INT32 unit times scale, far below the INT8 rounding noise of the accumulated products.
+__device__ __forceinline__ float dequantize_magic(int32_t magic_acc, float scale, float neg_magic_scale) {
+  return fmaf(__int_as_float(magic_acc), scale, neg_magic_scale);
 }
 
-// round-half-even(x) for x in [0, 255] as the low byte of the result: adding 1.5·2^23 rounds x into the mantissa.
-__device__ __forceinline__ uint32_t round_to_low_byte(float x) { return __float_as_uint(x + 12582912.0f); }
+// round-half-even(p·encode) for results in [0, 255], as the low byte of the returned word: adding kMagic inside the
+// FFMA rounds the exact product into the mantissa.
+__device__ __forceinline__ uint32_t round_to_low_byte(float p, float encode) {
+  return __float_as_uint(fmaf(p, encode, kMagic));
+}
 
 // Packs the low bytes of four words into one (byte 0 = a).
 __device__ __forceinline__ uint32_t pack_low_bytes(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
@@ -81,6 +90,13 @@ struct SwizzledTile {
 
   __device__ __forceinline__ static int offset(int row, int chunk) {
     return row * kStride + ((chunk ^ ((row / kRowsPerLine) & kXorMask)) << 4);
+  }
+
+  // ldmatrix addressing without per-step address registers: with lane_offset = offset(row, c0), c0 in {0, 1}, the
+  // chunk 2·step + c0 of the same row sits at lane_offset ^ (step << 5) (2·step and c0 occupy disjoint bits, the XOR
+  // stays below the row bits), and rows + 16·i add i·16·kStride. Needs a 128-byte aligned tile base.
+  __device__ __forceinline__ static uint32_t step_address(uint32_t lane_address, int step, int row_block16) {
+    return (lane_address ^ (step << 5)) + row_block16 * 16 * kStride;
   }
 };
 

@@ -1,6 +1,6 @@
 // GPU quantization of flash-int8's inputs, matching the CPU oracle's defaults (src/options.ts):
 //   Q, K   symmetric INT8 per token (one scale per row), K smoothed by its per-channel mean over tokens (smoothK);
-//   V      INT8 per (block of 64 keys, channel) ('blockChannel'), optionally mean-smoothed (smoothV), written
+//   V      INT8 per (block of 32 or 64 keys, channel) ('blockChannel'), optionally mean-smoothed (smoothV), written
 //          transposed [D, keys] with the keys of each 32-key group permuted to the P fragment order of the kernel;
 //          or fp16 transposed in key order for pv:'fp16'.
 // Each pass reads its fp32 input once with coalesced accesses; smoothing adds one read of K (and V) for the means.
@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "flash_int8_args.h"
+#include "mma_sm80.cuh"
 #include "tile_config.h"
 
 namespace qattn {
@@ -20,6 +21,10 @@ namespace {
 constexpr int kQuantThreads = 256;
 
 __device__ __forceinline__ float symmetric_scale(float abs_max) { return abs_max > 0.f ? abs_max / 127.f : 1.f; }
+
+// The attention kernel dequantizes magic-biased INT32 accumulators with one FFMA (dequantize_magic): K and V scales
+// are stored with their folded constant.
+__device__ __forceinline__ float2 dequant_pair(float scale) { return make_float2(scale, -kMagic * scale); }
 
 __device__ __forceinline__ int8_t quantize_code(float x, float scale) {
   return static_cast<int8_t>(max(-127, min(127, __float2int_rn(__fdiv_rn(x, scale)))));
@@ -78,8 +83,8 @@ __global__ void channel_mean_kernel(const FlashInt8Args args) {
 }
 
 // One warp per token row: x − mean (optional), scale = max|·|/127, codes. Rows in [seq, seq_pad) get codes 0 and
-// scale 1. grid (seq_pad / 8, groups), 8 warps.
-template <int kHeadDim>
+// scale 1. Scales are plain (Q) or dequantization pairs (K). grid (seq_pad / 8, groups), 8 warps.
+template <int kHeadDim, bool kScalePairs>
 __global__ void __launch_bounds__(kQuantThreads) quantize_rows_int8_kernel(const float* x, const float* channel_mean,
                                                                            int8_t* codes, float* scales, int seq,
                                                                            int seq_pad) {
@@ -115,7 +120,13 @@ __global__ void __launch_bounds__(kQuantThreads) quantize_rows_int8_kernel(const
 #pragma unroll
     for (int i = 0; i < kPerLane; ++i) code_row[i] = packed[i];
   }
-  if (lane == 0) scales[group * seq_pad + row] = scale;
+  if (lane == 0) {
+    if constexpr (kScalePairs) {
+      reinterpret_cast<float2*>(scales)[group * seq_pad + row] = dequant_pair(scale);
+    } else {
+      scales[group * seq_pad + row] = scale;
+    }
+  }
 }
 
 // Position of key `k` (0..31) of a 32-key group inside V_t's row. The attention kernel packs P codes in accumulator
@@ -125,8 +136,8 @@ __device__ __forceinline__ int v_key_position(int k) {
   return 16 * half + 4 * ((w % 8) / 2) + 2 * (w / 8) + w % 2;
 }
 
-// One CTA per block of kVScaleBlock keys of one (batch, kv_head): per-channel scales over the block, codes staged
-// transposed in shared memory, then written as 16-byte row segments of V_t. grid (seq_kv_pad / 64, groups).
+// One CTA per kVQuantKeys (64) keys of one (batch, kv_head): per-channel scales over each key block (32 or 64 keys),
+// codes staged transposed in shared memory, then written as 16-byte row segments of V_t. grid (seq_kv_pad / 64, groups).
 template <int kHeadDim>
 constexpr int quantize_v_threads() {
   return (kQuantThreads / kHeadDim) * kHeadDim;  // whole channels: kKeyGroups threads per channel
@@ -134,7 +145,8 @@ constexpr int quantize_v_threads() {
 
 template <int kHeadDim, bool kFp16>
 __global__ void __launch_bounds__(quantize_v_threads<kHeadDim>()) quantize_v_kernel(const FlashInt8Args args) {
-  constexpr int kKeys = kVScaleBlock;
+  constexpr int kKeys = kVQuantKeys;
+  constexpr int kHalfKeys = kKeys / 2;
   constexpr int kThreads = quantize_v_threads<kHeadDim>();
   constexpr int kKeyGroups = kThreads / kHeadDim;  // threads per channel (1..8); requires kHeadDim <= 256
   constexpr int kKeysPerThread = kKeys / kKeyGroups;
@@ -149,25 +161,39 @@ __global__ void __launch_bounds__(quantize_v_threads<kHeadDim>()) quantize_v_ker
   const float mean = args.smooth_v ? args.v_mean[group * kHeadDim + d] : 0.f;
 
   float value[kKeysPerThread];  // keys key_group + kKeyGroups·i of channel d
-  float abs_max = 0.f;
+  float abs_max[2] = {0.f, 0.f};  // over the first and the second 32 keys (kKeyGroups divides 32)
 #pragma unroll
   for (int i = 0; i < kKeysPerThread; ++i) {
     const int key = key0 + key_group + kKeyGroups * i;
     value[i] = key < args.seq_kv ? v[(int64_t)key * kHeadDim + d] - mean : 0.f;
-    abs_max = fmaxf(abs_max, fabsf(value[i]));
+    abs_max[kKeyGroups * i / kHalfKeys] = fmaxf(abs_max[kKeyGroups * i / kHalfKeys], fabsf(value[i]));
   }
 
   __shared__ __align__(16) uint8_t staged[kHeadDim][kRowBytes];  // [D, 64 keys] in V_t order
-  float scale = 1.f;
+  float scale[2] = {1.f, 1.f};  // of the first and the second 32 keys
   if constexpr (!kFp16) {
-    __shared__ float group_max[kKeyGroups][kHeadDim];
-    group_max[key_group][d] = abs_max;
+    __shared__ float group_max[2][kKeyGroups][kHeadDim];
+    group_max[0][key_group][d] = abs_max[0];
+    group_max[1][key_group][d] = abs_max[1];
     __syncthreads();
-    abs_max = group_max[0][d];
+    float half_max[2] = {0.f, 0.f};
 #pragma unroll
-    for (int g = 1; g < kKeyGroups; ++g) abs_max = fmaxf(abs_max, group_max[g][d]);
-    scale = symmetric_scale(abs_max);
-    if (key_group == 0) args.v_scale[(group * (args.seq_kv_pad / kKeys) + block) * kHeadDim + d] = scale;
+    for (int g = 0; g < kKeyGroups; ++g) {
+      half_max[0] = fmaxf(half_max[0], group_max[0][g][d]);
+      half_max[1] = fmaxf(half_max[1], group_max[1][g][d]);
+    }
+    float2* v_scale = reinterpret_cast<float2*>(args.v_scale) + group * (args.seq_kv_pad / args.key_block) * kHeadDim;
+    if (args.key_block == kKeys) {  // [key blocks, D] dequantization pairs
+      scale[0] = scale[1] = symmetric_scale(fmaxf(half_max[0], half_max[1]));
+      if (key_group == 0) v_scale[block * kHeadDim + d] = dequant_pair(scale[0]);
+    } else {
+      scale[0] = symmetric_scale(half_max[0]);
+      scale[1] = symmetric_scale(half_max[1]);
+      if (key_group == 0) {
+        v_scale[(2 * block) * kHeadDim + d] = dequant_pair(scale[0]);
+        v_scale[(2 * block + 1) * kHeadDim + d] = dequant_pair(scale[1]);
+      }
+    }
   }
 #pragma unroll
   for (int i = 0; i < kKeysPerThread; ++i) {
@@ -175,7 +201,8 @@ __global__ void __launch_bounds__(quantize_v_threads<kHeadDim>()) quantize_v_ker
     if constexpr (kFp16) {
       reinterpret_cast<__half*>(staged[d])[key] = __float2half_rn(value[i]);
     } else {
-      staged[d][32 * (key / 32) + v_key_position(key % 32)] = static_cast<uint8_t>(quantize_code(value[i], scale));
+      staged[d][32 * (key / 32) + v_key_position(key % 32)] =
+          static_cast<uint8_t>(quantize_code(value[i], scale[key / kHalfKeys]));
     }
   }
   __syncthreads();
@@ -196,12 +223,12 @@ cudaError_t launch_quantize_impl(const FlashInt8Args& args, cudaStream_t stream)
     channel_sum_partial_kernel<kHeadDim><<<dim3(args.stat_splits, kv_groups, 2), kQuantThreads, 0, stream>>>(args);
     channel_mean_kernel<kHeadDim><<<dim3(kv_groups, 2), kHeadDim, 0, stream>>>(args);
   }
-  quantize_rows_int8_kernel<kHeadDim><<<dim3((args.seq_q_pad + kRowsPerCta - 1) / kRowsPerCta, q_groups), kQuantThreads, 0,
+  quantize_rows_int8_kernel<kHeadDim, false><<<dim3((args.seq_q_pad + kRowsPerCta - 1) / kRowsPerCta, q_groups), kQuantThreads, 0,
                                         stream>>>(args.q, nullptr, args.q_int8, args.q_scale, args.seq_q, args.seq_q_pad);
-  quantize_rows_int8_kernel<kHeadDim><<<dim3((args.seq_kv_pad + kRowsPerCta - 1) / kRowsPerCta, kv_groups), kQuantThreads,
+  quantize_rows_int8_kernel<kHeadDim, true><<<dim3((args.seq_kv_pad + kRowsPerCta - 1) / kRowsPerCta, kv_groups), kQuantThreads,
                                         0, stream>>>(args.k, args.smooth_k ? args.k_mean : nullptr, args.k_int8,
                                                      args.k_scale, args.seq_kv, args.seq_kv_pad);
-  const dim3 v_grid(args.seq_kv_pad / kVScaleBlock, kv_groups);
+  const dim3 v_grid(args.seq_kv_pad / kVQuantKeys, kv_groups);
   if (args.pv_fp16) {
     quantize_v_kernel<kHeadDim, true><<<v_grid, quantize_v_threads<kHeadDim>(), 0, stream>>>(args);
   } else {

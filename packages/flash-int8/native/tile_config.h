@@ -1,31 +1,44 @@
-// Tile shapes and pipeline depth of the INT8 attention forward, as a pure function of (head_dim, arch).
-// The kernel consumes a TileConfig; nothing else in the kernel chooses sizes.
+// Tile shapes and pipeline depth of the INT8 attention forward, as a pure function of (head_dim, arch[, variant]).
+// The kernel consumes a TileConfig; nothing else in the kernel chooses sizes. Variant 0 is the choice; 1-4 are the
+// measured alternatives, compiled only by QATTN_TILE_EXPERIMENTS builds (selected by QATTN_TILE_VARIANT).
 #pragma once
 
 namespace qattn {
 
 struct TileConfig {
-  int block_m;    // queries per CTA; one warp owns 16 query rows (mma m16)
-  int block_n;    // keys per pipeline stage; also the key block of V's per-(block, channel) scales
-  int num_warps;  // block_m / 16
-  int stages;     // cp.async stages of the K/V ring
+  int block_m;            // queries per CTA; one warp owns 16 query rows (mma m16)
+  int block_n;            // keys per pipeline stage
+  int num_warps;          // block_m / 16
+  int stages;             // cp.async stages of the K/V ring
+  int min_blocks_per_sm;  // __launch_bounds__ occupancy target: caps registers at 64K / (threads · this)
 };
 
-// The key block of the INT8 V scales (vGranularity 'blockChannel'): fixed to the kernel's block_n.
-constexpr int kVScaleBlock = 64;
+// Keys per CTA of the V quantization kernel; V scales and P row maxima use key blocks of 32 or 64 keys (the
+// oracle's blockN), so v_scale is sized for the smallest block.
+constexpr int kVQuantKeys = 64;
+constexpr int kMinKeyBlock = 32;
 // Padding of the quantized Q rows (multiple of every block_m) and K/V rows (multiple of every block_n).
 constexpr int kSeqQPad = 128;
 constexpr int kSeqKVPad = 64;
 
-// sm80 path (mma.sync m16n8k32 s8, also what runs on sm90 today).
-// Alternatives, H200, B=4 H=32 N=16K non-causal (see README "Measured"):
-//   hd128: 128x64, 8 warps, 2 stages (chosen); 64x64, 4 warps: more CTAs/SM but Q·Kᵀ re-reads K from smem per 16 rows
-//          either way, so it only adds K/V traffic from L2.
-//   hd64:  128x64, 8 warps, 2 stages (chosen).
-// Registers bound the shape: one warp keeps O (16 x head_dim fp32), S (16 x block_n) and its Q fragment in
-// registers, so 32-row warps (4 warps for 128 rows) need ~240 registers at hd128 and spill.
-constexpr TileConfig tile_config_sm80(int head_dim) {
-  return head_dim <= 128 ? TileConfig{128, 64, 8, 2} : TileConfig{64, 64, 4, 2};
+// sm80 path (mma.sync m16n8k32 s8; also what runs on sm90 today). One warp keeps O (16 x head_dim fp32) and S
+// (16 x block_n) in registers, so rows per warp stay at 16 and the occupancy target decides how many registers the
+// compiler may use. The kernel is issue-bound (Nsight Compute: ~55% issue-slot use, FMA the busiest pipe), so more
+// resident warps beat more registers per warp. Alternatives measured on an H200 (B=4 H=32 N=16K, non-causal,
+// kernel-only TOPS, one run each; "int8/32" is the default pv 'int8' with 32-key P/V blocks, "int8/64" blockN 64):
+//   variant                                  hd128 int8/32  int8/64  pv fp16   hd64 int8/32
+//   1  128x64,  8 warps, 1 CTA/SM (255 reg)       244         298       294           181
+//   2   64x64,  4 warps, 2 CTAs/SM (<=255)        274         313       341           230
+//   3   64x64,  4 warps, 3 CTAs/SM (<=168)        287         349       370           230
+//   4   64x64,  4 warps, 4 CTAs/SM (<=128)        302         376       368           249   <- chosen for hd <= 128
+// hd256 keeps 1 CTA/SM: its O alone is 128 registers per thread.
+constexpr TileConfig tile_config_sm80(int head_dim, int variant = 0) {
+  return variant == 1   ? TileConfig{128, 64, 8, 2, 1}
+         : variant == 2 ? TileConfig{64, 64, 4, 2, 2}
+         : variant == 3 ? TileConfig{64, 64, 4, 2, 3}
+         : variant == 4 ? TileConfig{64, 64, 4, 2, 4}
+         : head_dim <= 128 ? TileConfig{64, 64, 4, 2, 4}
+                           : TileConfig{64, 64, 4, 2, 1};
 }
 
 }  // namespace qattn

@@ -12,7 +12,12 @@ const repo = path.resolve(packageDir, '../..');
 const stage = path.join(repo, '.gpu');
 mkdirSync(stage, { recursive: true });
 
-const entries = { 'gpu-tests': 'test/gpu/gpu-tests.ts', 'bench-cuda': 'bench/bench-cuda.ts', sanitize: 'bench/sanitize.ts' };
+const entries = {
+  'gpu-tests': 'test/gpu/gpu-tests.ts',
+  'bench-cuda': 'bench/bench-cuda.ts',
+  sanitize: 'bench/sanitize.ts',
+  'profile-one': 'bench/profile-one.ts',
+};
 for (const [name, entry] of Object.entries(entries)) {
   await build({
     entryPoints: [path.join(packageDir, entry)],

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { cudaAvailability, getCudaRuntime } from '@qattn/cuda-runtime';
 import { type AttentionShape, isQattnError } from '@qattn/quant-core';
 import { compare, defineConformanceSuite, generateInputs } from '@qattn/reference';
-import { createCudaBackend, flashInt8Attention, flashInt8AttentionDevice, type FlashInt8Options } from '../src/index.js';
+import { createCudaBackend, flashInt8Attention, flashInt8AttentionDevice, type FlashInt8Options, resolveFlashInt8Options } from '../src/index.js';
 
 type Fn = () => unknown | Promise<unknown>;
 export interface TestApi {
@@ -25,12 +25,13 @@ export const CUDA_VS_ORACLE_BOUND = 0.01;
 
 /** Rows of float64 attention for a few queries (the reference computes all rows; at N = 16K that takes minutes). */
 function referenceRows(q: Float32Array, k: Float32Array, v: Float32Array, shape: Required<AttentionShape>, causal: boolean, rows: number[]): Float64Array {
-  const { seqQ, seqKV, headDim: d, heads, kvHeads } = shape;
-  const out = new Float64Array(heads * rows.length * d);
+  const { seqQ, seqKV, headDim: d, heads: headsPerBatch, kvHeads: kvHeadsPerBatch, batch } = shape;
+  const out = new Float64Array(batch * headsPerBatch * rows.length * d);
   const scale = 1 / Math.sqrt(d);
   const logits = new Float64Array(seqKV);
-  for (let h = 0; h < heads; h++) {
-    const kvh = Math.floor(h / (heads / kvHeads));
+  // (batch, head) pairs flattened: query head h of batch b is row block b·heads + h, its kv head b·kvHeads + ⌊h/group⌋.
+  for (let h = 0; h < batch * headsPerBatch; h++) {
+    const kvh = Math.floor(h / headsPerBatch) * kvHeadsPerBatch + Math.floor((h % headsPerBatch) / (headsPerBatch / kvHeadsPerBatch));
     rows.forEach((i, r) => {
       const last = causal ? Math.min(seqKV - 1, i + seqKV - seqQ) : seqKV - 1;
       let max = -Infinity;
@@ -55,7 +56,8 @@ function referenceRows(q: Float32Array, k: Float32Array, v: Float32Array, shape:
 }
 
 function pickRows(out: Float32Array, shape: Required<AttentionShape>, rows: number[]): Float32Array {
-  const { seqQ, headDim: d, heads } = shape;
+  const { seqQ, headDim: d } = shape;
+  const heads = shape.batch * shape.heads;
   const picked = new Float32Array(heads * rows.length * d);
   for (let h = 0; h < heads; h++) {
     rows.forEach((i, r) => picked.set(out.subarray((h * seqQ + i) * d, (h * seqQ + i + 1) * d), (h * rows.length + r) * d));
@@ -91,6 +93,7 @@ export function defineCudaSuite(test: TestApi): void {
       ['hd128 causal gqa', { batch: 1, heads: 4, kvHeads: 2, seqQ: 200, seqKV: 333, headDim: 128 }, true, {}],
       ['hd64', { batch: 2, heads: 2, kvHeads: 2, seqQ: 130, seqKV: 257, headDim: 64 }, false, {}],
       ['hd128 pScale global smoothV', { batch: 1, heads: 2, kvHeads: 1, seqQ: 160, seqKV: 160, headDim: 128 }, false, { pScale: 'global', smoothV: true }],
+      ['hd128 blockN 64', { batch: 1, heads: 2, kvHeads: 2, seqQ: 100, seqKV: 300, headDim: 128 }, false, { blockN: 64 }],
       ['hd64 pv fp16 causal', { batch: 1, heads: 2, kvHeads: 2, seqQ: 190, seqKV: 190, headDim: 64 }, true, { pv: 'fp16' }],
     ];
     for (const [name, shape, causal, options] of cases) {
@@ -149,7 +152,7 @@ export function defineCudaSuite(test: TestApi): void {
       await assert.rejects(flashInt8Attention(q, k, v, { ...shape, headDim: 48 }, { backend: 'cuda' }));
       const backend = await createCudaBackend();
       await backend.benchmark({ ...shape, kvHeads: 2, groupSize: 1, qElements: q.length, kvElements: k.length }, 0.1, false,
-        { causal: false, scale: undefined, backend: 'cuda', pv: 'int8', qkGranularity: 'token', smoothK: true, pScale: 'rowmax', vGranularity: 'blockChannel', smoothV: false, blockM: 64, blockN: 64 },
+        resolveFlashInt8Options({ backend: 'cuda' }),
         { warmup: 1, repeats: 2 });
       assert.equal(rt.liveBuffers(), before);
     });

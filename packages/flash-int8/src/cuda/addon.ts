@@ -46,6 +46,8 @@ export interface FlashInt8PackedFields {
   pRowmax: number;
   smoothK: number;
   smoothV: number;
+  /** Keys per P-rowmax block and V scale block (the oracle's blockN): one of `keyBlocks`. */
+  keyBlock: number;
   /** Bits of `stageQuantize` / `stageAttention`. */
   stages: number;
 }
@@ -57,8 +59,8 @@ export interface FlashInt8Binding {
   readonly launcher: bigint;
   /** Head dimensions with a compiled kernel. */
   readonly headDims: readonly number[];
-  /** Keys per V scale block ('blockChannel'). */
-  readonly vScaleBlock: number;
+  /** Key block sizes (blockN) of INT8 P·V with a compiled kernel: P row maxima and V scales per block. */
+  readonly keyBlocks: readonly number[];
   readonly stageQuantize: number;
   readonly stageAttention: number;
   layout(shape: { batch: number; heads: number; kvHeads: number; seqQ: number; seqKV: number; headDim: number }): FlashInt8Layout;

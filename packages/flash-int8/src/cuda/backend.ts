@@ -1,21 +1,14 @@
 import { type CudaRuntime, type DeviceTensor, getCudaRuntime } from '@qattn/cuda-runtime';
-import { LOG2E, QattnError, type ResolvedShape } from '@qattn/quant-core';
+import { type BenchmarkResult, LOG2E, QattnError, type ResolvedShape, benchmarkData, median } from '@qattn/quant-core';
 import type { FlashInt8Backend, FlashInt8Call } from '../backends.js';
 import type { ResolvedFlashInt8Options } from '../options.js';
 import { type FlashInt8Binding, type FlashInt8Layout, loadFlashInt8Addon } from './addon.js';
 
-/** Timing of one benchmark (the contract of TEAM-CONTRACTS.md "Benchmark hook"). */
-export interface CudaBenchmarkResult {
+/** The benchmark contract (quant-core `BenchmarkResult`), with every optional field filled: CUDA events, medians. */
+export interface CudaBenchmarkResult extends BenchmarkResult {
   backend: 'cuda';
-  /** Whole call (quantization + attention), median over repeats, CUDA events. */
-  medianMs: number;
-  minMs: number;
-  samplesMs: number[];
-  /** Quantization kernels alone (median). */
   quantMs: number;
-  /** Attention kernel on pre-quantized inputs (median). */
   attnMs: number;
-  /** Device bytes held by inputs, output and workspace. */
   peakDeviceBytes: number;
   timer: 'events';
 }
@@ -36,7 +29,8 @@ export interface FlashInt8CudaBackend extends FlashInt8Backend {
 
 /**
  * Throws `ERR_QATTN_UNSUPPORTED` for what the CUDA kernels do not implement. They implement the CPU oracle's defaults
- * (per-token Q/K, K smoothing, 'rowmax' or 'global' P, V per (64-key block, channel), optional V smoothing) and
+ * (per-token Q/K, K smoothing, 'rowmax' or 'global' P per key block, V per (key block, channel), optional V
+ * smoothing; key blocks (blockN) of 32 or 64 keys) and
  * pv 'fp16'.
  */
 export function assertCudaSupports(shape: ResolvedShape, options: ResolvedFlashInt8Options, addon: FlashInt8Binding): void {
@@ -49,14 +43,32 @@ export function assertCudaSupports(shape: ResolvedShape, options: ResolvedFlashI
   if (options.qkGranularity !== 'token') {
     unsupported(`qkGranularity '${options.qkGranularity}' is not implemented (only 'token')`, { option: 'qkGranularity' });
   }
-  if (options.pv === 'int8' && (options.vGranularity !== 'blockChannel' || options.blockN !== addon.vScaleBlock)) {
-    unsupported(
-      `pv 'int8' needs vGranularity 'blockChannel' with blockN ${addon.vScaleBlock} (got '${options.vGranularity}', blockN ${options.blockN})`,
-      { option: 'vGranularity' },
-    );
+  if (options.pv === 'int8' && options.vGranularity !== 'blockChannel') {
+    unsupported(`pv 'int8' needs vGranularity 'blockChannel' (got '${options.vGranularity}')`, { option: 'vGranularity' });
+  }
+  if (options.pv === 'int8' && !addon.keyBlocks.includes(options.blockN)) {
+    unsupported(`pv 'int8' key blocks (blockN) of ${options.blockN} keys have no kernel (compiled: ${addon.keyBlocks.join(', ')})`, {
+      option: 'blockN',
+    });
   }
   if (shape.batch * shape.heads > 65535) {
     unsupported(`batch·heads ${shape.batch * shape.heads} exceeds the quantization grid (65535)`, {});
+  }
+}
+
+/**
+ * pv 'fp16' stores V as fp16: refuse values past its range (as the CPU oracle does) instead of returning infinities.
+ * The device-resident entry cannot afford this host scan; there, such V yields a non-finite output.
+ */
+function assertFp16Range(v: Float32Array): void {
+  for (let i = 0; i < v.length; i++) {
+    if (Math.abs(v[i]) >= 65520) { // rounds to ±Infinity in fp16
+      throw new QattnError('ERR_QATTN_UNSUPPORTED', `flashInt8Attention: pv:'fp16' cannot represent v[${i}] = ${v[i]} (fp16 max 65504); use pv:'int8'`, {
+        backend: 'cuda',
+        tensor: 'v',
+        index: i,
+      });
+    }
   }
 }
 
@@ -141,6 +153,7 @@ function packCall(
     pRowmax: options.pScale === 'rowmax' ? 1 : 0,
     smoothK: options.smoothK ? 1 : 0,
     smoothV: options.smoothV ? 1 : 0,
+    keyBlock: options.pv === 'fp16' ? 64 : options.blockN,
     stages,
   });
 }
@@ -152,24 +165,6 @@ function checkDeviceInput(name: string, tensor: DeviceTensor, dims: number[]): v
   if (tensor.elements !== dims.reduce((a, b) => a * b, 1)) {
     throw new QattnError('ERR_QATTN_SHAPE', `${name} has ${tensor.elements} elements but the shape needs [${dims.join(', ')}]`, { tensor: name });
   }
-}
-
-function median(samples: number[]): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-/** Fills a Float32Array with deterministic values in [−2, 2) (xorshift32); fast enough for 10⁹ elements. */
-function fillRandom(array: Float32Array, seed: number): Float32Array {
-  let state = seed >>> 0 || 0x9e3779b9;
-  for (let i = 0; i < array.length; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    array[i] = (state >>> 0) * (4 / 4294967296) - 2;
-  }
-  return array;
 }
 
 /**
@@ -221,6 +216,7 @@ export async function createCudaBackend(): Promise<FlashInt8CudaBackend> {
 
     async run(call: FlashInt8Call): Promise<Float32Array> {
       assertCudaSupports(call.shape, call.options, addon);
+      if (call.options.pv === 'fp16') assertFp16Range(call.v);
       const { shape } = call;
       const inputs: DeviceTensor[] = [];
       try {
@@ -245,11 +241,11 @@ export async function createCudaBackend(): Promise<FlashInt8CudaBackend> {
         const seed = settings.seed ?? 1;
         const qDims = [shape.batch, shape.heads, shape.seqQ, shape.headDim];
         const kvDims = [shape.batch, shape.kvHeads, shape.seqKV, shape.headDim];
-        const q = await runtime.upload(fillRandom(new Float32Array(shape.qElements), seed), 'float32', qDims);
+        const q = await runtime.upload(benchmarkData(shape.qElements, seed), 'float32', qDims);
         owned.push(q);
-        const k = await runtime.upload(fillRandom(new Float32Array(shape.kvElements), seed + 1), 'float32', kvDims);
+        const k = await runtime.upload(benchmarkData(shape.kvElements, seed + 1), 'float32', kvDims);
         owned.push(k);
-        const v = await runtime.upload(fillRandom(new Float32Array(shape.kvElements), seed + 2), 'float32', kvDims);
+        const v = await runtime.upload(benchmarkData(shape.kvElements, seed + 2), 'float32', kvDims);
         owned.push(v);
         const out = await runtime.empty('float32', qDims);
         owned.push(out);
