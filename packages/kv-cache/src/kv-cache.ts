@@ -70,7 +70,7 @@ export interface KVCacheMemory {
  * cache.append(kPrompt, vPrompt, 300);      // [1, 8, 300, 128] each: 4 blocks compressed, 44 tokens buffered
  * cache.append(kStep, vStep, 1);            // one decoded token
  * const { k, v } = cache.read();            // Float32Array [1, 8, 301, 128]
- * cache.memory().compressionRatio;          // ≈ 4.5 vs fp16
+ * cache.memory().compressionRatio;          // ≈ 4.0 vs fp16 (the 45 buffered tokens are INT8)
  */
 export class QuantizedKVCache {
   readonly batch: number;
