@@ -1,3 +1,4 @@
+import { createRng } from '@qattn/quant-core';
 import type { InputTensors } from './algorithms.js';
 import type { ApiShape, ReferencePackage } from './packages.js';
 import type { DataKind } from './presets.js';
@@ -7,18 +8,6 @@ export interface InputSource {
   /** `reference:<kind>` or `bench-fallback:uniform` (said in the JSON so numbers are never mislabeled). */
   name: string;
   generate(shape: ApiShape, seed: number): InputTensors;
-}
-
-/** mulberry32: a tiny deterministic generator for the fallback inputs. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Picks the reference generator when `@qattn/reference` exports it, otherwise a uniform [0,1) fallback. */
@@ -31,7 +20,7 @@ export function createInputSource(reference: ReferencePackage, kind: DataKind): 
     name: 'bench-fallback:uniform',
     generate(shape, seed) {
       const kvHeads = shape.kvHeads ?? shape.heads;
-      const random = mulberry32(seed);
+      const random = createRng(seed);
       const fill = (n: number) => Float32Array.from({ length: n }, random);
       return {
         q: fill(shape.batch * shape.heads * shape.seqQ * shape.headDim),

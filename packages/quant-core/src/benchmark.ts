@@ -1,4 +1,5 @@
 import { QattnError } from './errors.js';
+import { createRng } from './rng.js';
 
 /**
  * The benchmark contract shared by the kernel packages (`flashInt8Benchmark`, `turboBenchmark`) and `qattn-bench`.
@@ -57,15 +58,9 @@ export function median(samples: readonly number[]): number {
  * values; kernels whose work does (SAS sparsity) say so in their benchmark.
  */
 export function benchmarkData(length: number, seed: number): Float32Array {
-  let state = seed >>> 0;
+  const uniform = createRng(seed);
   const out = new Float32Array(length);
-  for (let i = 0; i < length; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
+  for (let i = 0; i < length; i++) out[i] = uniform() * 2 - 1;
   return out;
 }
 

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isQattnError, type QattnErrorCode } from './errors.js';
 import { allocateHeadBits, headPriorities, headPriority } from './head-priority.js';
-
-function expectCode(fn: () => unknown, code: QattnErrorCode): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(isQattnError(caught, code), `expected ${code}, got ${String(caught)}`).toBe(true);
-}
+import { expectCode } from './test-helpers.js';
 
 describe('headPriority', () => {
   it('is gap × population standard deviation', () => {

@@ -9,3 +9,4 @@ export * from './progressive.js';
 export * from './head-priority.js';
 export * from './sas.js';
 export * from './benchmark.js';
+export * from './rng.js';

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { isQattnError, type QattnErrorCode } from './errors.js';
 import { packedLength } from './pack.js';
 import {
   compressProgressive,
@@ -10,6 +9,7 @@ import {
   type ProgressiveBits,
 } from './progressive.js';
 import { dequantize, quantize } from './quantize.js';
+import { expectCode } from './test-helpers.js';
 
 /** Deterministic xorshift32 in [0, 1): quant-core has no dependency on @qattn/reference's RNG. */
 function rng(seed: number): () => number {
@@ -32,16 +32,6 @@ function randomBlock(tokens: number, channels: number, seed: number): Int8Array 
     for (let t = 0; t < tokens; t++) block[t * channels + c] = low + Math.floor(random() * (width + 1));
   }
   return block;
-}
-
-function expectCode(fn: () => unknown, code: QattnErrorCode): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(isQattnError(caught, code), `expected ${code}, got ${String(caught)}`).toBe(true);
 }
 
 describe.each([4, 2] as const)('progressive INT8 → INT%i', (bits: ProgressiveBits) => {

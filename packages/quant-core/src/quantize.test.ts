@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { isQattnError, type QattnErrorCode } from './errors.js';
 import {
   MIN_SCALE,
   SAFE_SCALE,
@@ -15,18 +14,8 @@ import {
   type QuantSpec,
   type TensorView,
 } from './quantize.js';
-
-/** mulberry32: a small seeded generator, so every property run is reproducible from its seed. */
-function createRng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { createRng } from './rng.js';
+import { expectCode } from './test-helpers.js';
 
 const BITS: QuantBits[] = [8, 4, 2];
 const SCHEMES: QuantScheme[] = ['symmetric', 'asymmetric'];
@@ -54,16 +43,6 @@ function randomTensor(rng: () => number, length: number, channels: number): Floa
     out[i] = magnitude * (u / (1e-2 + Math.abs(rng() - 0.5)) + (i % channels === offsetChannel ? 20 : 0));
   }
   return out;
-}
-
-function expectCode(fn: () => unknown, code: QattnErrorCode): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(isQattnError(caught, code), `expected ${code}, got ${String(caught)}`).toBe(true);
 }
 
 /** Independent cell assignment, written per kind (not through scaleLayout) to cross-check the layout formula. */

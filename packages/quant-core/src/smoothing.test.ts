@@ -1,30 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { isQattnError, type QattnErrorCode } from './errors.js';
 import { dequantize, quantize } from './quantize.js';
 import type { AttentionShape } from './shape.js';
 import { smoothChannels, smoothK } from './smoothing.js';
-
-/** mulberry32: a small seeded generator, so every property run is reproducible from its seed. */
-function createRng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function expectCode(fn: () => unknown, code: QattnErrorCode): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(isQattnError(caught, code), `expected ${code}, got ${String(caught)}`).toBe(true);
-}
+import { createRng } from './rng.js';
+import { expectCode } from './test-helpers.js';
 
 /** Keys like an LLM's: a few channels carry a large common offset. */
 function outlierKeys(rng: () => number, shape: Required<AttentionShape>): Float32Array {

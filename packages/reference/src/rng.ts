@@ -1,17 +1,4 @@
-/**
- * A deterministic uniform generator on [0, 1) (mulberry32): the same seed gives the same tensors on every machine and
- * in every backend's tests, so an accuracy number can be reproduced exactly.
- */
-export function createRng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { createRng } from '@qattn/quant-core';
 
 /** Standard normal samples from a uniform generator (Box–Muller; the second value of each pair is kept). */
 export function createNormal(uniform: () => number): () => number {
