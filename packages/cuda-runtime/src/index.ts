@@ -1,3 +1,4 @@
-export { type Binding, type NativeProbe, loadAddon, packageRoot } from './binding.js';
+export type { Binding, NativeProbe } from './binding.js';
+export { loadAddon, packageRoot } from './node-loader.js';
 export { CudaRuntime, type CudaDeviceInfo, getCudaRuntime, cudaAvailability, CUDA_RUNTIME_ADDON_ENV } from './runtime.js';
 export { DeviceTensor, type DeviceDType, type HostArrayOf, DTYPE_BYTES } from './tensor.js';

@@ -1,5 +1,6 @@
 import { QattnError, isQattnError } from '@qattn/quant-core';
-import { type Binding, type NativeProbe, loadAddon, packageRoot } from './binding.js';
+import type { Binding, NativeProbe } from './binding.js';
+import { loadAddon, packageRoot } from './node-loader.js';
 import { DTYPE_BYTES, type DeviceDType, DeviceTensor } from './tensor.js';
 
 /** The CUDA device the runtime drives (device 0 of the driver's primary context). */

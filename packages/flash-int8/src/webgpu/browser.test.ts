@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { build, type Plugin } from 'esbuild';
+import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { webGpuRequired } from './webgpu-test-env.js';
@@ -14,18 +14,6 @@ if (!available && webGpuRequired) {
 }
 if (!available) console.warn(`browser test skipped: no ${CHROMIUM} (set QATTN_EXPECT_WEBGPU=1 to make this an error)`);
 
-/**
- * The package's CUDA backend imports Node built-ins at module level; in a browser bundle they resolve to an empty
- * module, and that backend's factory then fails (reported by the registry) instead of the whole bundle.
- */
-const nodeBuiltinsAsEmpty: Plugin = {
-  name: 'node-builtins-as-empty',
-  setup(pluginBuild) {
-    pluginBuild.onResolve({ filter: /^(node:)?(fs|module|path|url|os|child_process|crypto|worker_threads)$/ }, (args) => ({ path: args.path, namespace: 'empty' }));
-    pluginBuild.onLoad({ filter: /.*/, namespace: 'empty' }, () => ({ contents: 'export default {}; export const createRequire = () => () => { throw new Error("no require in a browser"); }; export const existsSync = () => false; export const fileURLToPath = (u) => String(u); export const dirname = (p) => p; export const join = (...p) => p.join("/");', loader: 'js' }));
-  },
-};
-
 async function bundlePage(): Promise<string> {
   const result = await build({
     entryPoints: [fileURLToPath(new URL('./browser-page.ts', import.meta.url))],
@@ -36,7 +24,6 @@ async function bundlePage(): Promise<string> {
     loader: { '.wgsl': 'text' },
     write: false,
     logLevel: 'error',
-    plugins: [nodeBuiltinsAsEmpty],
   });
   return result.outputFiles[0].text;
 }
