@@ -56,6 +56,12 @@ describe('what the levers buy (each worse than the defaults on LLM-like data)', 
     expect(await relL2(shape, causal, data, lever)).toBeGreaterThan(await relL2(shape, causal, data));
   });
 
+  it('V smoothing halves the error on U[0,1) (V with a mean of 0.5)', async () => {
+    const uniform = DATA[2];
+    const { shape: uniformShape, causal: uniformCausal } = SHAPES[1];
+    expect(await relL2(uniformShape, uniformCausal, uniform, { smoothV: false })).toBeGreaterThan(1.5 * (await relL2(uniformShape, uniformCausal, uniform)));
+  });
+
   it('SAS costs little next to exact exp2 (within 0.3 points)', async () => {
     const sas = await relL2(shape, causal, data);
     const exact = await relL2(shape, causal, data, { sas: false });

@@ -26,6 +26,7 @@ describe('turbo-attn options', () => {
       blockM: 64,
       blockN: 64,
       smoothK: true,
+      smoothV: true,
       pScale: 'rowmax',
       vGranularity: 'blockChannel',
     });
@@ -48,6 +49,7 @@ describe('turbo-attn options', () => {
     ['unknown backend', { backend: 'tpu' }, 'backend'],
     ['unknown pScale', { pScale: 'tensor' }, 'pScale'],
     ['unknown vGranularity', { vGranularity: 'token' }, 'vGranularity'],
+    ['smoothV not boolean', { smoothV: 0 }, 'smoothV'],
     ['causal not boolean', { causal: 1 }, 'causal'],
     ['zero scale', { scale: 0 }, 'scale'],
     ['options not an object', 'fast', 'options'],
@@ -59,7 +61,7 @@ describe('turbo-attn options', () => {
 
   it('documents every option in the table', () => {
     expect(Object.keys(TURBO_OPTION_TABLE).sort()).toEqual(
-      ['backend', 'blockM', 'blockN', 'causal', 'pScale', 'sas', 'sasThreshold', 'scale', 'smoothK', 'vGranularity'].sort(),
+      ['backend', 'blockM', 'blockN', 'causal', 'pScale', 'sas', 'sasThreshold', 'scale', 'smoothK', 'smoothV', 'vGranularity'].sort(),
     );
   });
 });

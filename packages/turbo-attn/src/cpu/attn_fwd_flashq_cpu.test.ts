@@ -75,6 +75,15 @@ describe('FlashQ CPU kernel: exact structural properties', () => {
     for (let i = 0; i < 5; i++) for (let d = 0; d < 8; d++) expect(out[i * 8 + d]).toBeCloseTo(row[d], 6);
   });
 
+  it('with V smoothing, reproduces a V that is constant over tokens exactly', () => {
+    const shape = { batch: 1, heads: 2, seqQ: 9, seqKV: 70, headDim: 16 };
+    const { q, k } = generateInputs(shape, { kind: 'llm', seed: 12 });
+    const row = Float32Array.from({ length: 16 }, (_, d) => Math.fround(0.37 * d - 2.1));
+    const v = Float32Array.from({ length: 2 * 70 * 16 }, (_, i) => row[i % 16]);
+    const { out } = run(q, k, v, shape, true, { smoothV: true });
+    for (let i = 0; i < out.length; i++) expect(out[i]).toBe(row[i % 16]);
+  });
+
   it('does not modify its inputs', () => {
     const shape = { batch: 1, heads: 2, kvHeads: 1, seqQ: 20, seqKV: 30, headDim: 16 };
     const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: 8 });

@@ -54,7 +54,8 @@ export function attnFwdFlashQCpu(
 ): { out: Float32Array; stats: FlashQStats } {
   const { batch, heads, kvHeads, seqQ, seqKV, headDim, groupSize } = shape;
   const { blockM, blockN, causal } = params;
-  const { qInt8, qScale, kInt8, kScale, vInt8, vScale } = operands;
+  const { qInt8, qScale, kInt8, kScale, vInt8, vScale, vMeans } = operands;
+  const noMeans = new Float32Array(headDim);
   const { exp2, threshold, skipSparseTiles, pScale } = variant;
   const smScaleLog2 = Math.fround(params.scale * LOG2E);
   // V scales per (tile) or per (tile, channel): the channel step makes one loop serve both layouts.
@@ -83,6 +84,7 @@ export function attnFwdFlashQCpu(
       const kvHeadBase = (b * kvHeads + kvHead) * seqKV * headDim;
       const qScaleBase = (b * heads + h) * qTiles;
       const kvScaleBase = (b * kvHeads + kvHead) * kvTiles;
+      const vMeanOf = vMeans ? vMeans.subarray((b * kvHeads + kvHead) * headDim, (b * kvHeads + kvHead + 1) * headDim) : noMeans;
 
       for (let qt = 0; qt < qTiles; qt++) {
         const rowStart = qt * blockM;
@@ -166,12 +168,13 @@ export function attnFwdFlashQCpu(
           }
         }
 
-        // Normalize; a row that saw no key (causal, seqQ > seqKV) stays 0.
+        // Normalize (+ V's mean when V was smoothed); a row that saw no key (causal, seqQ > seqKV) stays 0.
         for (let r = 0; r < rows; r++) {
-          const inverse = rowSum[r] > 0 ? 1 / rowSum[r] : 0;
+          if (rowSum[r] === 0) continue;
+          const inverse = 1 / rowSum[r];
           const outRow = qHeadBase + (rowStart + r) * headDim;
           const accRow = r * headDim;
-          for (let d = 0; d < headDim; d++) out[outRow + d] = oAcc[accRow + d] * inverse;
+          for (let d = 0; d < headDim; d++) out[outRow + d] = oAcc[accRow + d] * inverse + vMeanOf[d];
         }
       }
     }

@@ -14,6 +14,8 @@ export interface FlashQOperands {
   /** `[batch, kvHeads, ⌈seqKV / blockN⌉]`, or `[…, headDim]` when `vChannelScales` (one scale per block and channel). */
   vScale: Float32Array;
   vChannelScales: boolean;
+  /** V's per-channel means `[batch, kvHeads, headDim]` when V was smoothed (the kernel adds them back), else null. */
+  vMeans: Float32Array | null;
 }
 
 /**
@@ -29,7 +31,7 @@ export function quantizeFlashQ(
   k: Float32Array,
   v: Float32Array,
   shape: ResolvedShape,
-  tiles: { blockM: number; blockN: number; smoothK: boolean; vGranularity: 'block' | 'blockChannel' },
+  tiles: { blockM: number; blockN: number; smoothK: boolean; smoothV: boolean; vGranularity: 'block' | 'blockChannel' },
 ): FlashQOperands {
   const { batch, heads, kvHeads, seqQ, seqKV, headDim } = shape;
   const qView = { groups: batch * heads, tokens: seqQ, channels: headDim };
@@ -43,7 +45,8 @@ export function quantizeFlashQ(
   const vSpec = vChannelScales
     ? ({ bits: 8, scheme: 'symmetric', granularity: { kind: 'blockChannel', blockSize: tiles.blockN } } as const)
     : int8Blocks(tiles.blockN);
-  const vQuant = quantize(v, kvView, vSpec) as SymmetricQuantized;
+  const vSmoothed = tiles.smoothV ? smoothChannels(v, kvView) : null;
+  const vQuant = quantize(vSmoothed ? vSmoothed.smoothed : v, kvView, vSpec) as SymmetricQuantized;
   return {
     qInt8: qQuant.values,
     qScale: qQuant.scales,
@@ -52,5 +55,6 @@ export function quantizeFlashQ(
     vInt8: vQuant.values,
     vScale: vQuant.scales,
     vChannelScales,
+    vMeans: vSmoothed ? vSmoothed.means : null,
   };
 }
