@@ -37,7 +37,7 @@ export async function flashInt8Attention(
   shape: AttentionShape,
   options?: FlashInt8Options,
 ): Promise<Float32Array> {
-  const resolved = resolveFlashInt8Options(options);
+  const resolved = resolveFlashInt8Options(options, shape?.headDim);
   const inputs = validateAttentionInputs(q, k, v, shape, { causal: resolved.causal, scale: resolved.scale });
   const { backend } = await registry.resolve(resolved.backend);
   return backend.run({ q, k, v, shape: inputs.shape, scale: inputs.scale, causal: inputs.causal, options: resolved });
@@ -58,7 +58,7 @@ export async function flashInt8Benchmark(
   options: FlashInt8Options | undefined,
   settings: BenchmarkSettings,
 ): Promise<BenchmarkResult> {
-  const resolved = resolveFlashInt8Options(options);
+  const resolved = resolveFlashInt8Options(options, shape?.headDim);
   const resolvedShape = resolveShape(shape);
   const { scale, causal } = resolveCommonOptions({ causal: resolved.causal, scale: resolved.scale }, resolvedShape.headDim);
   const timing = resolveBenchmarkSettings(settings);

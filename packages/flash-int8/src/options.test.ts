@@ -18,6 +18,14 @@ describe('flash-int8 options', () => {
     expect(resolved).toMatchObject({ backend: 'auto', pv: 'int8', qkGranularity: 'token', smoothK: true, pScale: 'rowmax' });
   });
 
+  it('defaults blockN to 64 up to headDim 128 and to 32 above, unless the caller sets it', () => {
+    expect(resolveFlashInt8Options(undefined, 64).blockN).toBe(64);
+    expect(resolveFlashInt8Options(undefined, 128).blockN).toBe(64);
+    expect(resolveFlashInt8Options(undefined, 256).blockN).toBe(32);
+    expect(resolveFlashInt8Options({ blockN: 64 }, 256).blockN).toBe(64);
+    expect(resolveFlashInt8Options({ blockN: 16 }, 64).blockN).toBe(16);
+  });
+
   it('keeps given values and does not modify the caller’s record', () => {
     const given = Object.freeze({ pv: 'fp16', blockN: 7, causal: true, scale: 0.1 } as const);
     expect(resolveFlashInt8Options(given)).toMatchObject({ pv: 'fp16', blockN: 7, causal: true, scale: 0.1 });

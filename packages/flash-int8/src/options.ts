@@ -44,10 +44,17 @@ export type ResolvedFlashInt8Options = Required<Omit<FlashInt8Options, 'scale'>>
  * LLM-like data (outlier K channels, attention sink, Student-t V), worst of 3 seeds, over 7 cases (hd 64/128, causal
  * and not, GQA 4:1 and 2:1, seqQ ≠ seqKV, 1K tokens, sharp q×3); `node scripts/measure-accuracy.mjs` reproduces it.
  *
+ * The one default set by speed rather than by accuracy is `blockN` 64: it costs 0.3 points against 32 (1.5–1.7% vs
+ * 1.2–1.4%, still inside the 2.0% / 3.0% bars) and makes the CUDA kernel 1.2–1.3× faster, because every output
+ * element is dequantized (INT32 → fp32, times the P and V scales) once per key block: on an H200, B=4 H=32 N=16K,
+ * kernel-only, blockN 32 → 64 measured 302 → 376 TOPS at hd128 and 249 → 304 TOPS at hd64 (README, CUDA section).
+ * The "defaults but …" rows were measured around the previous default blockN 32 (each changes one option from it).
+ *
  * | configuration                                        | LLM-like     | sharp (q×3)  | U[0,1) |
  * |------------------------------------------------------|--------------|--------------|--------|
- * | defaults, pv 'int8'                                  | 1.20–1.38%   | 0.96–1.12%   | 0.04%  |
- * | defaults, pv 'fp16'                                  | 0.57–0.76%   | 0.57–0.66%   | 0.00%  |
+ * | defaults (blockN 64), pv 'int8'                      | 1.49–1.74%   | 1.22–1.37%   | 0.04%  |
+ * | blockN 32 (the previous default), pv 'int8'          | 1.20–1.38%   | 0.96–1.12%   | 0.04%  |
+ * | blockN 32, pv 'fp16'                                 | 0.57–0.76%   | 0.57–0.66%   | 0.00%  |
  * | the paper (global P, per-head V, no smoothing)       | 4.7–11.4%    | 4.4–7.8%     | 0.04%  |
  * | defaults but smoothK false                           | 1.78–1.96%   | 1.69–2.06%   |        |
  * | defaults but pScale 'global'                         | 1.81–2.86%   | 1.00–1.19%   |        |
@@ -55,7 +62,6 @@ export type ResolvedFlashInt8Options = Required<Omit<FlashInt8Options, 'scale'>>
  * | defaults but vGranularity 'channel'                  | 1.74–2.35%   | 1.56–1.70%   |        |
  * | defaults but qkGranularity 'block'                   | 1.26–1.47%   | 1.05–1.23%   |        |
  * | defaults but blockN 16                               | 1.00–1.16%   | 0.81–0.98%   | 0.03%  |
- * | defaults but blockN 64                               | 1.49–1.74%   | 1.22–1.37%   | 0.04%  |
  * | defaults but blockN 128                              | 2.01–2.45%   | 1.38–1.51%   | 0.04%  |
  * | defaults but smoothV true                            | 1.18–1.35%   | 0.94–1.12%   | 0.02%  |
  * | defaults but hadamard true                           | 1.13–1.36%   | 0.96–1.06%   | 0.04%  |
@@ -87,12 +93,31 @@ export const FLASH_INT8_OPTIONS: OptionTable<FlashInt8Options> = {
   // Queries per tile: no effect on accuracy (per-token scales); 64 amortizes the per-tile work on the CPU.
   blockM: { kind: 'integer', min: 1, max: 1024, default: 64 },
   // Keys per tile, which is also the block of the P row max and of V's scales: smaller is more accurate
-  // (16: 1.0–1.2%, 32: 1.2–1.4%, 64: 1.5–1.7%, 128: 2.0–2.5%). 32 is one k-step of the INT8 MMA (m16n8k32), so GPU
-  // kernels can keep per-block V scales and P maxima without splitting an instruction.
-  blockN: { kind: 'integer', min: 1, max: 1024, default: 32 },
+  // (16: 1.0–1.2%, 32: 1.2–1.4%, 64: 1.5–1.7%, 128: 2.0–2.5%). 64 for GPU speed: the CUDA kernel dequantizes each
+  // output element once per key block, so 64 keys (two k32 steps of the INT8 MMA summed in INT32) halve that work
+  // against 32 — measured 1.24× (hd128) and 1.22× (hd64) kernel speed on an H200 at N=16K — for 0.3 points of error,
+  // inside the 2% bar. 128 would cross the bar. Above headDim 128 the default drops back to 32
+  // (see defaultBlockN): hd256 measured 2.005% with 64 on the conformance case.
+  blockN: { kind: 'integer', min: 1, max: 1024, default: 64 },
 };
 
-/** Validates `options` (unknown keys and bad values throw `ERR_QATTN_OPTION`) and fills in the defaults. */
-export function resolveFlashInt8Options(options: FlashInt8Options | undefined): ResolvedFlashInt8Options {
-  return resolveOptions(FLASH_INT8_OPTIONS, options, 'flashInt8Attention') as ResolvedFlashInt8Options;
+/** Largest head dim whose default `blockN` is 64; larger heads default to 32. */
+export const BLOCK_N_64_MAX_HEAD_DIM = 128;
+
+/**
+ * The default `blockN` for a head dim: 64 (GPU speed, 1.5–1.7% error) up to headDim 128, 32 above it, where 64-key
+ * P/V blocks cross the 2% bar (hd256 conformance case: 2.005% with 64, 1.53% with 32).
+ */
+export function defaultBlockN(headDim: number): number {
+  return headDim > BLOCK_N_64_MAX_HEAD_DIM ? 32 : (FLASH_INT8_OPTIONS.blockN.default as number);
+}
+
+/**
+ * Validates `options` (unknown keys and bad values throw `ERR_QATTN_OPTION`) and fills in the defaults. With
+ * `headDim`, an unset `blockN` takes {@link defaultBlockN}; without it, the table's default (64).
+ */
+export function resolveFlashInt8Options(options: FlashInt8Options | undefined, headDim?: number): ResolvedFlashInt8Options {
+  const resolved = resolveOptions(FLASH_INT8_OPTIONS, options, 'flashInt8Attention') as ResolvedFlashInt8Options;
+  if (headDim !== undefined && options?.blockN === undefined) resolved.blockN = defaultBlockN(headDim);
+  return resolved;
 }

@@ -25,7 +25,7 @@ export async function flashInt8AttentionDevice(
   shape: AttentionShape,
   options?: Omit<FlashInt8Options, 'backend'>,
 ): Promise<DeviceTensor<'float32'>> {
-  const resolved = resolveFlashInt8Options({ ...options, backend: 'cuda' });
+  const resolved = resolveFlashInt8Options({ ...options, backend: 'cuda' }, shape?.headDim);
   const resolvedShape = resolveShape(shape);
   const { scale, causal } = resolveCommonOptions({ causal: resolved.causal, scale: resolved.scale }, resolvedShape.headDim);
   const { backend } = await registry.resolve('cuda');

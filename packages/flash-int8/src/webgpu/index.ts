@@ -6,7 +6,16 @@ import { planFlashInt8, runFlashInt8OnDevice, type WebGpuRunOptions } from './fl
 
 export { createWebGpuBackend, type WebGpuFlashInt8Backend } from './backend.js';
 export { flashAttentionFloatBenchmark, flashAttentionFloatWebGpu, type FloatBaselineDType } from './baseline.js';
-export { chooseAttentionSchedule, isSupportedHeadDim, type AttentionArithmetic, type AttentionSchedule, type ScheduleLimits } from './schedule.js';
+export {
+  chooseAttentionSchedule,
+  int8Preferences,
+  isSupportedHeadDim,
+  type AttentionArithmetic,
+  type AttentionSchedule,
+  type ScheduleLimits,
+  type ScheduleOverrides,
+  type ScheduleProblem,
+} from './schedule.js';
 export type { WebGpuRunOptions } from './flash-int8-webgpu.js';
 
 /**
@@ -33,7 +42,7 @@ export async function flashInt8AttentionWebGpu(
   options?: FlashInt8Options,
   run: Pick<WebGpuRunOptions, 'outputDType'> = {},
 ): Promise<WebGpuTensor> {
-  const resolved = resolveFlashInt8Options(options);
+  const resolved = resolveFlashInt8Options(options, shape?.headDim);
   if (resolved.backend !== 'auto' && resolved.backend !== 'webgpu') {
     throw new QattnError('ERR_QATTN_OPTION', `flashInt8AttentionWebGpu: options.backend must be 'webgpu' or 'auto', got '${resolved.backend}'`, {
       option: 'backend',
