@@ -38,6 +38,14 @@ describe('turbo-attn backends', () => {
     expect(isQattnError(err, 'ERR_QATTN_OPTION')).toBe(true);
   });
 
+  it('rejects a headDim whose INT8 dot products would overflow INT32 with ERR_QATTN_UNSUPPORTED', async () => {
+    const headDim = 133_153; // 127² · 133 153 > 2^31 − 1
+    const x = new Float32Array(headDim).fill(1);
+    const err = await turboAttention(x, x, x, { batch: 1, heads: 1, seqQ: 1, seqKV: 1, headDim }).catch((e: unknown) => e);
+    expect(isQattnError(err, 'ERR_QATTN_UNSUPPORTED'), String(err)).toBe(true);
+    expect((err as Error).message).toContain('headDim');
+  });
+
   it('rejects logits that would overflow float32 with ERR_QATTN_UNSUPPORTED', async () => {
     const q = new Float32Array(2 * 16 * 16).fill(1e20);
     const k = new Float32Array(2 * 16 * 16).fill(1e20);

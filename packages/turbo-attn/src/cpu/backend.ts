@@ -7,11 +7,19 @@ import { flashQVariant } from './variant.js';
 /** Largest finite float32: logits beyond it would turn the softmax into NaNs. */
 const FLOAT32_MAX = 3.4028234663852886e38;
 
+/** Largest headDim whose INT8 dot products fit INT32: 127² · headDim ≤ 2^31 − 1. */
+const MAX_HEAD_DIM = Math.floor((2 ** 31 - 1) / (127 * 127));
+
 /**
  * Runs TurboAttention's FlashQ + SAS on the CPU and reports which tiles were skipped. Inputs must already be validated
  * (`turboAttention` does it); they are never modified.
  */
 export function turboAttentionCpu({ q, k, v, shape, scale, causal, options }: TurboCall): { out: Float32Array; stats: FlashQStats } {
+  if (shape.headDim > MAX_HEAD_DIM) {
+    throw new QattnError('ERR_QATTN_UNSUPPORTED', `turboAttention: headDim ${shape.headDim} exceeds ${MAX_HEAD_DIM}, where INT8 dot products overflow INT32`, {
+      headDim: shape.headDim,
+    });
+  }
   checkLogitRange(q, k, shape.headDim, scale);
   const operands = quantizeFlashQ(q, k, v, shape, options);
   return attnFwdFlashQCpu(operands, shape, { scale, causal, blockM: options.blockM, blockN: options.blockN }, flashQVariant(options));
