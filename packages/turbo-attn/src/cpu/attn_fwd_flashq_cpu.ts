@@ -33,7 +33,7 @@ export interface FlashQStats {
  *   P̂     = round(127 · P / p_r)                  INT8 in [0, 127]; p_r = rowmax P or 1 (pScale) (rows, cols)
  *   O     = α·O + (P̂·V̂ in INT32) · (p_r / 127) · s_v[d]     s_v per tile, or per tile and channel (rows, headDim)
  *   l     = α·l + Σ_j P                            from the unquantized P, as FlashAttention does (rows)
- *   out   = O / l                                 (0 for a row that sees no key)
+ *   out   = O / l + mean(V)                       mean(V) when V was smoothed; 0 for a row that sees no key
  *
  * l sums P before quantization: P̂ rounds the many small probabilities of a tile that also holds a large one (the
  * attention sink) to 0, and normalizing by the sum of the P̂ would then rescale the whole row by the lost mass —
@@ -42,7 +42,7 @@ export interface FlashQStats {
  * Key tiles above the causal diagonal are never visited; a tile whose every score lies more than T below its row's
  * running max contributes exactly 0 under SAS and is skipped after Q·Kᵀ (the running max only grows, so a score
  * dropped against it would also be dropped against the final max). fp32 values are stored in Float32Arrays (rounded
- * on every store); INT32 sums are exact in float64 (|S| ≤ 127²·headDim < 2^31 for headDim ≤ 133 000).
+ * on every store); INT32 sums are exact in float64 (|S| ≤ 127²·headDim < 2^31: the backend rejects larger head dims).
  *
  * Scratch is allocated once per call; nothing is allocated per element.
  */
