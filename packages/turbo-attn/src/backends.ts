@@ -1,4 +1,12 @@
-import { type BackendName, BackendRegistry, type BackendStatus, QattnError, type ResolvedShape } from '@qattn/quant-core';
+import {
+  type BackendName,
+  BackendRegistry,
+  type BackendStatus,
+  type BenchmarkResult,
+  type BenchmarkSettings,
+  QattnError,
+  type ResolvedShape,
+} from '@qattn/quant-core';
 import { createCpuBackend } from './cpu/backend.js';
 import type { ResolvedTurboOptions } from './options.js';
 
@@ -22,6 +30,8 @@ export interface TurboBackend {
   readonly name: BackendName;
   /** Runs one call; resolves to the output `[batch, heads, seqQ, headDim]`. Must not modify the inputs. */
   run(call: TurboCall): Promise<Float32Array>;
+  /** Times the backend on generated inputs of `shape` (the benchmark contract of `@qattn/quant-core`). */
+  benchmark(shape: ResolvedShape, scale: number, causal: boolean, options: ResolvedTurboOptions, settings: Required<BenchmarkSettings>): Promise<BenchmarkResult>;
 }
 
 /** The backends of `@qattn/turbo-attn`, highest priority first for `backend: 'auto'`. */

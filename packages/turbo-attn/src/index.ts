@@ -1,4 +1,13 @@
-import { type AttentionShape, QattnError, validateAttentionInputs } from '@qattn/quant-core';
+import {
+  type AttentionShape,
+  type BenchmarkResult,
+  type BenchmarkSettings,
+  QattnError,
+  resolveBenchmarkSettings,
+  resolveCommonOptions,
+  resolveShape,
+  validateAttentionInputs,
+} from '@qattn/quant-core';
 import { registry } from './backends.js';
 import type { FlashQStats } from './cpu/attn_fwd_flashq_cpu.js';
 import { turboAttentionCpu } from './cpu/backend.js';
@@ -7,6 +16,7 @@ import { type TurboOptions, resolveTurboOptions } from './options.js';
 export { TURBO_OPTION_TABLE, resolveTurboOptions, type TurboOptions, type ResolvedTurboOptions } from './options.js';
 export { turboBackends, type TurboBackend, type TurboCall } from './backends.js';
 export type { FlashQStats } from './cpu/attn_fwd_flashq_cpu.js';
+export type { BenchmarkResult, BenchmarkSettings } from '@qattn/quant-core';
 
 /**
  * TurboAttention (arXiv 2412.08585): softmax(q·kᵀ·scale)·v with FlashQ — q, k and v quantized to INT8 block-wise per
@@ -62,4 +72,21 @@ export async function turboAttentionWithStats(
   }
   const inputs = validateAttentionInputs(q, k, v, shape, { causal: resolved.causal, scale: resolved.scale });
   return turboAttentionCpu({ q, k, v, shape: inputs.shape, scale: inputs.scale, causal: inputs.causal, options: resolved });
+}
+
+/**
+ * Times TurboAttention on the backend `options.backend` selects, on generated uniform [−1, 1) inputs of `shape` (the
+ * contract `qattn-bench` consumes). The CPU backend uses the host clock. SAS sparsity depends on the data: uniform
+ * inputs skip almost no tiles, so this times the dense path.
+ *
+ * @example
+ * const t = await turboBenchmark({ batch: 1, heads: 8, seqQ: 1024, seqKV: 1024, headDim: 128 }, { causal: true }, { warmup: 1, repeats: 5 });
+ */
+export async function turboBenchmark(shape: AttentionShape, options: TurboOptions | undefined, settings: BenchmarkSettings): Promise<BenchmarkResult> {
+  const resolved = resolveTurboOptions(options);
+  const resolvedShape = resolveShape(shape);
+  const { scale, causal } = resolveCommonOptions({ causal: resolved.causal, scale: resolved.scale }, resolvedShape.headDim);
+  const timing = resolveBenchmarkSettings(settings);
+  const { backend } = await registry.resolve(resolved.backend);
+  return backend.benchmark(resolvedShape, scale, causal, resolved, timing);
 }

@@ -1,4 +1,4 @@
-import { QattnError } from '@qattn/quant-core';
+import { QattnError, benchmarkData, timeOnHost } from '@qattn/quant-core';
 import type { TurboBackend, TurboCall } from '../backends.js';
 import { type FlashQStats, attnFwdFlashQCpu } from './attn_fwd_flashq_cpu.js';
 import { quantizeFlashQ } from './quantize_flashq_cpu.js';
@@ -34,6 +34,12 @@ export function createCpuBackend(): TurboBackend {
     name: 'cpu',
     async run(call) {
       return turboAttentionCpu(call).out;
+    },
+    async benchmark(shape, scale, causal, options, settings) {
+      const q = benchmarkData(shape.qElements, settings.seed);
+      const k = benchmarkData(shape.kvElements, settings.seed + 1);
+      const v = benchmarkData(shape.kvElements, settings.seed + 2);
+      return timeOnHost('cpu', settings, () => turboAttentionCpu({ q, k, v, shape, scale, causal, options }));
     },
   };
 }
