@@ -14,6 +14,15 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$P
   }
 fi
 
+# The CUDA addons' build cache key includes the toolkit version (turbo.json globalEnv): a new nvcc rebuilds them.
+if [ -z "${QATTN_CUDA_VERSION:-}" ]; then
+  nvcc_bin=$(command -v nvcc || echo "${CUDA_PATH:-/usr/local/cuda}/bin/nvcc")
+  if [ -x "$nvcc_bin" ]; then
+    QATTN_CUDA_VERSION=$("$nvcc_bin" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
+    export QATTN_CUDA_VERSION
+  fi
+fi
+
 cmd=${1:-test}
 shift || true
 pnpm install --frozen-lockfile --reporter=append-only >/dev/null || pnpm install --frozen-lockfile
