@@ -11,7 +11,7 @@ import {
 import { registry } from './backends.js';
 import { type FlashInt8Options, resolveFlashInt8Options } from './options.js';
 
-export { FLASH_INT8_OPTIONS, resolveFlashInt8Options, type FlashInt8Options, type ResolvedFlashInt8Options } from './options.js';
+export { FLASH_INT8_OPTIONS, defaultBlockN, resolveFlashInt8Options, type FlashInt8Options, type ResolvedFlashInt8Options } from './options.js';
 export type { FlashInt8Backend, FlashInt8Call } from './backends.js';
 export type { BenchmarkResult, BenchmarkSettings } from '@qattn/quant-core';
 
