@@ -11,9 +11,9 @@ const batch = 4, heads = 32;
 
 // QATTN_TILE_SWEEP=1 with a QATTN_TILE_EXPERIMENTS build: time each tile_config.h alternative at N=16K instead.
 if (process.env.QATTN_TILE_SWEEP === '1') {
-  for (const variant of [0, 1, 2, 3, 4]) {
+  for (const variant of [0, 3, 5]) {
     process.env.QATTN_TILE_VARIANT = String(variant);
-    for (const [headDim, pv, blockN] of [[128, 'int8', 32], [128, 'int8', 64], [128, 'fp16', 32], [64, 'int8', 32]] as const) {
+    for (const [headDim, pv, blockN] of [[128, 'int8', 64], [64, 'int8', 64]] as const) {
       const seq = 16384;
       const shape = resolveShape({ batch, heads, seqQ: seq, seqKV: seq, headDim });
       const options = resolveFlashInt8Options({ backend: 'cuda', pv, blockN });
@@ -24,14 +24,35 @@ if (process.env.QATTN_TILE_SWEEP === '1') {
   }
   process.exit(0);
 }
+// QATTN_BENCH_PREFIX=<label>: kernel-only TOPS of blockN 32 and 64 at N 4K/16K under impl names "<label>-int8-blockN*"
+// (used to time a previous build's addon in the same run as the current one).
+const prefix = process.env.QATTN_BENCH_PREFIX;
+if (prefix) {
+  for (const headDim of [128, 64]) {
+    for (const seq of [4096, 16384]) {
+      for (const causal of [false, true]) {
+        for (const blockN of [32, 64]) {
+          const shape = resolveShape({ batch, heads, seqQ: seq, seqKV: seq, headDim });
+          const options = resolveFlashInt8Options({ backend: 'cuda', causal, blockN });
+          const r = await backend.benchmark(shape, 1 / Math.sqrt(headDim), causal, options, { warmup: 3, repeats: seq >= 16384 ? 10 : 30, seed: seq });
+          const ops = (4 * batch * heads * seq * seq * headDim) / (causal ? 2 : 1);
+          const row = { impl: `${prefix}-int8-blockN${blockN}`, headDim, seq, causal, batch, heads, blockN, attnMs: r.attnMs, topsKernel: ops / (r.attnMs * 1e-3) / 1e12 };
+          console.log(JSON.stringify(row));
+          if (out) appendFileSync(out, JSON.stringify(row) + '\n');
+        }
+      }
+    }
+  }
+  process.exit(0);
+}
 for (const headDim of [128, 64]) {
   for (const seq of [1024, 4096, 16384]) {
     for (const causal of [false, true]) {
-      for (const variant of ['default', 'blockN64', 'pvfp16'] as const) {
+      for (const variant of ['default', 'blockN32', 'pvfp16'] as const) {
         if (variant !== 'default' && (seq !== 16384 || causal)) continue;
         const shape = resolveShape({ batch, heads, seqQ: seq, seqKV: seq, headDim });
         const pv = variant === 'pvfp16' ? 'fp16' : 'int8';
-        const options = resolveFlashInt8Options({ backend: 'cuda', causal, pv, ...(variant === 'blockN64' ? { blockN: 64 } : {}) });
+        const options = resolveFlashInt8Options({ backend: 'cuda', causal, pv, ...(variant === 'blockN32' ? { blockN: 32 } : {}) }, headDim);
         const repeats = seq >= 16384 ? 10 : 30;
         const r = await backend.benchmark(shape, 1 / Math.sqrt(headDim), causal, options, { warmup: 3, repeats, seed: seq });
         const ops = (4 * batch * heads * seq * seq * headDim) / (causal ? 2 : 1);

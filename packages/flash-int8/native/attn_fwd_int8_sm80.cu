@@ -219,14 +219,14 @@ __global__ void __launch_bounds__(AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16, kKeyB
   for (int n_block = 0; n_block < n_blocks; ++n_block) {
     const int n0 = n_block * kBlockN;
     uint8_t* cur_smem = stage_smem + (n_block % 2) * T::kStageBytes;
-    if (n_block + 1 < n_blocks) {
-      // Hazard: the stage written here was read in iteration n_block − 1; its trailing __syncthreads orders that.
-      kv_loader.load(stage_smem + ((n_block + 1) % 2) * T::kStageBytes, n0 + kBlockN);
-    }
-    cp_async_commit();    // possibly empty: keeps "all but the newest group" meaning "this tile"
-    cp_async_wait<1>();
+    cp_async_wait<0>();  // this thread's copies of tile n_block (and, at n_block 0, of Q) have landed
+    // One barrier per tile. It publishes every thread's copies of tile n_block, and it is also the end of every
+    // warp's reads of the other stage (tile n_block − 1): the prefetch below overwrites that stage only after it.
     __syncthreads();
-
+    if (n_block + 1 < n_blocks) {
+      kv_loader.load(stage_smem + ((n_block + 1) % 2) * T::kStageBytes, n0 + kBlockN);
+      cp_async_commit();
+    }
 
     const uint32_t k_lane = smem_u32(cur_smem) + k_lane_offset;
     const uint32_t v_lane = smem_u32(cur_smem) + T::kKBytes + v_lane_offset;
@@ -278,52 +278,71 @@ __global__ void __launch_bounds__(AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16, kKeyB
       }
     }
 
-    float p_descale[2][T::kKeyBlocks];  // fp32 value of one P code unit, per row and key block
-    float p_encode[2][T::kKeyBlocks];   // P -> code factor, per row and key block
+    // Both rows side by side, so their quad shuffles and exp2 chains are in flight together (the warp has little
+    // else to overlap them with at 4 warps per scheduler).
+    float block_y_max[2][T::kKeyBlocks];  // row max of y over each key block (quad-reduced)
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      float block_y_max[T::kKeyBlocks];  // row max of y over each key block (quad-reduced)
-      float y_max = -INFINITY;
 #pragma unroll
       for (int b = 0; b < T::kKeyBlocks; ++b) {
-        block_y_max[b] = -INFINITY;
+        block_y_max[r][b] = -INFINITY;
 #pragma unroll
         for (int t = b * kKeyBlock / 8; t < (b + 1) * kKeyBlock / 8; ++t) {
-          block_y_max[b] = fmaxf(block_y_max[b], fmaxf(y[t][2 * r], y[t][2 * r + 1]));
-        }
-        block_y_max[b] = fmaxf(block_y_max[b], __shfl_xor_sync(0xffffffffu, block_y_max[b], 1));
-        block_y_max[b] = fmaxf(block_y_max[b], __shfl_xor_sync(0xffffffffu, block_y_max[b], 2));
-        y_max = fmaxf(y_max, block_y_max[b]);
-      }
-      const float tile_max_x = y_max * q_scale_x[r];
-      const float m_new = fmaxf(m_run[r], tile_max_x);
-      // A row that has seen only masked keys keeps m = −inf; subtracting 0 then keeps exp2(−inf) = 0 and no NaN.
-      const float m_sub = m_new == -INFINITY ? 0.f : m_new;
-      const float alpha = fast_exp2(m_run[r] - m_sub);
-      m_run[r] = m_new;
-      float row_sum = 0.f;
-#pragma unroll
-      for (int t = 0; t < T::kSTiles; ++t) {
-#pragma unroll
-        for (int e = 2 * r; e < 2 * r + 2; ++e) {
-          y[t][e] = fast_exp2(fmaf(y[t][e], q_scale_x[r], -m_sub));  // y now holds P in (0, 1]
-          row_sum += y[t][e];
+          block_y_max[r][b] = fmaxf(block_y_max[r][b], fmaxf(y[t][2 * r], y[t][2 * r + 1]));
         }
       }
-      l_run[r] = l_run[r] * alpha + row_sum;
-      // Once the running max settles, alpha is exactly 1 for every row of the warp: skip the 2·D/8 multiplies.
-      if (__any_sync(0xffffffffu, alpha != 1.f)) {
+    }
 #pragma unroll
-        for (int t = 0; t < T::kOTiles; ++t) {
-          o_acc[t][2 * r] *= alpha;
-          o_acc[t][2 * r + 1] *= alpha;
-        }
-      }
-      if (!kPvFp16) {
-        // 'rowmax': the block's largest P of the row maps to code 127, so small probabilities keep resolution.
+    for (int lane_mask = 1; lane_mask <= 2; lane_mask *= 2) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
 #pragma unroll
         for (int b = 0; b < T::kKeyBlocks; ++b) {
-          const float p_block_max = fast_exp2(fmaf(block_y_max[b], q_scale_x[r], -m_sub));
+          block_y_max[r][b] = fmaxf(block_y_max[r][b], __shfl_xor_sync(0xffffffffu, block_y_max[r][b], lane_mask));
+        }
+      }
+    }
+    float m_sub[2], alpha[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float y_max = block_y_max[r][0];
+#pragma unroll
+      for (int b = 1; b < T::kKeyBlocks; ++b) y_max = fmaxf(y_max, block_y_max[r][b]);
+      const float m_new = fmaxf(m_run[r], y_max * q_scale_x[r]);
+      // A row that has seen only masked keys keeps m = −inf; subtracting 0 then keeps exp2(−inf) = 0 and no NaN.
+      m_sub[r] = m_new == -INFINITY ? 0.f : m_new;
+      alpha[r] = fast_exp2(m_run[r] - m_sub[r]);
+      m_run[r] = m_new;
+    }
+    float row_sum[2] = {0.f, 0.f};
+#pragma unroll
+    for (int t = 0; t < T::kSTiles; ++t) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        y[t][e] = fast_exp2(fmaf(y[t][e], q_scale_x[e >> 1], -m_sub[e >> 1]));  // y now holds P in (0, 1]
+        row_sum[e >> 1] += y[t][e];
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) l_run[r] = l_run[r] * alpha[r] + row_sum[r];
+    // Once the running max settles, alpha is exactly 1 for every row of the warp: skip the 2·D/4 multiplies (a row
+    // whose alpha is 1 is multiplied by 1 when the other is not: exact).
+    if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
+#pragma unroll
+      for (int t = 0; t < T::kOTiles; ++t) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o_acc[t][e] *= alpha[e >> 1];
+      }
+    }
+    float p_descale[2][T::kKeyBlocks];  // fp32 value of one P code unit, per row and key block
+    float p_encode[2][T::kKeyBlocks];   // P -> code factor, per row and key block
+    if constexpr (!kPvFp16) {
+      // 'rowmax': the block's largest P of the row maps to code 127, so small probabilities keep resolution.
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+#pragma unroll
+        for (int b = 0; b < T::kKeyBlocks; ++b) {
+          const float p_block_max = fast_exp2(fmaf(block_y_max[r][b], q_scale_x[r], -m_sub[r]));
           const bool rowmax = args.p_rowmax && p_block_max > 0.f;
           p_encode[r][b] = rowmax ? __fdividef(127.f, p_block_max) : 127.f;
           p_descale[r][b] = rowmax ? p_block_max * (1.f / 127.f) : 1.f / 127.f;
@@ -403,8 +422,6 @@ __global__ void __launch_bounds__(AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16, kKeyB
         }
       }
     }
-    // Hazard: the next iteration's cp.async overwrites the other stage, which every warp must be done reading.
-    __syncthreads();
   }
 
   // Epilogue: O / l (+ V's channel mean when V was smoothed); rows that saw no key stay exactly 0.
@@ -454,6 +471,7 @@ cudaError_t launch_attn_fwd_int8_sm80_impl(const FlashInt8Args& args, cudaStream
       case 2: return launch_attn_fwd_int8_sm80_tile<kHeadDim, kPvFp16, kKeyBlock, 2>(args, stream);
       case 3: return launch_attn_fwd_int8_sm80_tile<kHeadDim, kPvFp16, kKeyBlock, 3>(args, stream);
       case 4: return launch_attn_fwd_int8_sm80_tile<kHeadDim, kPvFp16, kKeyBlock, 4>(args, stream);
+      case 5: return launch_attn_fwd_int8_sm80_tile<kHeadDim, kPvFp16, kKeyBlock, 5>(args, stream);
       default: break;
     }
   }

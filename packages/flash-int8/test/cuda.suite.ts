@@ -93,7 +93,8 @@ export function defineCudaSuite(test: TestApi): void {
       ['hd128 causal gqa', { batch: 1, heads: 4, kvHeads: 2, seqQ: 200, seqKV: 333, headDim: 128 }, true, {}],
       ['hd64', { batch: 2, heads: 2, kvHeads: 2, seqQ: 130, seqKV: 257, headDim: 64 }, false, {}],
       ['hd128 pScale global smoothV', { batch: 1, heads: 2, kvHeads: 1, seqQ: 160, seqKV: 160, headDim: 128 }, false, { pScale: 'global', smoothV: true }],
-      ['hd128 blockN 64', { batch: 1, heads: 2, kvHeads: 2, seqQ: 100, seqKV: 300, headDim: 128 }, false, { blockN: 64 }],
+      ['hd128 blockN 32', { batch: 1, heads: 2, kvHeads: 2, seqQ: 100, seqKV: 300, headDim: 128 }, false, { blockN: 32 }],
+      ['hd64 blockN 32 causal', { batch: 1, heads: 2, kvHeads: 1, seqQ: 150, seqKV: 222, headDim: 64 }, true, { blockN: 32 }],
       ['hd64 pv fp16 causal', { batch: 1, heads: 2, kvHeads: 2, seqQ: 190, seqKV: 190, headDim: 64 }, true, { pv: 'fp16' }],
     ];
     for (const [name, shape, causal, options] of cases) {
