@@ -58,6 +58,15 @@ describe('accuracy against float64 (default levers)', () => {
   });
 });
 
+describe('P codes', () => {
+  it('unsigned codes [0, 255] beat the signed [0, 127] ones: P ≥ 0, so the sign bit only cost resolution', async () => {
+    const shape = { batch: 1, heads: 4, kvHeads: 2, seqQ: 200, seqKV: 333, headDim: 128 };
+    const unsigned = await relL2(shape, { causal: true, pCodeMax: 255 }, { kind: 'llm' });
+    const signed = await relL2(shape, { causal: true, pCodeMax: 127 }, { kind: 'llm' });
+    expect(unsigned).toBeLessThan(0.9 * signed);
+  });
+});
+
 describe('tiling, masking and GQA are exact up to the rounding of P', () => {
   // Integer q and k whose every row reaches ±127 quantize with scale 1, so INT8 Q·Kᵀ is exact; fp16-representable v is
   // exact under pv:'fp16'. What remains is fp16 rounding of P (2^−11 relative), so any tile, mask or head-mapping bug

@@ -1,7 +1,7 @@
 /**
  * The two integer GEMMs of the CPU kernel, one row of the tile at a time. Both are register-blocked over 4 keys: each
  * loaded element is used 4 times, which measured 1.4× (Q·Kᵀ) and 2.1× (P·V) faster in V8 than the one-key loops.
- * Arithmetic is exact INT32: every sum is at most 127² · max(headDim, blockN) < 2^31 for dimensions below 133 000, and
+ * Arithmetic is exact INT32: every sum is at most 127 · 255 · max(headDim, blockN) < 2^31 for dimensions below 66 000 (P codes reach 255), and
  * `| 0` keeps V8 on its int32 path.
  */
 

@@ -4,10 +4,8 @@ import { pvRowInt8 } from './gemm-int8.js';
 import type { PvStage } from './pv-stage.js';
 import { tileCount } from './schedule.js';
 
-const P_CODE_MAX = 127;
-
 /**
- * What value P̂ = 127 stands for, per `pScale` (the P quantizer as data). `global` is the paper: P ≤ 1 after max
+ * What value the largest P code (`pCodeMax`) stands for, per `pScale` (the P quantizer as data). `global` is the paper: P ≤ 1 after max
  * subtraction, so one fixed scale 1/127 fits every row. `rowmax` uses the row's largest P within the key tile, so tiles
  * far below the running max (every tile after an attention sink) keep 7 bits of resolution instead of a few levels.
  */
@@ -30,8 +28,8 @@ function vGranularity(options: ResolvedFlashInt8Options) {
 
 /**
  * INT8 P·V (the paper's full method): V quantized once to INT8 with the chosen granularity; per row and key tile, P is
- * quantized to [0, 127] with its scale, P̂·V̂ accumulates in INT32, and the tile's result is dequantized with
- * pRange/127 · s_v[channel] into the fp32 output row.
+ * quantized to [0, pCodeMax] with its scale, P̂·V̂ accumulates in INT32, and the tile's result is dequantized with
+ * pRange/pCodeMax · s_v[channel] into the fp32 output row.
  */
 export function createPvInt8Stage(v: Float32Array, view: TensorView, options: ResolvedFlashInt8Options): PvStage {
   const { groups, tokens, channels: headDim } = view;
@@ -57,6 +55,7 @@ export function createPvInt8Stage(v: Float32Array, view: TensorView, options: Re
   }
 
   const pRangeOf = P_RANGE[options.pScale];
+  const pCodeMax = options.pCodeMax;
   const keys = new Int32Array(options.blockN); // [blockN] offsets of the row's nonzero P codes
   const codes = new Int32Array(options.blockN); // [blockN] the codes
   const acc = new Int32Array(headDim); // [headDim] INT32 P̂·V̂ of one row and tile
@@ -66,7 +65,7 @@ export function createPvInt8Stage(v: Float32Array, view: TensorView, options: Re
     accumulateRow(p, pOffset, pMax, keyCount, kvGroup, keyStart, keyTile, o, oOffset) {
       const pRange = pRangeOf(pMax);
       if (pRange === 0) return;
-      const toCode = P_CODE_MAX / pRange;
+      const toCode = pCodeMax / pRange;
       let count = 0;
       for (let j = 0; j < keyCount; j++) {
         const code = roundHalfEven(p[pOffset + j] * toCode) | 0;
@@ -78,7 +77,7 @@ export function createPvInt8Stage(v: Float32Array, view: TensorView, options: Re
       }
       if (count === 0) return;
       pvRowInt8(keys, codes, count, vCodes, (kvGroup * tokens + keyStart) * headDim, headDim, acc);
-      const pDescale = pRange / P_CODE_MAX;
+      const pDescale = pRange / pCodeMax;
       const scaleRow = (kvGroup * keyTiles + keyTile) * headDim;
       for (let d = 0; d < headDim; d++) o[oOffset + d] += acc[d] * pDescale * vScales[scaleRow + d];
     },

@@ -7,6 +7,8 @@ import type { AttentionSchedule } from './schedule.js';
 export interface Int8AttentionVariant {
   pv: 'int8' | 'fp16';
   pScale: 'global' | 'rowmax';
+  /** Largest P code: 127 (signed bytes) or 255 (unsigned bytes, a u8·s8 product against V). */
+  pCodeMax: 127 | 255;
   /** Use `dot4I8Packed` (language feature `packed_4x8_integer_dot_product`) or plain integer math. */
   packedDot4: boolean;
   outputF16: boolean;
@@ -43,10 +45,21 @@ const DOT4_FALLBACK = `fn dot4_i8(a: u32, b: u32) -> i32 {
     sum += (bitcast<i32>(a << shift) >> 24u) * (bitcast<i32>(b << shift) >> 24u);
   }
   return sum;
+}
+fn dot4_u8(a: u32, b: u32) -> i32 {
+  var sum = 0u;
+  for (var i = 0u; i < 4u; i++) {
+    sum += ((a >> (8u * i)) & 0xffu) * ((b >> (8u * i)) & 0xffu);
+  }
+  return i32(sum);
 }`;
 
+// dot4U8Packed sums at most 4 · 255² < 2^31, so the i32 conversion is exact.
 const DOT4_PACKED = `fn dot4_i8(a: u32, b: u32) -> i32 {
   return dot4I8Packed(a, b);
+}
+fn dot4_u8(a: u32, b: u32) -> i32 {
+  return i32(dot4U8Packed(a, b));
 }`;
 
 /** The generated WGSL: enables, injected constants, the dot product, then attn_fwd_int8.wgsl. */
@@ -67,12 +80,16 @@ export function int8AttentionSource(schedule: AttentionSchedule, variant: Int8At
       THREADS_PER_ROW: schedule.threadsPerRow,
       CHANNELS_PER_THREAD: schedule.channelsPerThread,
       KEY_GROUPS_PER_THREAD: schedule.keyGroupsPerThread,
+      PV_CHANNEL_TILE: schedule.pvChannelTile,
+      HEAVY_TILES_FIRST: schedule.heavyTilesFirst,
       WORKGROUP_SIZE: schedule.workgroupSize,
       PV_ELEMS: pvElements,
       PV_WORDS: pvWords,
       PV_STRIDE: pvWords + 1,
       PV_FP16: variant.pv === 'fp16',
       P_SCALE_ROWMAX: variant.pScale === 'rowmax',
+      P_CODE_MAX: variant.pCodeMax,
+      P_CODES_U8: variant.pCodeMax === 255,
     }),
     variant.packedDot4 ? DOT4_PACKED : DOT4_FALLBACK,
     ...wordLoopBounds(schedule, { qk_word_count: ['QK_WORDS', 'params.qk_words'], pv_word_count: ['PV_WORDS', 'params.pv_words'] }),
@@ -82,7 +99,7 @@ export function int8AttentionSource(schedule: AttentionSchedule, variant: Int8At
 
 /** Pipeline cache key of a schedule and variant. */
 export function int8AttentionKey(schedule: AttentionSchedule, variant: Int8AttentionVariant): string {
-  return `flash-int8/attn_fwd_int8:${schedule.key}:pv-${variant.pv}:p-${variant.pScale}:${variant.packedDot4 ? 'dot4' : 'intmath'}:${variant.outputF16 ? 'f16' : 'f32'}`;
+  return `flash-int8/attn_fwd_int8:${schedule.key}:pv-${variant.pv}:p-${variant.pScale}-${variant.pCodeMax}:${variant.packedDot4 ? 'dot4' : 'intmath'}:${variant.outputF16 ? 'f16' : 'f32'}`;
 }
 
 /**

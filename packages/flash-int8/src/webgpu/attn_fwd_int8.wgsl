@@ -1,8 +1,8 @@
 // layout: q_codes u32[B,H,Sq,D/4] (4×int8) · q_scale f32[B,H,Sq] · k_codes u32[B,Hkv,Skv,D/4] · k_scale f32[B,Hkv,Skv] · v_codes u32[B,Hkv,D,vWords] (V transposed, int8×4 or f16×2 along keys) · v_scale f32[B,Hkv,vBlocks,D] · v_mean f32[B,Hkv,D] · out f32|f16[B,H,Sq,D]
 // INT-FlashAttention forward. One workgroup = BLOCK_M queries of one (batch, head); key tiles of BLOCK_N.
 // Injected before this file (see attn-fwd-int8.ts): HEAD_DIM, QK_WORDS, QK_STRIDE, BLOCK_M, BLOCK_N, ROWS_PER_THREAD,
-// THREADS_PER_ROW, CHANNELS_PER_THREAD, KEY_GROUPS_PER_THREAD, WORKGROUP_SIZE, PV_ELEMS, PV_WORDS, PV_STRIDE,
-// PV_FP16, P_SCALE_ROWMAX, alias out_t, fn dot4_i8(a, b) -> i32, fn to_out(x: f32) -> out_t, and the loop bounds
+// THREADS_PER_ROW, CHANNELS_PER_THREAD, KEY_GROUPS_PER_THREAD, PV_CHANNEL_TILE, WORKGROUP_SIZE, PV_ELEMS, PV_WORDS,
+// PV_STRIDE, PV_FP16, P_SCALE_ROWMAX, HEAVY_TILES_FIRST, alias out_t, fn dot4_i8(a, b) -> i32, fn to_out(x: f32) -> out_t, and the loop bounds
 // fn qk_word_count() / pv_word_count() (constants, or uniforms where the schedule keeps those loops rolled).
 
 struct Params {
@@ -33,6 +33,7 @@ struct Params {
 
 const KEYS_PER_THREAD: u32 = KEY_GROUPS_PER_THREAD * 4u;
 const KEY_GROUPS: u32 = BLOCK_N / 4u;
+const PV_CHANNEL_STEPS: u32 = CHANNELS_PER_THREAD / PV_CHANNEL_TILE;
 // WGSL implementations may assume no infinities, so "no score yet" is a large finite negative number and masked
 // entries are tracked by predicate, never by -inf arithmetic.
 const NEG_BIG: f32 = -1.0e30;
@@ -45,12 +46,15 @@ var<workgroup> p_smem: array<u32, BLOCK_M * PV_STRIDE>; // (BLOCK_M, PV_WORDS) +
 var<workgroup> row_partial: array<f32, BLOCK_M * THREADS_PER_ROW>; // per-thread row max, then row sum
 
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let bh = wg.y;
   let h = bh % params.heads;
   let b = bh / params.heads;
   let kv_head = b * params.kv_heads + h / params.group_size;
-  let q_start = wg.x * BLOCK_M;
+  // Causal query tiles see more keys the later they are; GPUs start workgroups roughly in index order, so starting the
+  // longest ones first shortens the tail of the dispatch.
+  let q_tile = select(wg.x, groups.x - 1u - wg.x, HEAVY_TILES_FIRST && params.causal != 0u);
+  let q_start = q_tile * BLOCK_M;
   let row_group = tid / THREADS_PER_ROW;
   let lane = tid % THREADS_PER_ROW;
   let row0 = row_group * ROWS_PER_THREAD;
@@ -177,13 +181,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       let m_new = max(m_run[i], tile_max);
       alpha[i] = exp2(m_run[i] - m_new);
       m_run[i] = m_new;
-      // 'rowmax': P̂ = round(127 · P / max_tile P) with max_tile P = exp2(tile_max − m_new) ≤ 1, so small rows keep
-      // all 127 steps; 'global': P̂ = round(127 · P) (the paper).
+      // 'rowmax': P̂ = round(P_CODE_MAX · P / max_tile P) with max_tile P = exp2(tile_max − m_new) ≤ 1, so small rows
+      // keep every step; 'global': P̂ = round(P_CODE_MAX · P) (the paper, with P_CODE_MAX 127).
+      let p_code_max = f32(P_CODE_MAX);
       var p_ref = m_new;
-      var p_descale = 1.0 / 127.0;
+      var p_descale = 1.0 / p_code_max;
       if (P_SCALE_ROWMAX) {
         p_ref = tile_max;
-        p_descale = exp2(tile_max - m_new) / 127.0;
+        p_descale = exp2(tile_max - m_new) / p_code_max;
       }
       if (PV_FP16) {
         p_ref = m_new;
@@ -209,7 +214,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
           } else {
             var packed = 0u;
             for (var e = 0u; e < 4u; e++) {
-              let code = u32(round(127.0 * p[e])); // in [0, 127]: no sign bits to mask
+              let code = u32(round(p_code_max * p[e])); // in [0, P_CODE_MAX]: no sign bits to mask
               packed |= code << (8u * e);
             }
             p_smem[(row0 + i) * PV_STRIDE + group] = packed;
@@ -222,34 +227,78 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     }
     workgroupBarrier();
 
+    // ΣP̂ of each row over the tile, for the u8·s8 correction (one unsigned dot product per word: bytes × 1).
+    var p_code_sum = array<i32, ROWS_PER_THREAD>();
+    if (P_CODES_U8 && !PV_FP16) {
+      for (var w = 0u; w < pv_word_count(); w++) {
+        for (var i = 0u; i < ROWS_PER_THREAD; i++) {
+          p_code_sum[i] += dot4_u8(p_smem[(row0 + i) * PV_STRIDE + w], 0x01010101u);
+        }
+      }
+    }
+
     // O = O·alpha + P̂·V̂ · descales. This thread: rows row0.., channels lane, lane + THREADS_PER_ROW, ...
     let v_block = min((kv_start / BLOCK_N) / params.v_block_tiles, params.v_blocks - 1u);
-    // P words are re-read from workgroup memory for each channel. Holding this thread's P rows in registers instead
-    // (32 more at 4 rows × 32 keys) measured 10–50% slower on the H200 through Vulkan (register pressure).
-    for (var j = 0u; j < CHANNELS_PER_THREAD; j++) {
-      let d = lane + j * THREADS_PER_ROW;
-      let v_descale = v_scale[(kv_head * params.v_blocks + v_block) * HEAD_DIM + d];
+    // PV_CHANNEL_TILE channels at a time: one P word loaded from workgroup memory feeds that many dot products per row.
+    // (Holding all of this thread's P rows in registers, 32 more at 4 rows × 32 keys, measured 10–50% slower on the
+    // H200 through Vulkan: register pressure.)
+    for (var jc = 0u; jc < PV_CHANNEL_STEPS; jc++) {
+      var v_descale: array<f32, PV_CHANNEL_TILE>;
+      var v_row: array<u32, PV_CHANNEL_TILE>; // v_smem offset of each channel's row
+      for (var c = 0u; c < PV_CHANNEL_TILE; c++) {
+        let d = lane + (jc * PV_CHANNEL_TILE + c) * THREADS_PER_ROW;
+        v_descale[c] = v_scale[(kv_head * params.v_blocks + v_block) * HEAD_DIM + d];
+        v_row[c] = d * PV_STRIDE;
+      }
       if (PV_FP16) {
-        var pv = array<f32, ROWS_PER_THREAD>();
+        var pv = array<array<f32, PV_CHANNEL_TILE>, ROWS_PER_THREAD>();
         for (var w = 0u; w < pv_word_count(); w++) {
-          let v_pair = unpack2x16float(v_smem[d * PV_STRIDE + w]);
+          var p_pair: array<vec2<f32>, ROWS_PER_THREAD>;
           for (var i = 0u; i < ROWS_PER_THREAD; i++) {
-            pv[i] += dot(unpack2x16float(p_smem[(row0 + i) * PV_STRIDE + w]), v_pair);
+            p_pair[i] = unpack2x16float(p_smem[(row0 + i) * PV_STRIDE + w]);
+          }
+          for (var c = 0u; c < PV_CHANNEL_TILE; c++) {
+            let v_pair = unpack2x16float(v_smem[v_row[c] + w]);
+            for (var i = 0u; i < ROWS_PER_THREAD; i++) {
+              pv[i][c] += dot(p_pair[i], v_pair);
+            }
           }
         }
-        for (var i = 0u; i < ROWS_PER_THREAD; i++) {
-          o_acc[i][j] = o_acc[i][j] * alpha[i] + pv[i] * v_descale;
+        for (var c = 0u; c < PV_CHANNEL_TILE; c++) {
+          for (var i = 0u; i < ROWS_PER_THREAD; i++) {
+            let j = jc * PV_CHANNEL_TILE + c;
+            o_acc[i][j] = o_acc[i][j] * alpha[i] + pv[i][c] * v_descale[c];
+          }
         }
       } else {
-        var pv = array<i32, ROWS_PER_THREAD>();
+        var pv = array<array<i32, PV_CHANNEL_TILE>, ROWS_PER_THREAD>();
         for (var w = 0u; w < pv_word_count(); w++) {
-          let v_word = v_smem[d * PV_STRIDE + w];
+          var p_word: array<u32, ROWS_PER_THREAD>;
           for (var i = 0u; i < ROWS_PER_THREAD; i++) {
-            pv[i] += dot4_i8(p_smem[(row0 + i) * PV_STRIDE + w], v_word);
+            p_word[i] = p_smem[(row0 + i) * PV_STRIDE + w];
+          }
+          for (var c = 0u; c < PV_CHANNEL_TILE; c++) {
+            let v_word = v_smem[v_row[c] + w];
+            for (var i = 0u; i < ROWS_PER_THREAD; i++) {
+              if (P_CODES_U8) {
+                // u8 P · s8 V through the unsigned product: flipping each V byte's top bit gives v + 128 ∈ [1, 255];
+                // the 128 · ΣP̂ this adds is taken off once per tile below.
+                pv[i][c] += dot4_u8(p_word[i], v_word ^ 0x80808080u);
+              } else {
+                pv[i][c] += dot4_i8(p_word[i], v_word);
+              }
+            }
           }
         }
-        for (var i = 0u; i < ROWS_PER_THREAD; i++) {
-          o_acc[i][j] = o_acc[i][j] * alpha[i] + f32(pv[i]) * (pv_descale[i] * v_descale);
+        for (var c = 0u; c < PV_CHANNEL_TILE; c++) {
+          for (var i = 0u; i < ROWS_PER_THREAD; i++) {
+            let j = jc * PV_CHANNEL_TILE + c;
+            var pv_exact = pv[i][c];
+            if (P_CODES_U8) {
+              pv_exact -= 128 * p_code_sum[i];
+            }
+            o_acc[i][j] = o_acc[i][j] * alpha[i] + f32(pv_exact) * (pv_descale[i] * v_descale[c]);
+          }
         }
       }
     }

@@ -6,7 +6,7 @@ import { encodeChannelMean, type TokenView } from './channel-mean.js';
 import { storageBuffer } from './dispatch.js';
 import { encodeQuantizeRows } from './quantize-rows.js';
 import { encodeQuantizeV, type VLayout, vElementsPerWord, vScaleBlocks } from './quantize-v.js';
-import { type AttentionSchedule, chooseAttentionSchedule } from './schedule.js';
+import { type AttentionSchedule, chooseAttentionSchedule, type ScheduleOverrides } from './schedule.js';
 
 /** Knobs of the WebGPU path that are not algorithm options (those live in the shared option table). */
 export interface WebGpuRunOptions {
@@ -17,8 +17,8 @@ export interface WebGpuRunOptions {
    * fallback path run it on every adapter).
    */
   forcePlainIntegerDot?: boolean;
-  /** Pins the attention kernel's rows per thread instead of the schedule's choice (benchmarks of alternatives). */
-  rowsPerThread?: 1 | 2 | 4;
+  /** Pins fields of the attention kernel's schedule instead of the rule's choice (benchmarks of alternatives, tests). */
+  schedule?: ScheduleOverrides;
 }
 
 /** Everything one call needs, decided up front from the shape, options and device (no GPU work). */
@@ -58,10 +58,18 @@ export function planFlashInt8(
       option: 'hadamard',
     });
   }
-  const schedule = chooseAttentionSchedule(options.pv === 'int8' ? 'int8' : 'int8-pv-fp16', shape.headDim, { ...context.limits, software: context.software }, options.blockN, run.rowsPerThread);
+  const schedule = chooseAttentionSchedule(
+    options.pv === 'int8' ? 'int8' : 'int8-pv-fp16',
+    shape.headDim,
+    { ...context.limits, software: context.software },
+    options.blockN,
+    run.schedule,
+    { seqQ: shape.seqQ, causal },
+  );
   const variant: Int8AttentionVariant = {
     pv: options.pv,
     pScale: options.pScale,
+    pCodeMax: options.pCodeMax,
     packedDot4: context.capabilities.packedDot4 && !run.forcePlainIntegerDot,
     outputF16,
   };

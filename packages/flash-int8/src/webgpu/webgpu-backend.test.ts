@@ -25,6 +25,8 @@ describe.skipIf(!context)('flash-int8 webgpu backend', () => {
   it('matches the CPU oracle for every accuracy lever (relative L2 ≤ 5e-4)', async () => {
     const levers: FlashInt8Options[] = [
       { pScale: 'global' },
+      { pCodeMax: 127 },
+      { pScale: 'global', pCodeMax: 127 },
       { vGranularity: 'head' },
       { vGranularity: 'channel', smoothV: true },
       { qkGranularity: 'block', smoothK: false },
@@ -45,6 +47,7 @@ describe.skipIf(!context)('flash-int8 webgpu backend', () => {
     for (const [shape, options] of [
       [gqaCausal, { causal: true }],
       [{ batch: 1, heads: 2, seqQ: 20, seqKV: 45, headDim: 96 }, { pScale: 'global' }],
+      [{ batch: 1, heads: 2, seqQ: 20, seqKV: 45, headDim: 96 }, { pCodeMax: 127 }],
     ] as Array<[AttentionShape, FlashInt8Options]>) {
       const call = callOf(shape, options);
       expect(Array.from(await plain.run(call))).toEqual(Array.from(await packed.run(call)));
