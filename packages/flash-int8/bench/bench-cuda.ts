@@ -24,14 +24,14 @@ if (process.env.QATTN_TILE_SWEEP === '1') {
   }
   process.exit(0);
 }
-// QATTN_BENCH_PREFIX=<label>: kernel-only TOPS of blockN 32 and 64 at N 4K/16K under impl names "<label>-int8-blockN*"
-// (used to time a previous build's addon in the same run as the current one).
+// QATTN_BENCH_PREFIX=<label>: kernel-only TOPS of the defaults (blockN 64) at N 4K/16K under impl name
+// "<label>-int8-blockN64" (used to time a previous build's addon in the same run as the current one).
 const prefix = process.env.QATTN_BENCH_PREFIX;
 if (prefix) {
   for (const headDim of [128, 64]) {
     for (const seq of [4096, 16384]) {
       for (const causal of [false, true]) {
-        for (const blockN of [32, 64]) {
+        for (const blockN of [64]) {
           const shape = resolveShape({ batch, heads, seqQ: seq, seqKV: seq, headDim });
           const options = resolveFlashInt8Options({ backend: 'cuda', causal, blockN });
           const r = await backend.benchmark(shape, 1 / Math.sqrt(headDim), causal, options, { warmup: 3, repeats: seq >= 16384 ? 10 : 30, seed: seq });
@@ -48,11 +48,12 @@ if (prefix) {
 for (const headDim of [128, 64]) {
   for (const seq of [1024, 4096, 16384]) {
     for (const causal of [false, true]) {
-      for (const variant of ['default', 'blockN32', 'pvfp16'] as const) {
+      for (const variant of ['default', 'blockN32', 'pvfp16', 'pcode127'] as const) {
         if (variant !== 'default' && (seq !== 16384 || causal)) continue;
         const shape = resolveShape({ batch, heads, seqQ: seq, seqKV: seq, headDim });
         const pv = variant === 'pvfp16' ? 'fp16' : 'int8';
-        const options = resolveFlashInt8Options({ backend: 'cuda', causal, pv, ...(variant === 'blockN32' ? { blockN: 32 } : {}) }, headDim);
+        const variantOptions = variant === 'blockN32' ? { blockN: 32 } : variant === 'pcode127' ? { pCodeMax: 127 as const } : {};
+        const options = resolveFlashInt8Options({ backend: 'cuda', causal, pv, ...variantOptions }, headDim);
         const repeats = seq >= 16384 ? 10 : 30;
         const r = await backend.benchmark(shape, 1 / Math.sqrt(headDim), causal, options, { warmup: 3, repeats, seed: seq });
         const ops = (4 * batch * heads * seq * seq * headDim) / (causal ? 2 : 1);

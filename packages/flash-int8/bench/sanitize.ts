@@ -9,6 +9,7 @@ const cases: Array<[{ batch: number; heads: number; kvHeads: number; seqQ: numbe
   [{ batch: 1, heads: 2, kvHeads: 1, seqQ: 100, seqKV: 100, headDim: 128 }, { causal: true, pv: 'fp16' }],
   [{ batch: 1, heads: 1, kvHeads: 1, seqQ: 33, seqKV: 70, headDim: 256 }, { causal: false }],
   [{ batch: 1, heads: 2, kvHeads: 2, seqQ: 90, seqKV: 161, headDim: 128 }, { causal: true, blockN: 32 }],
+  [{ batch: 1, heads: 2, kvHeads: 1, seqQ: 66, seqKV: 97, headDim: 64 }, { causal: true, pCodeMax: 127 }],
 ];
 for (const [shape, options] of cases) {
   const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: 1 });

@@ -5,9 +5,10 @@
 //   S = Q̂·K̂ᵀ            INT8 x INT8 -> INT32, mma.m16n8k32 (Q fragments stay in registers)
 //   x = S·s_q·s_k·σ·log2e  fp32 ("x domain": base-2 logits), masked to −inf where causal/tail
 //   P = exp2(x − m_new)    online softmax, O and l rescaled by exp2(m_old − m_new)
-//   P̂ = rint(P·127/rowmax) INT8 codes ('rowmax', max over each block of kKeyBlock keys) or rint(P·127) ('global'),
-//                          packed straight from the S accumulator
-//   O += Σ_blocks (P̂·V̂)·p_descale·v_scale   INT8 x INT8 -> INT32 per 8 channels and key block, dequantized into fp32
+//   P̂ = rint(P·c/rowmax)  unsigned codes in [0, c], c = pCodeMax (255, or 127 as in the paper), 'rowmax' = max over
+//                          each block of kKeyBlock keys; rint(P·c) for 'global'. Packed as u8 straight from the S
+//                          accumulator (127 codes are the same bytes as s8, so one u8 x s8 kernel serves both)
+//   O += Σ_blocks (P̂·V̂)·p_descale·v_scale   u8 x s8 -> INT32 per 8 channels and key block, dequantized into fp32
 //                          O at once (V scales are per kKeyBlock keys and channel: the oracle's 'blockChannel')
 // The 'fp16' PV variant keeps P in fp16 and runs P·V with mma.m16n8k16 into fp32 O directly.
 // K/V tiles stream through a cp.async ring of kStages stages; fully masked key tiles (causal) are never loaded.
@@ -337,15 +338,21 @@ __global__ void __launch_bounds__(AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16, kKeyB
     float p_descale[2][T::kKeyBlocks];  // fp32 value of one P code unit, per row and key block
     float p_encode[2][T::kKeyBlocks];   // P -> code factor, per row and key block
     if constexpr (!kPvFp16) {
-      // 'rowmax': the block's largest P of the row maps to code 127, so small probabilities keep resolution.
+      // 'rowmax': the block's largest P of the row maps to code p_code_max, so small probabilities keep resolution.
+      // No clamp is needed: every P of the block is computed by the same fmaf/exp2 from a y ≤ block_y_max, so
+      // P·encode ≤ p_code_max·(1 + a few ulp) and rounds to at most p_code_max ('global': P ≤ 1 + a few ulp, likewise);
+      // P ≥ 0 (exp2), so no code is negative.
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
 #pragma unroll
         for (int b = 0; b < T::kKeyBlocks; ++b) {
           const float p_block_max = fast_exp2(fmaf(block_y_max[r][b], q_scale_x[r], -m_sub[r]));
           const bool rowmax = args.p_rowmax && p_block_max > 0.f;
-          p_encode[r][b] = rowmax ? __fdividef(127.f, p_block_max) : 127.f;
-          p_descale[r][b] = rowmax ? p_block_max * (1.f / 127.f) : 1.f / 127.f;
+          // pCodeMax is runtime-uniform: two folded constants read straight from the parameter bank (no register
+          // held across the loop, no second instantiation, no branch).
+          const float p_range = rowmax ? p_block_max : 1.f;
+          p_encode[r][b] = __fdividef(args.p_code_max, p_range);
+          p_descale[r][b] = p_range * args.p_code_unit;
         }
       }
     }
@@ -388,7 +395,7 @@ __global__ void __launch_bounds__(AttnFwdInt8Sm80Traits<kHeadDim, kPvFp16, kKeyB
             int32_t pv_acc[4] = {kMagicBits, kMagicBits, kMagicBits, kMagicBits};
 #pragma unroll
             for (int kc = b * T::kChunksPerKeyBlock; kc < (b + 1) * T::kChunksPerKeyBlock; ++kc) {
-              mma_s8_16832(pv_acc, p_frag[kc], v_frag[kc][2 * half], v_frag[kc][2 * half + 1]);
+              mma_u8s8_16832(pv_acc, p_frag[kc], v_frag[kc][2 * half], v_frag[kc][2 * half + 1]);
             }
             const float4 v_pairs = *reinterpret_cast<const float4*>(v_scale_smem + 2 * (b * kHeadDim + col));
             const float v_descale[2] = {v_pairs.x, v_pairs.z};

@@ -87,6 +87,10 @@ Napi::Value PackArgs(const Napi::CallbackInfo& info) {
   args.p_rowmax = IntField(o, "pRowmax");
   args.smooth_k = IntField(o, "smoothK");
   args.smooth_v = IntField(o, "smoothV");
+  const int32_t p_code_max = IntField(o, "pCodeMax");
+  if (p_code_max != 127 && p_code_max != 255) throw Napi::RangeError::New(info.Env(), "flash-int8 args.pCodeMax must be 127 or 255");
+  args.p_code_max = static_cast<float>(p_code_max);
+  args.p_code_unit = 1.f / static_cast<float>(p_code_max);
   args.key_block = IntField(o, "keyBlock");
   args.stages = IntField(o, "stages");
   Napi::Uint8Array bytes = Napi::Uint8Array::New(info.Env(), sizeof(FlashInt8Args));

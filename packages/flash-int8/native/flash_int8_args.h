@@ -35,6 +35,8 @@ struct FlashInt8Args {
   int32_t batch, heads, kv_heads, seq_q, seq_kv, head_dim;
   int32_t seq_q_pad, seq_kv_pad, stat_splits;
   float sm_scale_log2;  // softmax scale · log2(e), folded into the Q scales inside the kernel
+  float p_code_max;     // largest P code, 127 or 255: P is quantized to unsigned codes [0, p_code_max]
+  float p_code_unit;    // 1 / p_code_max (folded on the host)
   int32_t causal, pv_fp16, p_rowmax, smooth_k, smooth_v;
   int32_t key_block;  // keys per P-rowmax block and per V scale block: 32 or 64 (the oracle's blockN)
   int32_t stages;  // FlashInt8Stage bits

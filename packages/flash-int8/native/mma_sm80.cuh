@@ -34,6 +34,15 @@ __device__ __forceinline__ void mma_s8_16832(int32_t (&d)[4], const uint32_t (&a
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// D = A·B + D, A 16x32 u8 (row), B 32x8 s8 (col), D 16x8 s32: P·V with P's unsigned codes (P ≥ 0), V signed.
+__device__ __forceinline__ void mma_u8s8_16832(int32_t (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
 // D = A·B + D, A 16x16 f16 (row), B 16x8 f16 (col), D 16x8 f32.
 __device__ __forceinline__ void mma_f16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm volatile(
@@ -45,7 +54,8 @@ __device__ __forceinline__ void mma_f16_16816(float (&d)[4], const uint32_t (&a)
 
 // INT32 -> fp32 without I2F: an INT32 MMA accumulator that starts at kMagicBits (the bits of kMagic = 1.5·2^23)
 // ends as the bits of the float kMagic + acc, exactly, while |acc| < 2^22 (every accumulator here is bounded by
-// 127·127·256 < 2^22). Dequantizing is then one FFMA: acc·s = fma(bits_as_float, s, −kMagic·s).
+// 2^22: Q·Kᵀ by 127·127·256 (hd256), P·V by 255·127·64 (u8 P codes, 64-key blocks)). Dequantizing is then one
+// FFMA: acc·s = fma(bits_as_float, s, −kMagic·s).
 constexpr int32_t kMagicBits = 0x4B400000;
 constexpr float kMagic = 12582912.0f;
 
@@ -55,8 +65,8 @@ __device__ __forceinline__ float dequantize_magic(int32_t magic_acc, float scale
   return fmaf(__int_as_float(magic_acc), scale, neg_magic_scale);
 }
 
-// round-half-even(p·encode) for results in [0, 255], as the low byte of the returned word: adding kMagic inside the
-// FFMA rounds the exact product into the mantissa.
+// round-half-even(p·encode) for results in [0, 255], as the low byte of the returned word (a u8 code): adding kMagic
+// inside the FFMA rounds the exact product into the mantissa.
 __device__ __forceinline__ uint32_t round_to_low_byte(float p, float encode) {
   return __float_as_uint(fmaf(p, encode, kMagic));
 }

@@ -87,10 +87,16 @@ export function defineCudaSuite(test: TestApi): void {
 
   defineConformanceSuite({ name: 'flash-int8 cuda (defaults)', run: run({}), bound: () => CUDA_RELL2_BOUND, test });
   defineConformanceSuite({ name: 'flash-int8 cuda pv:fp16', run: run({ pv: 'fp16' }), bound: () => CUDA_RELL2_BOUND, test });
+  defineConformanceSuite({ name: 'flash-int8 cuda pCodeMax:127', run: run({ pCodeMax: 127 }), bound: () => CUDA_RELL2_BOUND, test });
 
   describe('flash-int8 cuda vs the CPU oracle and float64', () => {
     const cases: Array<[string, Required<AttentionShape>, boolean, FlashInt8Options]> = [
       ['hd128 causal gqa', { batch: 1, heads: 4, kvHeads: 2, seqQ: 200, seqKV: 333, headDim: 128 }, true, {}],
+      ['hd128 causal gqa pCodeMax 127', { batch: 1, heads: 4, kvHeads: 2, seqQ: 200, seqKV: 333, headDim: 128 }, true, { pCodeMax: 127 }],
+      ['hd128 causal gqa pCodeMax 255', { batch: 1, heads: 4, kvHeads: 2, seqQ: 200, seqKV: 333, headDim: 128 }, true, { pCodeMax: 255 }],
+      ['hd64 pCodeMax 127 pScale global', { batch: 2, heads: 2, kvHeads: 2, seqQ: 130, seqKV: 257, headDim: 64 }, false, { pCodeMax: 127, pScale: 'global' }],
+      ['hd64 pCodeMax 255 pScale global blockN 32', { batch: 2, heads: 2, kvHeads: 2, seqQ: 130, seqKV: 257, headDim: 64 }, false, { pCodeMax: 255, pScale: 'global', blockN: 32 }],
+      ['hd256 pCodeMax 255 causal', { batch: 1, heads: 2, kvHeads: 1, seqQ: 70, seqKV: 129, headDim: 256 }, true, { pCodeMax: 255 }],
       ['hd64', { batch: 2, heads: 2, kvHeads: 2, seqQ: 130, seqKV: 257, headDim: 64 }, false, {}],
       ['hd128 pScale global smoothV', { batch: 1, heads: 2, kvHeads: 1, seqQ: 160, seqKV: 160, headDim: 128 }, false, { pScale: 'global', smoothV: true }],
       ['hd128 blockN 32', { batch: 1, heads: 2, kvHeads: 2, seqQ: 100, seqKV: 300, headDim: 128 }, false, { blockN: 32 }],
@@ -112,6 +118,25 @@ export function defineCudaSuite(test: TestApi): void {
         assert.ok(cudaError <= 1.1 * cpuError + 0.003, `cuda relL2 ${cudaError} vs cpu ${cpuError}`);
       });
     }
+  });
+
+  describe('flash-int8 cuda P codes (pCodeMax)', () => {
+    it('255 unsigned codes reach the kernel: closer to float64 than 127, each agreeing with its oracle to 1e-3', async () => {
+      const shape = { batch: 1, heads: 4, kvHeads: 2, seqQ: 256, seqKV: 384, headDim: 128 };
+      const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: 23 });
+      const rows = Array.from({ length: shape.seqQ }, (_, i) => i);
+      const exact = referenceRows(q, k, v, shape, true, rows);
+      const errors: Record<number, number> = {};
+      for (const pCodeMax of [127, 255] as const) {
+        const cuda = await flashInt8Attention(q, k, v, shape, { causal: true, pCodeMax, backend: 'cuda' });
+        const cpu = await flashInt8Attention(q, k, v, shape, { causal: true, pCodeMax, backend: 'cpu' });
+        const agreement = compare(cuda, cpu).relL2;
+        errors[pCodeMax] = compare(cuda, exact).relL2;
+        console.log(`[flash-int8 cuda] pCodeMax ${pCodeMax}: relL2 cuda-vs-cpu ${agreement.toExponential(3)}, vs float64 ${errors[pCodeMax].toExponential(3)}`);
+        assert.ok(agreement <= 1e-3, `pCodeMax ${pCodeMax}: cuda vs cpu relL2 ${agreement}`);
+      }
+      assert.ok(errors[255] < 0.9 * errors[127], `pCodeMax 255 relL2 ${errors[255]} vs 127 ${errors[127]}`);
+    });
   });
 
   describe('flash-int8 cuda at long sequences (LLM-like data, float64 rows)', () => {

@@ -46,6 +46,8 @@ export interface FlashInt8PackedFields {
   pRowmax: number;
   smoothK: number;
   smoothV: number;
+  /** Largest P code, 127 or 255 (`pCodeMax`): P is quantized to unsigned codes [0, pCodeMax] and run as u8×s8. */
+  pCodeMax: number;
   /** Keys per P-rowmax block and V scale block (the oracle's blockN): one of `keyBlocks`. */
   keyBlock: number;
   /** Bits of `stageQuantize` / `stageAttention`. */

@@ -29,8 +29,8 @@ export interface FlashInt8CudaBackend extends FlashInt8Backend {
 
 /**
  * Throws `ERR_QATTN_UNSUPPORTED` for what the CUDA kernels do not implement. They implement the CPU oracle's defaults
- * (per-token Q/K, K smoothing, 'rowmax' or 'global' P per key block, V per (key block, channel), optional V
- * smoothing; key blocks (blockN) of 32 or 64 keys) and
+ * (per-token Q/K, K smoothing, 'rowmax' or 'global' P per key block with unsigned codes up to `pCodeMax` 127 or
+ * 255 (u8×s8 MMA), V per (key block, channel), optional V smoothing; key blocks (blockN) of 32 or 64 keys) and
  * pv 'fp16'.
  */
 export function assertCudaSupports(shape: ResolvedShape, options: ResolvedFlashInt8Options, addon: FlashInt8Binding): void {
@@ -153,6 +153,7 @@ function packCall(
     pRowmax: options.pScale === 'rowmax' ? 1 : 0,
     smoothK: options.smoothK ? 1 : 0,
     smoothV: options.smoothV ? 1 : 0,
+    pCodeMax: options.pCodeMax,
     keyBlock: options.pv === 'fp16' ? 64 : options.blockN,
     stages,
   });
