@@ -19,7 +19,7 @@ function scheduleFor(context: GpuContext, dtype: FloatBaselineDType, headDim: nu
   if (dtype === 'float16' && !context.capabilities.shaderF16) {
     throw new QattnError('ERR_QATTN_UNSUPPORTED', 'flash-attention float16 baseline: this adapter lacks shader-f16');
   }
-  return chooseAttentionSchedule(dtype === 'float32' ? 'f32' : 'f16', headDim, { ...context.limits, software: context.software }, undefined, rowsPerThread);
+  return chooseAttentionSchedule(dtype === 'float32' ? 'f32' : 'f16', headDim, { ...context.limits, software: context.software }, undefined, { rowsPerThread });
 }
 
 /**

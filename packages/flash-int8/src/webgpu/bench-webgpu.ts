@@ -2,7 +2,7 @@
  * Speed of the WebGPU INT8 attention against the f32/f16 WGSL FlashAttention baselines, in one process on one device
  * (issue 4): B=1, H=32, D=128, N ∈ {1024, 4096}, causal and not. Also checks, first, that the kernels agree with the
  * CPU oracle and float64 reference on this adapter. Bundled to one file by `stage-webgpu-bench.sh`; run with
- * `node bench-webgpu.mjs [--out result.json] [--quick] [--n 1024,4096]`.
+ * `node bench-webgpu.mjs [--out result.json] [--quick] [--n 1024,4096] [--candidates 'before,R2 wg128 pc4']`.
  */
 import { writeFileSync } from 'node:fs';
 import { resolveShape } from '@qattn/quant-core';
@@ -13,7 +13,7 @@ import type { FlashInt8Options } from '../options.js';
 import { createWebGpuBackend } from './backend.js';
 import { flashAttentionFloatBenchmark, flashAttentionFloatWebGpu } from './baseline.js';
 import type { WebGpuRunOptions } from './flash-int8-webgpu.js';
-import { chooseAttentionSchedule } from './schedule.js';
+import { chooseAttentionSchedule, type ScheduleOverrides } from './schedule.js';
 import type { BenchmarkResult } from '@qattn/quant-core';
 
 interface Row {
@@ -40,21 +40,74 @@ function ops(n: number, causal: boolean): number {
   return (4 * 32 * n * n * 128) / (causal ? 2 : 1);
 }
 
-async function checkCorrectness(): Promise<string[]> {
+/** One int8 candidate: algorithm options plus the schedule fields it pins (none: the schedule rule decides). */
+interface Int8Path {
+  path: string;
+  options: FlashInt8Options;
+  run: WebGpuRunOptions;
+}
+
+// The schedule before this sweep (4 rows per thread, 128 threads, one channel per P·V step), pinned so that "before"
+// and "after" come from the same run.
+const BEFORE: ScheduleOverrides = { rowsPerThread: 4, workgroupSize: 128, pvChannelTile: 1, heavyTilesFirst: false };
+const CANDIDATES: Array<[string, ScheduleOverrides]> = [
+  ['before (R4 wg128 pc1)', BEFORE],
+  ['R2 wg128 pc1', { rowsPerThread: 2, workgroupSize: 128, pvChannelTile: 1, heavyTilesFirst: false }],
+  ['R4 wg128 pc2', { rowsPerThread: 4, workgroupSize: 128, pvChannelTile: 2, heavyTilesFirst: false }],
+  ['R4 wg128 pc4', { rowsPerThread: 4, workgroupSize: 128, pvChannelTile: 4, heavyTilesFirst: false }],
+  ['R2 wg128 pc4', { rowsPerThread: 2, workgroupSize: 128, pvChannelTile: 4, heavyTilesFirst: false }],
+  ['R2 wg256 pc4', { rowsPerThread: 2, workgroupSize: 256, pvChannelTile: 4, heavyTilesFirst: false }],
+  ['R2 wg256 pc1', { rowsPerThread: 2, workgroupSize: 256, pvChannelTile: 1, heavyTilesFirst: false }],
+  ['R1 wg256 pc4', { rowsPerThread: 1, workgroupSize: 256, pvChannelTile: 4, heavyTilesFirst: false }],
+  ['R2 wg64 pc4', { rowsPerThread: 2, workgroupSize: 64, pvChannelTile: 4, heavyTilesFirst: false }],
+  ['R4 wg128 pc4 heavy-first', { rowsPerThread: 4, workgroupSize: 128, pvChannelTile: 4, heavyTilesFirst: true }],
+  ['R2 wg128 pc4 heavy-first', { rowsPerThread: 2, workgroupSize: 128, pvChannelTile: 4, heavyTilesFirst: true }],
+  ['R2 wg256 pc4 heavy-first', { rowsPerThread: 2, workgroupSize: 256, pvChannelTile: 4, heavyTilesFirst: true }],
+  ['R2 wg256 pc8', { rowsPerThread: 2, workgroupSize: 256, pvChannelTile: 8, heavyTilesFirst: false }],
+  ['R2 wg256 pc16', { rowsPerThread: 2, workgroupSize: 256, pvChannelTile: 16, heavyTilesFirst: false }],
+  ['R4 wg256 pc4', { rowsPerThread: 4, workgroupSize: 256, pvChannelTile: 4, heavyTilesFirst: false }],
+  ['R2 wg512 pc4', { rowsPerThread: 2, workgroupSize: 512, pvChannelTile: 4, heavyTilesFirst: false }],
+  ['R1 wg512 pc4', { rowsPerThread: 1, workgroupSize: 512, pvChannelTile: 4, heavyTilesFirst: false }],
+  ['R4 wg128 pc8', { rowsPerThread: 4, workgroupSize: 128, pvChannelTile: 8, heavyTilesFirst: false }],
+];
+
+function int8Paths(defaultBlockN: number): Int8Path[] {
+  const only = args.includes('--candidates') ? args[args.indexOf('--candidates') + 1].split(',') : undefined;
+  const paths: Int8Path[] = [{ path: 'int8 rule', options: {}, run: {} }];
+  // Both P/V block sizes: the oracle's default (options.ts) and the other one, each with every candidate schedule.
+  for (const blockN of [defaultBlockN, defaultBlockN === 32 ? 64 : 32]) {
+    for (const [name, schedule] of CANDIDATES) {
+      if (only && !only.some((c) => name.startsWith(c))) continue;
+      paths.push({ path: `int8 n${blockN} ${name}`, options: blockN === defaultBlockN ? {} : { blockN }, run: { schedule } });
+    }
+  }
+  paths.push({ path: 'int8 QK, fp16 PV (rule)', options: { pv: 'fp16' }, run: {} });
+  paths.push({ path: 'int8 QK, fp16 PV before', options: { pv: 'fp16' }, run: { schedule: BEFORE } });
+  return paths;
+}
+
+/** Every candidate must agree with the CPU oracle on this adapter before its speed counts. */
+async function checkCorrectness(paths: Int8Path[]): Promise<string[]> {
   const lines: string[] = [];
   const shape = { batch: 1, heads: 4, kvHeads: 2, seqQ: 200, seqKV: 300, headDim: 128 };
   const data = generateInputs(shape, { kind: 'llm', seed: 7 });
   const expected = attention(data.q, data.k, data.v, shape, { causal: true });
-  const fallback = await createWebGpuBackend({ forcePlainIntegerDot: true });
-  for (const pv of ['int8', 'fp16'] as const) {
-    const options = { causal: true, pv } as FlashInt8Options;
-    const gpu = await flashInt8Attention(data.q, data.k, data.v, shape, { ...options, backend: 'webgpu' });
-    const cpu = await flashInt8Attention(data.q, data.k, data.v, shape, { ...options, backend: 'cpu' });
-    const resolved = resolveShape(shape);
-    const plain = await fallback.run({ ...data, shape: resolved, scale: 1 / Math.sqrt(128), causal: true, options: resolveFlashInt8Options(options) });
+  const resolved = resolveShape(shape);
+  for (const { path, options, run } of paths) {
+    const all = { ...options, causal: true } as FlashInt8Options;
+    const cpu = await flashInt8Attention(data.q, data.k, data.v, shape, { ...all, backend: 'cpu' });
+    const gpu = await (await createWebGpuBackend(run)).run({ ...data, shape: resolved, scale: 1 / Math.sqrt(128), causal: true, options: resolveFlashInt8Options(all) });
+    const plain = await (await createWebGpuBackend({ ...run, forcePlainIntegerDot: true })).run({
+      ...data,
+      shape: resolved,
+      scale: 1 / Math.sqrt(128),
+      causal: true,
+      options: resolveFlashInt8Options(all),
+    });
+    const vsOracle = compare(gpu, cpu).relL2;
     lines.push(
-      `pv:${pv}: relL2 vs float64 ${compare(gpu, expected).relL2.toExponential(3)}, vs CPU oracle ${compare(gpu, cpu).relL2.toExponential(3)}, ` +
-        `plain-integer fallback identical: ${gpu.every((x, i) => x === plain[i])}`,
+      `${path}: relL2 vs float64 ${compare(gpu, expected).relL2.toExponential(3)} (CPU oracle's: ${compare(cpu, expected).relL2.toExponential(3)}), vs CPU oracle ${vsOracle.toExponential(3)}, ` +
+        `plain-integer fallback identical: ${gpu.every((x, i) => x === plain[i])}${vsOracle > 5e-4 ? '  ** DISAGREES **' : ''}`,
     );
   }
   const context = await acquireGpu();
@@ -71,24 +124,21 @@ async function main(): Promise<void> {
   const context = await acquireGpu();
   console.log(`adapter: ${JSON.stringify(context.adapter)}`);
   console.log(`capabilities: ${JSON.stringify(context.capabilities)}; limits: ${JSON.stringify(context.limits)}`);
-  const correctness = await checkCorrectness();
+  const defaultBlockN = resolveFlashInt8Options({}).blockN;
+  console.log(`options.ts default blockN: ${defaultBlockN}`);
+  const paths = int8Paths(defaultBlockN);
+  const correctness = await checkCorrectness(paths);
   for (const line of correctness) console.log(line);
 
-  const settings = { warmup: 3, repeats: quick ? 3 : 10, seed: 1 };
   const rows: Row[] = [];
   const limits = { ...context.limits, software: context.software };
-  const int8Paths: Array<{ path: string; options: FlashInt8Options; run: WebGpuRunOptions }> = [
-    { path: 'int8 (defaults)', options: {}, run: {} },
-    { path: 'int8 blockN 64', options: { blockN: 64 }, run: {} },
-    { path: 'int8 2 rows/thread', options: {}, run: { rowsPerThread: 2 } },
-    { path: 'int8 QK, fp16 PV', options: { pv: 'fp16' }, run: {} },
-  ];
-  const floatPaths: Array<{ path: string; dtype: 'float32' | 'float16'; rowsPerThread?: 1 | 2 | 4 }> = [
+  const floatPaths: Array<{ path: string; dtype: 'float32' | 'float16' }> = [
     { path: 'f32 baseline', dtype: 'float32' },
-    { path: 'f32 baseline 1 row/thread', dtype: 'float32', rowsPerThread: 1 },
     ...(context.capabilities.shaderF16 ? [{ path: 'f16 baseline', dtype: 'float16' as const }] : []),
   ];
   for (const n of lengths) {
+    // Short kernels get more samples: their medians move more between runs (clocks, dispatch gaps).
+    const settings = quick ? { warmup: 2, repeats: 3, seed: 1 } : n <= 1024 ? { warmup: 10, repeats: 30, seed: 1 } : { warmup: 3, repeats: 10, seed: 1 };
     for (const causal of [false, true]) {
       const shape = { batch: 1, heads: 32, seqQ: n, seqKV: n, headDim: 128 };
       const record = (path: string, schedule: string, result: BenchmarkResult) => {
@@ -107,31 +157,39 @@ async function main(): Promise<void> {
         });
         const last = rows[rows.length - 1];
         console.log(
-          `N=${n} causal=${causal} ${path.padEnd(28)} ${schedule.padEnd(44)} total ${last.ms.toFixed(3)} ms (${last.tops.toFixed(2)} TOPS)` +
+          `N=${n} causal=${causal} ${path.padEnd(34)} ${schedule.padEnd(58)} total ${last.ms.toFixed(3)} ms (${last.tops.toFixed(2)} TOPS)` +
             `  attention ${last.attnMs.toFixed(3)} ms (${last.attnTops.toFixed(2)} TOPS)${last.quantMs !== undefined ? `  quant ${last.quantMs.toFixed(3)} ms` : ''}`,
         );
       };
-      for (const { path, options, run } of int8Paths) {
+      const runFloat = async (suffix: string) => {
+        for (const { path, dtype } of floatPaths) {
+          try {
+            const schedule = chooseAttentionSchedule(dtype === 'float32' ? 'f32' : 'f16', 128, limits);
+            record(path + suffix, schedule.key, await flashAttentionFloatBenchmark(shape, { causal, dtype }, settings));
+          } catch (err) {
+            console.log(`N=${n} causal=${causal} ${path}: failed: ${(err as Error).message}`);
+          }
+        }
+      };
+      // The baseline before and after the int8 candidates: its spread bounds the noise of this shape's ratios.
+      await runFloat('');
+      for (const { path, options, run } of paths) {
         try {
           const backend = await createWebGpuBackend(run);
-          const resolved = resolveFlashInt8Options(options);
-          const schedule = chooseAttentionSchedule(resolved.pv === 'int8' ? 'int8' : 'int8-pv-fp16', 128, limits, resolved.blockN, run.rowsPerThread);
-          record(path, schedule.key, await backend.benchmark(resolveShape(shape), 1 / Math.sqrt(128), causal, resolveFlashInt8Options({ ...options, causal }), settings));
+          const resolved = resolveFlashInt8Options({ ...options, causal });
+          const schedule = chooseAttentionSchedule(resolved.pv === 'int8' ? 'int8' : 'int8-pv-fp16', 128, limits, resolved.blockN, run.schedule, {
+            seqQ: n,
+            causal,
+          });
+          record(path, schedule.key, await backend.benchmark(resolveShape(shape), 1 / Math.sqrt(128), causal, resolved, settings));
         } catch (err) {
           console.log(`N=${n} causal=${causal} ${path}: failed: ${(err as Error).message}`);
         }
       }
-      for (const { path, dtype, rowsPerThread } of floatPaths) {
-        try {
-          const schedule = chooseAttentionSchedule(dtype === 'float32' ? 'f32' : 'f16', 128, limits, undefined, rowsPerThread);
-          record(path, schedule.key, await flashAttentionFloatBenchmark(shape, { causal, dtype, rowsPerThread }, settings));
-        } catch (err) {
-          console.log(`N=${n} causal=${causal} ${path}: failed: ${(err as Error).message}`);
-        }
-      }
+      await runFloat(' (again)');
     }
   }
-  if (outPath) writeFileSync(outPath, JSON.stringify({ adapter: context.adapter, capabilities: context.capabilities, correctness, rows }, null, 2));
+  if (outPath) writeFileSync(outPath, JSON.stringify({ adapter: context.adapter, capabilities: context.capabilities, defaultBlockN, correctness, rows }, null, 2));
 }
 
 main().then(

@@ -32,6 +32,13 @@ export interface AttentionSchedule {
   channelsPerThread: number;
   /** Groups of 4 keys per thread in Q·Kᵀ (the last may be partly idle when blockN/4 is not a multiple of threadsPerRow). */
   keyGroupsPerThread: number;
+  /**
+   * Channels a thread computes together in P·V (int8 and `pv:'fp16'`): each P word loaded from workgroup memory feeds
+   * `pvChannelTile` dot products per row instead of one, at `rowsPerThread × pvChannelTile` accumulators.
+   */
+  pvChannelTile: number;
+  /** Causal: workgroup x = 0 takes the last query tile (most keys), so the longest tiles start first. */
+  heavyTilesFirst: boolean;
   workgroupSize: number;
   /**
    * Whether the loops over the words of a row (Q·Kᵀ) and of a P tile (P·V) have constant trip counts, letting the
@@ -44,6 +51,20 @@ export interface AttentionSchedule {
   workgroupBytes: number;
   /** Pipeline cache key: everything that changes the generated WGSL. */
   key: string;
+}
+
+/** Schedule fields a caller may pin instead of the rule's choice (benchmarks of alternatives, tests of code paths). */
+export interface ScheduleOverrides {
+  rowsPerThread?: 1 | 2 | 4;
+  workgroupSize?: 64 | 128 | 256 | 512;
+  pvChannelTile?: 1 | 2 | 4 | 8 | 16;
+  heavyTilesFirst?: boolean;
+}
+
+/** The problem a schedule is for: the rule may depend on how many query tiles there are and on the mask. */
+export interface ScheduleProblem {
+  seqQ: number;
+  causal: boolean;
 }
 
 /** Head dims the kernels support: multiples of 16 in [32, 256] (P·V splits a row over 8 or 16 threads). */
@@ -81,15 +102,31 @@ export function workgroupBytesOf(arithmetic: AttentionArithmetic, headDim: numbe
 }
 
 /**
+ * The int8 kernels' preferences for a problem on a GPU (software adapters pin 1 row per thread), measured on an H200
+ * through Dawn/Vulkan at headDim 128, N ∈ {1024, 4096}, causal and not (README, WebGPU section; every candidate in one
+ * run). Two rows per thread and 4 channels per P·V step everywhere; the workgroup size sets the query tile:
+ * - 64-key P/V blocks: 512 threads (128 queries per workgroup: K/V tiles in workgroup memory reused by twice the
+ *   queries) except causal with seqQ ≤ 2048, where 256 threads (64 queries) win: with half as many query tiles per head
+ *   the diagonal tiles dominate and too few workgroups fill the 132 SMs (1024 causal: 9.9 vs 7.4 TOPS).
+ * - 32-key blocks (`blockN` ≤ 32): 256 threads and 16 channels per step, fastest at all four shapes.
+ * Without a problem, the non-causal choice.
+ */
+export function int8Preferences(problem: ScheduleProblem | undefined, blockN?: number): ScheduleOverrides {
+  if (blockN !== undefined && blockN <= 32) return { rowsPerThread: 2, workgroupSize: 256, pvChannelTile: 16, heavyTilesFirst: false };
+  const shortCausal = problem !== undefined && problem.causal && problem.seqQ <= 2048;
+  return { rowsPerThread: 2, workgroupSize: shortCausal ? 256 : 512, pvChannelTile: 4, heavyTilesFirst: false };
+}
+
+/**
  * Picks the tiles of the attention kernel for a head dim on a device: a pure function of its arguments.
  *
- * Preference order (first that fits the device's workgroup memory and invocation limits wins):
- * 128 threads (4 NVIDIA warps); `threadsPerRow` 8 up to headDim 128 and 16 above, so a thread accumulates at most
- * 16 channels per row; 4 rows per thread (a K word loaded from workgroup memory feeds 4 dot products) falling back
- * to 2 and 1; `blockN` 64 then 32 then 16 keys (`preferredBlockN` first, so the kernel's P tiles match the CPU oracle's
-blockN). For int8 at headDim 128 this gives 64×64 tiles in 31.5 KiB, which
- * fits the 32 KiB of lavapipe and the 48 KiB of NVIDIA's Vulkan driver; the f32 baseline, whose words are 4× larger,
- * lands on 16×32 (or smaller) tiles — the memory advantage INT8 buys.
+ * Preference order (first that fits the device's workgroup memory and invocation limits wins): the workgroup size,
+ * rows per thread and P·V channel tile of {@link int8Preferences} for int8 (128 threads, 4 rows for the float
+ * baselines), `overrides` taking precedence; `threadsPerRow` 8 up to headDim 128 and 16 above, so a thread accumulates
+ * at most 16 channels per row; fewer rows per thread (4, 2, 1); `blockN` 64 then 32 then 16 keys (`preferredBlockN`
+ * first, so the kernel's P tiles match the CPU oracle's blockN); last, half the workgroup. For int8 at headDim 128 with
+ * blockN 64 this gives 128×64 tiles in 46.8 KiB (512 threads) on NVIDIA's 48 KiB; the f32 baseline, whose words are
+ * 4× larger, lands on 32×16 tiles — the memory advantage INT8 buys.
  *
  * Throws `ERR_QATTN_UNSUPPORTED` for head dims outside {@link isSupportedHeadDim} or devices too small for any tile.
  */
@@ -98,7 +135,8 @@ export function chooseAttentionSchedule(
   headDim: number,
   limits: ScheduleLimits,
   preferredBlockN?: number,
-  preferredRowsPerThread?: 1 | 2 | 4,
+  overrides: ScheduleOverrides = {},
+  problem?: ScheduleProblem,
 ): AttentionSchedule {
   if (!isSupportedHeadDim(headDim)) {
     throw new QattnError('ERR_QATTN_UNSUPPORTED', `flash-int8 webgpu: headDim ${headDim} is not supported (multiples of 16 from 32 to 256)`, {
@@ -113,30 +151,43 @@ export function chooseAttentionSchedule(
       headDim,
     });
   }
-  const workgroupSize = Math.min(128, limits.maxComputeInvocationsPerWorkgroup);
-  const rowGroups = Math.floor(workgroupSize / threadsPerRow);
-  const rowCandidates = preferredRowsPerThread ? [preferredRowsPerThread] : limits.software ? [1] : [4, 2, 1];
-  for (const rowsPerThread of rowCandidates) {
-    for (const blockN of blockNCandidates(preferredBlockN)) {
-      const blockM = rowGroups * rowsPerThread;
-      const workgroupBytes = workgroupBytesOf(arithmetic, headDim, blockM, blockN, threadsPerRow);
-      if (rowGroups < 1 || workgroupBytes > limits.maxComputeWorkgroupStorageSize) continue;
-      const channelsPerThread = headDim / threadsPerRow;
-      const keyGroupsPerThread = Math.ceil(blockN / 4 / threadsPerRow);
-      return {
-        arithmetic,
-        headDim,
-        blockM,
-        blockN,
-        rowsPerThread,
-        threadsPerRow,
-        channelsPerThread,
-        keyGroupsPerThread,
-        workgroupSize: rowGroups * threadsPerRow,
-        unrollWords: !limits.software,
-        workgroupBytes,
-        key: `${arithmetic}:d${headDim}:m${blockM}:n${blockN}:tm${rowsPerThread}:tc${threadsPerRow}:${limits.software ? 'rolled' : 'unrolled'}`,
-      };
+  const preferred = float ? {} : int8Preferences(problem, preferredBlockN);
+  const workgroupSize = Math.min(overrides.workgroupSize ?? preferred.workgroupSize ?? 128, limits.maxComputeInvocationsPerWorkgroup);
+  // Halving the workgroup is the last resort, after fewer rows and smaller key tiles (devices with little memory).
+  const workgroupSizes = [workgroupSize, workgroupSize / 2, workgroupSize / 4].filter((size) => size >= threadsPerRow && Number.isInteger(size));
+  const wantRows = overrides.rowsPerThread ?? (limits.software ? 1 : preferred.rowsPerThread);
+  const rowCandidates = wantRows ? [wantRows, ...([4, 2, 1] as const).filter((r) => r < wantRows)] : [4, 2, 1];
+  const channelsPerThread = headDim / threadsPerRow;
+  const wantChannelTile = float ? 1 : (overrides.pvChannelTile ?? preferred.pvChannelTile ?? 1);
+  // Largest tile ≤ the wanted one that divides the thread's channels (headDim 48: 6 channels → 2).
+  const pvChannelTile = [16, 8, 4, 2, 1].find((t) => t <= wantChannelTile && channelsPerThread % t === 0) ?? 1;
+  const heavyTilesFirst = !float && (overrides.heavyTilesFirst ?? preferred.heavyTilesFirst ?? false);
+  for (const rowGroups of workgroupSizes.map((size) => Math.floor(size / threadsPerRow))) {
+    for (const rowsPerThread of rowCandidates) {
+      for (const blockN of blockNCandidates(preferredBlockN)) {
+        const blockM = rowGroups * rowsPerThread;
+        const workgroupBytes = workgroupBytesOf(arithmetic, headDim, blockM, blockN, threadsPerRow);
+        if (rowGroups < 1 || workgroupBytes > limits.maxComputeWorkgroupStorageSize) continue;
+        const keyGroupsPerThread = Math.ceil(blockN / 4 / threadsPerRow);
+        return {
+          arithmetic,
+          headDim,
+          blockM,
+          blockN,
+          rowsPerThread,
+          threadsPerRow,
+          channelsPerThread,
+          keyGroupsPerThread,
+          pvChannelTile,
+          heavyTilesFirst,
+          workgroupSize: rowGroups * threadsPerRow,
+          unrollWords: !limits.software,
+          workgroupBytes,
+          key:
+            `${arithmetic}:d${headDim}:m${blockM}:n${blockN}:tm${rowsPerThread}:tc${threadsPerRow}:wg${rowGroups * threadsPerRow}` +
+            `:pc${pvChannelTile}${heavyTilesFirst ? ':heavy-first' : ''}:${limits.software ? 'rolled' : 'unrolled'}`,
+        };
+      }
     }
   }
   throw new QattnError(
