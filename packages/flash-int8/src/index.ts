@@ -9,6 +9,7 @@ import {
   validateAttentionInputs,
 } from '@qattn/quant-core';
 import { registry } from './backends.js';
+import { assertCallRanges } from './input-ranges.js';
 import { type FlashInt8Options, resolveFlashInt8Options } from './options.js';
 
 export { FLASH_INT8_OPTIONS, defaultBlockN, resolveFlashInt8Options, type FlashInt8Options, type ResolvedFlashInt8Options } from './options.js';
@@ -39,8 +40,10 @@ export async function flashInt8Attention(
 ): Promise<Float32Array> {
   const resolved = resolveFlashInt8Options(options, shape?.headDim);
   const inputs = validateAttentionInputs(q, k, v, shape, { causal: resolved.causal, scale: resolved.scale });
+  const call = { q, k, v, shape: inputs.shape, scale: inputs.scale, causal: inputs.causal, options: resolved };
+  assertCallRanges(call);
   const { backend } = await registry.resolve(resolved.backend);
-  return backend.run({ q, k, v, shape: inputs.shape, scale: inputs.scale, causal: inputs.causal, options: resolved });
+  return backend.run(call);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isQattnError, QattnError } from './errors.js';
-import { lastVisibleKey, resolveCommonOptions, resolveShape, validateAttentionInputs } from './shape.js';
+import { assertLogitsFitFloat32, lastVisibleKey, maxAbs, resolveCommonOptions, resolveShape, validateAttentionInputs } from './shape.js';
 
 const shape = { batch: 2, heads: 4, kvHeads: 2, seqQ: 3, seqKV: 5, headDim: 8 };
 
@@ -72,5 +72,24 @@ describe('lastVisibleKey', () => {
     expect(lastVisibleKey(3, 4, 10, true)).toBe(9);
     expect(lastVisibleKey(0, 5, 2, true)).toBe(-1);
     expect(lastVisibleKey(0, 5, 2, false)).toBe(1);
+  });
+});
+
+describe('value ranges', () => {
+  it('maxAbs finds the largest magnitude', () => {
+    expect(maxAbs(new Float32Array([1, -7, 3]))).toBe(7);
+    expect(maxAbs(new Float32Array(0))).toBe(0);
+  });
+  it('refuses logits that could overflow float32 and accepts ordinary ones', () => {
+    const small = new Float32Array([1, 2, 3, 4]);
+    expect(() => assertLogitsFitFloat32('test', small, small, 4, 0.5)).not.toThrow();
+    const huge = new Float32Array([1e19, 0, 0, 0]);
+    try {
+      assertLogitsFitFloat32('test', huge, huge, 4, 0.5);
+      expect.unreachable();
+    } catch (err) {
+      expect(isQattnError(err, 'ERR_QATTN_UNSUPPORTED')).toBe(true);
+      expect((err as Error).message).toMatch(/^test: logits may reach/);
+    }
   });
 });

@@ -148,3 +148,32 @@ export const LOG2E = Math.LOG2E;
 export function lastVisibleKey(i: number, seqQ: number, seqKV: number, causal: boolean): number {
   return causal ? Math.max(-1, Math.min(seqKV - 1, i + seqKV - seqQ)) : seqKV - 1;
 }
+
+/** Largest |x| of a tensor (0 for an empty one). */
+export function maxAbs(x: ArrayLike<number>): number {
+  let max = 0;
+  for (let i = 0; i < x.length; i++) {
+    const magnitude = Math.abs(x[i]);
+    if (magnitude > max) max = magnitude;
+  }
+  return max;
+}
+
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Throws `ERR_QATTN_UNSUPPORTED` when base-2 logits could overflow float32: |q·k|·scale·log2e ≤
+ * headDim·max|q|·max|k|·scale·log2e. An fp32 softmax would then produce NaNs where the float64 reference does not, so
+ * every backend refuses such calls the same way instead of returning garbage. Half of FLOAT32_MAX leaves room for the
+ * max subtraction.
+ */
+export function assertLogitsFitFloat32(context: string, q: Float32Array, k: Float32Array, headDim: number, scale: number): void {
+  const bound = headDim * maxAbs(q) * maxAbs(k) * scale * LOG2E;
+  if (bound > FLOAT32_MAX / 2) {
+    throw new QattnError(
+      'ERR_QATTN_UNSUPPORTED',
+      `${context}: logits may reach ${bound.toExponential(2)} and overflow float32 (max|q|·max|k|·headDim·scale·log2e); rescale q or k`,
+      { bound },
+    );
+  }
+}

@@ -1,4 +1,4 @@
-import { LOG2E, QattnError, type ResolvedShape, lastVisibleKey, smoothK } from '@qattn/quant-core';
+import { LOG2E, type ResolvedShape, lastVisibleKey, smoothK } from '@qattn/quant-core';
 import type { ResolvedFlashInt8Options } from '../options.js';
 import { qkRowInt8 } from './gemm-int8.js';
 import { rotateRows } from './hadamard.js';
@@ -13,9 +13,6 @@ const PV_STAGES: Record<ResolvedFlashInt8Options['pv'], PvStageFactory> = {
   int8: createPvInt8Stage,
   fp16: createPvFp16Stage,
 };
-
-/** Largest finite float32: logits beyond it would turn the softmax into NaNs. */
-const FLOAT32_MAX = 3.4028234663852886e38;
 
 /**
  * INT-FlashAttention forward on the CPU, tile by tile (ALGORITHMS.md §1), the readable oracle of the GPU kernels.
@@ -42,7 +39,6 @@ export function attnFwdInt8Cpu(
   const { batch, heads, kvHeads, seqQ, seqKV, headDim, groupSize } = shape;
   const { blockM, blockN } = options;
   const smScaleLog2 = scale * LOG2E;
-  checkLogitRange(q, k, headDim, smScaleLog2);
 
   const qView = { groups: batch * heads, tokens: seqQ, channels: headDim };
   const kvView = { groups: batch * kvHeads, tokens: seqKV, channels: headDim };
@@ -151,28 +147,4 @@ export function attnFwdInt8Cpu(
 /** 2^x. `Math.exp` of a product is several times faster than `2 ** x` in V8 and as accurate as fp32 needs. */
 function exp2(x: number): number {
   return Math.exp(x * Math.LN2);
-}
-
-/**
- * Rejects inputs whose logits could overflow float32 (|q·k|·smScaleLog2 ≤ headDim·max|q|·max|k|·smScaleLog2): the fp32
- * softmax would produce NaNs where the float64 reference does not, so the call fails loudly instead.
- */
-function checkLogitRange(q: Float32Array, k: Float32Array, headDim: number, smScaleLog2: number): void {
-  const bound = headDim * maxAbs(q) * maxAbs(k) * smScaleLog2;
-  if (bound > FLOAT32_MAX / 2) {
-    throw new QattnError(
-      'ERR_QATTN_UNSUPPORTED',
-      `flashInt8Attention: logits may reach ${bound.toExponential(2)} and overflow float32 (max|q|·max|k|·headDim·scale·log2e); rescale q or k`,
-      { bound },
-    );
-  }
-}
-
-function maxAbs(x: Float32Array): number {
-  let max = 0;
-  for (let i = 0; i < x.length; i++) {
-    const magnitude = Math.abs(x[i]);
-    if (magnitude > max) max = magnitude;
-  }
-  return max;
 }

@@ -1,0 +1,26 @@
+import { QattnError, assertLogitsFitFloat32, smoothChannels } from '@qattn/quant-core';
+import type { FlashInt8Call } from './backends.js';
+
+/** fp16 rounds |x| ≥ 65520 to ±Infinity (65504 is its largest finite value). */
+const FLOAT16_OVERFLOW = 65520;
+
+/**
+ * The value-range checks every backend's typed-array entry shares, beyond shape and finiteness: logits that could
+ * overflow float32, and (`pv: 'fp16'`) V values — after smoothing, when `smoothV` is on — that fp16 cannot hold. Both
+ * throw `ERR_QATTN_UNSUPPORTED` naming the problem, so no backend returns NaN or ±Infinity for a finite input.
+ */
+export function assertCallRanges({ q, k, v, shape, scale, options }: FlashInt8Call): void {
+  assertLogitsFitFloat32('flashInt8Attention', q, k, shape.headDim, scale);
+  if (options.pv !== 'fp16') return;
+  const view = { groups: shape.batch * shape.kvHeads, tokens: shape.seqKV, channels: shape.headDim };
+  const source = options.smoothV ? smoothChannels(v, view).smoothed : v;
+  for (let i = 0; i < source.length; i++) {
+    if (Math.abs(source[i]) >= FLOAT16_OVERFLOW) {
+      throw new QattnError(
+        'ERR_QATTN_UNSUPPORTED',
+        `flashInt8Attention: pv:'fp16' cannot represent v[${i}] = ${source[i]}${options.smoothV ? ' (after smoothing)' : ''} (fp16 max 65504); use pv:'int8'`,
+        { tensor: 'v', index: i },
+      );
+    }
+  }
+}
