@@ -12,9 +12,10 @@ import { flashInt8Attention, resolveFlashInt8Options } from '../index.js';
 import type { FlashInt8Options } from '../options.js';
 import { createWebGpuBackend } from './backend.js';
 import { flashAttentionFloatBenchmark, flashAttentionFloatWebGpu } from './baseline.js';
-import type { WebGpuRunOptions } from './flash-int8-webgpu.js';
+import { allocateWorkspace, encodeQuantization, planFlashInt8, quantizationOps, type WebGpuRunOptions } from './flash-int8-webgpu.js';
+import { timePhases } from './timing.js';
 import { chooseAttentionSchedule, type ScheduleOverrides } from './schedule.js';
-import type { BenchmarkResult } from '@qattn/quant-core';
+import { type BenchmarkResult, type BenchmarkSettings, benchmarkData, median } from '@qattn/quant-core';
 
 interface Row {
   n: number;
@@ -120,6 +121,44 @@ async function checkCorrectness(paths: Int8Path[]): Promise<string[]> {
   return lines;
 }
 
+/** One quantization op's median time at one N (default options): what `quantMs` is made of. */
+interface QuantOpRow {
+  n: number;
+  op: string;
+  ms: number;
+  /** The f32 tensor the op reads (Q, K or V: each op reads one) in bytes, over its time. */
+  inputGBps: number;
+}
+
+/**
+ * Times each op of the quantization pre-pass apart (a timestamp between ops; causal does not change this work).
+ * Needs timestamp queries; returns nothing without them.
+ */
+async function timeQuantizationOps(n: number, settings: BenchmarkSettings): Promise<QuantOpRow[]> {
+  const context = await acquireGpu();
+  const shape = resolveShape({ batch: 1, heads: 32, seqQ: n, seqKV: n, headDim: 128 });
+  const plan = planFlashInt8(context, shape, 1 / Math.sqrt(128), false, resolveFlashInt8Options({}));
+  const ops = quantizationOps(plan);
+  const tensors = [1, 2, 3].map((seed) => WebGpuTensor.fromArray(context, benchmarkData(shape.qElements, seed), [1, 32, n, 128]));
+  const workspace = allocateWorkspace(context, plan);
+  try {
+    const [q, k, v] = tensors.map((tensor) => tensor.buffer);
+    const timing = await timePhases(context, ops.length + 1, settings, (encoder, mark) => {
+      mark(0);
+      return encodeQuantization(context, encoder, plan, workspace, { q, k, v }, (index) => mark(index + 1));
+    });
+    if (timing.timer !== 'timestamp-query') return [];
+    const bytes = shape.qElements * 4;
+    return ops.map((op, i) => {
+      const ms = median(timing.phases[i]);
+      return { n, op, ms, inputGBps: bytes / (ms * 1e6) };
+    });
+  } finally {
+    workspace.destroy();
+    for (const tensor of tensors) tensor.dispose();
+  }
+}
+
 async function main(): Promise<void> {
   const context = await acquireGpu();
   console.log(`adapter: ${JSON.stringify(context.adapter)}`);
@@ -131,6 +170,7 @@ async function main(): Promise<void> {
   for (const line of correctness) console.log(line);
 
   const rows: Row[] = [];
+  const quantOps: QuantOpRow[] = [];
   const limits = { ...context.limits, software: context.software };
   const floatPaths: Array<{ path: string; dtype: 'float32' | 'float16' }> = [
     { path: 'f32 baseline', dtype: 'float32' },
@@ -139,6 +179,10 @@ async function main(): Promise<void> {
   for (const n of lengths) {
     // Short kernels get more samples: their medians move more between runs (clocks, dispatch gaps).
     const settings = quick ? { warmup: 2, repeats: 3, seed: 1 } : n <= 1024 ? { warmup: 10, repeats: 30, seed: 1 } : { warmup: 3, repeats: 10, seed: 1 };
+    for (const row of await timeQuantizationOps(n, settings)) {
+      quantOps.push(row);
+      console.log(`N=${n} quantization op ${row.op.padEnd(6)} ${row.ms.toFixed(4)} ms (${row.inputGBps.toFixed(0)} GB/s of f32 input)`);
+    }
     for (const causal of [false, true]) {
       const shape = { batch: 1, heads: 32, seqQ: n, seqKV: n, headDim: 128 };
       const record = (path: string, schedule: string, result: BenchmarkResult) => {
@@ -189,7 +233,7 @@ async function main(): Promise<void> {
       await runFloat(' (again)');
     }
   }
-  if (outPath) writeFileSync(outPath, JSON.stringify({ adapter: context.adapter, capabilities: context.capabilities, defaultBlockN, correctness, rows }, null, 2));
+  if (outPath) writeFileSync(outPath, JSON.stringify({ adapter: context.adapter, capabilities: context.capabilities, defaultBlockN, correctness, quantOps, rows }, null, 2));
 }
 
 main().then(

@@ -13,6 +13,6 @@ export interface TokenView {
 export function encodeChannelMean(context: GpuContext, encoder: GPUCommandEncoder, x: GPUBuffer, mean: GPUBuffer, view: TokenView): GPUBuffer[] {
   const pipeline = cachedPipeline(context, 'flash-int8/channel_mean', () => source);
   const params = uniformBuffer(context, [{ u32: view.tokens }, { u32: view.channels }]);
-  encodeDispatch(context, encoder, pipeline, [params, x, mean], [Math.ceil(view.channels / 32), view.groups]);
+  encodeDispatch(context, encoder, pipeline, [params, x, mean], [Math.ceil(view.channels / 8), view.groups]);
   return [params];
 }

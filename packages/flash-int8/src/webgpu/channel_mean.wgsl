@@ -1,5 +1,7 @@
 // layout: x f32[G,T,D] · mean f32[G,D] — mean over the T tokens of each (group, channel); G = batch·kvHeads
 // K smoothing (SageAttention) and V smoothing subtract this mean before quantizing.
+// Summation order (fixed, so the mean is the same bits on every schedule): token lane l = 0..7 sums t = l, l+8, …
+// in order; the 8 lane sums are then added in lane order and divided by T.
 
 struct Params {
   tokens: u32,
@@ -10,12 +12,13 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> mean: array<f32>;
 
-const CHANNELS_PER_WORKGROUP: u32 = 32u;
-const TOKEN_LANES: u32 = 8u; // 32 channels × 8 token lanes: each token row is read as one 128-byte segment
+const CHANNELS_PER_WORKGROUP: u32 = 8u; // 8 channels × 8 token lanes: a warp reads four full 32-byte sectors
+const TOKEN_LANES: u32 = 8u;
+const LOADS_IN_FLIGHT: u32 = 8u; // loads issued before their (in-order) adds: the chain is latency-bound otherwise
 
-var<workgroup> partial: array<f32, 256>; // (TOKEN_LANES, CHANNELS_PER_WORKGROUP)
+var<workgroup> partial: array<f32, 64>; // (TOKEN_LANES, CHANNELS_PER_WORKGROUP)
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let g = wg.y;
   let c = tid % CHANNELS_PER_WORKGROUP;
@@ -23,8 +26,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   let d = wg.x * CHANNELS_PER_WORKGROUP + c;
   var sum = 0.0;
   if (d < params.channels) {
-    for (var t = lane; t < params.tokens; t += TOKEN_LANES) {
-      sum += x[(g * params.tokens + t) * params.channels + d];
+    let base = g * params.tokens * params.channels + d;
+    let stride = TOKEN_LANES * params.channels;
+    var t = lane;
+    // Full batches: LOADS_IN_FLIGHT independent loads, then the adds in token order.
+    for (; t + (LOADS_IN_FLIGHT - 1u) * TOKEN_LANES < params.tokens; t += LOADS_IN_FLIGHT * TOKEN_LANES) {
+      var values: array<f32, LOADS_IN_FLIGHT>;
+      for (var i = 0u; i < LOADS_IN_FLIGHT; i++) {
+        values[i] = x[base + t * params.channels + i * stride];
+      }
+      for (var i = 0u; i < LOADS_IN_FLIGHT; i++) {
+        sum += values[i];
+      }
+    }
+    for (; t < params.tokens; t += TOKEN_LANES) {
+      sum += x[base + t * params.channels];
     }
   }
   partial[tid] = sum;

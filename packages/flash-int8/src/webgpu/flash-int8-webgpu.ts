@@ -176,38 +176,56 @@ export function allocateWorkspace(context: GpuContext, plan: FlashInt8Plan): Fla
   };
 }
 
-/** Encodes the quantization pre-pass: K (and V) means, Q and K to INT8 rows, V to its transposed layout. */
+/** The quantization pre-pass's ops in encoding order: K (and V) means, Q and K to INT8 rows, V to its transposed layout. */
+export type QuantizationOp = 'kMean' | 'vMean' | 'q' | 'k' | 'v';
+
+/** The ops {@link encodeQuantization} encodes for `plan`, in order (per-op timing marks go between them). */
+export function quantizationOps(plan: FlashInt8Plan): QuantizationOp[] {
+  return [...(plan.smoothK ? (['kMean'] as const) : []), ...(plan.smoothV ? (['vMean'] as const) : []), 'q', 'k', 'v'];
+}
+
+/**
+ * Encodes the quantization pre-pass ({@link quantizationOps}); `afterOp(i)` runs after the i-th op is encoded
+ * (benchmarks put a timestamp there).
+ */
 export function encodeQuantization(
   context: GpuContext,
   encoder: GPUCommandEncoder,
   plan: FlashInt8Plan,
   workspace: FlashInt8Workspace,
   inputs: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer },
+  afterOp?: (index: number) => void,
 ): GPUBuffer[] {
+  const encoders: Record<QuantizationOp, () => GPUBuffer[]> = {
+    kMean: () => encodeChannelMean(context, encoder, inputs.k, workspace.kMean, plan.kvView),
+    vMean: () => encodeChannelMean(context, encoder, inputs.v, workspace.vMean, plan.kvView),
+    q: () => encodeQuantizeRows(context, encoder, inputs.q, undefined, { codes: workspace.qCodes, rowScale: workspace.qScale }, plan.qView, plan.qRowsPerScale),
+    k: () =>
+      encodeQuantizeRows(
+        context,
+        encoder,
+        inputs.k,
+        plan.smoothK ? workspace.kMean : undefined,
+        { codes: workspace.kCodes, rowScale: workspace.kScale },
+        plan.kvView,
+        plan.kRowsPerScale,
+      ),
+    v: () =>
+      encodeQuantizeV(
+        context,
+        encoder,
+        inputs.v,
+        plan.smoothV ? workspace.vMean : undefined,
+        { codes: workspace.vCodes, scale: workspace.vScale },
+        plan.kvView,
+        plan.vLayout,
+      ),
+  };
   const transient: GPUBuffer[] = [];
-  if (plan.smoothK) transient.push(...encodeChannelMean(context, encoder, inputs.k, workspace.kMean, plan.kvView));
-  if (plan.smoothV) transient.push(...encodeChannelMean(context, encoder, inputs.v, workspace.vMean, plan.kvView));
-  transient.push(
-    ...encodeQuantizeRows(context, encoder, inputs.q, undefined, { codes: workspace.qCodes, rowScale: workspace.qScale }, plan.qView, plan.qRowsPerScale),
-    ...encodeQuantizeRows(
-      context,
-      encoder,
-      inputs.k,
-      plan.smoothK ? workspace.kMean : undefined,
-      { codes: workspace.kCodes, rowScale: workspace.kScale },
-      plan.kvView,
-      plan.kRowsPerScale,
-    ),
-    ...encodeQuantizeV(
-      context,
-      encoder,
-      inputs.v,
-      plan.smoothV ? workspace.vMean : undefined,
-      { codes: workspace.vCodes, scale: workspace.vScale },
-      plan.kvView,
-      plan.vLayout,
-    ),
-  );
+  quantizationOps(plan).forEach((op, index) => {
+    transient.push(...encoders[op]());
+    afterOp?.(index);
+  });
   return transient;
 }
 

@@ -9,6 +9,17 @@ export interface Int8RowsBuffers {
   rowScale: GPUBuffer;
 }
 
+/** Rows one workgroup of `quantize_rows.wgsl` quantizes with per-token scales (256 threads, 32 per row). */
+export const QUANTIZE_ROWS_PER_WORKGROUP = 8;
+
+/**
+ * Workgroups along the tokens of one group: per-token scales pack {@link QUANTIZE_ROWS_PER_WORKGROUP} rows into a
+ * workgroup; per-block scales take one workgroup per block (its max is a workgroup-wide reduction).
+ */
+export function quantizeRowsWorkgroups(tokens: number, rowsPerScale: number): number {
+  return Math.ceil(tokens / (rowsPerScale === 1 ? QUANTIZE_ROWS_PER_WORKGROUP : rowsPerScale));
+}
+
 /**
  * Encodes symmetric INT8 quantization of Q or K with one scale per `rowsPerScale` tokens (1 = per token, the paper;
  * blockM/blockN = per block), optionally of x − mean (K smoothing). Returns the transient buffers to free.
@@ -25,6 +36,7 @@ export function encodeQuantizeRows(
   const pipeline = cachedPipeline(context, 'flash-int8/quantize_rows', () => source);
   const params = uniformBuffer(context, [{ u32: view.tokens }, { u32: view.channels }, { u32: rowsPerScale }, { u32: mean ? 1 : 0 }]);
   // The shader never reads `mean` when subtract_mean is 0; any buffer satisfies the binding.
-  encodeDispatch(context, encoder, pipeline, [params, x, mean ?? x, out.codes, out.rowScale], [Math.ceil(view.tokens / rowsPerScale), view.groups]);
+  const workgroupsPerGroup = quantizeRowsWorkgroups(view.tokens, rowsPerScale);
+  encodeDispatch(context, encoder, pipeline, [params, x, mean ?? x, out.codes, out.rowScale], [workgroupsPerGroup, view.groups]);
   return [params];
 }

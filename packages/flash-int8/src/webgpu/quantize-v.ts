@@ -23,6 +23,14 @@ export function vScaleBlocks(view: TokenView, layout: VLayout): number {
   return Math.ceil(view.tokens / layout.blockTokens);
 }
 
+/** Channels one `v_scales.wgsl` workgroup measures: all of them for a per-head scale, else 8 (× 32 token lanes). */
+export function vScaleChannelsPerWorkgroup(view: TokenView, layout: VLayout): number {
+  return layout.perHead ? view.channels : 8;
+}
+
+/** Words of transposed V (PV_ELEMS keys each, all channels) one `quantize_v.wgsl` workgroup writes. */
+export const V_WORDS_PER_WORKGROUP = 16;
+
 /**
  * Encodes V's quantization: its scales `f32[G, blocks, D]` (INT8 only) and its codes, transposed to `u32[G, D,
  * vWords]` with keys packed along each word, the operand layout of `dot4I8Packed` in P·V. With `mean`, V − mean is
@@ -41,6 +49,7 @@ export function encodeQuantizeV(
   const blocks = vScaleBlocks(view, layout);
   const subtractMean = mean ? 1 : 0;
   if (layout.pv === 'int8') {
+    const scaleChannels = vScaleChannelsPerWorkgroup(view, layout);
     const scalesPipeline = cachedPipeline(context, 'flash-int8/v_scales', () => scalesSource);
     const scaleParams = uniformBuffer(context, [
       { u32: view.tokens },
@@ -49,9 +58,10 @@ export function encodeQuantizeV(
       { u32: blocks },
       { u32: subtractMean },
       { u32: layout.perHead ? 1 : 0 },
+      { u32: scaleChannels },
     ]);
     transient.push(scaleParams);
-    encodeDispatch(context, encoder, scalesPipeline, [scaleParams, v, mean ?? v, out.scale], [blocks, view.groups]);
+    encodeDispatch(context, encoder, scalesPipeline, [scaleParams, v, mean ?? v, out.scale], [blocks, view.groups, Math.ceil(view.channels / scaleChannels)]);
   }
   const elements = vElementsPerWord(layout.pv);
   const words = Math.ceil(view.tokens / elements);
@@ -67,6 +77,6 @@ export function encodeQuantizeV(
     { u32: subtractMean },
   ]);
   transient.push(params);
-  encodeDispatch(context, encoder, quantizePipeline, [params, v, mean ?? v, out.scale, out.codes], [Math.ceil((view.channels * words) / 256), view.groups]);
+  encodeDispatch(context, encoder, quantizePipeline, [params, v, mean ?? v, out.scale, out.codes], [Math.ceil(words / V_WORDS_PER_WORKGROUP), view.groups]);
   return transient;
 }

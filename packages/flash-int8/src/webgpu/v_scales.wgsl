@@ -2,6 +2,9 @@
 // channel); KB = ceil(T / block_tokens). With per_head, every channel of a block gets the block's one scale (the
 // paper's per-(batch, head) V scale is one block spanning all T tokens). V − mean is measured when subtract_mean.
 // Scale rule (quant-core `quantize`): max|v| = 0 → 1; all |v| equal to m → m; else max(max|v|/127, 2^-126).
+// Workgroup (block, g, z) covers channels [z·C, z·C + C), C = channels_per_workgroup (all D when per_head, else 8 so
+// that G·KB·D/8 workgroups fill the GPU even when one block spans the whole sequence). Max and min are exact in any
+// order, so how tokens are split over threads does not change the scale.
 
 struct Params {
   tokens: u32,
@@ -10,6 +13,7 @@ struct Params {
   blocks: u32,
   subtract_mean: u32,
   per_head: u32,
+  channels_per_workgroup: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -40,12 +44,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   let t0 = block * params.block_tokens;
   let t1 = min(t0 + params.block_tokens, params.tokens);
   // Threads = channels × token lanes (lanes = 256 / channels, at least 1): channel-fastest reads are coalesced.
-  let lanes = max(1u, WORKGROUP_SIZE / params.channels);
-  let d = tid % params.channels;
-  let lane = tid / params.channels;
+  let width = params.channels_per_workgroup;
+  let lanes = max(1u, WORKGROUP_SIZE / width);
+  let c = tid % width;
+  let d = wg.z * width + c;
+  let lane = tid / width;
   var local_max = 0.0;
   var local_min = 3.0e38;
-  if (lane < lanes && tid < lanes * params.channels) {
+  if (lane < lanes && d < params.channels) {
     var offset = 0.0;
     if (params.subtract_mean != 0u) {
       offset = mean[g * params.channels + d];
@@ -67,17 +73,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       }
       workgroupBarrier();
     }
-    for (var c = tid; c < params.channels; c += WORKGROUP_SIZE) {
-      scale[(g * params.blocks + block) * params.channels + c] = scale_of(abs_max[0], abs_min[0]);
+    for (var ch = tid; ch < params.channels; ch += WORKGROUP_SIZE) {
+      scale[(g * params.blocks + block) * params.channels + ch] = scale_of(abs_max[0], abs_min[0]);
     }
     return;
   }
-  if (lane == 0u && tid < params.channels) {
+  if (lane == 0u && d < params.channels) {
     var block_max = 0.0;
     var block_min = 3.0e38;
     for (var l = 0u; l < lanes; l++) {
-      block_max = max(block_max, abs_max[l * params.channels + d]);
-      block_min = min(block_min, abs_min[l * params.channels + d]);
+      block_max = max(block_max, abs_max[l * width + c]);
+      block_min = min(block_min, abs_min[l * width + c]);
     }
     scale[(g * params.blocks + block) * params.channels + d] = scale_of(block_max, block_min);
   }
