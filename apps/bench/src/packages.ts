@@ -1,7 +1,7 @@
 /**
  * The public API of the qattn packages as the bench sees it. The bench imports each package dynamically and checks
  * every export it uses, so a package that does not (yet) export a function is reported as such instead of breaking
- * the whole run; the types below are the contract of docs/TEAM-CONTRACTS.md.
+ * the whole run; the types below mirror the benchmark contract of `@qattn/quant-core` (BenchmarkSettings/Result).
  */
 import type { BackendName, DataKind } from './presets.js';
 
