@@ -3,6 +3,7 @@
  * every export it uses, so a package that does not (yet) export a function is reported as such instead of breaking
  * the whole run; the types below mirror the benchmark contract of `@qattn/quant-core` (BenchmarkSettings/Result).
  */
+import type { BenchmarkResult, BenchmarkSettings } from '@qattn/quant-core';
 import type { BackendName, DataKind } from './presets.js';
 
 /** Shape argument of every package entry point. */
@@ -23,23 +24,9 @@ export interface ApiBackendStatus {
   priority?: number;
 }
 
-/** Result of a package's benchmark hook (`flashInt8Benchmark`, `turboBenchmark`). */
-export interface ApiBenchmarkResult {
-  backend: string;
-  medianMs: number;
-  minMs: number;
-  samplesMs: number[];
-  quantMs?: number;
-  attnMs?: number;
-  peakDeviceBytes?: number;
-  timer?: string;
-}
-
-export interface ApiBenchmarkOptions {
-  warmup: number;
-  repeats: number;
-  seed?: number;
-}
+/** Result and settings of a package's benchmark hook (`flashInt8Benchmark`, `turboBenchmark`). */
+export type ApiBenchmarkResult = BenchmarkResult;
+export type ApiBenchmarkOptions = BenchmarkSettings;
 
 type AttentionFn = (
   q: Float32Array,
