@@ -1,3 +1,4 @@
+import type { BenchmarkResult } from '@qattn/quant-core';
 import { float32Attention } from './baseline.js';
 import { median } from './metrics.js';
 import type { ApiBackendStatus, ApiShape, KernelPackage } from './packages.js';
@@ -6,14 +7,8 @@ import { type AlgorithmId, type BackendName, BACKEND_NAMES } from './presets.js'
 /** How a time was measured. `host` = performance.now() around synchronous CPU work. */
 export type TimerKind = 'events' | 'timestamp-query' | 'host' | 'host-fallback' | (string & {});
 
-/** One timed cell, whatever produced it. */
-export interface Timing {
-  medianMs: number;
-  minMs: number;
-  samplesMs: number[];
-  quantMs?: number;
-  attnMs?: number;
-  peakDeviceBytes?: number;
+/** One timed cell, whatever produced it: a package's benchmark result, or the bench's own host timing. */
+export interface Timing extends Omit<BenchmarkResult, 'backend' | 'timer'> {
   timer: TimerKind;
 }
 

@@ -3,15 +3,10 @@
  * q·k dot product and 2·D for the p·v accumulation, the convention of the FlashAttention papers and of
  * ALGORITHMS.md §3, so numbers are comparable with the peers quoted there.
  */
+import type { AttentionShape } from '@qattn/quant-core';
 
-/** The shape of one benchmark cell. */
-export interface CellShape {
-  batch: number;
-  heads: number;
-  kvHeads: number;
-  seqQ: number;
-  seqKV: number;
-  headDim: number;
+/** The shape of one benchmark cell: every dimension resolved, plus the mask. */
+export interface CellShape extends Required<AttentionShape> {
   causal: boolean;
 }
 

@@ -3,18 +3,11 @@
  * every export it uses, so a package that does not (yet) export a function is reported as such instead of breaking
  * the whole run; the types below mirror the benchmark contract of `@qattn/quant-core` (BenchmarkSettings/Result).
  */
-import type { BenchmarkResult, BenchmarkSettings } from '@qattn/quant-core';
+import type { AttentionShape, BenchmarkResult, BenchmarkSettings } from '@qattn/quant-core';
 import type { BackendName, DataKind } from './presets.js';
 
 /** Shape argument of every package entry point. */
-export interface ApiShape {
-  batch: number;
-  heads: number;
-  kvHeads?: number;
-  seqQ: number;
-  seqKV: number;
-  headDim: number;
-}
+export type ApiShape = AttentionShape;
 
 /** What a backend registry reports about one backend. */
 export interface ApiBackendStatus {
