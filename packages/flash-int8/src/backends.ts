@@ -1,23 +1,11 @@
-import { type BackendName, BackendRegistry, type BenchmarkResult, type BenchmarkSettings, type ResolvedShape } from '@qattn/quant-core';
+import { type AttentionCall, type BackendName, BackendRegistry, type BenchmarkResult, type BenchmarkSettings, type ResolvedShape } from '@qattn/quant-core';
 import { createCpuBackend } from './cpu/backend.js';
 import { createCudaBackend } from './cuda/backend.js';
 import { createWebGpuBackend } from './webgpu/backend.js';
 import type { ResolvedFlashInt8Options } from './options.js';
 
 /** One validated attention call, as every backend receives it. */
-export interface FlashInt8Call {
-  /** [batch, heads, seqQ, headDim] */
-  q: Float32Array;
-  /** [batch, kvHeads, seqKV, headDim] */
-  k: Float32Array;
-  /** [batch, kvHeads, seqKV, headDim] */
-  v: Float32Array;
-  shape: ResolvedShape;
-  /** Softmax scale (default already applied: 1/√headDim). */
-  scale: number;
-  causal: boolean;
-  options: ResolvedFlashInt8Options;
-}
+export type FlashInt8Call = AttentionCall<ResolvedFlashInt8Options>;
 
 /** What a flash-int8 backend implements. Backends throw `ERR_QATTN_UNSUPPORTED` for option combinations they lack. */
 export interface FlashInt8Backend {

@@ -177,3 +177,18 @@ export function assertLogitsFitFloat32(context: string, q: Float32Array, k: Floa
     );
   }
 }
+
+/** One validated attention call, as a kernel package hands it to its backends. `O` is the package's resolved options. */
+export interface AttentionCall<O> {
+  /** [batch, heads, seqQ, headDim] */
+  q: Float32Array;
+  /** [batch, kvHeads, seqKV, headDim] */
+  k: Float32Array;
+  /** [batch, kvHeads, seqKV, headDim] */
+  v: Float32Array;
+  shape: ResolvedShape;
+  /** Softmax scale (default already applied: 1/√headDim). */
+  scale: number;
+  causal: boolean;
+  options: O;
+}

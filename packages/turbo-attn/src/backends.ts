@@ -1,4 +1,5 @@
 import {
+  type AttentionCall,
   type BackendName,
   BackendRegistry,
   type BackendStatus,
@@ -11,19 +12,7 @@ import { createCpuBackend } from './cpu/backend.js';
 import type { ResolvedTurboOptions } from './options.js';
 
 /** One validated attention call, as every backend receives it. */
-export interface TurboCall {
-  /** [batch, heads, seqQ, headDim] */
-  q: Float32Array;
-  /** [batch, kvHeads, seqKV, headDim] */
-  k: Float32Array;
-  /** [batch, kvHeads, seqKV, headDim] */
-  v: Float32Array;
-  shape: ResolvedShape;
-  /** Softmax scale (default already applied: 1/√headDim). */
-  scale: number;
-  causal: boolean;
-  options: ResolvedTurboOptions;
-}
+export type TurboCall = AttentionCall<ResolvedTurboOptions>;
 
 /** What a turbo-attn backend implements. Backends throw `ERR_QATTN_UNSUPPORTED` for option combinations they lack. */
 export interface TurboBackend {
