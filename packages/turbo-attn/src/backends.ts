@@ -5,10 +5,11 @@ import {
   type BackendStatus,
   type BenchmarkResult,
   type BenchmarkSettings,
-  QattnError,
   type ResolvedShape,
 } from '@qattn/quant-core';
 import { createCpuBackend } from './cpu/backend.js';
+import { createCudaBackend } from './cuda/backend.js';
+import { createWebGpuBackend } from './webgpu/backend.js';
 import type { ResolvedTurboOptions } from './options.js';
 
 /** One validated attention call, as every backend receives it. */
@@ -26,17 +27,8 @@ export interface TurboBackend {
 /** The backends of `@qattn/turbo-attn`, highest priority first for `backend: 'auto'`. */
 export const registry = new BackendRegistry<TurboBackend>('@qattn/turbo-attn');
 
-/** A backend that does not exist yet: its factory rejects with the reason, so `'auto'` falls back and reports it. */
-function notYetImplemented(name: BackendName, reason: string): () => Promise<TurboBackend> {
-  return async () => {
-    throw new QattnError('ERR_QATTN_BACKEND_UNAVAILABLE', `@qattn/turbo-attn: the ${name} backend is not available: ${reason}`, {
-      backend: name,
-    });
-  };
-}
-
-registry.register('cuda', notYetImplemented('cuda', 'the FlashQ CUDA kernel is not implemented yet (the cpu backend is its oracle)'), 30);
-registry.register('webgpu', notYetImplemented('webgpu', 'the FlashQ WebGPU kernel is not implemented yet (the cpu backend is its oracle)'), 20);
+registry.register('cuda', () => createCudaBackend(), 30);
+registry.register('webgpu', () => createWebGpuBackend(), 20);
 registry.register('cpu', async () => createCpuBackend(), 10);
 
 /** Probes every backend of this package: which load here, by priority, and why the others do not. */

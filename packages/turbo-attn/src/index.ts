@@ -17,6 +17,8 @@ export { TURBO_OPTION_TABLE, resolveTurboOptions, type TurboOptions, type Resolv
 export { turboBackends, type TurboBackend, type TurboCall } from './backends.js';
 export type { FlashQStats } from './cpu/attn_fwd_flashq_cpu.js';
 export type { BenchmarkResult, BenchmarkSettings } from '@qattn/quant-core';
+export * from './webgpu/index.js';
+export * from './cuda/index.js';
 
 /**
  * TurboAttention (arXiv 2412.08585): softmax(q·kᵀ·scale)·v with FlashQ — q, k and v quantized to INT8 block-wise per
