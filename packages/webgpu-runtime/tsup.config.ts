@@ -1,3 +1,4 @@
 import { qattnTsup } from '@qattn/tooling/tsup';
 
-export default qattnTsup();
+// WGSL kernels are inlined as strings, so the built package needs no file access (Node ESM/CJS and browsers alike).
+export default qattnTsup({ loader: { '.wgsl': 'text' } });

@@ -1,37 +1,45 @@
 import { isQattnError } from '@qattn/quant-core';
-import { generateInputs } from '@qattn/reference';
+import { compare, generateInputs } from '@qattn/reference';
+import { acquireGpu } from '@qattn/webgpu-runtime';
 import { describe, expect, it } from 'vitest';
 import { turboAttention, turboAttentionWithStats, turboBackends } from './index.js';
 
 const shape = { batch: 1, heads: 2, seqQ: 16, seqKV: 16, headDim: 16 };
 
 describe('turbo-attn backends', () => {
-  it('reports cuda and webgpu as unavailable with a reason, and cpu as available, by priority', async () => {
+  it('reports every backend by priority with a reason for each unavailable one: webgpu where an adapter is, cpu always', async () => {
     const status = await turboBackends();
-    expect(status.map((s) => [s.name, s.available])).toEqual([
-      ['cuda', false],
-      ['webgpu', false],
-      ['cpu', true],
-    ]);
-    for (const s of status.filter((entry) => !entry.available)) expect(s.reason).toMatch(/not implemented yet/);
+    const adapter = await acquireGpu().then(
+      () => true,
+      () => false,
+    );
+    expect(status.map((s) => s.name)).toEqual(['cuda', 'webgpu', 'cpu']);
+    expect(status.find((s) => s.name === 'webgpu')?.available).toBe(adapter);
+    expect(status.find((s) => s.name === 'cpu')?.available).toBe(true);
+    for (const s of status.filter((entry) => !entry.available)) expect(s.reason).toMatch(/\S/);
   });
 
-  it.each(['cuda', 'webgpu'] as const)('rejects backend %s with ERR_QATTN_BACKEND_UNAVAILABLE and the reason', async (backend) => {
+  it('rejects a backend that cannot load with ERR_QATTN_BACKEND_UNAVAILABLE and the reason', async () => {
     const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: 1 });
-    const err = await turboAttention(q, k, v, shape, { backend }).catch((e: unknown) => e);
-    expect(isQattnError(err, 'ERR_QATTN_BACKEND_UNAVAILABLE'), String(err)).toBe(true);
-    expect((err as Error).message).toContain(`${backend} backend is not available`);
+    for (const s of (await turboBackends()).filter((entry) => !entry.available)) {
+      const err = await turboAttention(q, k, v, shape, { backend: s.name }).catch((e: unknown) => e);
+      expect(isQattnError(err, 'ERR_QATTN_BACKEND_UNAVAILABLE'), String(err)).toBe(true);
+      expect((err as Error).message).toContain(s.name);
+    }
   });
 
-  it("'auto' falls back to the cpu backend and gives the same result as 'cpu'", async () => {
-    const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: 2 });
-    expect(await turboAttention(q, k, v, shape, { backend: 'auto' })).toEqual(await turboAttention(q, k, v, shape, { backend: 'cpu' }));
+  it("'auto' runs on the first backend that loads and agrees with the 'cpu' oracle", async () => {
+    const autoShape = { ...shape, headDim: 32 }; // the smallest head dim every backend supports
+    const { q, k, v } = generateInputs(autoShape, { kind: 'llm', seed: 2 });
+    const oracle = await turboAttention(q, k, v, autoShape, { backend: 'cpu' });
+    // The GPU backends agree with the oracle within 5e-4 relative L2 (their tests state why); the cpu backend is it.
+    expect(compare(await turboAttention(q, k, v, autoShape, { backend: 'auto' }), oracle).relL2).toBeLessThanOrEqual(5e-4);
   });
 
   it('turboAttentionWithStats returns the same output and refuses GPU backends', async () => {
     const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: 3 });
     const { out, stats } = await turboAttentionWithStats(q, k, v, shape, { causal: true, blockM: 8, blockN: 8 });
-    expect(out).toEqual(await turboAttention(q, k, v, shape, { causal: true, blockM: 8, blockN: 8 }));
+    expect(out).toEqual(await turboAttention(q, k, v, shape, { causal: true, blockM: 8, blockN: 8, backend: 'cpu' }));
     // 2 heads × 2 query tiles × 2 key tiles; the first query tile never sees the second key tile.
     expect(stats).toEqual({ tiles: 8, skippedCausal: 2, skippedSparse: 0 });
     const err = await turboAttentionWithStats(q, k, v, shape, { backend: 'webgpu' }).catch((e: unknown) => e);

@@ -6,3 +6,5 @@ export { WebGpuTensor, readBuffer } from './tensor.js';
 export type { GpuDType } from './tensor.js';
 export { GpuTimestamps } from './timestamps.js';
 export { BufferUsage, MapMode } from './constants.js';
+export * from './kernels/index.js';
+export { gpuForTests, webGpuRequired } from './test-support.js';

@@ -1,10 +1,8 @@
 import { isQattnError } from '@qattn/quant-core';
 import { describe, expect, it } from 'vitest';
-import { acquireGpu, BufferUsage, releaseGpu, WebGpuTensor, withDeviceErrors } from '../src/index.js';
-import { gpuOrSkipReason } from './webgpu-env.js';
+import { acquireGpu, BufferUsage, gpuForTests, releaseGpu, WebGpuTensor, withDeviceErrors } from '../src/index.js';
 
-const { context: initial, skipReason } = await gpuOrSkipReason();
-if (skipReason) console.warn(`webgpu-runtime tests skipped: ${skipReason}`);
+const { context: initial } = await gpuForTests();
 
 describe.skipIf(!initial)('webgpu-runtime on a real adapter', () => {
   it('reports capabilities and the adapter limits it requested', async () => {

@@ -1,12 +1,15 @@
 /// <reference types="@webgpu/types" />
 import { type AttentionShape, QattnError, resolveCommonOptions, resolveShape } from '@qattn/quant-core';
-import { type WebGpuTensor, withDeviceErrors } from '@qattn/webgpu-runtime';
+import { checkDeviceInputs, quantizedAttentionOnDevice, type WebGpuRunOptions, type WebGpuTensor } from '@qattn/webgpu-runtime';
 import { type FlashInt8Options, resolveFlashInt8Options } from '../options.js';
-import { planFlashInt8, runFlashInt8OnDevice, type WebGpuRunOptions } from './flash-int8-webgpu.js';
+import { flashInt8PlanRequest } from './variant.js';
 
 export { createWebGpuBackend, type WebGpuFlashInt8Backend } from './backend.js';
-export { flashAttentionFloatBenchmark, flashAttentionFloatWebGpu, type FloatBaselineDType } from './baseline.js';
+export { flashInt8Variant } from './variant.js';
 export {
+  floatAttentionBenchmark as flashAttentionFloatBenchmark,
+  floatAttentionWebGpu as flashAttentionFloatWebGpu,
+  type FloatBaselineDType,
   chooseAttentionSchedule,
   int8Preferences,
   isSupportedHeadDim,
@@ -15,8 +18,8 @@ export {
   type ScheduleLimits,
   type ScheduleOverrides,
   type ScheduleProblem,
-} from './schedule.js';
-export type { WebGpuRunOptions } from './flash-int8-webgpu.js';
+  type WebGpuRunOptions,
+} from '@qattn/webgpu-runtime';
 
 /**
  * INT-FlashAttention on device-resident tensors: q `[batch, heads, seqQ, headDim]`, k and v `[batch, kvHeads, seqKV,
@@ -50,22 +53,7 @@ export async function flashInt8AttentionWebGpu(
   }
   const resolvedShape = resolveShape(shape);
   const { scale, causal } = resolveCommonOptions({ causal: resolved.causal, scale: resolved.scale }, resolvedShape.headDim);
-  const expected: Array<[string, WebGpuTensor, number]> = [
-    ['q', q, resolvedShape.qElements],
-    ['k', k, resolvedShape.kvElements],
-    ['v', v, resolvedShape.kvElements],
-  ];
-  for (const [name, tensor, elements] of expected) {
-    if (tensor?.location !== 'webgpu') throw new QattnError('ERR_QATTN_DTYPE', `${name} must be a WebGpuTensor`, { tensor: name });
-    if (tensor.dtype !== 'float32') throw new QattnError('ERR_QATTN_DTYPE', `${name} must be float32, got ${tensor.dtype}`, { tensor: name });
-    if (tensor.size !== elements) {
-      throw new QattnError('ERR_QATTN_SHAPE', `${name} has ${tensor.size} elements but the shape needs ${elements}`, { tensor: name });
-    }
-    if (tensor.context.device !== q.context.device) {
-      throw new QattnError('ERR_QATTN_OPTION', `${name} lives on another device than q`, { tensor: name });
-    }
-  }
-  const context = q.context;
-  const plan = planFlashInt8(context, resolvedShape, scale, causal, resolved, run);
-  return withDeviceErrors(context, 'flashInt8AttentionWebGpu', () => runFlashInt8OnDevice(context, plan, { q, k, v }));
+  const context = checkDeviceInputs('flashInt8AttentionWebGpu', q, k, v, resolvedShape);
+  const request = flashInt8PlanRequest({ shape: resolvedShape, scale, causal, options: resolved }, run);
+  return quantizedAttentionOnDevice('flashInt8AttentionWebGpu', context, request, { q, k, v });
 }

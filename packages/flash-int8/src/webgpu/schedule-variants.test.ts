@@ -3,7 +3,7 @@ import { compare, generateInputs } from '@qattn/reference';
 import { describe, expect, it } from 'vitest';
 import { type FlashInt8Options, flashInt8Attention, resolveFlashInt8Options } from '../index.js';
 import { createWebGpuBackend } from './backend.js';
-import type { ScheduleOverrides } from './schedule.js';
+import type { ScheduleOverrides } from '@qattn/webgpu-runtime';
 import { gpuForTests } from './webgpu-test-env.js';
 
 const { context } = await gpuForTests();

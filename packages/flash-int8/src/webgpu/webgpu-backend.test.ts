@@ -4,8 +4,7 @@ import { acquireGpu, WebGpuTensor } from '@qattn/webgpu-runtime';
 import { describe, expect, it } from 'vitest';
 import { type FlashInt8Options, flashInt8Attention, resolveFlashInt8Options } from '../index.js';
 import { createWebGpuBackend } from './backend.js';
-import { flashAttentionFloatBenchmark, flashAttentionFloatWebGpu } from './baseline.js';
-import { flashInt8AttentionWebGpu } from './index.js';
+import { flashAttentionFloatBenchmark, flashAttentionFloatWebGpu, flashInt8AttentionWebGpu } from './index.js';
 import { gpuForTests } from './webgpu-test-env.js';
 
 const { context } = await gpuForTests();

@@ -1,9 +1,13 @@
 // layout: q_codes u32[B,H,Sq,D/4] (4×int8) · q_scale f32[B,H,Sq] · k_codes u32[B,Hkv,Skv,D/4] · k_scale f32[B,Hkv,Skv] · v_codes u32[B,Hkv,D,vWords] (V transposed, int8×4 or f16×2 along keys) · v_scale f32[B,Hkv,vBlocks,D] · v_mean f32[B,Hkv,D] · out f32|f16[B,H,Sq,D]
-// INT-FlashAttention forward. One workgroup = BLOCK_M queries of one (batch, head); key tiles of BLOCK_N.
-// Injected before this file (see attn-fwd-int8.ts): HEAD_DIM, QK_WORDS, QK_STRIDE, BLOCK_M, BLOCK_N, ROWS_PER_THREAD,
-// THREADS_PER_ROW, CHANNELS_PER_THREAD, KEY_GROUPS_PER_THREAD, PV_CHANNEL_TILE, WORKGROUP_SIZE, PV_ELEMS, PV_WORDS,
-// PV_STRIDE, PV_FP16, P_SCALE_ROWMAX, HEAVY_TILES_FIRST, alias out_t, fn dot4_i8(a, b) -> i32, fn to_out(x: f32) -> out_t, and the loop bounds
-// fn qk_word_count() / pv_word_count() (constants, or uniforms where the schedule keeps those loops rolled).
+// Quantized FlashAttention-2 forward, the skeleton of every variant (INT-FlashAttention, FlashQ + SAS). One workgroup
+// = BLOCK_M queries of one (batch, head); key tiles of BLOCK_N. Scales are per row (per-block scales arrive repeated
+// on each row of their block).
+// Injected before this file (see attn-fwd-int8.ts): the schedule's constants HEAD_DIM, QK_WORDS, QK_STRIDE, BLOCK_M,
+// BLOCK_N, ROWS_PER_THREAD, THREADS_PER_ROW, CHANNELS_PER_THREAD, KEY_GROUPS_PER_THREAD, PV_CHANNEL_TILE,
+// WORKGROUP_SIZE, HEAVY_TILES_FIRST, PV_ELEMS, PV_WORDS, PV_STRIDE; the variant's PV_FP16, P_SCALE_ROWMAX, P_CODE_MAX,
+// P_CODES_U8, SKIP_SPARSE_TILES, EXPONENT_MONOTONE and its exponent fn exponent2(x) / exponent2_is_zero(x);
+// alias out_t, fn to_out(x: f32) -> out_t, fn dot4_i8 / dot4_u8, the loop bounds fn qk_word_count() /
+// pv_word_count() (constants, or uniforms where the schedule keeps those loops rolled), and attn_common.wgsl.
 
 struct Params {
   heads: u32,
@@ -14,7 +18,7 @@ struct Params {
   causal: u32,
   causal_offset: i32, // seq_kv - seq_q: query i sees keys j <= i + causal_offset
   v_words: u32, // u32 words per transposed V row (ceil(seq_kv / PV_ELEMS))
-  v_blocks: u32, // V scale blocks along keys (1 unless vGranularity is blockChannel)
+  v_blocks: u32, // V scale blocks along keys (1 when one block spans the sequence)
   v_block_tiles: u32, // kernel key tiles per V scale block
   sm_scale_log2: f32,
   qk_words: u32, // HEAD_DIM / 4, for loops the schedule keeps rolled
@@ -31,12 +35,8 @@ struct Params {
 @group(0) @binding(7) var<storage, read> v_mean: array<f32>;
 @group(0) @binding(8) var<storage, read_write> out: array<out_t>;
 
-const KEYS_PER_THREAD: u32 = KEY_GROUPS_PER_THREAD * 4u;
-const KEY_GROUPS: u32 = BLOCK_N / 4u;
 const PV_CHANNEL_STEPS: u32 = CHANNELS_PER_THREAD / PV_CHANNEL_TILE;
-// WGSL implementations may assume no infinities, so "no score yet" is a large finite negative number and masked
-// entries are tracked by predicate, never by -inf arithmetic.
-const NEG_BIG: f32 = -1.0e30;
+const P_CODE_MAX_F: f32 = f32(P_CODE_MAX);
 
 var<workgroup> q_smem: array<u32, BLOCK_M * QK_STRIDE>; // (BLOCK_M, QK_WORDS) + pad
 var<workgroup> k_smem: array<u32, BLOCK_N * QK_STRIDE>; // (BLOCK_N, QK_WORDS) + pad
@@ -44,6 +44,7 @@ var<workgroup> k_scale_smem: array<f32, BLOCK_N>;
 var<workgroup> v_smem: array<u32, HEAD_DIM * PV_STRIDE>; // (HEAD_DIM, PV_WORDS) + pad, keys packed along words
 var<workgroup> p_smem: array<u32, BLOCK_M * PV_STRIDE>; // (BLOCK_M, PV_WORDS) + pad
 var<workgroup> row_partial: array<f32, BLOCK_M * THREADS_PER_ROW>; // per-thread row max, then row sum
+var<workgroup> tile_live: atomic<u32>; // SKIP_SPARSE_TILES: some row of the workgroup keeps a score of this tile
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -81,31 +82,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     let query = q_start + row0 + i;
     m_run[i] = NEG_BIG;
     l_run[i] = 0.0;
-    if (query < params.seq_q) {
-      q_descale[i] = q_scale[q_row_base + query] * params.sm_scale_log2;
-      var last = i32(params.seq_kv) - 1;
-      if (params.causal != 0u) {
-        last = min(last, i32(query) + params.causal_offset);
-      }
-      last_key[i] = last;
-    } else {
-      q_descale[i] = 0.0;
-      last_key[i] = -1;
-    }
-    for (var j = 0u; j < CHANNELS_PER_THREAD; j++) {
-      o_acc[i][j] = 0.0;
-    }
+    last_key[i] = last_visible_key(query);
+    q_descale[i] = select(0.0, q_scale[q_row_base + min(query, params.seq_q - 1u)] * params.sm_scale_log2, query < params.seq_q);
   }
 
-  // Keys past the last query's last visible key are never visited (causal tiles above the diagonal).
-  let last_query = min(q_start + BLOCK_M, params.seq_q) - 1u;
-  var kv_end = params.seq_kv;
-  if (params.causal != 0u) {
-    kv_end = u32(clamp(i32(last_query) + params.causal_offset + 1, 0, i32(params.seq_kv)));
-  }
-
+  let kv_end = key_range_end(q_start);
   for (var kv_start = 0u; kv_start < kv_end; kv_start += BLOCK_N) {
-    // Hazard: the previous tile's P·V still reads k/v/p_smem until every thread passes this barrier.
+    // Hazard: the previous tile's P·V still reads k/v/p_smem, and its skip test tile_live, until every thread passes
+    // this barrier.
     workgroupBarrier();
     for (var i = tid; i < BLOCK_N * QK_WORDS; i += WORKGROUP_SIZE) {
       let r = i / QK_WORDS;
@@ -131,13 +115,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
       }
       v_smem[d * PV_STRIDE + w] = word;
     }
+    if (SKIP_SPARSE_TILES && tid == 0u) {
+      atomicStore(&tile_live, 0u);
+    }
     workgroupBarrier();
 
     // S = Q̂·K̂ᵀ, INT32 accumulation. This thread: rows row0.., key groups lane, lane + THREADS_PER_ROW, ...
     // Explicit zero value: a bare `var` in a loop body may keep the previous iteration's contents on some drivers.
     var s_acc = array<array<i32, KEYS_PER_THREAD>, ROWS_PER_THREAD>();
     for (var w = 0u; w < qk_word_count(); w++) {
-      var q_word: array<u32, ROWS_PER_THREAD>;
+      var q_word = array<u32, ROWS_PER_THREAD>();
       for (var i = 0u; i < ROWS_PER_THREAD; i++) {
         q_word[i] = q_smem[(row0 + i) * QK_STRIDE + w];
       }
@@ -153,8 +140,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
       }
     }
 
-    // Online softmax in base 2: x = S · s_q · s_k · smScaleLog2.
-    var x: array<array<f32, KEYS_PER_THREAD>, ROWS_PER_THREAD>;
+    // Online softmax in base 2: x = S · s_q · s_k · smScaleLog2. The row's tile max is reduced over its threads.
+    var x = array<array<f32, KEYS_PER_THREAD>, ROWS_PER_THREAD>();
+    var keeps_scores = false; // some row of this thread has a score the exponent does not zero against m_run
     for (var i = 0u; i < ROWS_PER_THREAD; i++) {
       var tile_max = NEG_BIG;
       for (var g = 0u; g < KEY_GROUPS_PER_THREAD; g++) {
@@ -168,62 +156,85 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
         }
       }
       row_partial[(row0 + i) * THREADS_PER_ROW + lane] = tile_max;
+      // A row's tile max is the max of its threads' partial maxima: the row keeps a score iff one of them does. The
+      // running max only grows, so a score zeroed against m_run would be zeroed against every later max too.
+      keeps_scores = keeps_scores || (tile_max > NEG_BIG && !exponent2_is_zero(tile_max - m_run[i]));
     }
-    workgroupBarrier();
-
-    var alpha: array<f32, ROWS_PER_THREAD>; // exp2(m_old − m_new): rescale of the running o and l
-    var pv_descale: array<f32, ROWS_PER_THREAD>; // P̂ → P
-    for (var i = 0u; i < ROWS_PER_THREAD; i++) {
-      var tile_max = NEG_BIG;
-      for (var t = 0u; t < THREADS_PER_ROW; t++) {
-        tile_max = max(tile_max, row_partial[(row0 + i) * THREADS_PER_ROW + t]);
+    if (SKIP_SPARSE_TILES) {
+      if (keeps_scores) {
+        atomicStore(&tile_live, 1u);
       }
+      // All-zero tile skip: one workgroup-uniform decision (the load is also the barrier that publishes row_partial).
+      // Exact: every P of the tile would be 0, m_run unchanged and alpha = exponent2(0) = 1.
+      if (workgroupUniformLoad(&tile_live) == 0u) {
+        continue;
+      }
+    } else {
+      workgroupBarrier();
+    }
+
+    var alpha = array<f32, ROWS_PER_THREAD>(); // exponent2(m_old − m_new): rescale of the running o and l
+    var pv_descale = array<f32, ROWS_PER_THREAD>(); // P̂ → P
+    var p_max = array<f32, ROWS_PER_THREAD>(); // the row's largest P in the tile
+    for (var i = 0u; i < ROWS_PER_THREAD; i++) {
+      let tile_max = row_partial_max(row0 + i);
       let m_new = max(m_run[i], tile_max);
-      alpha[i] = exp2(m_run[i] - m_new);
+      alpha[i] = exponent2(m_run[i] - m_new);
       m_run[i] = m_new;
-      // 'rowmax': P̂ = round(P_CODE_MAX · P / max_tile P) with max_tile P = exp2(tile_max − m_new) ≤ 1, so small rows
-      // keep every step; 'global': P̂ = round(P_CODE_MAX · P) (the paper, with P_CODE_MAX 127).
-      let p_code_max = f32(P_CODE_MAX);
-      var p_ref = m_new;
-      var p_descale = 1.0 / p_code_max;
+      // P = exponent2(x − m_new) ∈ [0, 1], in place of x; l sums these f32 probabilities (FlashAttention-2, the CPU
+      // oracles), not the rounded P̂: rounding a tile's many tiny probabilities to 0 would bias the sum.
+      var row_sum = 0.0;
+      var thread_p_max = 0.0;
+      for (var g = 0u; g < KEY_GROUPS_PER_THREAD; g++) {
+        for (var e = 0u; e < 4u; e++) {
+          // Masked keys hold NEG_BIG; test it rather than rely on exponent2(NEG_BIG − m_new) = 0, which fails for a
+          // row that has seen no key (m_new = NEG_BIG too).
+          let p = select(0.0, exponent2(x[i][g * 4u + e] - m_new), x[i][g * 4u + e] > NEG_BIG);
+          x[i][g * 4u + e] = p;
+          row_sum += p;
+          thread_p_max = max(thread_p_max, p);
+        }
+      }
+      l_run[i] = l_run[i] * alpha[i] + row_sum;
+      p_max[i] = select(thread_p_max, exponent2(tile_max - m_new), EXPONENT_MONOTONE);
+    }
+    if (P_SCALE_ROWMAX && !PV_FP16 && !EXPONENT_MONOTONE) {
+      // The exponent is not monotone: reduce the row's largest P over its threads, as the oracle takes the max.
+      workgroupBarrier();
+      for (var i = 0u; i < ROWS_PER_THREAD; i++) {
+        row_partial[(row0 + i) * THREADS_PER_ROW + lane] = p_max[i];
+      }
+      workgroupBarrier();
+      for (var i = 0u; i < ROWS_PER_THREAD; i++) {
+        p_max[i] = row_partial_max(row0 + i);
+      }
+    }
+    for (var i = 0u; i < ROWS_PER_THREAD; i++) {
+      // 'rowmax': P̂ = round(P_CODE_MAX · P / p_max), so a tile far below the running max keeps every code step;
+      // 'global': P̂ = round(P_CODE_MAX · P). p_max = 0 (a row masked or zeroed in this tile): every P is 0 too.
+      var to_code = P_CODE_MAX_F;
+      pv_descale[i] = 1.0 / P_CODE_MAX_F;
       if (P_SCALE_ROWMAX) {
-        p_ref = tile_max;
-        p_descale = exp2(tile_max - m_new) / p_code_max;
+        to_code = select(0.0, P_CODE_MAX_F / p_max[i], p_max[i] > 0.0);
+        pv_descale[i] = p_max[i] / P_CODE_MAX_F;
       }
       if (PV_FP16) {
-        p_ref = m_new;
-        p_descale = 1.0;
+        pv_descale[i] = 1.0;
       }
-      pv_descale[i] = p_descale;
-      var row_sum = 0.0;
       for (var g = 0u; g < KEY_GROUPS_PER_THREAD; g++) {
         let group = g * THREADS_PER_ROW + lane;
-        var p: array<f32, 4>;
-        for (var e = 0u; e < 4u; e++) {
-          let local_key = group * 4u + e;
-          let visible = group < KEY_GROUPS && i32(kv_start + local_key) <= last_key[i];
-          p[e] = select(0.0, exp2(x[i][g * 4u + e] - p_ref), visible);
-          row_sum += p[e];
-        }
         if (group < KEY_GROUPS) {
+          let p = vec4<f32>(x[i][g * 4u], x[i][g * 4u + 1u], x[i][g * 4u + 2u], x[i][g * 4u + 3u]);
           if (PV_FP16) {
-            let h01 = pack2x16float(vec2<f32>(p[0], p[1]));
-            let h23 = pack2x16float(vec2<f32>(p[2], p[3]));
-            p_smem[(row0 + i) * PV_STRIDE + group * 2u] = h01;
-            p_smem[(row0 + i) * PV_STRIDE + group * 2u + 1u] = h23;
+            p_smem[(row0 + i) * PV_STRIDE + group * 2u] = pack2x16float(p.xy);
+            p_smem[(row0 + i) * PV_STRIDE + group * 2u + 1u] = pack2x16float(p.zw);
           } else {
-            var packed = 0u;
-            for (var e = 0u; e < 4u; e++) {
-              let code = u32(round(p_code_max * p[e])); // in [0, P_CODE_MAX]: no sign bits to mask
-              packed |= code << (8u * e);
-            }
-            p_smem[(row0 + i) * PV_STRIDE + group] = packed;
+            // In [0, P_CODE_MAX] (min: guards a last-ulp excess of P over p_max): no sign bits to mask.
+            let codes = vec4<u32>(min(round(p * to_code), vec4<f32>(P_CODE_MAX_F)));
+            p_smem[(row0 + i) * PV_STRIDE + group] = codes.x | (codes.y << 8u) | (codes.z << 16u) | (codes.w << 24u);
           }
         }
       }
-      // l sums the f32 probabilities (FlashAttention-2, the paper, the CPU oracle), not the rounded P̂: rounding a tile's
-      // many tiny probabilities to 0 would bias the sum. p is relative to p_ref, hence the factor exp2(p_ref − m_new).
-      l_run[i] = l_run[i] * alpha[i] + row_sum * exp2(p_ref - m_new);
     }
     workgroupBarrier();
 
@@ -243,8 +254,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     // (Holding all of this thread's P rows in registers, 32 more at 4 rows × 32 keys, measured 10–50% slower on the
     // H200 through Vulkan: register pressure.)
     for (var jc = 0u; jc < PV_CHANNEL_STEPS; jc++) {
-      var v_descale: array<f32, PV_CHANNEL_TILE>;
-      var v_row: array<u32, PV_CHANNEL_TILE>; // v_smem offset of each channel's row
+      var v_descale = array<f32, PV_CHANNEL_TILE>();
+      var v_row = array<u32, PV_CHANNEL_TILE>(); // v_smem offset of each channel's row
       for (var c = 0u; c < PV_CHANNEL_TILE; c++) {
         let d = lane + (jc * PV_CHANNEL_TILE + c) * THREADS_PER_ROW;
         v_descale[c] = v_scale[(kv_head * params.v_blocks + v_block) * HEAD_DIM + d];
@@ -253,7 +264,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
       if (PV_FP16) {
         var pv = array<array<f32, PV_CHANNEL_TILE>, ROWS_PER_THREAD>();
         for (var w = 0u; w < pv_word_count(); w++) {
-          var p_pair: array<vec2<f32>, ROWS_PER_THREAD>;
+          var p_pair = array<vec2<f32>, ROWS_PER_THREAD>();
           for (var i = 0u; i < ROWS_PER_THREAD; i++) {
             p_pair[i] = unpack2x16float(p_smem[(row0 + i) * PV_STRIDE + w]);
           }
@@ -273,7 +284,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
       } else {
         var pv = array<array<i32, PV_CHANNEL_TILE>, ROWS_PER_THREAD>();
         for (var w = 0u; w < pv_word_count(); w++) {
-          var p_word: array<u32, ROWS_PER_THREAD>;
+          var p_word = array<u32, ROWS_PER_THREAD>();
           for (var i = 0u; i < ROWS_PER_THREAD; i++) {
             p_word[i] = p_smem[(row0 + i) * PV_STRIDE + w];
           }
@@ -304,27 +315,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     }
   }
 
-  // The row sum is split over the THREADS_PER_ROW threads that computed its P: reduce it once, at the end.
-  workgroupBarrier();
-  for (var i = 0u; i < ROWS_PER_THREAD; i++) {
-    row_partial[(row0 + i) * THREADS_PER_ROW + lane] = l_run[i];
-  }
-  workgroupBarrier();
+  publish_row_sums(row0, lane, l_run);
   for (var i = 0u; i < ROWS_PER_THREAD; i++) {
     let query = q_start + row0 + i;
     if (query >= params.seq_q) {
       continue;
     }
-    var l_total = 0.0;
-    for (var t = 0u; t < THREADS_PER_ROW; t++) {
-      l_total += row_partial[(row0 + i) * THREADS_PER_ROW + t];
-    }
-    // A row that sees no key (causal, seqQ > seqKV) has l = 0 and outputs zeros, like FlashAttention.
-    let inv_l = select(0.0, 1.0 / l_total, l_total > 0.0);
-    let has_keys = l_total > 0.0;
+    let inv_l = inverse_row_sum(row0 + i);
     for (var j = 0u; j < CHANNELS_PER_THREAD; j++) {
       let d = lane + j * THREADS_PER_ROW;
-      let mean = select(0.0, v_mean[kv_head * HEAD_DIM + d], has_keys);
+      // V's mean (zeros unless V was smoothed) goes back in; a row that saw no key stays 0.
+      let mean = select(0.0, v_mean[kv_head * HEAD_DIM + d], inv_l > 0.0);
       out[(q_row_base + query) * HEAD_DIM + d] = to_out(o_acc[i][j] * inv_l + mean);
     }
   }

@@ -1,7 +1,8 @@
-import type { GpuContext } from '@qattn/webgpu-runtime';
+import type { GpuContext } from '../device.js';
 import type { AttentionDims } from './attn-fwd-int8.js';
+import common from './attn_common.wgsl';
 import source from './attn_fwd_float.wgsl';
-import { cachedPipeline, encodeDispatch, uniformBuffer, wgslConstants, wordLoopBounds } from './dispatch.js';
+import { cachedPipeline, encodeDispatch, type UniformWord, wgslConstants, wordLoopBounds } from './dispatch.js';
 import type { AttentionSchedule } from './schedule.js';
 
 /** The generated WGSL of the float baseline for a schedule whose arithmetic is 'f32' or 'f16'. */
@@ -26,21 +27,14 @@ export function floatAttentionSource(schedule: AttentionSchedule): string {
       P_STRIDE: schedule.blockN + 1,
     }),
     ...wordLoopBounds(schedule, { qk_word_count: ['QK_WORDS', 'params.qk_words'], pv_key_count: ['BLOCK_N', 'params.block_n'] }),
+    common,
     source,
   ].join('\n');
 }
 
-/** Encodes the float FlashAttention baseline: q, k, v and out in the schedule's element type (f32 or f16). */
-export function encodeFloatAttention(
-  context: GpuContext,
-  encoder: GPUCommandEncoder,
-  schedule: AttentionSchedule,
-  operands: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; out: GPUBuffer },
-  dims: AttentionDims,
-  timestampWrites?: GPUComputePassTimestampWrites,
-): GPUBuffer[] {
-  const pipeline = cachedPipeline(context, `flash-int8/attn_fwd_float:${schedule.key}`, () => floatAttentionSource(schedule));
-  const params = uniformBuffer(context, [
+/** Uniforms of the float baseline. */
+export function floatAttentionUniforms(schedule: AttentionSchedule, dims: AttentionDims): UniformWord[] {
+  return [
     { u32: dims.heads },
     { u32: dims.kvHeads },
     { u32: dims.seqQ },
@@ -51,7 +45,23 @@ export function encodeFloatAttention(
     { f32: dims.smScaleLog2 },
     { u32: schedule.headDim / 4 },
     { u32: schedule.blockN },
-  ]);
+  ];
+}
+
+/**
+ * Encodes the float FlashAttention baseline: q, k, v and out in the schedule's element type (f32 or f16); `params`
+ * from {@link floatAttentionUniforms}.
+ */
+export function encodeFloatAttention(
+  context: GpuContext,
+  encoder: GPUCommandEncoder,
+  schedule: AttentionSchedule,
+  params: GPUBuffer,
+  operands: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; out: GPUBuffer },
+  dims: AttentionDims,
+  timestampWrites?: GPUComputePassTimestampWrites,
+): void {
+  const pipeline = cachedPipeline(context, `qattn/attn_fwd_float:${schedule.key}`, () => floatAttentionSource(schedule));
   encodeDispatch(
     context,
     encoder,
@@ -60,5 +70,4 @@ export function encodeFloatAttention(
     [Math.ceil(dims.seqQ / schedule.blockM), dims.batch * dims.heads],
     timestampWrites,
   );
-  return [params];
 }

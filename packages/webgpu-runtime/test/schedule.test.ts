@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseAttentionSchedule, int8Preferences, isSupportedHeadDim, workgroupBytesOf } from './schedule.js';
+import { chooseAttentionSchedule, int8Preferences, isSupportedHeadDim, workgroupBytesOf } from '../src/kernels/schedule.js';
 
 const LAVAPIPE = { maxComputeWorkgroupStorageSize: 32768, maxComputeInvocationsPerWorkgroup: 1024, software: true };
 const NVIDIA_VULKAN = { maxComputeWorkgroupStorageSize: 49152, maxComputeInvocationsPerWorkgroup: 1024 };

@@ -1,8 +1,21 @@
-import { type AttentionOptions, type AttentionShape, LOG2E, QattnError, resolveCommonOptions, resolveShape } from '@qattn/quant-core';
-import { acquireGpu, type GpuContext, WebGpuTensor, withDeviceErrors } from '@qattn/webgpu-runtime';
-import { encodeFloatAttention } from './attn-fwd-float.js';
+import {
+  type AttentionOptions,
+  type AttentionShape,
+  type BenchmarkResult,
+  type BenchmarkSettings,
+  benchmarkData,
+  LOG2E,
+  median,
+  QattnError,
+  resolveCommonOptions,
+  resolveShape,
+} from '@qattn/quant-core';
+import { acquireGpu, type GpuContext } from '../device.js';
+import { withDeviceErrors } from '../error-scope.js';
+import { WebGpuTensor } from '../tensor.js';
+import { encodeFloatAttention, floatAttentionUniforms } from './attn-fwd-float.js';
+import { uniformBuffer } from './dispatch.js';
 import { chooseAttentionSchedule } from './schedule.js';
-import { type BenchmarkResult, type BenchmarkSettings, benchmarkData, median } from '@qattn/quant-core';
 import { timePhases } from './timing.js';
 
 /** Element type of the float baseline. */
@@ -23,10 +36,10 @@ function scheduleFor(context: GpuContext, dtype: FloatBaselineDType, headDim: nu
 }
 
 /**
- * Plain FlashAttention-2 forward in f32 or f16 on WebGPU (no quantization): the baseline the INT8 kernel's speed and
+ * Plain FlashAttention-2 forward in f32 or f16 on WebGPU (no quantization): the baseline the INT8 kernels' speed and
  * accuracy are compared with. q, k, v are device tensors of one dtype; the output has that dtype.
  */
-export async function flashAttentionFloatWebGpu(
+export async function floatAttentionWebGpu(
   q: WebGpuTensor,
   k: WebGpuTensor,
   v: WebGpuTensor,
@@ -37,25 +50,23 @@ export async function flashAttentionFloatWebGpu(
   const { scale, causal } = resolveCommonOptions(options, resolved.headDim);
   const { context, dtype } = q;
   if (k.dtype !== dtype || v.dtype !== dtype || k.context !== context || v.context !== context) {
-    throw new QattnError('ERR_QATTN_DTYPE', 'flashAttentionFloatWebGpu: q, k and v must share one dtype and one device');
+    throw new QattnError('ERR_QATTN_DTYPE', 'floatAttentionWebGpu: q, k and v must share one dtype and one device');
   }
   const schedule = scheduleFor(context, dtype, resolved.headDim);
-  return withDeviceErrors(context, 'flashAttentionFloatWebGpu', () => {
+  const dims = { ...resolved, causal, smScaleLog2: scale * LOG2E };
+  return withDeviceErrors(context, 'floatAttentionWebGpu', () => {
     const out = WebGpuTensor.empty(context, dimsOf(resolved).q, dtype);
+    const params = uniformBuffer(context, floatAttentionUniforms(schedule, dims));
     const encoder = context.device.createCommandEncoder();
-    const transient = encodeFloatAttention(context, encoder, schedule, { q: q.buffer, k: k.buffer, v: v.buffer, out: out.buffer }, {
-      ...resolved,
-      causal,
-      smScaleLog2: scale * LOG2E,
-    });
+    encodeFloatAttention(context, encoder, schedule, params, { q: q.buffer, k: k.buffer, v: v.buffer, out: out.buffer }, dims);
     context.device.queue.submit([encoder.finish()]);
-    for (const buffer of transient) buffer.destroy();
+    params.destroy();
     return out;
   });
 }
 
 /** Times the float baseline on device-resident inputs (timestamp queries where available). */
-export async function flashAttentionFloatBenchmark(
+export async function floatAttentionBenchmark(
   shape: AttentionShape,
   options: AttentionOptions & { dtype?: FloatBaselineDType; rowsPerThread?: 1 | 2 | 4 },
   settings: BenchmarkSettings,
@@ -67,21 +78,18 @@ export async function flashAttentionFloatBenchmark(
   const schedule = scheduleFor(context, dtype, resolved.headDim, options.rowsPerThread);
   const seed = settings.seed ?? 1;
   const dims = dimsOf(resolved);
-  return withDeviceErrors(context, 'flashAttentionFloatBenchmark', async () => {
+  const attentionDims = { ...resolved, causal, smScaleLog2: scale * LOG2E };
+  return withDeviceErrors(context, 'floatAttentionBenchmark', async () => {
     const q = WebGpuTensor.fromArray(context, benchmarkData(resolved.qElements, seed), dims.q, dtype);
     const k = WebGpuTensor.fromArray(context, benchmarkData(resolved.kvElements, seed + 1), dims.kv, dtype);
     const v = WebGpuTensor.fromArray(context, benchmarkData(resolved.kvElements, seed + 2), dims.kv, dtype);
     const out = WebGpuTensor.empty(context, dims.q, dtype);
+    const params = uniformBuffer(context, floatAttentionUniforms(schedule, attentionDims));
     try {
       const timing = await timePhases(context, 2, settings, (encoder, mark) => {
         mark(0);
-        const transient = encodeFloatAttention(context, encoder, schedule, { q: q.buffer, k: k.buffer, v: v.buffer, out: out.buffer }, {
-          ...resolved,
-          causal,
-          smScaleLog2: scale * LOG2E,
-        });
+        encodeFloatAttention(context, encoder, schedule, params, { q: q.buffer, k: k.buffer, v: v.buffer, out: out.buffer }, attentionDims);
         mark(1);
-        return transient;
       });
       const bytesPerElement = dtype === 'float32' ? 4 : 2;
       return {
@@ -94,6 +102,7 @@ export async function flashAttentionFloatBenchmark(
         timer: timing.timer,
       };
     } finally {
+      params.destroy();
       for (const tensor of [q, k, v, out]) tensor.dispose();
     }
   });

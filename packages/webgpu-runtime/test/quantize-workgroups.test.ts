@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { QUANTIZE_ROWS_PER_WORKGROUP, quantizeRowsWorkgroups } from './quantize-rows.js';
-import { V_WORDS_PER_WORKGROUP, vScaleChannelsPerWorkgroup } from './quantize-v.js';
+import { QUANTIZE_ROWS_PER_WORKGROUP, quantizeRowsWorkgroups } from '../src/kernels/quantize-rows.js';
+import { V_WORDS_PER_WORKGROUP, vScaleChannelsPerWorkgroup } from '../src/kernels/quantize-v.js';
 
 describe('quantization workgroup counts (pure functions of the shape)', () => {
   it('packs 8 rows per workgroup with per-token scales and one block per workgroup otherwise', () => {

@@ -4,7 +4,7 @@
 // over channels, with no packed-dot operand layout to satisfy.
 // Injected before this file (see attn-fwd-float.ts): elem_t, out_t, fn to_out, HEAD_DIM, QK_WORDS, QK_STRIDE,
 // BLOCK_M, BLOCK_N, ROWS_PER_THREAD, THREADS_PER_ROW, CHANNEL_WORDS_PER_THREAD, KEY_GROUPS_PER_THREAD,
-// WORKGROUP_SIZE, P_STRIDE, and the loop bounds fn qk_word_count() / pv_key_count().
+// WORKGROUP_SIZE, P_STRIDE, the loop bounds fn qk_word_count() / pv_key_count(), and attn_common.wgsl.
 
 struct Params {
   heads: u32,
@@ -24,10 +24,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> k: array<vec4<elem_t>>;
 @group(0) @binding(3) var<storage, read> v: array<vec4<elem_t>>;
 @group(0) @binding(4) var<storage, read_write> out: array<out_t>;
-
-const KEYS_PER_THREAD: u32 = KEY_GROUPS_PER_THREAD * 4u;
-const KEY_GROUPS: u32 = BLOCK_N / 4u;
-const NEG_BIG: f32 = -1.0e30;
 
 var<workgroup> q_smem: array<vec4<elem_t>, BLOCK_M * QK_STRIDE>; // (BLOCK_M, QK_WORDS) + pad
 var<workgroup> k_smem: array<vec4<elem_t>, BLOCK_N * QK_STRIDE>; // (BLOCK_N, QK_WORDS) + pad
@@ -64,24 +60,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   var l_run = array<f32, ROWS_PER_THREAD>();
   var o_acc = array<array<vec4<f32>, CHANNEL_WORDS_PER_THREAD>, ROWS_PER_THREAD>();
   for (var i = 0u; i < ROWS_PER_THREAD; i++) {
-    let query = q_start + row0 + i;
     m_run[i] = NEG_BIG;
-    var last = -1;
-    if (query < params.seq_q) {
-      last = i32(params.seq_kv) - 1;
-      if (params.causal != 0u) {
-        last = min(last, i32(query) + params.causal_offset);
-      }
-    }
-    last_key[i] = last;
+    last_key[i] = last_visible_key(q_start + row0 + i);
   }
 
-  let last_query = min(q_start + BLOCK_M, params.seq_q) - 1u;
-  var kv_end = params.seq_kv;
-  if (params.causal != 0u) {
-    kv_end = u32(clamp(i32(last_query) + params.causal_offset + 1, 0, i32(params.seq_kv)));
-  }
-
+  let kv_end = key_range_end(q_start);
   for (var kv_start = 0u; kv_start < kv_end; kv_start += BLOCK_N) {
     workgroupBarrier();
     for (var i = tid; i < BLOCK_N * QK_WORDS; i += WORKGROUP_SIZE) {
@@ -102,7 +85,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     // Explicit zero value: a bare `var` in a loop body may keep the previous iteration's contents on some drivers.
     var s_acc = array<array<f32, KEYS_PER_THREAD>, ROWS_PER_THREAD>();
     for (var w = 0u; w < qk_word_count(); w++) {
-      var q_word: array<vec4<elem_t>, ROWS_PER_THREAD>;
+      var q_word = array<vec4<elem_t>, ROWS_PER_THREAD>();
       for (var i = 0u; i < ROWS_PER_THREAD; i++) {
         q_word[i] = q_smem[(row0 + i) * QK_STRIDE + w];
       }
@@ -131,13 +114,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     }
     workgroupBarrier();
 
-    var alpha: array<f32, ROWS_PER_THREAD>;
+    var alpha = array<f32, ROWS_PER_THREAD>();
     for (var i = 0u; i < ROWS_PER_THREAD; i++) {
-      var tile_max = NEG_BIG;
-      for (var t = 0u; t < THREADS_PER_ROW; t++) {
-        tile_max = max(tile_max, row_partial[(row0 + i) * THREADS_PER_ROW + t]);
-      }
-      let m_new = max(m_run[i], tile_max);
+      let m_new = max(m_run[i], row_partial_max(row0 + i));
       alpha[i] = exp2(m_run[i] - m_new);
       m_run[i] = m_new;
       var row_sum = 0.0;
@@ -162,7 +141,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       }
     }
     for (var key = 0u; key < pv_key_count(); key++) {
-      var p: array<f32, ROWS_PER_THREAD>;
+      var p = array<f32, ROWS_PER_THREAD>();
       for (var i = 0u; i < ROWS_PER_THREAD; i++) {
         p[i] = p_smem[(row0 + i) * P_STRIDE + key];
       }
@@ -175,21 +154,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     }
   }
 
-  workgroupBarrier();
-  for (var i = 0u; i < ROWS_PER_THREAD; i++) {
-    row_partial[(row0 + i) * THREADS_PER_ROW + lane] = l_run[i];
-  }
-  workgroupBarrier();
+  publish_row_sums(row0, lane, l_run);
   for (var i = 0u; i < ROWS_PER_THREAD; i++) {
     let query = q_start + row0 + i;
     if (query >= params.seq_q) {
       continue;
     }
-    var l_total = 0.0;
-    for (var t = 0u; t < THREADS_PER_ROW; t++) {
-      l_total += row_partial[(row0 + i) * THREADS_PER_ROW + t];
-    }
-    let inv_l = select(0.0, 1.0 / l_total, l_total > 0.0);
+    let inv_l = inverse_row_sum(row0 + i);
     for (var j = 0u; j < CHANNEL_WORDS_PER_THREAD; j++) {
       let d0 = (lane + j * THREADS_PER_ROW) * 4u;
       let o = o_acc[i][j] * inv_l;

@@ -1,10 +1,11 @@
-import { BufferUsage, type GpuContext } from '@qattn/webgpu-runtime';
+import { BufferUsage } from '../constants.js';
+import type { GpuContext } from '../device.js';
 
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
 /**
  * The compute pipeline for `key`, compiled once per device from `source()`: keys name everything that changes the
- * generated WGSL (op, schedule, variant flags), never shapes, which travel in uniforms.
+ * generated WGSL (op, schedule, variant), never shapes, which travel in uniforms.
  */
 export function cachedPipeline(context: GpuContext, key: string, source: () => string): GPUComputePipeline {
   const { device } = context;
@@ -22,8 +23,11 @@ export function cachedPipeline(context: GpuContext, key: string, source: () => s
   return pipeline;
 }
 
-/** A uniform buffer holding `words` (u32 / i32 / f32 values, in declaration order of the WGSL struct). */
-export function uniformBuffer(context: GpuContext, words: ReadonlyArray<{ u32: number } | { i32: number } | { f32: number }>): GPUBuffer {
+/** One 4-byte field of a WGSL uniform struct. */
+export type UniformWord = { u32: number } | { i32: number } | { f32: number };
+
+/** A uniform buffer holding `words` (in declaration order of the WGSL struct), written once. */
+export function uniformBuffer(context: GpuContext, words: readonly UniformWord[], label = 'qattn params'): GPUBuffer {
   const size = Math.ceil((words.length * 4) / 16) * 16;
   const data = new ArrayBuffer(size);
   const view = new DataView(data);
@@ -32,7 +36,7 @@ export function uniformBuffer(context: GpuContext, words: ReadonlyArray<{ u32: n
     else if ('i32' in word) view.setInt32(i * 4, word.i32, true);
     else view.setFloat32(i * 4, word.f32, true);
   });
-  const buffer = context.device.createBuffer({ size, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST, label: 'qattn params' });
+  const buffer = context.device.createBuffer({ size, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST, label });
   context.device.queue.writeBuffer(buffer, 0, data);
   return buffer;
 }
@@ -66,11 +70,21 @@ export function encodeDispatch(
   pass.end();
 }
 
-/** Formats WGSL `const` declarations for the constants a kernel file expects to be injected. */
-export function wgslConstants(values: Record<string, number | boolean>): string {
+/** Formats WGSL `const` declarations: booleans as `bool`, integers as `u32`, `{ f32 }` as `f32`. */
+export function wgslConstants(values: Record<string, number | boolean | { f32: number }>): string {
   return Object.entries(values)
-    .map(([name, value]) => (typeof value === 'boolean' ? `const ${name}: bool = ${value};` : `const ${name}: u32 = ${value}u;`))
+    .map(([name, value]) => {
+      if (typeof value === 'boolean') return `const ${name}: bool = ${value};`;
+      if (typeof value === 'number') return `const ${name}: u32 = ${value}u;`;
+      return `const ${name}: f32 = ${wgslFloat(value.f32)};`;
+    })
     .join('\n');
+}
+
+/** A WGSL f32 literal that round-trips `value` (finite). */
+export function wgslFloat(value: number): string {
+  const text = String(Math.fround(value));
+  return /[.e]/.test(text) ? text : `${text}.0`;
 }
 
 /**

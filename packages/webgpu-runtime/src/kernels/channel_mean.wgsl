@@ -31,7 +31,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     var t = lane;
     // Full batches: LOADS_IN_FLIGHT independent loads, then the adds in token order.
     for (; t + (LOADS_IN_FLIGHT - 1u) * TOKEN_LANES < params.tokens; t += LOADS_IN_FLIGHT * TOKEN_LANES) {
-      var values: array<f32, LOADS_IN_FLIGHT>;
+      var values = array<f32, LOADS_IN_FLIGHT>(); // explicit: a loop-scoped var is not re-zeroed on every driver
       for (var i = 0u; i < LOADS_IN_FLIGHT; i++) {
         values[i] = x[base + t * params.channels + i * stride];
       }

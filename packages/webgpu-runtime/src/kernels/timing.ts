@@ -1,8 +1,12 @@
 import type { BenchmarkSettings } from '@qattn/quant-core';
-import { GpuTimestamps, type GpuContext } from '@qattn/webgpu-runtime';
+import type { GpuContext } from '../device.js';
+import { GpuTimestamps } from '../timestamps.js';
 
-/** Encodes one repetition; `mark(i)` records timestamp i (an empty pass) where timestamp queries exist. */
-export type EncodeRepetition = (encoder: GPUCommandEncoder, mark: (index: number) => void) => GPUBuffer[];
+/**
+ * Encodes one repetition; `mark(i)` records timestamp i (an empty pass) where timestamp queries exist. Returns the
+ * buffers to destroy once the repetition has run, if any.
+ */
+export type EncodeRepetition = (encoder: GPUCommandEncoder, mark: (index: number) => void) => GPUBuffer[] | void;
 
 /**
  * Times `marks` − 1 consecutive phases of a GPU workload over `repeats` repetitions after `warmup` untimed ones.
@@ -29,7 +33,7 @@ export async function timePhases(
         if (!timestamps) return;
         encoder.beginComputePass({ timestampWrites: timestamps.passWrites(index) }).end();
       };
-      const transient = encode(encoder, mark);
+      const transient = encode(encoder, mark) ?? [];
       if (timestamps) timestamps.resolve(encoder);
       const start = performance.now();
       device.queue.submit([encoder.finish()]);

@@ -98,7 +98,8 @@ export function workgroupBytesOf(arithmetic: AttentionArithmetic, headDim: numbe
   // V transposed and P packed along keys: 4 int8 or 2 f16 per u32.
   const pvStride = blockN / (arithmetic === 'int8' ? 4 : 2) + 1;
   const kScale = blockN * 4;
-  return qTile + kTile + kScale + headDim * pvStride * 4 + blockM * pvStride * 4 + rowPartial;
+  const tileLive = 4; // the all-zero tile flag
+  return qTile + kTile + kScale + headDim * pvStride * 4 + blockM * pvStride * 4 + rowPartial + tileLive;
 }
 
 /**
@@ -139,7 +140,7 @@ export function chooseAttentionSchedule(
   problem?: ScheduleProblem,
 ): AttentionSchedule {
   if (!isSupportedHeadDim(headDim)) {
-    throw new QattnError('ERR_QATTN_UNSUPPORTED', `flash-int8 webgpu: headDim ${headDim} is not supported (multiples of 16 from 32 to 256)`, {
+    throw new QattnError('ERR_QATTN_UNSUPPORTED', `webgpu attention: headDim ${headDim} is not supported (multiples of 16 from 32 to 256)`, {
       headDim,
     });
   }
@@ -147,7 +148,7 @@ export function chooseAttentionSchedule(
   const float = arithmetic === 'f32' || arithmetic === 'f16';
   // The float baselines give each thread whole vec4 channel words.
   if (float && (headDim / 4) % threadsPerRow !== 0) {
-    throw new QattnError('ERR_QATTN_UNSUPPORTED', `flash-int8 webgpu: the ${arithmetic} baseline needs headDim a multiple of ${4 * threadsPerRow}`, {
+    throw new QattnError('ERR_QATTN_UNSUPPORTED', `webgpu attention: the ${arithmetic} baseline needs headDim a multiple of ${4 * threadsPerRow}`, {
       headDim,
     });
   }
@@ -192,7 +193,7 @@ export function chooseAttentionSchedule(
   }
   throw new QattnError(
     'ERR_QATTN_UNSUPPORTED',
-    `flash-int8 webgpu: no ${arithmetic} tile for headDim ${headDim} fits ${limits.maxComputeWorkgroupStorageSize} bytes of workgroup memory`,
+    `webgpu attention: no ${arithmetic} tile for headDim ${headDim} fits ${limits.maxComputeWorkgroupStorageSize} bytes of workgroup memory`,
     { headDim, arithmetic },
   );
 }

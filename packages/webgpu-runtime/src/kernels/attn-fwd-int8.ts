@@ -1,14 +1,16 @@
-import type { GpuContext } from '@qattn/webgpu-runtime';
+import type { GpuContext } from '../device.js';
+import common from './attn_common.wgsl';
 import source from './attn_fwd_int8.wgsl';
-import { cachedPipeline, encodeDispatch, uniformBuffer, wgslConstants, wordLoopBounds } from './dispatch.js';
+import { cachedPipeline, encodeDispatch, type UniformWord, wgslConstants, wordLoopBounds } from './dispatch.js';
+import { exponentOf, type QuantizedAttentionVariant } from './variant.js';
 import type { AttentionSchedule } from './schedule.js';
 
-/** The attention variant: data that selects code paths in the kernel (FlashInfer-style variant record). */
-export interface Int8AttentionVariant {
-  pv: 'int8' | 'fp16';
-  pScale: 'global' | 'rowmax';
-  /** Largest P code: 127 (signed bytes) or 255 (unsigned bytes, a u8·s8 product against V). */
-  pCodeMax: 127 | 255;
+/**
+ * What the attention kernel's WGSL depends on besides the schedule: the variant's P·V, P and exponent fields, and
+ * device knobs (packed dot products, f16 output).
+ */
+export interface Int8AttentionKernel {
+  variant: Pick<QuantizedAttentionVariant, 'pv' | 'pScale' | 'pCodeMax' | 'exponent' | 'sasThreshold' | 'skipSparseTiles'>;
   /** Use `dot4I8Packed` (language feature `packed_4x8_integer_dot_product`) or plain integer math. */
   packedDot4: boolean;
   outputF16: boolean;
@@ -26,7 +28,7 @@ export interface Int8AttentionOperands {
   out: GPUBuffer;
 }
 
-/** Shape values the kernel reads from its uniform buffer. */
+/** Shape values the attention kernels read from their uniform buffer. */
 export interface AttentionDims {
   batch: number;
   heads: number;
@@ -62,13 +64,20 @@ fn dot4_u8(a: u32, b: u32) -> i32 {
   return i32(dot4U8Packed(a, b));
 }`;
 
-/** The generated WGSL: enables, injected constants, the dot product, then attn_fwd_int8.wgsl. */
-export function int8AttentionSource(schedule: AttentionSchedule, variant: Int8AttentionVariant): string {
-  const pvElements = variant.pv === 'int8' ? 4 : 2;
+/** P·V elements per u32 word: 4 int8 codes or 2 f16. */
+function pvElementsOf(kernel: Int8AttentionKernel): number {
+  return kernel.variant.pv === 'int8' ? 4 : 2;
+}
+
+/** The generated WGSL: enables, injected constants and variant functions, the dot product, the shared helpers, the kernel. */
+export function int8AttentionSource(schedule: AttentionSchedule, kernel: Int8AttentionKernel): string {
+  const { variant } = kernel;
+  const pvElements = pvElementsOf(kernel);
   const pvWords = schedule.blockN / pvElements;
-  const header = [
-    variant.outputF16 ? 'enable f16;' : '',
-    variant.outputF16 ? 'alias out_t = f16;' : 'alias out_t = f32;',
+  const exponent = exponentOf(variant);
+  return [
+    kernel.outputF16 ? 'enable f16;' : '',
+    kernel.outputF16 ? 'alias out_t = f16;' : 'alias out_t = f32;',
     `fn to_out(x: f32) -> out_t { return out_t(x); }`,
     wgslConstants({
       HEAD_DIM: schedule.headDim,
@@ -90,35 +99,44 @@ export function int8AttentionSource(schedule: AttentionSchedule, variant: Int8At
       P_SCALE_ROWMAX: variant.pScale === 'rowmax',
       P_CODE_MAX: variant.pCodeMax,
       P_CODES_U8: variant.pCodeMax === 255,
+      SKIP_SPARSE_TILES: variant.skipSparseTiles,
+      EXPONENT_MONOTONE: exponent.monotone,
     }),
-    variant.packedDot4 ? DOT4_PACKED : DOT4_FALLBACK,
+    exponent.wgsl,
+    kernel.packedDot4 ? DOT4_PACKED : DOT4_FALLBACK,
     ...wordLoopBounds(schedule, { qk_word_count: ['QK_WORDS', 'params.qk_words'], pv_word_count: ['PV_WORDS', 'params.pv_words'] }),
-  ];
-  return [...header, source].join('\n');
+    common,
+    source,
+  ].join('\n');
 }
 
-/** Pipeline cache key of a schedule and variant. */
-export function int8AttentionKey(schedule: AttentionSchedule, variant: Int8AttentionVariant): string {
-  return `flash-int8/attn_fwd_int8:${schedule.key}:pv-${variant.pv}:p-${variant.pScale}-${variant.pCodeMax}:${variant.packedDot4 ? 'dot4' : 'intmath'}:${variant.outputF16 ? 'f16' : 'f32'}`;
+/** Pipeline cache key of a schedule and kernel: everything {@link int8AttentionSource} reads. */
+export function int8AttentionKey(schedule: AttentionSchedule, kernel: Int8AttentionKernel): string {
+  const { variant } = kernel;
+  return [
+    'qattn/attn_fwd_int8',
+    schedule.key,
+    `pv-${variant.pv}`,
+    `p-${variant.pScale}-${variant.pCodeMax}`,
+    exponentOf(variant).key,
+    variant.skipSparseTiles ? 'skip-sparse' : 'dense',
+    kernel.packedDot4 ? 'dot4' : 'intmath',
+    kernel.outputF16 ? 'f16' : 'f32',
+  ].join(':');
 }
 
 /**
- * Encodes the attention forward on pre-quantized operands. `vBlockTiles` = kernel key tiles per V scale block
- * (V scales are read once per tile, so a scale block must cover whole tiles); `vBlocks` = scale blocks along keys.
+ * Uniforms of the attention kernel. `vScaleBlocks.tilesPerBlock` = kernel key tiles per V scale block (V scales are
+ * read once per tile, so a scale block must cover whole tiles); `blocks` = scale blocks along keys.
  */
-export function encodeInt8Attention(
-  context: GpuContext,
-  encoder: GPUCommandEncoder,
+export function int8AttentionUniforms(
   schedule: AttentionSchedule,
-  variant: Int8AttentionVariant,
-  operands: Int8AttentionOperands,
+  kernel: Int8AttentionKernel,
   dims: AttentionDims,
   vScaleBlocks: { blocks: number; tilesPerBlock: number },
-  timestampWrites?: GPUComputePassTimestampWrites,
-): GPUBuffer[] {
-  const pipeline = cachedPipeline(context, int8AttentionKey(schedule, variant), () => int8AttentionSource(schedule, variant));
-  const pvElements = variant.pv === 'int8' ? 4 : 2;
-  const params = uniformBuffer(context, [
+): UniformWord[] {
+  const pvElements = pvElementsOf(kernel);
+  return [
     { u32: dims.heads },
     { u32: dims.kvHeads },
     { u32: dims.seqQ },
@@ -132,7 +150,21 @@ export function encodeInt8Attention(
     { f32: dims.smScaleLog2 },
     { u32: schedule.headDim / 4 },
     { u32: schedule.blockN / pvElements },
-  ]);
+  ];
+}
+
+/** Encodes the attention forward on pre-quantized operands; `params` from {@link int8AttentionUniforms}. */
+export function encodeInt8Attention(
+  context: GpuContext,
+  encoder: GPUCommandEncoder,
+  schedule: AttentionSchedule,
+  kernel: Int8AttentionKernel,
+  params: GPUBuffer,
+  operands: Int8AttentionOperands,
+  dims: AttentionDims,
+  timestampWrites?: GPUComputePassTimestampWrites,
+): void {
+  const pipeline = cachedPipeline(context, int8AttentionKey(schedule, kernel), () => int8AttentionSource(schedule, kernel));
   const { qCodes, qScale, kCodes, kScale, vCodes, vScale, vMean, out } = operands;
   encodeDispatch(
     context,
@@ -142,5 +174,4 @@ export function encodeInt8Attention(
     [Math.ceil(dims.seqQ / schedule.blockM), dims.batch * dims.heads],
     timestampWrites,
   );
-  return [params];
 }
