@@ -1,6 +1,36 @@
+// The process-wide CUDA runtime: one stream on device 0, device tensors, and the ordered queue through which every
+// kernel addon launches.
+//
+// Queue model: each device operation is one job. The addon's queue thread enqueues a job's work on the stream and
+// records an event without waiting; a completion thread waits on the events in order and settles the promises, so
+// promises settle in submission order and a call's promise means "this work has finished on the device". Allocation
+// is stream-ordered (a memory pool): `empty()` does not wait for the queue. Frees run in stream order after every job
+// submitted before them.
+//
+// API added for "plan once, run many" (fixed; kernel packages build on it):
+//
+//   interface LaunchStep   { readonly launcher: bigint; readonly args: Uint8Array }        // a qattn_launch_fn + args
+//   interface TransferStep { readonly tensor: DeviceTensor; readonly host: ArrayBufferView } // host.byteLength ===
+//                                                                                            // tensor.byteLength
+//   interface SubmitJob {
+//     readonly uploads?: readonly TransferStep[];    // host → device, first
+//     readonly launches?: readonly LaunchStep[];     // then these launchers, in order
+//     readonly downloads?: readonly TransferStep[];  // then device → host; the host arrays hold the data on resolve
+//   }
+//   runtime.submit(job: SubmitJob, what: string): Promise<void>  // ONE queue job, one event, one promise
+//   runtime.fillStep(tensor, byteValue): LaunchStep            // built-in launchers without kernels (memset, D2D copy)
+//   runtime.copyStep(dst, src): LaunchStep                     //   for use inside a submit()
+//   runtime.releaseCaches(): Promise<void>  // PlanCache.clearAll(), then returns pooled device and pinned memory
+//
+//   await rt.submit({ uploads: [{ tensor: plan.q, host: q }, …], launches: [{ launcher, args: plan.args }],
+//                     downloads: [{ tensor: plan.out, host: out }] }, 'flash-int8 attention');
+//
+// A failing step rejects the promise with `ERR_QATTN_DEVICE` naming `what` and the step ("launch 1 of 2: …"); the
+// steps after it are skipped, the ones before it have run.
 import { QattnError, isQattnError } from '@qattn/quant-core';
-import type { Binding, NativeProbe } from './binding.js';
+import type { Binding, NativeProbe, NativeTransfer } from './binding.js';
 import { loadAddon, packageRoot } from './node-loader.js';
+import { PlanCache } from './plan-cache.js';
 import { DTYPE_BYTES, type DeviceDType, DeviceTensor } from './tensor.js';
 
 /** The CUDA device the runtime drives (device 0 of the driver's primary context). */
@@ -22,6 +52,58 @@ const PACKAGE = '@qattn/cuda-runtime';
 /** Environment variable that may point at a prebuilt `qattn_cuda_runtime.node` (bundled deployments). */
 export const CUDA_RUNTIME_ADDON_ENV = 'QATTN_CUDA_RUNTIME_ADDON';
 
+/** One call of a kernel addon's launcher (`qattn_launch_fn`, native/include/qattn/launch_abi.h) with its packed args. */
+export interface LaunchStep {
+  readonly launcher: bigint;
+  readonly args: Uint8Array;
+}
+
+/** A copy between a device tensor and a host typed array of exactly the tensor's byte length. */
+export interface TransferStep {
+  readonly tensor: DeviceTensor;
+  readonly host: ArrayBufferView;
+}
+
+/**
+ * The steps of one {@link CudaRuntime.submit} job, run in this order on the stream: every upload, every launch, every
+ * download. A typed-array kernel call is one such job, hence one queue round trip.
+ */
+export interface SubmitJob {
+  readonly uploads?: readonly TransferStep[];
+  readonly launches?: readonly LaunchStep[];
+  readonly downloads?: readonly TransferStep[];
+}
+
+/** Bytes of `QattnBuiltinArgs` (native/runtime_addon.cc): dst, src, bytes as u64, value as i32, 4 bytes of padding. */
+const BUILTIN_ARGS_BYTES = 32;
+
+function builtinArgs(dst: bigint, src: bigint, bytes: number, value: number): Uint8Array {
+  const args = new Uint8Array(BUILTIN_ARGS_BYTES);
+  const view = new DataView(args.buffer);
+  view.setBigUint64(0, dst, true);
+  view.setBigUint64(8, src, true);
+  view.setBigUint64(16, BigInt(bytes), true);
+  view.setInt32(24, value, true);
+  return args;
+}
+
+function transfers(kind: 'upload' | 'download', steps: readonly TransferStep[] | undefined): NativeTransfer[] {
+  if (!steps) return [];
+  return steps.map(({ tensor, host }, index) => {
+    if (!ArrayBuffer.isView(host)) {
+      throw new QattnError('ERR_QATTN_DTYPE', `submit: ${kind} ${index + 1} of ${steps.length}: host must be a typed array`, { step: kind, index });
+    }
+    if (host.byteLength !== tensor.byteLength) {
+      throw new QattnError(
+        'ERR_QATTN_SHAPE',
+        `submit: ${kind} ${index + 1} of ${steps.length}: host array of ${host.byteLength} bytes for a [${tensor.dims.join(', ')}] ${tensor.dtype} tensor of ${tensor.byteLength} bytes`,
+        { step: kind, index },
+      );
+    }
+    return { pointer: tensor.pointer, host };
+  });
+}
+
 function deviceError(err: unknown, call: string): QattnError {
   if (isQattnError(err)) return err;
   const message = (err as Error)?.message ?? String(err);
@@ -32,6 +114,9 @@ function deviceError(err: unknown, call: string): QattnError {
 /**
  * The process-wide CUDA runtime: one stream on device 0, device tensors, and the ordered queue through which kernel
  * addons of every @qattn package launch. Obtain it with {@link getCudaRuntime}.
+ *
+ * Every method that touches the device returns a promise that settles, in submission order, once its work has
+ * finished on the device; none of them blocks the queue on the GPU, so calls issued without awaiting pipeline.
  */
 export class CudaRuntime {
   /** @internal */
@@ -40,7 +125,11 @@ export class CudaRuntime {
     readonly device: CudaDeviceInfo,
   ) {}
 
-  /** Allocates an uninitialized tensor. Out-of-memory throws `ERR_QATTN_DEVICE` and leaves the runtime usable. */
+  /**
+   * Allocates an uninitialized tensor from the runtime's stream-ordered memory pool (no wait on the queue once the
+   * device is initialized). Out-of-memory throws `ERR_QATTN_DEVICE` and leaves the runtime usable. Freed memory stays
+   * in the pool for reuse until {@link releaseCaches}.
+   */
   async empty<D extends DeviceDType>(dtype: D, dims: readonly number[]): Promise<DeviceTensor<D>> {
     for (const d of dims) {
       if (!Number.isInteger(d) || d < 0) {
@@ -101,8 +190,57 @@ export class CudaRuntime {
   }
 
   /**
+   * Runs one job of uploads, launches and downloads (in that order) on the stream; resolves when all of it has
+   * finished and every download's host array holds its data. Host arrays are kept alive and must not be touched
+   * until then. `what` names the job in errors, followed by the failing step ("launch 2 of 3: …"). Throws
+   * `ERR_QATTN_SHAPE` before submitting anything when a host array's byte length differs from its tensor's, and
+   * `ERR_QATTN_DISPOSED` when a tensor was disposed.
+   */
+  async submit(job: SubmitJob, what: string): Promise<void> {
+    const uploads = transfers('upload', job.uploads);
+    const downloads = transfers('download', job.downloads);
+    const launches = job.launches ?? [];
+    try {
+      await this.binding.submit({ uploads, launches, downloads });
+    } catch (err) {
+      throw deviceError(err, what);
+    }
+  }
+
+  /** A launch step that sets every byte of `tensor` to `byteValue` (cudaMemsetAsync; no kernel), for {@link submit}. */
+  fillStep(tensor: DeviceTensor, byteValue: number): LaunchStep {
+    if (!Number.isInteger(byteValue) || byteValue < 0 || byteValue > 255) {
+      throw new QattnError('ERR_QATTN_OPTION', `fillStep: byteValue must be an integer in [0, 255], got ${byteValue}`, { option: 'byteValue' });
+    }
+    return { launcher: this.binding.builtinLaunchers.fill, args: builtinArgs(tensor.pointer, 0n, tensor.byteLength, byteValue) };
+  }
+
+  /** A launch step that copies `src` into `dst` (cudaMemcpyAsync device to device), for {@link submit}. */
+  copyStep(dst: DeviceTensor, src: DeviceTensor): LaunchStep {
+    if (dst.byteLength !== src.byteLength) {
+      throw new QattnError('ERR_QATTN_SHAPE', `copyStep: ${src.byteLength} bytes into a tensor of ${dst.byteLength} bytes`);
+    }
+    return { launcher: this.binding.builtinLaunchers.copy, args: builtinArgs(dst.pointer, src.pointer, dst.byteLength, 0) };
+  }
+
+  /**
+   * Clears every {@link PlanCache} (plans held by calls in flight are disposed when those settle), then, after every
+   * job submitted before, returns the memory pool's unused device memory and the pinned staging buffers to the driver.
+   * Leak checks call it before comparing `liveBuffers()` and `memInfo()` with their baseline.
+   */
+  async releaseCaches(): Promise<void> {
+    PlanCache.clearAll();
+    try {
+      await this.binding.trimCaches();
+    } catch (err) {
+      throw deviceError(err, 'cudaMemPoolTrimTo');
+    }
+  }
+
+  /**
    * Runs a kernel addon's launcher (`qattn_launch_fn`, see native/include/qattn/launch_abi.h) with its packed
-   * arguments in stream order; resolves when the kernels have finished. `what` names the launch in errors.
+   * arguments in stream order; resolves when the kernels have finished (an event recorded after them completed), so
+   * an asynchronous kernel fault rejects this call. `what` names the launch in errors.
    */
   async launch(launcher: bigint, args: Uint8Array, what: string): Promise<void> {
     try {
