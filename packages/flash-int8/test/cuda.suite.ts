@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { cudaAvailability, getCudaRuntime } from '@qattn/cuda-runtime';
 import { type AttentionShape, isQattnError } from '@qattn/quant-core';
 import { compare, defineConformanceSuite, generateInputs } from '@qattn/reference';
+import { loadFlashInt8Addon } from '../src/cuda/addon.js';
 import { createCudaBackend, flashInt8Attention, flashInt8AttentionDevice, type FlashInt8Options, resolveFlashInt8Options } from '../src/index.js';
 
-type Fn = () => unknown | Promise<unknown>;
+type Fn = () => void | Promise<void>;
 export interface TestApi {
   describe: (name: string, fn: () => void) => unknown;
   it: (name: string, fn: Fn) => unknown;
@@ -65,8 +66,50 @@ function pickRows(out: Float32Array, shape: Required<AttentionShape>, rows: numb
   return picked;
 }
 
+/** The addon when it is built here (it loads without a GPU), else the reason. */
+function builtAddon(): ReturnType<typeof loadFlashInt8Addon> | string {
+  try {
+    return loadFlashInt8Addon();
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 export function defineCudaSuite(test: TestApi): void {
   const { describe, it } = test;
+  const addon = builtAddon();
+  describe('flash-int8 cuda arch dispatch (the addon, no device needed)', () => {
+    if (typeof addon === 'string') {
+      it(`skipped: the addon is not built here (${addon})`, () => {});
+      return;
+    }
+    it('sm80 kernel from compute capability 8.0 on; nothing below; no sm90 kernel yet', () => {
+      const override = process.env.QATTN_CUDA_ARCH_PATH;
+      if (override && override !== 'auto' && override !== 'sm80') return;
+      assert.deepEqual(addon.archPath(8, 0), { path: 'sm80' });
+      assert.deepEqual(addon.archPath(8, 9), { path: 'sm80' });
+      assert.deepEqual(addon.archPath(9, 0), { path: 'sm80' });
+      assert.match(addon.archPath(7, 5).error ?? '', /compute capability >= 8\.0/);
+    });
+    it('QATTN_CUDA_ARCH_PATH overrides the choice: sm80 forced, sm90 refused while no sm90 kernel is built', () => {
+      const saved = process.env.QATTN_CUDA_ARCH_PATH;
+      try {
+        process.env.QATTN_CUDA_ARCH_PATH = 'sm80';
+        assert.deepEqual(addon.archPath(9, 0), { path: 'sm80' });
+        process.env.QATTN_CUDA_ARCH_PATH = 'sm90';
+        assert.match(addon.archPath(9, 0).error ?? '', /no sm90 attention kernel/);
+        process.env.QATTN_CUDA_ARCH_PATH = 'sm75';
+        assert.match(addon.archPath(9, 0).error ?? '', /must be auto, sm80 or sm90/);
+      } finally {
+        if (saved === undefined) delete process.env.QATTN_CUDA_ARCH_PATH;
+        else process.env.QATTN_CUDA_ARCH_PATH = saved;
+      }
+    });
+    it('the addon was built from capabilities.json', () => {
+      assert.equal(addon.capabilitiesEntry, 'flash-int8');
+      assert.ok(addon.headDims.includes(64) && addon.headDims.includes(128));
+    });
+  });
   const availability = cudaAvailability();
   if (!availability.available && process.env.QATTN_EXPECT_CUDA !== '1') {
     const reason = `flash-int8 cuda: skipping GPU tests, CUDA unavailable here (${availability.reason}); set QATTN_EXPECT_CUDA=1 to make this a failure`;
@@ -88,6 +131,7 @@ export function defineCudaSuite(test: TestApi): void {
   defineConformanceSuite({ name: 'flash-int8 cuda (defaults)', run: run({}), bound: () => CUDA_RELL2_BOUND, test });
   defineConformanceSuite({ name: 'flash-int8 cuda pv:fp16', run: run({ pv: 'fp16' }), bound: () => CUDA_RELL2_BOUND, test });
   defineConformanceSuite({ name: 'flash-int8 cuda pCodeMax:127', run: run({ pCodeMax: 127 }), bound: () => CUDA_RELL2_BOUND, test });
+  defineConformanceSuite({ name: 'flash-int8 cuda qkGranularity:block', run: run({ qkGranularity: 'block' }), bound: () => CUDA_RELL2_BOUND, test });
 
   describe('flash-int8 cuda vs the CPU oracle and float64', () => {
     const cases: Array<[string, Required<AttentionShape>, boolean, FlashInt8Options]> = [
@@ -102,6 +146,9 @@ export function defineCudaSuite(test: TestApi): void {
       ['hd128 blockN 32', { batch: 1, heads: 2, kvHeads: 2, seqQ: 100, seqKV: 300, headDim: 128 }, false, { blockN: 32 }],
       ['hd64 blockN 32 causal', { batch: 1, heads: 2, kvHeads: 1, seqQ: 150, seqKV: 222, headDim: 64 }, true, { blockN: 32 }],
       ['hd64 pv fp16 causal', { batch: 1, heads: 2, kvHeads: 2, seqQ: 190, seqKV: 190, headDim: 64 }, true, { pv: 'fp16' }],
+      ['hd128 causal gqa qkGranularity block', { batch: 1, heads: 4, kvHeads: 2, seqQ: 200, seqKV: 333, headDim: 128 }, true, { qkGranularity: 'block' }],
+      ['hd64 qkGranularity block blockN 32 blockM 48', { batch: 2, heads: 2, kvHeads: 1, seqQ: 130, seqKV: 257, headDim: 64 }, false, { qkGranularity: 'block', blockN: 32, blockM: 48 }],
+      ['hd64 qkGranularity block pv fp16 blockN 100 causal', { batch: 1, heads: 2, kvHeads: 2, seqQ: 150, seqKV: 190, headDim: 64 }, true, { qkGranularity: 'block', pv: 'fp16', blockN: 100 }],
     ];
     for (const [name, shape, causal, options] of cases) {
       it(`${name}: |cuda − cpu| ≤ ${CUDA_VS_ORACLE_BOUND} and error vs float64 within 1.1× the oracle's + 0.003`, async () => {
@@ -169,8 +216,9 @@ export function defineCudaSuite(test: TestApi): void {
       for (const t of [qd, kd, vd, out]) t.dispose();
     });
 
-    it('leaves no live device buffer behind, also after failed calls', async () => {
+    it('leaves no live device buffer behind once the plan caches are released, also after failed calls', async () => {
       const rt = getCudaRuntime();
+      await rt.releaseCaches();
       const before = rt.liveBuffers();
       const shape = { batch: 1, heads: 2, seqQ: 64, seqKV: 64, headDim: 128 };
       const { q, k, v } = generateInputs(shape, { kind: 'normal', seed: 3 });
@@ -180,7 +228,20 @@ export function defineCudaSuite(test: TestApi): void {
       await backend.benchmark({ ...shape, kvHeads: 2, groupSize: 1, qElements: q.length, kvElements: k.length }, 0.1, false,
         resolveFlashInt8Options({ backend: 'cuda' }),
         { warmup: 1, repeats: 2 });
+      assert.ok(rt.liveBuffers() > before, 'the typed-array calls keep their plan (workspace and inputs) cached');
+      await rt.releaseCaches();
       assert.equal(rt.liveBuffers(), before);
+    });
+
+    it('repeated calls reuse one cached plan and agree bit for bit', async () => {
+      const shape = { batch: 1, heads: 2, seqQ: 96, seqKV: 130, headDim: 64 };
+      const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: 9 });
+      const first = await flashInt8Attention(q, k, v, shape, { causal: true, backend: 'cuda' });
+      const rt = getCudaRuntime();
+      const live = rt.liveBuffers();
+      const again = await Promise.all([1, 2, 3].map(() => flashInt8Attention(q, k, v, shape, { causal: true, backend: 'cuda' })));
+      assert.equal(rt.liveBuffers(), live, 'no new device buffer for a cached shape');
+      for (const out of again) assert.deepEqual(out, first);
     });
 
     it('rejects what it does not implement with ERR_QATTN_UNSUPPORTED', async () => {
@@ -189,8 +250,12 @@ export function defineCudaSuite(test: TestApi): void {
       await assert.rejects(flashInt8Attention(x, x, x, shape, { backend: 'cuda' }), (err: unknown) => isQattnError(err, 'ERR_QATTN_UNSUPPORTED') && /headDim 48/.test((err as Error).message));
       const y = new Float32Array(8 * 64).fill(0.5);
       await assert.rejects(
-        flashInt8Attention(y, y, y, { ...shape, headDim: 64 }, { backend: 'cuda', qkGranularity: 'block' }),
-        (err: unknown) => isQattnError(err, 'ERR_QATTN_UNSUPPORTED') && /qkGranularity/.test((err as Error).message),
+        flashInt8Attention(y, y, y, { ...shape, headDim: 64 }, { backend: 'cuda', blockN: 48 }),
+        (err: unknown) => isQattnError(err, 'ERR_QATTN_UNSUPPORTED') && /blockN/.test((err as Error).message),
+      );
+      await assert.rejects(
+        flashInt8Attention(y, y, y, { ...shape, headDim: 64 }, { backend: 'cuda', vGranularity: 'head' }),
+        (err: unknown) => isQattnError(err, 'ERR_QATTN_UNSUPPORTED') && /vGranularity/.test((err as Error).message),
       );
     });
   });

@@ -1,9 +1,109 @@
-import { QattnError } from '@qattn/quant-core';
-import type { TurboBackend } from '../backends.js';
+import {
+  type AttentionKernelCapabilities,
+  type AttentionKernelFlags,
+  type AttentionProblem,
+  type CudaBenchmarkResult,
+  type CudaRuntime,
+  type DeviceTensor,
+  createAttentionRunner,
+  getCudaRuntime,
+} from '@qattn/cuda-runtime';
+import { QattnError, type ResolvedShape, assertLogitsFitFloat32 } from '@qattn/quant-core';
+import type { TurboBackend, TurboCall } from '../backends.js';
+import type { ResolvedTurboOptions } from '../options.js';
+import { loadTurboAttnAddon } from './addon.js';
 
-/** Placeholder until the FlashQ CUDA kernel lands: rejects, so `'auto'` falls back and reports why. */
-export async function createCudaBackend(): Promise<TurboBackend> {
-  throw new QattnError('ERR_QATTN_BACKEND_UNAVAILABLE', '@qattn/turbo-attn: the cuda backend is not available: the FlashQ CUDA kernel is not implemented yet', {
-    backend: 'cuda',
-  });
+export type { CudaBenchmarkResult } from '@qattn/cuda-runtime';
+
+/** FlashQ's INT8 P codes are signed int8: [0, 127] (as the CPU oracle's). */
+const FLASHQ_P_CODE_MAX = 127;
+
+/** Knobs of the CUDA kernels that are not options of `turboAttention`: for tests that compare code paths. */
+export interface TurboCudaTuning {
+  /**
+   * Skip the P and P·V work of key tiles that SAS makes all-zero (default true with SAS). Exact, so turning it off
+   * must not change the output: the tests check that.
+   */
+  skipSparseTiles?: boolean;
+}
+
+/** The CUDA backend of turbo-attn: typed-array `run`, device-resident `runDevice`, and `benchmark`. */
+export interface TurboCudaBackend extends TurboBackend {
+  readonly name: 'cuda';
+  readonly runtime: CudaRuntime;
+  run(call: TurboCall, tuning?: TurboCudaTuning): Promise<Float32Array>;
+  runDevice(q: DeviceTensor, k: DeviceTensor, v: DeviceTensor, call: Omit<TurboCall, 'q' | 'k' | 'v'>, tuning?: TurboCudaTuning): Promise<DeviceTensor<'float32'>>;
+  benchmark(
+    shape: ResolvedShape,
+    scale: number,
+    causal: boolean,
+    options: ResolvedTurboOptions,
+    settings: { warmup: number; repeats: number; seed?: number },
+  ): Promise<CudaBenchmarkResult>;
+}
+
+/**
+ * turbo-attn's options as the shared kernel layer's flags: FlashQ (Q per blockM queries, K and V per blockN keys,
+ * P codes [0, 127] per row and key block) with SAS and its tile skip, or exact exp2 (`sas: false`).
+ */
+export function turboKernelFlags(options: ResolvedTurboOptions, tuning: TurboCudaTuning = {}): AttentionKernelFlags {
+  return {
+    variant: {
+      exponent: options.sas ? 'sas' : 'exp2',
+      sasThreshold: options.sasThreshold,
+      skipSparseTiles: options.sas && (tuning.skipSparseTiles ?? true),
+      pScale: options.pScale,
+      pCodeMax: FLASHQ_P_CODE_MAX,
+      pv: 'int8',
+    },
+    keyBlock: options.blockN,
+    qRowsPerScale: options.blockM,
+    kRowsPerScale: options.blockN,
+    vScalePerBlock: options.vGranularity === 'block',
+    smoothK: options.smoothK,
+    smoothV: options.smoothV,
+  };
+}
+
+/**
+ * Throws `ERR_QATTN_UNSUPPORTED` for what the CUDA kernels do not implement: head dims and key blocks (`blockN`)
+ * without a compiled kernel (@qattn/cuda-runtime's capabilities.json). Every other option runs: any `blockM` (Q's
+ * scale block), SAS with any threshold or exact exp2, either P scale, V per block or per (block, channel), smoothing.
+ */
+export function assertTurboCudaSupports(shape: ResolvedShape, options: ResolvedTurboOptions, capabilities: AttentionKernelCapabilities): void {
+  const unsupported = (what: string, details: Record<string, unknown>) => {
+    throw new QattnError('ERR_QATTN_UNSUPPORTED', `@qattn/turbo-attn cuda: ${what}`, { backend: 'cuda', ...details });
+  };
+  if (!capabilities.headDims.includes(shape.headDim)) {
+    unsupported(`headDim ${shape.headDim} has no kernel (supported: ${capabilities.headDims.join(', ')})`, { headDim: shape.headDim });
+  }
+  if (!capabilities.keyBlocks.includes(options.blockN)) {
+    unsupported(`blockN ${options.blockN} has no kernel (supported: ${capabilities.keyBlocks.join(', ')})`, { option: 'blockN' });
+  }
+}
+
+/**
+ * Creates the CUDA backend. Throws `ERR_QATTN_BACKEND_UNAVAILABLE` when the runtime or this package's addon cannot
+ * load (no device, no driver, addon not built or stale: the message says which and how to build it).
+ */
+export async function createCudaBackend(): Promise<TurboCudaBackend> {
+  const runtime = getCudaRuntime();
+  const runner = createAttentionRunner({ packageName: '@qattn/turbo-attn', runtime, binding: loadTurboAttnAddon() });
+  const problem = (call: Omit<TurboCall, 'q' | 'k' | 'v'>, tuning?: TurboCudaTuning): AttentionProblem => {
+    assertTurboCudaSupports(call.shape, call.options, runner.capabilities);
+    return { shape: call.shape, scale: call.scale, causal: call.causal, flags: turboKernelFlags(call.options, tuning) };
+  };
+
+  return {
+    name: 'cuda',
+    runtime,
+    async run(call, tuning) {
+      const planned = problem(call, tuning);
+      // As the CPU backend: logits that overflow float32 are rejected rather than turned into NaN.
+      assertLogitsFitFloat32('turboAttention', call.q, call.k, call.shape.headDim, call.scale);
+      return runner.run(call.q, call.k, call.v, planned);
+    },
+    runDevice: async (q, k, v, call, tuning) => runner.runDevice(q, k, v, problem(call, tuning)),
+    benchmark: async (shape, scale, causal, options, settings) => runner.benchmark(problem({ shape, scale, causal, options }), settings),
+  };
 }

@@ -25,20 +25,22 @@ constexpr int kSeqKVPad = 64;
 // (16 x block_n) in registers, so rows per warp stay at 16 and the occupancy target decides how many registers the
 // compiler may use. The kernel is issue-bound (Nsight Compute: ~55% issue-slot use, FMA the busiest pipe), so more
 // resident warps beat more registers per warp. Alternatives measured on an H200 (B=4 H=32 N=16K, non-causal,
-// kernel-only TOPS, one run each; "int8/32" is pv 'int8' with 32-key P/V blocks, "int8/64" with 64):
+// kernel-only TOPS, one run each; "int8/32" is pv 'int8' with 32-key P/V blocks, "int8/64" with 64; INT-FA variant):
 //   variant                                  hd128 int8/32  int8/64  pv fp16   hd64 int8/32
 //   1  128x64,  8 warps, 1 CTA/SM (255 reg)       244         298       294           181
 //   2   64x64,  4 warps, 2 CTAs/SM (<=255)        274         313       341           230
 //   3   64x64,  4 warps, 3 CTAs/SM (<=168)        287         349       370           230
 //   4   64x64,  4 warps, 4 CTAs/SM (<=128)        302         376       368           249   <- chosen for hd <= 128
 // Re-measured with the default 64-key blocks after the softmax rows were interleaved and the loop went to one barrier
-// per tile (same kind of GPU, same shapes; bench/results/h200-tile-sweep-2026-11-21-blockn64.log; spills from
-// -Xptxas -v, sm_90a):
+// per tile (same kind of GPU, same shapes; flash-int8 bench/results/h200-tile-sweep-2026-11-21-blockn64.log; spills
+// from -Xptxas -v, sm_90a):
 //   variant                                  hd128 int8/64  hd64 int8/64
 //   3   64x64,  4 warps, 3 CTAs/SM (<=168)        366          297
 //   4   64x64,  4 warps, 4 CTAs/SM (<=128)        392          325   <- chosen (hd128 spills 52 B, hd64 none)
 //   5   64x64,  4 warps, 5 CTAs/SM (<=96)         258          319   (spills: hd128 440 B, hd64 16 B)
-// hd256 keeps 1 CTA/SM: its O alone is 128 registers per thread.
+// hd256 keeps 1 CTA/SM: its O alone is 128 registers per thread. Every attention variant (attention_variant.cuh)
+// takes the same table. The SAS variant spills more under the 128-register cap (sm_90a, blockN 64: hd128 80 B of
+// spill stores against INT-FA's 52 B, hd64 none; turbo-attn's README) and has not been timed against 3 CTAs/SM yet.
 constexpr TileConfig tile_config_sm80(int head_dim, int variant = 0) {
   return variant == 1   ? TileConfig{128, 64, 8, 2, 1}
          : variant == 2 ? TileConfig{64, 64, 4, 2, 2}

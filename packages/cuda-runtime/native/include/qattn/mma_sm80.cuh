@@ -1,5 +1,8 @@
-// Warp-level building blocks of the sm80+ kernels: cp.async, ldmatrix, mma.sync and swizzled shared-memory tiles.
+// Warp-level building blocks of the sm80+ kernels: cp.async, ldmatrix, mma.sync, and the INT32 <-> fp32 tricks the
+// attention epilogues use (magic-number dequantization, P code rounding and packing).
 #pragma once
+
+#include <cuda_fp16.h>
 
 #include <cstdint>
 
@@ -55,7 +58,8 @@ __device__ __forceinline__ void mma_f16_16816(float (&d)[4], const uint32_t (&a)
 // INT32 -> fp32 without I2F: an INT32 MMA accumulator that starts at kMagicBits (the bits of kMagic = 1.5·2^23)
 // ends as the bits of the float kMagic + acc, exactly, while |acc| < 2^22 (every accumulator here is bounded by
 // 2^22: Q·Kᵀ by 127·127·256 (hd256), P·V by 255·127·64 (u8 P codes, 64-key blocks)). Dequantizing is then one
-// FFMA: acc·s = fma(bits_as_float, s, −kMagic·s).
+// FFMA: acc·s = fma(bits_as_float, s, −kMagic·s). Biased accumulators read as floats keep the integer order, so a
+// row max can be taken on them directly.
 constexpr int32_t kMagicBits = 0x4B400000;
 constexpr float kMagic = 12582912.0f;
 
@@ -86,28 +90,5 @@ __device__ __forceinline__ float fast_exp2(float x) {
   asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
   return y;
 }
-
-// A [ROWS, kRowBytes] tile in shared memory whose 16-byte chunks are XOR-swizzled so that the 8 rows one ldmatrix
-// phase reads (same logical chunk, consecutive rows) land in 8 distinct bank groups. Rows are stored with a
-// power-of-two stride (kStride >= kRowBytes, e.g. 96-byte rows use 128) so the XOR stays inside the row.
-template <int kRowBytes>
-struct SwizzledTile {
-  static constexpr int kStride = kRowBytes <= 16 ? 16 : kRowBytes <= 32 ? 32 : kRowBytes <= 64 ? 64 : kRowBytes <= 128 ? 128 : 256;
-  static constexpr int kChunks = kStride / 16;
-  // Rows that share one 128-byte line, and how many chunk bits the row index may flip.
-  static constexpr int kRowsPerLine = kStride >= 128 ? 1 : 128 / kStride;
-  static constexpr int kXorMask = kChunks >= 8 ? 7 : kChunks - 1;
-
-  __device__ __forceinline__ static int offset(int row, int chunk) {
-    return row * kStride + ((chunk ^ ((row / kRowsPerLine) & kXorMask)) << 4);
-  }
-
-  // ldmatrix addressing without per-step address registers: with lane_offset = offset(row, c0), c0 in {0, 1}, the
-  // chunk 2·step + c0 of the same row sits at lane_offset ^ (step << 5) (2·step and c0 occupy disjoint bits, the XOR
-  // stays below the row bits), and rows + 16·i add i·16·kStride. Needs a 128-byte aligned tile base.
-  __device__ __forceinline__ static uint32_t step_address(uint32_t lane_address, int step, int row_block16) {
-    return (lane_address ^ (step << 5)) + row_block16 * 16 * kStride;
-  }
-};
 
 }  // namespace qattn

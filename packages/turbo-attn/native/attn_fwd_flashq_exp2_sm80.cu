@@ -1,0 +1,12 @@
+// turbo-attn's attention kernels with exact exp2 (sas: false): FlashQExp2Variant for every head dim and key block of
+// capabilities.json.
+#include "qattn/arch_dispatch.cuh"
+#include "turbo_attn_kernels.h"
+
+namespace qattn {
+
+cudaError_t turbo_attention_exp2(const AttentionArgs& args, AttentionArchPath path, cudaStream_t stream) {
+  return launch_attention<FlashQExp2Variant, PvPrecision::kInt8>(args, path, stream);
+}
+
+}  // namespace qattn
