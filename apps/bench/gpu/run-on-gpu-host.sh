@@ -1,22 +1,47 @@
 #!/usr/bin/env bash
-# Runs the paper benchmark with the PyTorch peers on a CUDA host that has no Node.js, from a folder staged by
-# apps/bench/gpu/stage.sh. Writes <name>.json, <name>.md, <name>.command.txt and <name>.log into the output folder
-# ($OUT on the device machine, else ./bench-out), ready to be committed as apps/bench/reports/<name>.*.
-# Usage: bash .gpu/run-on-gpu-host.sh [name] [extra qattn-bench flags…]
-#   e.g. bash .gpu/run-on-gpu-host.sh h200-paper
-#        bash .gpu/run-on-gpu-host.sh h200-decode --preset decode      (a later --preset wins)
-set -euo pipefail
+# The one command a CUDA host without Node.js runs, from a folder staged by apps/bench/gpu/stage.sh. Logs and reports
+# go to $OUT (the device machine's output folder; ./gpu-out elsewhere). Usage: bash .gpu/run-on-gpu-host.sh <mode> …
+#   tests                  every package's GPU tests (bench/dist/*.gpu-tests.mjs) under node:test, QATTN_EXPECT_CUDA=1
+#                          → tests-<package>.log
+#   sanitize [tool…]       compute-sanitizer memcheck, racecheck and synccheck (or the tools named) on the workload
+#                          `qattn-bench --preset sanitize` → sanitize-<tool>.log
+#   sass                   static SASS counts of the attention kernels (MMA opcodes, spills) → sass-counts.txt
+#   profile [args…]        Nsight Compute on `qattn-bench --preset profile [args…]` (one attn_fwd launch)
+#                          → profile.ncu-rep, profile.log
+#   bench [name] [args…]   `qattn-bench [args…]` → <name>.json, <name>.md, <name>.log, <name>.command.txt; the name
+#                          is the first argument unless it starts with '-', else the preset (quick by default)
+#   all                    tests, sanitize, sass, then `bench h200-paper --preset paper --peers --backends cuda` and
+#                          `bench h200-overhead --preset overhead`
+# e.g. bash .gpu/run-on-gpu-host.sh bench h200-paper --preset paper --peers --backends cuda
+#      bash .gpu/run-on-gpu-host.sh bench h200-schedules --preset schedules
+# Exit status: non-zero when any step failed (every step of `all` runs regardless).
+set -uo pipefail
 stage=$(cd "$(dirname "$0")" && pwd)
-name=${1:-h200-paper}
+mode=${1:-}
 shift || true
-out=${OUT:-$PWD/bench-out}
+case "$mode" in
+  tests | sanitize | sass | profile | bench | all) ;;
+  *)
+    awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0" >&2
+    exit 2
+    ;;
+esac
+out=${OUT:-$PWD/gpu-out}
 mkdir -p "$out"
+cuda_bin=${CUDA_HOME:-/usr/local/cuda}/bin
 
+# Node: unpacked once per host.
 node=${QATTN_NODE:-/tmp/qattn-node}
 if [ ! -x "$node" ]; then
-  xz -dc "$stage/node-v20.20.2-linux-x64.xz" > "$node"
-  chmod +x "$node"
+  xz -dc "$stage/node-v20.20.2-linux-x64.xz" > "$node.tmp" && chmod +x "$node.tmp" && mv "$node.tmp" "$node"
 fi
+
+# The bundles and their compressed addons and Dawn are unpacked into a work folder, so the staged folder stays as
+# carried; the bundles find the addons beside them (bench/build/Release) and Dawn in bench/node_modules.
+work=${QATTN_HOST_WORK:-/tmp/qattn-gpu}
+rm -rf "$work" && mkdir -p "$work" && cp -r "$stage/bench" "$work/"
+find "$work/bench" -name '*.xz' | while read -r packed; do xz -dc "$packed" > "${packed%.xz}" && rm "$packed"; done
+bench=$work/bench
 
 # WebGPU through Dawn needs the Vulkan loader, which the NVIDIA hosts lack (../shared/gpu-host/README.md). Only
 # there (the NVIDIA Vulkan ICD is present) and only as root are the loader packages unpacked into /.
@@ -30,12 +55,95 @@ if [ -f "$nvidia_icd" ]; then
 fi
 
 # shellcheck source=/dev/null
-[ -f "$stage/bench/meta.env" ] && source "$stage/bench/meta.env"
-export QATTN_PEERS_SCRIPT="$stage/bench/peers/sdpa_peers.py"
+[ -f "$bench/meta.env" ] && source "$bench/meta.env"
+export QATTN_PEERS_SCRIPT="$bench/peers/sdpa_peers.py"
+cli="$bench/dist/qattn-bench.mjs"
 
-args=(--preset paper --peers --no-progress --json "$out/$name.json" --md "$out/$name.md" "$@")
-printf 'qattn-bench %s\n' "${args[*]//$out\//}" > "$out/$name.command.txt"
-{
-  echo "# $(date -u +%FT%TZ) on $(hostname): $("$node" --version), $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
-  "$node" "$stage/bench/dist/qattn-bench.mjs" "${args[@]}"
-} 2>&1 | tee "$out/$name.log"
+tool_path() { command -v "$1" 2>/dev/null || { [ -x "$cuda_bin/$1" ] && echo "$cuda_bin/$1"; }; }
+header() { echo "# $(date -u +%FT%TZ) on $(hostname): node $("$node" --version), $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"; }
+
+run_tests() {
+  local status=0 found=0 file name rc
+  for file in "$bench"/dist/*.gpu-tests.mjs; do
+    [ -f "$file" ] || continue
+    found=1
+    name=$(basename "$file" .gpu-tests.mjs)
+    echo "== tests: $name"
+    { header; QATTN_EXPECT_CUDA=1 "$node" --test --test-reporter=spec "$file"; } > "$out/tests-$name.log" 2>&1
+    rc=$?
+    grep -E '^ℹ (tests|pass|fail|skipped)' "$out/tests-$name.log" || tail -5 "$out/tests-$name.log"
+    echo "exit $rc"
+    [ $rc = 0 ] || status=1
+  done
+  [ $found = 1 ] || { echo "no bench/dist/*.gpu-tests.mjs staged"; status=1; }
+  return $status
+}
+
+run_sanitize() {
+  local sanitizer status=0 tool rc
+  local tools=("$@")
+  [ ${#tools[@]} -gt 0 ] || tools=(memcheck racecheck synccheck)
+  sanitizer=$(tool_path compute-sanitizer) || { echo "compute-sanitizer not found (PATH, $cuda_bin)"; return 1; }
+  for tool in "${tools[@]}"; do
+    echo "== compute-sanitizer --tool $tool"
+    { header; QATTN_EXPECT_CUDA=1 "$sanitizer" --tool "$tool" --error-exitcode 9 "$node" "$cli" --preset sanitize --no-progress; } > "$out/sanitize-$tool.log" 2>&1
+    rc=$?
+    grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|[0-9]+ calls:' "$out/sanitize-$tool.log" || tail -3 "$out/sanitize-$tool.log"
+    echo "exit $rc"
+    [ $rc = 0 ] || status=1
+  done
+  return $status
+}
+
+run_sass() {
+  local addons=("$bench"/build/Release/*.node)
+  [ -f "${addons[0]}" ] || { echo "no addons staged"; return 1; }
+  echo "== SASS (sm_90a): attention kernels, MMA opcodes and local-memory spills"
+  python3 "$bench/sass_counts.py" --arch sm_90a "${addons[@]}" | tee "$out/sass-counts.txt"
+}
+
+run_profile() {
+  local ncu
+  ncu=$(tool_path ncu) || { echo "ncu (Nsight Compute) not found (PATH, $cuda_bin)"; return 1; }
+  echo "== ncu on --preset profile $*"
+  "$ncu" --kernel-name regex:attn_fwd --launch-count 1 --set full -f -o "$out/profile" "$node" "$cli" --preset profile --no-progress "$@" 2>&1 | tee "$out/profile.log"
+}
+
+run_bench() {
+  local name preset
+  if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+    name=$1
+    shift
+  else
+    preset=quick
+    local previous=''
+    for arg in "$@"; do
+      case "$previous" in -p | --preset) preset=$arg ;; esac
+      case "$arg" in --preset=*) preset=${arg#--preset=} ;; esac
+      previous=$arg
+    done
+    name=$preset
+  fi
+  local args=(--no-progress --json "$out/$name.json" --md "$out/$name.md" "$@")
+  printf 'qattn-bench %s\n' "${args[*]//$out\//}" > "$out/$name.command.txt"
+  echo "== qattn-bench ${args[*]}"
+  { header; "$node" "$cli" "${args[@]}"; } 2>&1 | tee "$out/$name.log"
+  return "${PIPESTATUS[0]}"
+}
+
+case "$mode" in
+  tests) run_tests ;;
+  sanitize) run_sanitize "$@" ;;
+  sass) run_sass ;;
+  profile) run_profile "$@" ;;
+  bench) run_bench "$@" ;;
+  all)
+    status=0
+    run_tests || status=1
+    run_sanitize || status=1
+    run_sass || status=1
+    run_bench h200-paper --preset paper --peers --backends cuda || status=1
+    run_bench h200-overhead --preset overhead || status=1
+    exit $status
+    ;;
+esac

@@ -1,51 +1,63 @@
 #!/usr/bin/env bash
-# Stages everything the GPU host needs to run qattn-bench into one folder (default <repo>/.gpu, git-ignored):
-#   node-v20.20.2-linux-x64.xz   the Node binary (unpacked ON the host by run-on-gpu-host.sh)
-#   run-on-gpu-host.sh           the command the host runs
-#   gl/*.deb                     Vulkan/GLVND loaders for WebGPU through Dawn (optional)
-#   bench/dist/qattn-bench.mjs   the bench with every @qattn package bundled in
-#   bench/build/Release/*.node   every built CUDA addon of the workspace (found by the bundled packages there)
-#   bench/node_modules/webgpu    Dawn for linux-x64 only (optional, QATTN_STAGE_WEBGPU=0 leaves it out)
-#   bench/peers/sdpa_peers.py    the PyTorch peers script
-#   bench/meta.env               git commit and package versions (no .git and no package.json files on the host)
-#   bench/package.json           marks bench/ as the bundle's package root, where the addons are looked up
-# Usage (on the build machine, after the CUDA addons are built): bash apps/bench/gpu/stage.sh [out-dir]
+# Stages everything a GPU host without pnpm (or network) needs to test, sanitize, profile and benchmark qattn into one
+# folder, default <repo>/.gpu (git-ignored; the device tool carries it):
+#   run-on-gpu-host.sh                 the one command the host runs (modes: tests, sanitize, sass, profile, bench, all)
+#   node-v20.20.2-linux-x64.xz         the Node binary, unpacked on the host
+#   gl/*.deb                           Vulkan/GLVND loaders for WebGPU through Dawn (unpacked on the host, as root)
+#   bench/dist/qattn-bench.mjs         the bench CLI with every @qattn package bundled in (all presets, the
+#                                      compute-sanitizer workload `--preset sanitize` included)
+#   bench/dist/<pkg>.gpu-tests.mjs     every packages/<pkg>/test/gpu/gpu-tests.ts, bundled for node:test
+#   bench/build/Release/*.node.xz      every built CUDA addon of the workspace, xz-compressed
+#   bench/node_modules/webgpu/         Dawn for linux-x64 only, its dawn.node xz-compressed
+#   bench/peers/sdpa_peers.py          the PyTorch SDPA peers; bench/sass_counts.py, the static SASS counts
+#   bench/meta.env                     git commit and package versions (the host has no .git and no package.json files)
+#   bench/package.json                 marks bench/ as the bundles' package root, where the addons are looked up
+# Host files (Node, loader debs) come from $QATTN_GPU_HOST_DIR, default <repo>/../shared/gpu-host.
+# Usage: bash apps/bench/gpu/stage.sh [out-dir]. Builds the workspace first (the CUDA addons too where nvcc is;
+# QATTN_SKIP_NATIVE=1 skips them and stages whatever addons are already built). QATTN_STAGE_WEBGPU=0 leaves Dawn out.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../../.." && pwd)
 out=$(mkdir -p "${1:-$repo/.gpu}" && cd "${1:-$repo/.gpu}" && pwd)
 gpu_host=${QATTN_GPU_HOST_DIR:-$repo/../shared/gpu-host}
+node_xz=node-v20.20.2-linux-x64.xz
 cd "$repo"
 
+[ -f "$gpu_host/$node_xz" ] || { echo "stage: $gpu_host/$node_xz is missing (set QATTN_GPU_HOST_DIR)" >&2; exit 1; }
 pnpm exec turbo run build --filter=@qattn/bench... --output-logs=errors-only
+
 rm -rf "$out/bench"
 mkdir -p "$out/bench/build/Release" "$out/bench/peers"
 (cd apps/bench && QATTN_GPU_BUNDLE_DIR="$out/bench/dist" pnpm exec tsup --config gpu/tsup.gpu.config.ts --silent)
 cp apps/bench/peers/sdpa_peers.py "$out/bench/peers/"
+cp apps/bench/gpu/sass_counts.py "$out/bench/"
 # The bundled packages look for their addons under the nearest folder with a package.json: make that bench/.
 node -e "const p = require('./apps/bench/package.json'); console.log(JSON.stringify({ name: p.name + '-gpu-bundle', version: p.version, private: true, type: 'module' }, null, 2))" > "$out/bench/package.json"
 cp apps/bench/gpu/run-on-gpu-host.sh "$out/"
 chmod +x "$out/run-on-gpu-host.sh"
-[ -f "$out/node-v20.20.2-linux-x64.xz" ] || cp "$gpu_host/node-v20.20.2-linux-x64.xz" "$out/"
+[ -f "$out/$node_xz" ] || cp "$gpu_host/$node_xz" "$out/"
+rm -rf "$out/gl"
 if [ -d "$gpu_host/gl" ]; then mkdir -p "$out/gl" && cp "$gpu_host"/gl/*.deb "$out/gl/"; fi
 
+# xz: the addons carry their fat binaries (sm_90a, sm_80, PTX) and compress ~4x; the host unpacks them once.
 addons=$(find packages -path '*/build/Release/*.node' -not -path '*/node_modules/*' | sort)
-for addon in $addons; do cp "$addon" "$out/bench/build/Release/"; done
-echo "addons: ${addons:-none (the CUDA backends will report themselves unavailable)}"
+for addon in $addons; do xz -T0 -6 -c "$addon" > "$out/bench/build/Release/$(basename "$addon").xz"; done
+echo "addons: ${addons:-none (the CUDA backends will report themselves unavailable)}" | tr '\n' ' '; echo
 
 if [ "${QATTN_STAGE_WEBGPU:-1}" = 1 ]; then
   webgpu=$(node -e "console.log(require('node:path').dirname(require.resolve('webgpu/package.json', {paths: ['packages/webgpu-runtime']})))" 2>/dev/null || true)
-  if [ -n "$webgpu" ]; then
-    mkdir -p "$out/bench/node_modules/webgpu/dist"
-    cp "$webgpu/package.json" "$out/bench/node_modules/webgpu/"
-    find "$webgpu" -maxdepth 1 -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.cjs' \) -exec cp {} "$out/bench/node_modules/webgpu/" \;
-    cp -r "$webgpu/dist/linux-x64" "$out/bench/node_modules/webgpu/dist/" 2>/dev/null || true
-    find "$webgpu/dist" -maxdepth 1 -type f -exec cp {} "$out/bench/node_modules/webgpu/dist/" \;
+  if [ -n "$webgpu" ] && [ -f "$webgpu/dist/linux-x64/dawn.node" ]; then
+    # Only the linux-x64 build: the other platforms' Dawn binaries would push the folder past the carry limit.
+    mkdir -p "$out/bench/node_modules/webgpu/dist/linux-x64"
+    find "$webgpu" -maxdepth 1 -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.cjs' -o -name 'package.json' \) -exec cp {} "$out/bench/node_modules/webgpu/" \;
+    xz -T0 -6 -c "$webgpu/dist/linux-x64/dawn.node" > "$out/bench/node_modules/webgpu/dist/linux-x64/dawn.node.xz"
+  else
+    echo "stage: webgpu (Dawn) not found; WebGPU will be unavailable on the host" >&2
   fi
 fi
 
 versions=$(node -e "
 const out = {};
-for (const p of ['bench', 'quant-core', 'reference', 'flash-int8', 'turbo-attn']) {
+for (const p of ['bench', 'quant-core', 'reference', 'flash-int8', 'turbo-attn', 'cuda-runtime', 'webgpu-runtime']) {
   const dir = p === 'bench' ? 'apps/bench' : 'packages/' + p;
   try { out['@qattn/' + p] = require('./' + dir + '/package.json').version; } catch { out['@qattn/' + p] = 'unknown'; }
 }
@@ -54,4 +66,5 @@ commit=$(git rev-parse HEAD)
 [ -z "$(git status --porcelain --untracked-files=no)" ] || commit="$commit-dirty"
 printf "export QATTN_GIT_COMMIT='%s'\nexport QATTN_BENCH_VERSIONS='%s'\nexport QATTN_BENCH_VERSION='%s'\n" \
   "$commit" "$versions" "$(node -p "require('./apps/bench/package.json').version")" > "$out/bench/meta.env"
+ls "$out/bench/dist"
 du -sh "$out"

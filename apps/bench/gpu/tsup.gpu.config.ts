@@ -1,13 +1,27 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'tsup';
 
 /**
- * Bundles the bench and every @qattn package into one ESM file for a host with no node_modules. Addons keep
- * working: each package finds its `.node` file at `<package root>/build/Release/`, and inside the bundle the package
- * root is the bundle's parent folder, so gpu/stage.sh copies every addon into `<stage>/bench/build/Release/`.
- * `webgpu` (Dawn) is imported by a computed specifier and resolved at run time from `<stage>/bench/node_modules`.
+ * Bundles for a GPU host with no node_modules (gpu/stage.sh), each one self-contained ESM file in
+ * `$QATTN_GPU_BUNDLE_DIR`:
+ * - `qattn-bench.mjs`: the CLI with every @qattn package inlined (every preset, the sanitizer workload included);
+ * - `<package>.gpu-tests.mjs`: each `packages/<package>/test/gpu/gpu-tests.ts` that exists, the package's node:test
+ *   entry for hosts without vitest.
+ * Addons keep working: each package finds its `.node` file at `<package root>/build/Release/`, and inside a bundle the
+ * package root is the nearest folder with a package.json above it, so stage.sh copies every addon into
+ * `<stage>/bench/build/Release/` next to a stand-in `<stage>/bench/package.json`. `webgpu` (Dawn) is resolved at run
+ * time from `<stage>/bench/node_modules`; vega, vega-lite and resvg stay out (plots are rendered from the JSON later).
  */
+const packagesDir = fileURLToPath(new URL('../../../packages/', import.meta.url));
+const testEntries = Object.fromEntries(
+  readdirSync(packagesDir)
+    .filter((name) => existsSync(`${packagesDir}${name}/test/gpu/gpu-tests.ts`))
+    .map((name) => [`${name}.gpu-tests`, `${packagesDir}${name}/test/gpu/gpu-tests.ts`]),
+);
+
 export default defineConfig({
-  entry: { 'qattn-bench': 'gpu/entry.ts' },
+  entry: { 'qattn-bench': 'gpu/entry.ts', ...testEntries },
   outDir: process.env.QATTN_GPU_BUNDLE_DIR ?? '../../.gpu/bench/dist',
   format: ['esm'],
   outExtension: () => ({ js: '.mjs' }),
@@ -17,6 +31,10 @@ export default defineConfig({
   sourcemap: false,
   clean: true,
   splitting: false,
+  // tsup strips `node:` by default, but `node:test` has no bare name: keep every builtin specifier as written.
+  removeNodeProtocol: false,
+  // Kernel packages may import their WGSL as text.
+  loader: { '.wgsl': 'text' },
   // Everything inlined except what is loaded on demand (plots) or resolved at run time (Dawn).
   noExternal: [/^(?!vega$|vega-lite$|@resvg\/resvg-js$|webgpu$)/],
   external: ['vega', 'vega-lite', '@resvg/resvg-js', 'webgpu'],

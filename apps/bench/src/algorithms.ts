@@ -47,6 +47,15 @@ export interface Algorithm {
   run(inputs: InputTensors, shape: ApiShape, causal: boolean, backend: BackendName): Promise<Float32Array>;
 }
 
+/** The fields of a package's benchmark result that the bench keeps (no `backend`, defined fields only). */
+export function timingOf(result: Omit<BenchmarkResult, 'backend' | 'timer'> & { timer?: string }, fallbackTimer: TimerKind): Timing {
+  const timing: Timing = { medianMs: result.medianMs, minMs: result.minMs, samplesMs: result.samplesMs, timer: result.timer ?? fallbackTimer };
+  if (result.quantMs !== undefined) timing.quantMs = result.quantMs;
+  if (result.attnMs !== undefined) timing.attnMs = result.attnMs;
+  if (result.peakDeviceBytes !== undefined) timing.peakDeviceBytes = result.peakDeviceBytes;
+  return timing;
+}
+
 /** Times `fn` with performance.now(): `warmup` unrecorded calls, then `repeats` recorded ones. */
 export async function hostTiming(fn: () => unknown, warmup: number, repeats: number, timer: TimerKind = 'host'): Promise<Timing> {
   for (let i = 0; i < warmup; i++) await fn();
@@ -116,15 +125,7 @@ function kernelAlgorithm(id: AlgorithmId, pkg: KernelPackage, description: strin
       const options = { ...extraOptions, causal: request.causal, backend: request.backend };
       if (pkg.benchmark) {
         const result = await pkg.benchmark(request.shape, options, { warmup: request.warmup, repeats: request.repeats, seed: request.seed });
-        return {
-          medianMs: result.medianMs,
-          minMs: result.minMs,
-          samplesMs: result.samplesMs,
-          quantMs: result.quantMs,
-          attnMs: result.attnMs,
-          peakDeviceBytes: result.peakDeviceBytes,
-          timer: result.timer ?? (request.backend === 'cpu' ? 'host' : 'unreported'),
-        };
+        return timingOf(result, request.backend === 'cpu' ? 'host' : 'unreported');
       }
       const attention = pkg.attention;
       if (!attention) throw new BenchError('ERR_BENCH_NO_API', `${pkg.name} exports no attention function`);
@@ -167,12 +168,21 @@ export function float32Algorithm(): Algorithm {
   };
 }
 
-/** The four algorithms of the sweep, built on the loaded packages. */
-export function createAlgorithms(packages: { flashInt8: KernelPackage; turbo: KernelPackage }): Algorithm[] {
-  return [
-    kernelAlgorithm('flash-int8-pv-int8', packages.flashInt8, 'INT-FlashAttention, INT8 Q·Kᵀ and INT8 P·V (package defaults)', { pv: 'int8' }),
-    kernelAlgorithm('flash-int8-pv-fp16', packages.flashInt8, 'INT-FlashAttention, INT8 Q·Kᵀ, fp16 P·V (package defaults)', { pv: 'fp16' }),
-    kernelAlgorithm('turbo-attn', packages.turbo, 'TurboAttention FlashQ INT8 with SAS softmax (package defaults)', {}),
-    float32Algorithm(),
-  ];
+/** The package, the fixed options and the description behind each kernel algorithm of the bench. */
+export const KERNEL_ALGORITHMS: Record<Exclude<AlgorithmId, 'float32'>, { pkg: 'flashInt8' | 'turbo'; options: Record<string, unknown>; description: string }> = {
+  'flash-int8-pv-int8': { pkg: 'flashInt8', options: { pv: 'int8' }, description: 'INT-FlashAttention, INT8 Q·Kᵀ and INT8 P·V (package defaults)' },
+  'flash-int8-pv-fp16': { pkg: 'flashInt8', options: { pv: 'fp16' }, description: 'INT-FlashAttention, INT8 Q·Kᵀ, fp16 P·V (package defaults)' },
+  'turbo-attn': { pkg: 'turbo', options: {}, description: 'TurboAttention FlashQ INT8 with SAS softmax (package defaults)' },
+};
+
+/**
+ * The four algorithms of the sweep, built on the loaded packages. `extraOptions` (`--options`) are added to every
+ * kernel algorithm's calls, after its fixed ones; the packages validate them (an unknown key is an error cell).
+ */
+export function createAlgorithms(packages: { flashInt8: KernelPackage; turbo: KernelPackage }, extraOptions: Record<string, unknown> = {}): Algorithm[] {
+  const kernels = (Object.keys(KERNEL_ALGORITHMS) as Array<keyof typeof KERNEL_ALGORITHMS>).map((id) => {
+    const { pkg, options, description } = KERNEL_ALGORITHMS[id];
+    return kernelAlgorithm(id, packages[pkg], description, { ...options, ...extraOptions });
+  });
+  return [...kernels, float32Algorithm()];
 }

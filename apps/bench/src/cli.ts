@@ -1,10 +1,20 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { createAlgorithms } from './algorithms.js';
-import { createInputSource } from './inputs.js';
-import { gitInfo, machineInfo, versions } from './machine.js';
-import { loadKernelPackages, loadReferencePackage } from './packages.js';
-import { peerRatios, runPeers } from './peers.js';
+import {
+  type CliIo,
+  EXIT_CELL_ERRORS,
+  EXIT_USAGE,
+  type OutputOptions,
+  readVersion,
+  type RunConfig,
+  type RunContext,
+  UsageError,
+  writeOutputs,
+} from './modes/context.js';
+import { runOverheadMode } from './modes/overhead.js';
+import { runSanitizeMode } from './modes/sanitize.js';
+import { runSchedulesMode } from './modes/schedules.js';
+import { runSweepMode } from './modes/sweep.js';
 import {
   ALGORITHM_IDS,
   type AlgorithmId,
@@ -18,29 +28,10 @@ import {
   PRESETS,
   type ShapeGrid,
 } from './presets.js';
-import { createProgressBar } from './progress.js';
-import { writeJson } from './report/json.js';
-import { writeMarkdown } from './report/markdown.js';
-import { ACCURACY_METHOD, type BenchReport, OPS_FORMULA, REPORT_SCHEMA_VERSION } from './report/report.js';
-import { renderTable } from './report/table.js';
-import { type BackendReport, probeBackends, runSweep, type SweepConfig, sweptBackends } from './sweep.js';
+import { type BenchReport, REPORT_SCHEMA_VERSION } from './report/report.js';
 
-/** Where the CLI writes; tests pass their own. */
-export interface CliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-  /** Draw the progress bar (stderr must be a TTY as well). */
-  progressStream?: NodeJS.WriteStream;
-}
-
-/** A flag combination that parses but cannot be run (e.g. no valid shape left in the grid). */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
-/** Exit codes: 0 done, 1 usage error, 3 `--strict` and some cell failed. */
-export const EXIT_USAGE = 1;
-export const EXIT_CELL_ERRORS = 3;
+export { type CliIo, EXIT_CELL_ERRORS, EXIT_USAGE, UsageError } from './modes/context.js';
+export { describeBackends } from './modes/sweep.js';
 
 /** Parses `1024`, `4k`, `16K` (k = 1024) as a positive integer. */
 export function parsePositiveInt(text: string): number {
@@ -98,11 +89,23 @@ function parseBackends(text: string): BackendName[] | 'auto' {
 const int = parsePositiveInt;
 const ints = listOf(parsePositiveInt);
 
-/** The parsed flags (commander's camel-cased names). */
+/** Parses `--options '{"blockN":32}'`: a JSON object of extra algorithm options. */
+function parseOptionsJson(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new InvalidArgumentError(`'${text}' is not JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError(`'${text}' is not a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+/** The parsed flags (commander's camel-cased names); undefined = not given, the preset decides. */
 export interface CliOptions {
   preset: PresetName;
-  algorithms: AlgorithmId[];
-  backends: BackendName[] | 'auto';
+  algorithms?: AlgorithmId[];
+  backends?: BackendName[] | 'auto';
   batch?: number[];
   heads?: number[];
   kvHeads?: number[];
@@ -113,9 +116,12 @@ export interface CliOptions {
   causal?: boolean[];
   warmup?: number;
   repeats?: number;
+  calls?: number;
+  options?: Record<string, unknown>;
+  candidates?: string[];
   seed: number;
   data: DataKind;
-  accuracy: boolean;
+  accuracy?: boolean;
   accuracyRows: number;
   cpuMaxGop?: number;
   json?: string;
@@ -132,13 +138,14 @@ export interface CliOptions {
 export function createProgram(io: CliIo): Command {
   return new Command('qattn-bench')
     .description(
-      'Benchmark quantized attention (INT-FlashAttention, TurboAttention) against a float baseline on every available ' +
-        'backend: median time, TOPS, quantization time, peak device memory and accuracy vs the float64 reference.',
+      'Benchmark quantized attention (INT-FlashAttention, TurboAttention) against a float baseline and PyTorch on every ' +
+        'available backend: time, kernel and whole-call TOPS, accuracy vs the float64 reference; host overhead and leaks ' +
+        'per call; the WebGPU schedule sweep; the compute-sanitizer workload.',
     )
     .version(readVersion(), '-V, --version')
-    .addOption(new Option('-p, --preset <name>', 'shape grid and repeats to start from (see Presets below)').choices(PRESET_NAMES).default('quick'))
-    .addOption(new Option('-a, --algorithms <list>', `comma list of ${ALGORITHM_IDS.join(', ')}, or all`).argParser(parseAlgorithms).default([...ALGORITHM_IDS], 'all'))
-    .addOption(new Option('-b, --backends <list>', `comma list of ${BACKEND_NAMES.join(', ')}, or auto (every available one)`).argParser(parseBackends).default('auto'))
+    .addOption(new Option('-p, --preset <name>', 'what to run and its starting grid (see Presets below)').choices(PRESET_NAMES).default('quick'))
+    .addOption(new Option('-a, --algorithms <list>', `comma list of ${ALGORITHM_IDS.join(', ')}, or all (default: the preset's, else all)`).argParser(parseAlgorithms))
+    .addOption(new Option('-b, --backends <list>', `comma list of ${BACKEND_NAMES.join(', ')}, or auto: every available one (default: the preset's, else auto)`).argParser(parseBackends))
     .addOption(new Option('--batch <list>', 'batch sizes (overrides the preset)').argParser(ints))
     .addOption(new Option('--heads <list>', 'query heads').argParser(ints))
     .addOption(new Option('--kv-heads <list>', 'kv heads (must divide heads; default = heads)').argParser(ints))
@@ -148,9 +155,13 @@ export function createProgram(io: CliIo): Command {
     .addOption(new Option('--head-dim <list>', 'head dimensions').argParser(ints))
     .addOption(new Option('--causal <list>', 'true, false, or both (bottom-right aligned mask)').argParser(parseCausal))
     .addOption(new Option('--warmup <n>', 'unrecorded calls per cell (default: preset)').argParser(parseNonNegativeInt))
-    .addOption(new Option('--repeats <n>', 'recorded calls per cell; the median is reported (default: preset)').argParser(int))
+    .addOption(new Option('--repeats <n>', 'recorded calls per cell, the median is reported; overhead: repeats of the kernel time (default: preset)').argParser(int))
+    .addOption(new Option('--calls <n>', 'overhead: sequential calls per entry, timed one by one and spanned by the leak check (default: preset)').argParser(int))
+    .addOption(new Option('--options <json>', `extra options for every kernel algorithm's calls, e.g. '{"blockN":32}' (pick the package with -a)`).argParser(parseOptionsJson))
+    .addOption(new Option('--candidates <list>', "schedules: only the candidates whose label starts with one of these, e.g. 'R2 wg512,R4 wg128 pc4' (the rule always runs)").argParser(listOf((s) => s)))
     .addOption(new Option('--seed <n>', 'seed of the input generator').argParser(parseNonNegativeInt).default(1))
     .addOption(new Option('--data <kind>', 'input distribution of @qattn/reference').choices(DATA_KINDS).default('llm'))
+    .option('--accuracy', "measure accuracy against @qattn/reference (default: the preset's, else on)")
     .option('--no-accuracy', 'skip the accuracy check against @qattn/reference')
     .addOption(new Option('--accuracy-rows <n>', 'most query rows of the accuracy sub-problem').argParser(int).default(128))
     .addOption(new Option('--cpu-max-gop <n>', 'skip cpu cells above this many giga-operations (default: preset)').argParser(parsePositiveNumber))
@@ -158,10 +169,10 @@ export function createProgram(io: CliIo): Command {
     .option('--md <file>', 'write the tables as markdown')
     .option('--plot <dir>', 'write TOPS-vs-sequence and accuracy plots (SVG, PNG, vega-lite spec) into dir')
     .option('--peers', 'also run PyTorch SDPA (flash fp16, cuDNN bf16, math fp32) on the same shapes, when torch+CUDA are there')
-    .option('--no-peers', 'cancel an earlier --peers (e.g. the one gpu/run-on-gpu-host.sh passes)')
+    .option('--no-peers', 'cancel an earlier --peers')
     .option('--python <bin>', 'python interpreter for --peers (default: $QATTN_PYTHON or python3)')
     .option('--no-progress', 'no progress bar (it is also off when stderr is not a terminal)')
-    .option('--strict', `exit ${EXIT_CELL_ERRORS} when any cell ends in an error`)
+    .option('--strict', `exit ${EXIT_CELL_ERRORS} when any cell ends in an error (overhead: a missed target or a leak)`)
     .option('--from-json <file>', 'run nothing: re-render the table, --md and --plot from a saved --json report')
     .addHelpText('after', presetsHelp())
     .showHelpAfterError('(run qattn-bench --help for usage)')
@@ -173,14 +184,18 @@ export function createProgram(io: CliIo): Command {
 function presetsHelp(): string {
   const list = (values: number[] | 'same') => (values === 'same' ? '=heads' : values.map((v) => (v >= 1024 && v % 1024 === 0 ? `${v / 1024}K` : `${v}`)).join('/'));
   const lines = PRESET_NAMES.map((name) => {
-    const { grid, warmup, repeats, cpuMaxGop, description } = PRESETS[name];
+    const { grid, warmup, repeats, cpuMaxGop, description, mode, calls, algorithms, backends } = PRESETS[name];
     const seq = grid.seqQ === 'same' ? `N ${list(grid.seqKV)}` : `seqQ ${list(grid.seqQ)}, seqKV ${list(grid.seqKV)}`;
     const causal = grid.causal.length === 2 ? 'causal and not' : grid.causal[0] ? 'causal' : 'not causal';
     const kv = grid.kvHeads === 'same' ? '' : `/${list(grid.kvHeads)}`;
-    return (
-      `  ${name.padEnd(7)} B${list(grid.batch)} H${list(grid.heads)}${kv} D${list(grid.headDim)}, ${seq}, ${causal}; ` +
-      `warmup ${warmup}, repeats ${repeats}, cpu cells up to ${cpuMaxGop} GOP\n          ${description}`
-    );
+    const shape = mode === 'sanitize' ? 'fixed odd shapes' : `B${list(grid.batch)} H${list(grid.heads)}${kv} D${list(grid.headDim)}, ${seq}, ${causal}`;
+    const runs = [
+      mode === 'overhead' ? `${calls} calls, warmup ${warmup}, kernel repeats ${repeats}` : mode === 'sanitize' ? 'one call per case' : `warmup ${warmup}, repeats ${repeats}`,
+      ...(mode === 'sweep' && !backends ? [`cpu cells up to ${cpuMaxGop} GOP`] : []),
+      ...(algorithms ? [`-a ${algorithms.join(',')}`] : []),
+      ...(backends ? [`-b ${backends.join(',')}`] : []),
+    ];
+    return `  ${name.padEnd(9)} ${shape}; ${runs.join(', ')}\n            ${description}`;
   });
   return [
     '',
@@ -191,20 +206,16 @@ function presetsHelp(): string {
     '  qattn-bench                                   quick sweep, table with time and accuracy',
     '  qattn-bench --seq 1k,4k --head-dim 128 --causal both --json out.json --md out.md --plot plots/',
     '  qattn-bench --preset paper --backends cuda --peers --json h200.json',
+    '  qattn-bench --preset paper -a flash-int8-pv-int8 --options \'{"blockN":32}\' --seq 16k --causal false',
     '  qattn-bench --preset decode --kv-heads 1,8',
+    '  qattn-bench --preset overhead --json overhead.json',
+    "  qattn-bench --preset schedules --candidates 'R2 wg512,R2 wg256 pc4' --seq 1k",
+    '  qattn-bench --preset profile -a turbo-attn      (under ncu --kernel-name regex:attn_fwd --launch-count 1)',
   ].join('\n');
 }
 
-function readVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return process.env.QATTN_BENCH_VERSION ?? '0.0.0';
-  }
-}
-
-/** Turns the flags into a sweep config: the preset, then every explicit flag on top. */
-export function resolveConfig(options: CliOptions): { config: SweepConfig; dropped: string[] } {
+/** Turns the flags into a run config: the preset, then every explicit flag on top. */
+export function resolveConfig(options: CliOptions): { config: RunConfig; dropped: string[] } {
   const preset = PRESETS[options.preset];
   const grid: ShapeGrid = { ...preset.grid };
   if (options.batch) grid.batch = options.batch;
@@ -224,30 +235,24 @@ export function resolveConfig(options: CliOptions): { config: SweepConfig; dropp
   }
   return {
     config: {
+      preset: preset.name,
+      mode: preset.mode,
       shapes,
-      algorithms: options.algorithms,
-      backends: options.backends,
+      algorithms: options.algorithms ?? [...(preset.algorithms ?? ALGORITHM_IDS)],
+      backends: options.backends ?? (preset.backends ? [...preset.backends] : 'auto'),
       warmup: options.warmup ?? preset.warmup,
       repeats: options.repeats ?? preset.repeats,
+      calls: options.calls ?? preset.calls ?? 1,
       seed: options.seed,
-      accuracy: options.accuracy,
+      data: options.data,
+      accuracy: options.accuracy ?? preset.accuracy ?? true,
       accuracyRows: options.accuracyRows,
       cpuMaxGop: options.cpuMaxGop ?? preset.cpuMaxGop,
+      extraOptions: options.options ?? {},
+      ...(options.candidates ? { candidates: options.candidates } : {}),
     },
     dropped,
   };
-}
-
-/** "cpu: flash-int8-pv-int8, … | webgpu: unavailable (reason)": the backend status printed before the sweep. */
-export function describeBackends(report: BackendReport[]): string[] {
-  return BACKEND_NAMES.map((backend) => {
-    const rows = report.filter((r) => r.backend === backend);
-    const available = rows.filter((r) => r.available).map((r) => r.algorithm);
-    const reasons = [...new Set(rows.filter((r) => !r.available && r.algorithm !== 'float32').map((r) => r.reason ?? 'unavailable'))];
-    const parts = [available.length ? `available for ${available.join(', ')}` : 'unavailable'];
-    if (reasons.length) parts.push(`${available.length ? 'not for the others: ' : ''}${reasons.join('; ')}`);
-    return `  ${backend.padEnd(7)} ${parts.join('; ')}`;
-  });
 }
 
 /**
@@ -265,121 +270,56 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
   } catch (err) {
     // Commander has already printed its own errors (and --help / --version, which exit 0).
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE;
-    if (err instanceof UsageError) {
-      io.stderr(`error: ${err.message}\n(run qattn-bench --help for usage)\n`);
-      return EXIT_USAGE;
-    }
+    if (err instanceof UsageError) return usageError(io, err);
     throw err;
   }
-  if (options.fromJson) return rerender(options, io);
-  const { config, dropped } = resolved;
-  const startedAt = new Date();
-
-  const [packages, reference] = await Promise.all([loadKernelPackages(), loadReferencePackage()]);
-  const algorithms = createAlgorithms(packages);
-  const inputs = createInputSource(reference, options.data);
-  const selected = algorithms.filter((a) => config.algorithms.includes(a.id));
-  const backendReport = await probeBackends(selected);
-  const swept = sweptBackends(config.backends, backendReport);
-
-  io.stdout(
-    `qattn-bench: preset ${options.preset}, ${config.shapes.length} shape(s) × ${selected.length} algorithm(s) on ${swept.join(', ') || 'no backend'}; ` +
-      `warmup ${config.warmup}, repeats ${config.repeats}, inputs ${inputs.name}\nbackends:\n${describeBackends(backendReport).join('\n')}\n`,
-  );
-  for (const line of dropped) io.stderr(`warning: skipped ${line}\n`);
-
-  const bar = createProgressBar(options.progress, 'sweep', io.progressStream);
-  const { cells } = await runSweep(config, { algorithms, reference, inputs, progress: bar });
-  bar.stop();
-
-  let peers: BenchReport['peers'];
-  if (options.peers) {
-    const peerBar = createProgressBar(options.progress, 'peers', io.progressStream);
-    peers = await runPeers(config.shapes, {
-      python: options.python,
-      warmup: config.warmup,
-      repeats: config.repeats,
-      seed: config.seed,
-      accuracyRows: config.accuracyRows,
-      onProgress: (done, total, label) => peerBar.update(done, total, label),
-    });
-    peerBar.stop();
-    peers.ratios = peerRatios(cells, peers.cells);
-    if (peers.status !== 'ok') io.stderr(`peers: ${peers.status}: ${peers.reason ?? ''} (the qattn results stand on their own)\n`);
-  }
-
-  const finishedAt = new Date();
-  const machine = machineInfo();
-  // Without nvidia-smi (containers), torch still names the GPU the peers ran on.
-  if (machine.gpus.length === 0 && peers?.device) machine.gpus.push({ name: peers.device, source: 'torch' });
-  const report: BenchReport = {
-    schemaVersion: REPORT_SCHEMA_VERSION,
-    tool: { name: '@qattn/bench', version: readVersion() },
-    command: argv,
-    startedAt: startedAt.toISOString(),
-    finishedAt: finishedAt.toISOString(),
-    durationS: (finishedAt.getTime() - startedAt.getTime()) / 1000,
-    machine,
-    versions: versions(),
-    git: gitInfo(),
-    config: {
-      preset: options.preset,
-      algorithms: config.algorithms,
-      backends: config.backends,
-      sweptBackends: swept,
-      warmup: config.warmup,
-      repeats: config.repeats,
-      seed: config.seed,
-      data: options.data,
-      inputs: inputs.name,
-      accuracy: { enabled: config.accuracy, maxRows: config.accuracyRows, method: ACCURACY_METHOD },
-      cpuMaxGop: config.cpuMaxGop,
-      opsFormula: OPS_FORMULA,
-    },
-    backends: backendReport,
-    cells,
-    ...(peers ? { peers } : {}),
+  const output: OutputOptions = {
+    json: options.json,
+    md: options.md,
+    plot: options.plot,
+    progress: options.progress,
+    peers: options.peers,
+    python: options.python,
+    strict: options.strict,
   };
-
-  await writeOutputs(report, options, io);
-  const failed = cells.filter((c) => c.status === 'error').length;
-  if (failed) io.stderr(`${failed} cell(s) failed; see the notes above\n`);
-  return options.strict && failed ? EXIT_CELL_ERRORS : 0;
+  if (options.fromJson) return rerender(options.fromJson, output, io);
+  const ctx: RunContext = { argv, config: resolved.config, output, io, startedAt: new Date() };
+  try {
+    switch (ctx.config.mode) {
+      case 'overhead':
+        return await runOverheadMode(ctx);
+      case 'schedules':
+        return await runSchedulesMode(ctx);
+      case 'sanitize':
+        return await runSanitizeMode(ctx);
+      default:
+        return await runSweepMode(ctx, resolved.dropped);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) return usageError(io, err);
+    throw err;
+  }
 }
 
-/** Prints the table and writes whichever of --json, --md and --plot were asked for. */
-async function writeOutputs(report: BenchReport, options: CliOptions, io: CliIo): Promise<void> {
-  io.stdout(`${renderTable(report)}\n`);
-  if (options.json) {
-    await writeJson(options.json, report);
-    io.stdout(`wrote ${options.json}\n`);
-  }
-  if (options.md) {
-    await writeMarkdown(options.md, report);
-    io.stdout(`wrote ${options.md}\n`);
-  }
-  if (options.plot) {
-    // Loaded on demand: vega and resvg are large and the GPU host bundle leaves them out.
-    const { writePlots } = await import('./report/plot.js');
-    const files = await writePlots(options.plot, report);
-    io.stdout(`wrote ${files.filter((f) => !f.endsWith('.vl.json')).join(', ')}\n`);
-  }
+function usageError(io: CliIo, err: UsageError): number {
+  io.stderr(`error: ${err.message}\n(run qattn-bench --help for usage)\n`);
+  return EXIT_USAGE;
 }
 
 /** --from-json: the outputs of a saved report (e.g. one made on the GPU host, where vega is not bundled). */
-async function rerender(options: CliOptions, io: CliIo): Promise<number> {
+async function rerender(file: string, output: OutputOptions, io: CliIo): Promise<number> {
   let report: BenchReport;
   try {
-    report = JSON.parse(readFileSync(options.fromJson!, 'utf8')) as BenchReport;
+    report = JSON.parse(readFileSync(file, 'utf8')) as BenchReport;
   } catch (err) {
-    io.stderr(`error: cannot read ${options.fromJson}: ${(err as Error).message}\n`);
+    io.stderr(`error: cannot read ${file}: ${(err as Error).message}\n`);
     return EXIT_USAGE;
   }
   if (report?.schemaVersion !== REPORT_SCHEMA_VERSION || !Array.isArray(report.cells)) {
-    io.stderr(`error: ${options.fromJson} is not a qattn-bench report of schemaVersion ${REPORT_SCHEMA_VERSION}\n`);
+    io.stderr(`error: ${file} is not a qattn-bench report of schemaVersion ${REPORT_SCHEMA_VERSION}\n`);
     return EXIT_USAGE;
   }
-  await writeOutputs(report, { ...options, json: undefined }, io);
+  await writeOutputs(report, { ...output, json: undefined }, io);
   return 0;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Work and throughput of one attention call. TOPS counts 4·D operations per visible (query, key) pair: 2·D for the
  * q·k dot product and 2·D for the p·v accumulation, the convention of the FlashAttention papers and of
- * ALGORITHMS.md §3, so numbers are comparable with the peers quoted there.
+ * docs/ALGORITHMS.md §0, so numbers are comparable with the peers quoted in its §3.
  */
 import type { AttentionShape } from '@qattn/quant-core';
 

@@ -30,13 +30,36 @@ type AttentionFn = (
 ) => Promise<Float32Array>;
 type BenchmarkFn = (shape: ApiShape, options: Record<string, unknown>, bench: ApiBenchmarkOptions) => Promise<ApiBenchmarkResult>;
 
-/** A kernel package reduced to the three exports the bench uses; each may be missing. */
+/** A device tensor of `@qattn/cuda-runtime` or `@qattn/webgpu-runtime`, as far as the bench touches it. */
+export interface ApiDeviceTensor {
+  dispose(): void;
+  /** WebGPU tensors: their device, whose queue tells when submitted work has finished. */
+  context?: { device?: { queue?: { onSubmittedWorkDone?: () => Promise<void> } } };
+}
+
+/** A device-resident entry (`flashInt8AttentionDevice`, `turboAttentionWebGpu`, …): device tensors in, one out. */
+export type DeviceAttentionFn = (
+  q: ApiDeviceTensor,
+  k: ApiDeviceTensor,
+  v: ApiDeviceTensor,
+  shape: ApiShape,
+  options?: Record<string, unknown>,
+) => Promise<ApiDeviceTensor>;
+
+/** The GPU backends that have device-resident entries. */
+export type GpuBackendName = Exclude<BackendName, 'cpu'>;
+
+/** A kernel package reduced to the exports the bench uses; each may be missing. */
 export interface KernelPackage {
   name: string;
   attention?: AttentionFn;
   benchmark?: BenchmarkFn;
   /** Probes the package's backends (from its `…Backends` export), or undefined when it has none. */
   backends?: () => Promise<ApiBackendStatus[]>;
+  /** Device-resident entries per GPU backend (`…AttentionDevice` for cuda, `…AttentionWebGpu` for webgpu). */
+  deviceEntries?: Partial<Record<GpuBackendName, DeviceAttentionFn>>;
+  /** Every export, for the parts of the bench that look up optional hooks by name (the WebGPU schedule sweep). */
+  exports?: Record<string, unknown>;
   /** Why the package could not be imported at all. */
   loadError?: string;
 }
@@ -92,11 +115,19 @@ export async function loadKernelPackages(): Promise<{ flashInt8: KernelPackage; 
   const pick = (name: string, loaded: typeof flash, prefix: 'flashInt8' | 'turbo'): KernelPackage => {
     if (!loaded.module) return { name, loadError: loaded.error };
     const m = loaded.module;
+    const entry = `${prefix}Attention`;
+    const deviceEntries: Partial<Record<GpuBackendName, DeviceAttentionFn>> = {};
+    const cudaEntry = asFunction<DeviceAttentionFn>(m[`${entry}Device`]);
+    const webgpuEntry = asFunction<DeviceAttentionFn>(m[`${entry}WebGpu`]);
+    if (cudaEntry) deviceEntries.cuda = cudaEntry;
+    if (webgpuEntry) deviceEntries.webgpu = webgpuEntry;
     return {
       name,
-      attention: asFunction<AttentionFn>(m[prefix === 'flashInt8' ? 'flashInt8Attention' : 'turboAttention']),
+      attention: asFunction<AttentionFn>(m[entry]),
       benchmark: asFunction<BenchmarkFn>(m[`${prefix}Benchmark`]),
       backends: backendProber(m[`${prefix}Backends`]),
+      deviceEntries,
+      exports: m,
     };
   };
   return { flashInt8: pick('@qattn/flash-int8', flash, 'flashInt8'), turbo: pick('@qattn/turbo-attn', turbo, 'turbo') };
@@ -112,4 +143,62 @@ export async function loadReferencePackage(): Promise<ReferencePackage> {
     compare: asFunction(m.compare),
     generateInputs: asFunction(m.generateInputs),
   };
+}
+
+/** `@qattn/cuda-runtime`'s process-wide runtime, reduced to what the overhead benchmark uses. */
+export interface ApiCudaRuntime {
+  upload(host: Float32Array, dtype: 'float32', dims: readonly number[]): Promise<ApiDeviceTensor>;
+  download(tensor: ApiDeviceTensor, host: Float32Array): Promise<void>;
+  synchronize(): Promise<void>;
+  memInfo(): Promise<{ free: number; total: number }>;
+  liveBuffers(): number;
+}
+
+/** `@qattn/webgpu-runtime` reduced to what the overhead benchmark and the schedule sweep use. */
+export interface ApiWebGpuRuntime {
+  acquireGpu(): Promise<ApiGpuContext>;
+  fromArray(context: ApiGpuContext, data: Float32Array, dims: readonly number[]): ApiDeviceTensor;
+}
+
+/** A WebGPU device context (`GpuContext`): the parts the bench reads. */
+export interface ApiGpuContext {
+  adapter?: Record<string, unknown>;
+  limits?: Record<string, number>;
+  software?: boolean;
+  capabilities?: Record<string, unknown>;
+}
+
+/** The two runtimes, each with the reason it could not be imported. */
+export interface RuntimePackages {
+  cuda?: { getRuntime: () => ApiCudaRuntime; exports: Record<string, unknown> };
+  cudaError?: string;
+  webgpu?: ApiWebGpuRuntime & { exports: Record<string, unknown> };
+  webgpuError?: string;
+}
+
+/**
+ * Imports `@qattn/cuda-runtime` and `@qattn/webgpu-runtime` (nothing is initialized: `getCudaRuntime` and
+ * `acquireGpu` run only when a GPU entry is measured).
+ */
+export async function loadRuntimePackages(): Promise<RuntimePackages> {
+  const [cuda, webgpu] = await Promise.all([
+    importModule('@qattn/cuda-runtime', () => import('@qattn/cuda-runtime')),
+    importModule('@qattn/webgpu-runtime', () => import('@qattn/webgpu-runtime')),
+  ]);
+  const out: RuntimePackages = {};
+  const getCudaRuntime = asFunction<() => ApiCudaRuntime>(cuda.module?.getCudaRuntime);
+  if (cuda.module && getCudaRuntime) out.cuda = { getRuntime: getCudaRuntime, exports: cuda.module };
+  else out.cudaError = cuda.error ?? '@qattn/cuda-runtime exports no getCudaRuntime';
+  const acquireGpu = asFunction<() => Promise<ApiGpuContext>>(webgpu.module?.acquireGpu);
+  const tensorClass = webgpu.module?.WebGpuTensor as { fromArray?: ApiWebGpuRuntime['fromArray'] } | undefined;
+  if (webgpu.module && acquireGpu && typeof tensorClass?.fromArray === 'function') {
+    out.webgpu = {
+      acquireGpu: () => acquireGpu(),
+      fromArray: (context, data, dims) => tensorClass.fromArray!.call(tensorClass, context, data, dims),
+      exports: webgpu.module,
+    };
+  } else {
+    out.webgpuError = webgpu.error ?? '@qattn/webgpu-runtime exports no acquireGpu / WebGpuTensor.fromArray';
+  }
+  return out;
 }

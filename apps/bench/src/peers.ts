@@ -33,10 +33,15 @@ export interface PeerRatio {
   backend: BackendName;
   peer: PeerName;
   shape: CellShape;
+  /** The whole call, quantization included. */
   qattnMs: number;
   peerMs: number;
-  /** qattn TOPS / peer TOPS = peerMs / qattnMs. */
+  /** qattn TOPS / peer TOPS = peerMs / qattnMs (whole call). */
   speedup: number;
+  /** The attention kernel alone on pre-quantized inputs (`attnMs`), when the backend reports it. */
+  qattnKernelMs?: number;
+  /** peerMs / qattnKernelMs: the kernel against the peer's kernel (the peers take fp16/bf16 inputs as they are). */
+  kernelSpeedup?: number;
 }
 
 /** The peers section of a report. `unavailable`: no python, no torch or no CUDA; the reason says which. */
@@ -148,13 +153,17 @@ export async function runPeers(shapes: CellShape[], options: PeerRunOptions): Pr
 const sameShape = (a: CellShape, b: CellShape) =>
   a.batch === b.batch && a.heads === b.heads && a.kvHeads === b.kvHeads && a.seqQ === b.seqQ && a.seqKV === b.seqKV && a.headDim === b.headDim && a.causal === b.causal;
 
-/** Ratios of every successful GPU qattn cell against every successful peer cell of the same shape. */
+/**
+ * Ratios of every successful GPU qattn cell against every successful peer cell of the same shape: the whole call
+ * (quantization included) and, where the backend reports it, the attention kernel alone.
+ */
 export function peerRatios(cells: CellResult[], peers: PeerCell[]): PeerRatio[] {
   const out: PeerRatio[] = [];
   for (const cell of cells) {
     if (cell.status !== 'ok' || !cell.timing || cell.backend === 'cpu') continue;
     for (const peer of peers) {
       if (peer.status !== 'ok' || !peer.medianMs || !sameShape(cell.shape, peer.shape)) continue;
+      const attnMs = cell.timing.attnMs;
       out.push({
         algorithm: cell.algorithm,
         backend: cell.backend,
@@ -163,6 +172,7 @@ export function peerRatios(cells: CellResult[], peers: PeerCell[]): PeerRatio[] 
         qattnMs: cell.timing.medianMs,
         peerMs: peer.medianMs,
         speedup: peer.medianMs / cell.timing.medianMs,
+        ...(attnMs !== undefined && attnMs > 0 ? { qattnKernelMs: attnMs, kernelSpeedup: peer.medianMs / attnMs } : {}),
       });
     }
   }

@@ -27,13 +27,33 @@ export interface ShapeGrid {
   causal: boolean[];
 }
 
-/** A named starting point for a sweep; explicit flags override its fields. */
+/**
+ * What a preset runs:
+ * - `sweep`: algorithms × backends × shapes, time and accuracy of each cell (the table of the README);
+ * - `overhead`: host overhead per call and a leak check over many sequential calls of the GPU backends (src/overhead/);
+ * - `schedules`: every WebGPU schedule candidate of flash-int8 × the shapes (src/schedules/);
+ * - `sanitize`: one small call per case of every algorithm on cuda, the workload compute-sanitizer runs (src/sanitize.ts).
+ */
+export const MODES = ['sweep', 'overhead', 'schedules', 'sanitize'] as const;
+export type Mode = (typeof MODES)[number];
+
+/** A named starting point for a run; explicit flags override its fields. */
 export interface Preset {
   name: PresetName;
+  mode: Mode;
   description: string;
   grid: ShapeGrid;
   warmup: number;
+  /** Recorded calls per cell (`sweep`, `schedules`); in `overhead`, the repeats of the kernel-time measurement. */
   repeats: number;
+  /** Algorithms when `--algorithms` is not given (default: all of them). */
+  algorithms?: readonly AlgorithmId[];
+  /** Backends when `--backends` is not given (default: `auto`). */
+  backends?: readonly BackendName[];
+  /** Whether accuracy is measured unless `--no-accuracy` / `--accuracy` says otherwise (default: true). */
+  accuracy?: boolean;
+  /** `overhead`: sequential calls per entry, timed one by one; the leak check spans them. */
+  calls?: number;
   /**
    * CPU cells whose work exceeds this many giga-operations are skipped (reported as such): the paper shapes would
    * take hours per cell on a CPU. `--cpu-max-gop` overrides.
@@ -41,12 +61,13 @@ export interface Preset {
   cpuMaxGop: number;
 }
 
-export const PRESET_NAMES = ['quick', 'paper', 'decode'] as const;
+export const PRESET_NAMES = ['quick', 'paper', 'decode', 'overhead', 'schedules', 'profile', 'sanitize'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 export const PRESETS: Record<PresetName, Preset> = {
   quick: {
     name: 'quick',
+    mode: 'sweep',
     description: 'the default: every available backend, accuracy of every algorithm, under a minute on a 2-core CPU',
     grid: { batch: [1], heads: [4], kvHeads: 'same', seqQ: 'same', seqKV: [256, 512], headDim: [64], causal: [false, true] },
     warmup: 1,
@@ -55,6 +76,7 @@ export const PRESETS: Record<PresetName, Preset> = {
   },
   paper: {
     name: 'paper',
+    mode: 'sweep',
     description: 'the prefill grid of the INT-FlashAttention/TurboAttention papers (meant for a GPU)',
     grid: {
       batch: [4],
@@ -71,12 +93,63 @@ export const PRESETS: Record<PresetName, Preset> = {
   },
   decode: {
     name: 'decode',
+    mode: 'sweep',
     description: 'decoding: one query token against a long KV cache (GQA)',
     grid: { batch: [4], heads: [32], kvHeads: [8], seqQ: [1], seqKV: [1024, 4096, 16384, 65536], headDim: [128], causal: [false] },
     warmup: 3,
     repeats: 10,
     // 1K and 4K on the CPU (≈ 1 s per call in JavaScript); 16K/64K would take minutes per cell.
     cpuMaxGop: 2,
+  },
+  overhead: {
+    name: 'overhead',
+    mode: 'overhead',
+    description: 'host overhead per call (wall − kernel time) and leaks over 10k sequential calls, GPU backends only',
+    // The tiny shape of issue 8: the kernels take a few microseconds, so the wall time is almost all host work.
+    grid: { batch: [1], heads: [2], kvHeads: 'same', seqQ: 'same', seqKV: [64], headDim: [64], causal: [false] },
+    warmup: 100,
+    repeats: 200,
+    algorithms: ['flash-int8-pv-int8', 'turbo-attn'],
+    accuracy: false,
+    calls: 10_000,
+    cpuMaxGop: 0.001,
+  },
+  schedules: {
+    name: 'schedules',
+    mode: 'schedules',
+    description: 'every candidate of the WebGPU attention schedule (rows/thread × workgroup × P·V channel tile × heavy-first) × the shapes; -a turbo-attn too',
+    // The shapes the schedule rule of flash-int8 was tuned on (its README, WebGPU section).
+    grid: { batch: [1], heads: [32], kvHeads: 'same', seqQ: 'same', seqKV: [1024, 4096], headDim: [128], causal: [false, true] },
+    warmup: 3,
+    repeats: 10,
+    algorithms: ['flash-int8-pv-int8'],
+    backends: ['webgpu'],
+    accuracy: false,
+    cpuMaxGop: 0.001,
+  },
+  profile: {
+    name: 'profile',
+    mode: 'sweep',
+    description: 'one cuda call of one shape for Nsight Compute (ncu --kernel-name regex:attn_fwd --launch-count 1 …)',
+    grid: { batch: [1], heads: [32], kvHeads: 'same', seqQ: 'same', seqKV: [4096], headDim: [128], causal: [false] },
+    warmup: 0,
+    repeats: 1,
+    algorithms: ['flash-int8-pv-int8'],
+    backends: ['cuda'],
+    accuracy: false,
+    cpuMaxGop: 0.001,
+  },
+  sanitize: {
+    name: 'sanitize',
+    mode: 'sanitize',
+    description: 'small odd-shaped calls of every algorithm and variant on cuda, the compute-sanitizer workload (fails on any error)',
+    // Not a grid: the cases are in src/sanitize.ts (odd lengths, GQA, every variant); this grid is unused.
+    grid: { batch: [1], heads: [2], kvHeads: 'same', seqQ: 'same', seqKV: [64], headDim: [64], causal: [false] },
+    warmup: 0,
+    repeats: 1,
+    backends: ['cuda'],
+    accuracy: false,
+    cpuMaxGop: 0.001,
   },
 };
 

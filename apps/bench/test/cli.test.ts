@@ -38,6 +38,28 @@ describe('presets and flag overrides', () => {
     expect(config.warmup).toBe(PRESETS.paper.warmup);
   });
 
+  it('gives the overhead, schedules and profile presets their mode, algorithms, backends and no accuracy', () => {
+    const overhead = resolveConfig({ ...defaults, algorithms: undefined, backends: undefined, accuracy: undefined, preset: 'overhead' }).config;
+    expect(overhead).toMatchObject({ mode: 'overhead', calls: 10_000, accuracy: false, backends: 'auto', algorithms: ['flash-int8-pv-int8', 'turbo-attn'] });
+    expect(overhead.shapes).toEqual([{ batch: 1, heads: 2, kvHeads: 2, seqQ: 64, seqKV: 64, headDim: 64, causal: false }]);
+    const schedules = resolveConfig({ ...defaults, algorithms: undefined, backends: undefined, accuracy: undefined, preset: 'schedules', candidates: ['R2 wg512'] }).config;
+    expect(schedules).toMatchObject({ mode: 'schedules', backends: ['webgpu'], algorithms: ['flash-int8-pv-int8'], candidates: ['R2 wg512'] });
+    const profile = resolveConfig({ ...defaults, algorithms: ['turbo-attn'], backends: undefined, accuracy: undefined, preset: 'profile' }).config;
+    expect(profile).toMatchObject({ mode: 'sweep', backends: ['cuda'], algorithms: ['turbo-attn'], warmup: 0, repeats: 1, accuracy: false });
+    expect(profile.shapes).toHaveLength(1);
+    // An explicit flag wins over the preset: accuracy back on, overhead calls lowered.
+    expect(resolveConfig({ ...defaults, accuracy: true, preset: 'profile' }).config.accuracy).toBe(true);
+    expect(resolveConfig({ ...defaults, preset: 'overhead', calls: 100 }).config.calls).toBe(100);
+  });
+
+  it('passes --options to the kernel algorithms and records them in the config', async () => {
+    const { config } = resolveConfig({ ...defaults, options: { blockN: 32 } });
+    expect(config.extraOptions).toEqual({ blockN: 32 });
+    const { code, stderr } = await runCli(['--options', '[1]']);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/is not a JSON object/);
+  });
+
   it('drops kvHeads that do not divide heads and fails when nothing is left', () => {
     const { config, dropped } = resolveConfig({ ...defaults, heads: [8], kvHeads: [2, 3] });
     expect(config.shapes.every((s) => s.kvHeads === 2)).toBe(true);

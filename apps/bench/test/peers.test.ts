@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CellShape } from '../src/metrics.js';
 import { peerRatios, runPeers } from '../src/peers.js';
+import { peerComparison } from '../src/report/format.js';
 import type { BenchReport } from '../src/report/report.js';
 import type { CellResult } from '../src/sweep.js';
 import { benchRoot, runCli, spawnBin, TINY } from './helpers.js';
@@ -84,6 +85,25 @@ describe('peer results', () => {
     const ratios = peerRatios([cell('cuda', 2), cell('cpu', 1), cell('cuda', 1, { ...shape, causal: true })], peers);
     expect(ratios).toHaveLength(1);
     expect(ratios[0]).toMatchObject({ backend: 'cuda', peer: 'sdpa-flash-fp16', qattnMs: 2, peerMs: 4, speedup: 2 });
+    expect(ratios[0].kernelSpeedup).toBeUndefined();
+  });
+
+  it('adds the kernel-only ratio (peer ms / attnMs) and tabulates kernel and call ratios per peer', () => {
+    const timing = { medianMs: 2, minMs: 2, samplesMs: [2], quantMs: 0.4, attnMs: 1.6, timer: 'events' };
+    const cell: CellResult = { algorithm: 'turbo-attn', backend: 'cuda', shape, ops: 1e9, status: 'ok', timing, tops: 0.5, topsAttention: 0.625 };
+    const peers = [
+      { peer: 'sdpa-flash-fp16' as const, shape, status: 'ok' as const, medianMs: 4, tops: 0.25 },
+      { peer: 'sdpa-cudnn-bf16' as const, shape, status: 'ok' as const, medianMs: 1, tops: 1 },
+    ];
+    const ratios = peerRatios([cell], peers);
+    expect(ratios.map((r) => [r.peer, r.speedup, r.kernelSpeedup])).toEqual([
+      ['sdpa-flash-fp16', 2, 2.5],
+      ['sdpa-cudnn-bf16', 0.5, 0.625],
+    ]);
+    const report = { cells: [cell], peers: { status: 'ok', python: 'python3', cells: peers, ratios } } as unknown as BenchReport;
+    const { head, rows } = peerComparison(report);
+    expect(head).toEqual(['algorithm', 'backend', 'shape', 'kernel TOPS', 'call TOPS', 'flash fp16 TOPS', 'kernel ÷ flash fp16', 'call ÷ flash fp16', 'cuDNN bf16 TOPS', 'kernel ÷ cuDNN bf16', 'call ÷ cuDNN bf16']);
+    expect(rows).toEqual([['turbo-attn', 'cuda', 'B1 H2 N64 D16', '0.625', '0.5', '0.25', '2.50×', '2.00×', '1', '0.63×', '0.50×']]);
   });
 
   it('puts peers and ratios in the JSON and the printed tables', async () => {

@@ -1,5 +1,6 @@
 import { shapeLabel } from '../metrics.js';
 import type { BenchReport } from './report.js';
+import { PEER_NAMES, type PeerName } from '../peers.js';
 import type { CellResult } from '../sweep.js';
 
 /** A number with 3 significant digits, without exponent notation for the usual ranges. */
@@ -33,8 +34,19 @@ const CELL_COLUMNS: Column[] = [
   { header: 'shape', value: (c) => shapeLabel(c.shape) },
   { header: 'median ms', value: (c) => (c.timing ? sig3(c.timing.medianMs) : dash) },
   { header: 'TOPS', value: (c) => (c.tops !== undefined ? sig3(c.tops) : dash) },
+  {
+    header: 'kernel TOPS',
+    value: (c) => (c.topsAttention !== undefined ? sig3(c.topsAttention) : dash),
+    shown: (cells) => cells.some((c) => c.topsAttention !== undefined),
+  },
   { header: 'quant ms', value: (c) => (c.timing?.quantMs !== undefined ? sig3(c.timing.quantMs) : dash) },
   { header: 'attn ms', value: (c) => (c.timing?.attnMs !== undefined ? sig3(c.timing.attnMs) : dash) },
+  {
+    // What quantization adds to the kernel: the issue-level "quantization ≤ 10% of attention at N = 16K".
+    header: 'quant/attn',
+    value: (c) => (c.timing?.quantMs !== undefined && c.timing.attnMs ? `${((100 * c.timing.quantMs) / c.timing.attnMs).toFixed(1)}%` : dash),
+    shown: (cells) => cells.some((c) => c.timing?.quantMs !== undefined && c.timing.attnMs),
+  },
   {
     header: 'peak MiB',
     value: (c) => (c.timing?.peakDeviceBytes !== undefined ? sig3(c.timing.peakDeviceBytes / 2 ** 20) : dash),
@@ -101,16 +113,31 @@ export function peerNotes(report: BenchReport): string[] {
   return [...lines];
 }
 
-export const RATIO_COLUMNS = ['algorithm', 'backend', 'peer', 'shape', 'qattn ms', 'peer ms', 'qattn speedup'];
+/** Short names of the peers for column headers. */
+const PEER_SHORT: Record<PeerName, string> = { 'sdpa-flash-fp16': 'flash fp16', 'sdpa-cudnn-bf16': 'cuDNN bf16', 'sdpa-math-fp32': 'math fp32' };
 
-export function ratioRows(report: BenchReport): string[][] {
-  return (report.peers?.ratios ?? []).map((r) => [
-    r.algorithm,
-    r.backend,
-    r.peer,
-    shapeLabel(r.shape),
-    sig3(r.qattnMs),
-    sig3(r.peerMs),
-    `${r.speedup.toFixed(2)}×`,
-  ]);
+const ratio = (value: number | undefined) => (value !== undefined ? `${value.toFixed(2)}×` : dash);
+
+/**
+ * qattn against each peer, one row per GPU cell that has a peer of its shape: kernel and whole-call TOPS, then per
+ * peer its TOPS and the two ratios (qattn kernel ÷ peer, qattn call ÷ peer; > 1: qattn is faster). The kernel ratio
+ * is the README's "INT8 / flash" (the peers take fp16/bf16 inputs and quantize nothing); the call ratio includes
+ * qattn's quantization of fp32 inputs.
+ */
+export function peerComparison(report: BenchReport): { head: string[]; rows: string[][] } {
+  const ratios = report.peers?.ratios ?? [];
+  const peers = PEER_NAMES.filter((p) => ratios.some((r) => r.peer === p));
+  const head = ['algorithm', 'backend', 'shape', 'kernel TOPS', 'call TOPS', ...peers.flatMap((p) => [`${PEER_SHORT[p]} TOPS`, `kernel ÷ ${PEER_SHORT[p]}`, `call ÷ ${PEER_SHORT[p]}`])];
+  const rows: string[][] = [];
+  for (const cell of report.cells) {
+    const mine = ratios.filter((r) => r.algorithm === cell.algorithm && r.backend === cell.backend && shapeLabel(r.shape) === shapeLabel(cell.shape));
+    if (mine.length === 0) continue;
+    const perPeer = peers.flatMap((p) => {
+      const r = mine.find((m) => m.peer === p);
+      const peerCell = report.peers?.cells.find((c) => c.peer === p && shapeLabel(c.shape) === shapeLabel(cell.shape));
+      return [peerCell?.tops !== undefined ? sig3(peerCell.tops) : dash, ratio(r?.kernelSpeedup), ratio(r?.speedup)];
+    });
+    rows.push([cell.algorithm, cell.backend, shapeLabel(cell.shape), cell.topsAttention !== undefined ? sig3(cell.topsAttention) : dash, cell.tops !== undefined ? sig3(cell.tops) : dash, ...perPeer]);
+  }
+  return { head, rows };
 }

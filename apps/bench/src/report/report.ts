@@ -1,6 +1,9 @@
 import type { MachineInfo } from '../machine.js';
+import type { OverheadReport } from '../overhead/run.js';
 import type { PeersReport } from '../peers.js';
-import type { AlgorithmId, BackendName, DataKind, PresetName } from '../presets.js';
+import type { AlgorithmId, BackendName, DataKind, Mode, PresetName } from '../presets.js';
+import type { SanitizeResult } from '../sanitize.js';
+import type { SchedulesReport } from '../schedules/sweep.js';
 import type { BackendReport, CellResult } from '../sweep.js';
 
 /** Version of the JSON layout below; bumped on any incompatible change of schema/bench-report.schema.json. */
@@ -20,6 +23,8 @@ export interface BenchReport {
   git: { commit: string; dirty?: boolean };
   config: {
     preset: PresetName;
+    /** What ran: the algorithm × backend × shape sweep, the overhead benchmark, the schedule sweep or the sanitizer workload. */
+    mode: Mode;
     algorithms: AlgorithmId[];
     backends: BackendName[] | 'auto';
     sweptBackends: BackendName[];
@@ -32,10 +37,23 @@ export interface BenchReport {
     accuracy: { enabled: boolean; maxRows: number; method: string };
     cpuMaxGop: number;
     opsFormula: string;
+    /** `--options`: added to every kernel algorithm's calls. */
+    options?: Record<string, unknown>;
+    /** `overhead`: sequential calls per entry. */
+    calls?: number;
+    /** `schedules`: the `--candidates` prefixes. */
+    candidates?: string[];
   };
   backends: BackendReport[];
+  /** The sweep's cells (empty in the other modes). */
   cells: CellResult[];
   peers?: PeersReport;
+  /** `--preset overhead`. */
+  overhead?: OverheadReport;
+  /** `--preset schedules`. */
+  schedules?: SchedulesReport;
+  /** `--preset sanitize`. */
+  sanitize?: { results: SanitizeResult[] };
 }
 
 /** How accuracy is measured, for the JSON and the table legend. */
