@@ -13,3 +13,15 @@ export {
   type ConformanceResult,
   type ConformanceTarget,
 } from './conformance.js';
+export {
+  checkDecodeConformanceCase,
+  decodeAppendChunks,
+  decodeConformanceCases,
+  defineDecodeConformanceSuite,
+  type DecodeAppendPlan,
+  type DecodeCachePrecision,
+  type DecodeConformanceCase,
+  type DecodeConformanceInput,
+  type DecodeConformanceResult,
+  type DecodeConformanceTarget,
+} from './decode-conformance.js';

@@ -1,0 +1,48 @@
+import { BackendRegistry, type BackendStatus, QattnError } from '@qattn/quant-core';
+import { CpuKVCache } from './cpu/kv-cache-cpu.js';
+import type { KVCache } from './kv-cache.js';
+import { type KVCacheConfig, type KVCacheOptions, resolveKVCacheOptions } from './options.js';
+
+/** What a kv-cache backend provides: a cache of a validated configuration. */
+interface KVCacheBackend {
+  create(config: KVCacheConfig): KVCache;
+}
+
+const registry = new BackendRegistry<KVCacheBackend>('@qattn/kv-cache');
+
+function notImplemented(backend: 'cuda' | 'webgpu'): () => Promise<KVCacheBackend> {
+  return async () => {
+    throw new QattnError('ERR_QATTN_BACKEND_UNAVAILABLE', `@qattn/kv-cache: the ${backend} backend is not available: the device-resident cache is not implemented yet`, {
+      backend,
+    });
+  };
+}
+
+registry.register('cuda', notImplemented('cuda'), 30);
+registry.register('webgpu', notImplemented('webgpu'), 20);
+registry.register('cpu', async () => ({ create: (config) => new CpuKVCache(config) }), 10);
+
+/**
+ * Creates a quantized, paged KV cache for `batch` sequences of `kvHeads` heads of `headDim` channels: TurboAttention's
+ * progressive INT4 (optionally INT2 per head) pages with integer per-channel (K) / per-token (V) step and zero and an
+ * INT8 block scale, an INT8 buffer for the newest tokens, float32 attention-sink tokens and a Hadamard rotation —
+ * the defaults the README's layout table chose. `turboDecode` (`@qattn/turbo-attn`) runs attention over it.
+ *
+ * Rejects with `ERR_QATTN_SHAPE` (shape), `ERR_QATTN_OPTION` (options), `ERR_QATTN_BACKEND_UNAVAILABLE` (the backend
+ * cannot run here: `webgpu` and `cuda` are not implemented yet; `'auto'` falls back to `cpu`).
+ *
+ * @example
+ * const cache = await createKVCache({ batch: 1, kvHeads: 8, headDim: 128 });
+ * cache.append(k, v);              // k, v: Float32Array [1, 8, tokens, 128]
+ * cache.memory().compressionRatio; // ≈ 3.8 against fp16 for long sequences
+ */
+export async function createKVCache(options: KVCacheOptions): Promise<KVCache> {
+  const config = resolveKVCacheOptions(options);
+  const { name, backend } = await registry.resolve(config.backend);
+  return backend.create({ ...config, backend: name });
+}
+
+/** Every backend of the cache by priority, whether it loads here and why not. */
+export function kvCacheBackends(): Promise<BackendStatus[]> {
+  return registry.status();
+}

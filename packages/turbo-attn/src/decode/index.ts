@@ -1,0 +1,11 @@
+// Decode attention over @qattn/kv-cache's paged quantized cache, and the merge of partial attention states.
+export { turboDecode } from './turbo-decode.js';
+export { type AttentionState, mergeAttentionStates } from './merge-attention-states.js';
+export {
+  MAX_DECODE_QUERY_TOKENS,
+  TURBO_DECODE_OPTION_TABLE,
+  type ResolvedTurboDecodeOptions,
+  type TurboDecodeOptions,
+  resolveTurboDecodeOptions,
+} from './options.js';
+export { type DecodeSplit, splitKVSchedule } from './split-kv-schedule.js';
