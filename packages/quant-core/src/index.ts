@@ -10,3 +10,4 @@ export * from './head-priority.js';
 export * from './sas.js';
 export * from './benchmark.js';
 export * from './rng.js';
+export * from './attention/index.js';

@@ -9,16 +9,16 @@ import {
   validateAttentionInputs,
 } from '@qattn/quant-core';
 import { registry } from './backends.js';
-import type { FlashQStats } from './cpu/attn_fwd_flashq_cpu.js';
-import { turboAttentionCpu } from './cpu/backend.js';
+import { type FlashQStats, turboAttentionCpu } from './cpu/backend.js';
 import { type TurboOptions, resolveTurboOptions } from './options.js';
 
 export { TURBO_OPTION_TABLE, resolveTurboOptions, type TurboOptions, type ResolvedTurboOptions } from './options.js';
 export { turboBackends, type TurboBackend, type TurboCall } from './backends.js';
-export type { FlashQStats } from './cpu/attn_fwd_flashq_cpu.js';
+export type { FlashQStats } from './cpu/backend.js';
 export type { BenchmarkResult, BenchmarkSettings } from '@qattn/quant-core';
 export * from './webgpu/index.js';
 export * from './cuda/index.js';
+export * from './decode/index.js';
 
 /**
  * TurboAttention (arXiv 2412.08585): softmax(q·kᵀ·scale)·v with FlashQ — q, k and v quantized to INT8 block-wise per

@@ -1,25 +1,41 @@
-import { QattnError, assertLogitsFitFloat32, benchmarkData, timeOnHost } from '@qattn/quant-core';
+import { type AttentionVariant, type TileStats, assertInt32Accumulation, assertLogitsFitFloat32, attnFwdQuantizedCpu, benchmarkData, timeOnHost } from '@qattn/quant-core';
 import type { TurboBackend, TurboCall } from '../backends.js';
-import { type FlashQStats, attnFwdFlashQCpu } from './attn_fwd_flashq_cpu.js';
+import type { ResolvedTurboOptions } from '../options.js';
 import { quantizeFlashQ } from './quantize_flashq_cpu.js';
-import { flashQVariant } from './variant.js';
 
-/** Largest headDim whose INT8 dot products fit INT32: 127² · headDim ≤ 2^31 − 1. */
-const MAX_HEAD_DIM = Math.floor((2 ** 31 - 1) / (127 * 127));
+/** What the CPU oracle skipped: quant-core's {@link TileStats} under the name turbo-attn's API has always used. */
+export type FlashQStats = TileStats;
+
+/** FlashQ's INT8 P codes are signed int8: [0, 127]. */
+const FLASHQ_P_CODE_MAX = 127;
 
 /**
- * Runs TurboAttention's FlashQ + SAS on the CPU and reports which tiles were skipped. Inputs must already be validated
- * (`turboAttention` does it); they are never modified.
+ * FlashQ + SAS as a variant of quant-core's tile loop (docs/KERNELS.md): the SAS exponent with its threshold and the
+ * skip of tiles it makes all-zero (`sas: true`), or exact exp2 without sparsity (`sas: false`); INT8 P codes in
+ * [0, 127] with the options' P scale; INT8 P·V.
+ */
+export function flashQVariant(options: Pick<ResolvedTurboOptions, 'sas' | 'sasThreshold' | 'pScale'>): AttentionVariant {
+  return {
+    exponent: options.sas ? 'sas' : 'exp2',
+    sasThreshold: options.sasThreshold,
+    skipSparseTiles: options.sas,
+    pScale: options.pScale,
+    pCodeMax: FLASHQ_P_CODE_MAX,
+    pv: 'int8',
+  };
+}
+
+/**
+ * Runs TurboAttention's FlashQ + SAS on the CPU — the readable oracle of its kernels: {@link quantizeFlashQ}, then
+ * quant-core's `attnFwdQuantizedCpu` with {@link flashQVariant} — and reports which tiles were skipped. Inputs must
+ * already be validated (`turboAttention` does it); they are never modified.
  */
 export function turboAttentionCpu({ q, k, v, shape, scale, causal, options }: TurboCall): { out: Float32Array; stats: FlashQStats } {
-  if (shape.headDim > MAX_HEAD_DIM) {
-    throw new QattnError('ERR_QATTN_UNSUPPORTED', `turboAttention: headDim ${shape.headDim} exceeds ${MAX_HEAD_DIM}, where INT8 dot products overflow INT32`, {
-      headDim: shape.headDim,
-    });
-  }
+  const variant = flashQVariant(options);
+  assertInt32Accumulation('turboAttention', shape.headDim, options.blockN, variant.pCodeMax);
   assertLogitsFitFloat32('turboAttention', q, k, shape.headDim, scale);
   const operands = quantizeFlashQ(q, k, v, shape, options);
-  return attnFwdFlashQCpu(operands, shape, { scale, causal, blockM: options.blockM, blockN: options.blockN }, flashQVariant(options));
+  return attnFwdQuantizedCpu(operands, shape, { scale, causal, blockM: options.blockM, blockN: options.blockN }, variant);
 }
 
 /**

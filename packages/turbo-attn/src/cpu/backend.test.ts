@@ -1,11 +1,9 @@
-import { resolveShape, type AttentionShape } from '@qattn/quant-core';
+import { attnFwdQuantizedCpu, resolveShape, type AttentionShape } from '@qattn/quant-core';
 import { generateInputs } from '@qattn/reference';
 import { describe, expect, it } from 'vitest';
 import { resolveTurboOptions, type TurboOptions } from '../options.js';
-import { attnFwdFlashQCpu } from './attn_fwd_flashq_cpu.js';
-import { turboAttentionCpu } from './backend.js';
+import { flashQVariant, turboAttentionCpu } from './backend.js';
 import { quantizeFlashQ } from './quantize_flashq_cpu.js';
-import { flashQVariant } from './variant.js';
 
 function run(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape, causal: boolean, options: TurboOptions = {}) {
   const resolved = resolveTurboOptions(options);
@@ -21,8 +19,8 @@ describe('FlashQ CPU kernel: exact structural properties', () => {
     const operands = quantizeFlashQ(q, k, v, resolvedShape, options);
     const params = { scale: 1 / 8, causal: false, blockM: options.blockM, blockN: options.blockN };
     const variant = flashQVariant(options);
-    const skipping = attnFwdFlashQCpu(operands, resolvedShape, params, variant);
-    const computing = attnFwdFlashQCpu(operands, resolvedShape, params, { ...variant, skipSparseTiles: false });
+    const skipping = attnFwdQuantizedCpu(operands, resolvedShape, params, variant);
+    const computing = attnFwdQuantizedCpu(operands, resolvedShape, params, { ...variant, skipSparseTiles: false });
     expect(skipping.stats.skippedSparse).toBeGreaterThan(0);
     expect(computing.stats.skippedSparse).toBe(0);
     expect(skipping.out).toEqual(computing.out);

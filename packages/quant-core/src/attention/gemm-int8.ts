@@ -1,8 +1,9 @@
 /**
- * The two integer GEMMs of the CPU kernel, one row of the tile at a time. Both are register-blocked over 4 keys: each
- * loaded element is used 4 times, which measured 1.4× (Q·Kᵀ) and 2.1× (P·V) faster in V8 than the one-key loops.
- * Arithmetic is exact INT32: every sum is at most 127 · 255 · max(headDim, blockN) < 2^31 for dimensions below 66 000 (P codes reach 255), and
- * `| 0` keeps V8 on its int32 path.
+ * The GEMMs of the CPU attention loop, one query row of the tile at a time: Q̂·K̂ᵀ and P̂·V̂ in INT8 with INT32
+ * results, and the fp16 P·V. All are register-blocked over 4 keys: each loaded element is used 4 times, which
+ * measured 1.4× (Q·Kᵀ) and 2.1× (P·V) faster in V8 than the one-key loops. JavaScript has no integer SIMD, so these
+ * scalar loops are the whole kernel. Integer arithmetic is exact INT32 when every sum fits (see
+ * `assertInt32Accumulation`), and `| 0` keeps V8 on its int32 path.
  */
 
 /**
@@ -90,11 +91,12 @@ export function pvRowInt8(
 }
 
 /**
- * O row (fp32): `o[oOffset + d] += Σ_n weights[n] · vHalf[vRow0 + keys[n]·headDim + d]`, the fp16 P·V of `pv:'fp16'`.
+ * O row (fp32): `o[oOffset + d] += Σ_n weights[n] · vHalf[vRow0 + keys[n]·headDim + d]`, the fp16 P·V of `pv: 'fp16'`:
+ * `weights` are the row's nonzero fp16 P values and `vHalf` holds fp16 values in fp32.
  * fp16 × fp16 products are exact in float64; each group of four is summed there and rounded once into the fp32 row,
  * which is at least as accurate as an MMA's fp32 accumulator.
  */
-export function pvRowFp32(
+export function pvRowFp16(
   keys: Int32Array,
   weights: Float32Array,
   count: number,

@@ -1,0 +1,15 @@
+// The shared CPU skeleton of quantized attention (docs/KERNELS.md): one tile loop, its schedule, GEMMs and P·V stages,
+// driven by a variant record. The kernel packages quantize their operands and map their options to the variant; the
+// GEMMs and P·V stages stay internal.
+export { type AttentionTileParams, type AttentionVariant, type TileStats, checkAttentionVariant } from './variant.js';
+export { type KeyTilePlan, planKeyTiles, tileCount } from './key-tile-schedule.js';
+export {
+  type Fp16V,
+  type Int8Rows,
+  type Int8TileV,
+  type QuantizedAttentionOperands,
+  quantizeRowsInt8,
+  quantizeVInt8Tiles,
+  roundVFp16,
+} from './operands.js';
+export { assertInt32Accumulation, attnFwdQuantizedCpu } from './attn-fwd-quantized-cpu.js';
