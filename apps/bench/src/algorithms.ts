@@ -173,10 +173,13 @@ export const KERNEL_ALGORITHMS: Record<Exclude<AlgorithmId, 'float32'>, { pkg: '
   'flash-int8-pv-int8': { pkg: 'flashInt8', options: { pv: 'int8' }, description: 'INT-FlashAttention, INT8 Q·Kᵀ and INT8 P·V (package defaults)' },
   'flash-int8-pv-fp16': { pkg: 'flashInt8', options: { pv: 'fp16' }, description: 'INT-FlashAttention, INT8 Q·Kᵀ, fp16 P·V (package defaults)' },
   'turbo-attn': { pkg: 'turbo', options: {}, description: 'TurboAttention FlashQ INT8 with SAS softmax (package defaults)' },
+  // SAS replaces the exponent unit's work with FMA-pipe work: it pays where the exponent unit is the limit and costs
+  // where issue slots are (the sm80 mma.sync kernel); this row measures FlashQ without it.
+  'turbo-attn-exp2': { pkg: 'turbo', options: { sas: false }, description: 'TurboAttention FlashQ INT8 with exact exp2 (sas: false)' },
 };
 
 /**
- * The four algorithms of the sweep, built on the loaded packages. `extraOptions` (`--options`) are added to every
+ * The algorithms of the sweep, built on the loaded packages. `extraOptions` (`--options`) are added to every
  * kernel algorithm's calls, after its fixed ones; the packages validate them (an unknown key is an error cell).
  */
 export function createAlgorithms(packages: { flashInt8: KernelPackage; turbo: KernelPackage }, extraOptions: Record<string, unknown> = {}): Algorithm[] {

@@ -1,7 +1,7 @@
 import type { CellShape } from './metrics.js';
 
 /** Identifiers of the algorithms the bench sweeps, in table order. */
-export const ALGORITHM_IDS = ['flash-int8-pv-int8', 'flash-int8-pv-fp16', 'turbo-attn', 'float32'] as const;
+export const ALGORITHM_IDS = ['flash-int8-pv-int8', 'flash-int8-pv-fp16', 'turbo-attn', 'turbo-attn-exp2', 'float32'] as const;
 export type AlgorithmId = (typeof ALGORITHM_IDS)[number];
 
 /** Backends the kernel packages may provide. */

@@ -73,6 +73,7 @@ export const SANITIZE_CASES: readonly SanitizeCase[] = [
   ...casesOf('flash-int8-pv-int8', FLASH_INT8_CASES),
   ...casesOf('flash-int8-pv-fp16', FLASH_INT8_FP16_CASES),
   ...casesOf('turbo-attn', TURBO_CASES),
+  ...casesOf('turbo-attn-exp2', [['causal GQA', shape(2, 1, 77, 150, 128, true), {}]]),
 ];
 
 /** What happened to one case. `unsupported`: the backend rejects this variant with ERR_QATTN_UNSUPPORTED (not a failure). */

@@ -36,8 +36,8 @@ describe('reports of a tiny run (--json, --md, --plot)', () => {
   it('writes JSON that validates against schema/bench-report.schema.json', () => {
     const validate = new Ajv({ allErrors: true, strict: true }).compile(schema);
     expect(validate(report), JSON.stringify(validate.errors, null, 2)).toBe(true);
-    // 4 shapes × (4 algorithms on cpu, 3 elsewhere: the float baseline is CPU-only).
-    const expectedCells = report.config.sweptBackends.reduce((sum, b) => sum + 4 * (b === 'cpu' ? 4 : 3), 0);
+    // 4 shapes × (5 algorithms on cpu, 4 elsewhere: the float baseline is CPU-only).
+    const expectedCells = report.config.sweptBackends.reduce((sum, b) => sum + 4 * (b === 'cpu' ? 5 : 4), 0);
     expect(report.cells).toHaveLength(expectedCells);
     const baseline = report.cells.filter((c) => c.algorithm === 'float32');
     expect(baseline.every((c) => c.status === 'ok' && c.tops! > 0 && c.accuracy!.relL2 < 1e-6)).toBe(true);
