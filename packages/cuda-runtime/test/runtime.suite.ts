@@ -1,5 +1,5 @@
 // Runtime tests written against {describe, it} so they run under vitest here and under node:test on GPU hosts
-// (bundled into .gpu/ by packages/flash-int8/scripts/stage-gpu.mjs). Assertions use node:assert.
+// (bundled into .gpu/ by apps/bench/gpu/stage.sh). Assertions use node:assert.
 import assert from 'node:assert/strict';
 import { isQattnError } from '@qattn/quant-core';
 import { type CudaRuntime, type DeviceTensor, PlanCache, cudaAvailability, getCudaRuntime, loadAddon } from '../src/index.js';

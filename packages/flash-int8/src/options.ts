@@ -2,7 +2,7 @@ import { type AttentionOptions, type BackendRequest, type OptionTable, resolveOp
 
 /**
  * Options of {@link flashInt8Attention}. Every option is a variant of the INT-FlashAttention algorithm
- * (ALGORITHMS.md §1) or a CPU schedule knob; all are validated once, up front, against {@link FLASH_INT8_OPTIONS}.
+ * (docs/ALGORITHMS.md §1) or a CPU schedule knob; all are validated once, up front, against {@link FLASH_INT8_OPTIONS}.
  */
 export interface FlashInt8Options extends AttentionOptions {
   /** Which backend runs the call. `'auto'` (default) takes the fastest one that loads here. */

@@ -1,5 +1,5 @@
 // flash-int8's CUDA tests, written against {describe, it} so they run under vitest here and under node:test on GPU
-// hosts without pnpm (bundled by scripts/stage-gpu.mjs). Without a GPU they skip and print why, unless
+// hosts without pnpm (bundled by apps/bench/gpu/stage.sh). Without a GPU they skip and print why, unless
 // QATTN_EXPECT_CUDA=1 makes that a failure.
 import assert from 'node:assert/strict';
 import { cudaAvailability, getCudaRuntime } from '@qattn/cuda-runtime';
@@ -16,7 +16,7 @@ export interface TestApi {
 
 /**
  * Accuracy bar of the CUDA backend against float64 on the reference's data, relative L2: INT-FA with the oracle's
- * levers (K smoothing, 'rowmax' P, V per 64-key block and channel) measures 1–3% on LLM-like data; ALGORITHMS.md's
+ * levers (K smoothing, 'rowmax' P, V per 64-key block and channel) measures 1–3% on LLM-like data; docs/ALGORITHMS.md's
  * peers with INT8 Q·Kᵀ land at 1.6–3.1%. 4% leaves room for seeds, not for a wrong kernel (a dropped tile or a
  * wrong scale gives > 10%).
  */

@@ -14,7 +14,7 @@ export interface Comparison {
 
 /**
  * Compares an output with its reference over every element, in float64. Never a spot check: the metrics of
- * ALGORITHMS.md §4 (relative L2 and cosine similarity) need all of them. A NaN anywhere makes every metric NaN, so it
+ * docs/ALGORITHMS.md §4 (relative L2 and cosine similarity) need all of them. A NaN anywhere makes every metric NaN, so it
  * can never pass a bound.
  */
 export function compare(actual: ArrayLike<number>, expected: ArrayLike<number>): Comparison {

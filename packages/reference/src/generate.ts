@@ -3,7 +3,7 @@ import { createNormal, createRng, createStudentT } from './rng.js';
 
 /** The data distributions accuracy is judged on. */
 export type DataKind =
-  /** LLM-like activations (ALGORITHMS.md §4): outlier K channels, an attention sink at key 0, Student-t V. */
+  /** LLM-like activations (docs/ALGORITHMS.md §4): outlier K channels, an attention sink at key 0, Student-t V. */
   | 'llm'
   /** U[0, 1) for q, k and v: the distribution of the INT-FlashAttention paper's error table. */
   | 'uniform'

@@ -11,7 +11,7 @@ export function flashInt8Variant(options: ResolvedFlashInt8Options): AttentionVa
 }
 
 /**
- * INT-FlashAttention forward on the CPU (ALGORITHMS.md §1), the readable oracle of the GPU kernels: the pre-pass of
+ * INT-FlashAttention forward on the CPU (docs/ALGORITHMS.md §1), the readable oracle of the GPU kernels: the pre-pass of
  * {@link quantizeFlashInt8}, then quant-core's `attnFwdQuantizedCpu` with {@link flashInt8Variant} — INT8 Q·Kᵀ with
  * INT32 accumulation, online base-2 softmax with exact exp2, INT8 P·V (P codes in [0, pCodeMax], per-row or global P
  * scale) or fp16 P·V, O / l (+ V's mean when smoothed); rows that see no key are 0.

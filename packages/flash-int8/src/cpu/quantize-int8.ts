@@ -15,7 +15,7 @@ const V_GRANULARITY: Record<ResolvedFlashInt8Options['vGranularity'], (blockN: n
 };
 
 /**
- * INT-FlashAttention's pre-pass (ALGORITHMS.md §1), in the operand form of quant-core's tile loop: optional K
+ * INT-FlashAttention's pre-pass (docs/ALGORITHMS.md §1), in the operand form of quant-core's tile loop: optional K
  * smoothing, then the optional Hadamard rotation of Q and K (a flash-int8 option: exact, spreads outlier channels),
  * then Q and K to INT8 per token or per block (block scales repeated over their rows); V smoothed if asked, then to
  * INT8 at `vGranularity` (scales expanded to every key tile and channel) or rounded to fp16 for `pv: 'fp16'`.

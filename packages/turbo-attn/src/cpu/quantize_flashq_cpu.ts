@@ -1,7 +1,7 @@
 import { type QuantizedAttentionOperands, type ResolvedShape, quantizeRowsInt8, quantizeVInt8Tiles, smoothChannels } from '@qattn/quant-core';
 
 /**
- * FlashQ's INT8 operands (ALGORITHMS.md §2): q, k and v quantized symmetrically to INT8 block-wise per head, on the
+ * FlashQ's INT8 operands (docs/ALGORITHMS.md §2): q, k and v quantized symmetrically to INT8 block-wise per head, on the
  * FlashAttention tiles — one scale per `blockM` queries of one head for q, per `blockN` keys of one kv head for k and
  * v — so every Q·Kᵀ tile and every P·V tile has one scale per operand. V may instead take one scale per block and
  * channel (`vGranularity: 'blockChannel'`): its scales then vary along the output dimension of P·V, so they still
