@@ -40,3 +40,29 @@ export function attentionCapabilities(entry: string): AttentionKernelCapabilitie
   }
   return Object.freeze({ entry, headDims: Object.freeze([...kernel.headDims]), keyBlocks: Object.freeze([...file.keyBlocks]) });
 }
+
+/**
+ * Throws `ERR_QATTN_UNSUPPORTED` (naming the option and what is compiled) when `headDim`, or `keyBlock` where the call
+ * has one, has no kernel in the addon described by `capabilities`. `what` prefixes the message, e.g.
+ * `'@qattn/turbo-attn cuda'`.
+ */
+export function assertKernelCompiled(
+  what: string,
+  capabilities: AttentionKernelCapabilities,
+  call: { headDim: number; keyBlock?: number; keyBlockOption?: string },
+): void {
+  const { headDim, keyBlock, keyBlockOption = 'blockN' } = call;
+  if (!capabilities.headDims.includes(headDim)) {
+    throw new QattnError('ERR_QATTN_UNSUPPORTED', `${what}: headDim ${headDim} has no kernel (compiled: ${capabilities.headDims.join(', ')})`, {
+      backend: 'cuda',
+      headDim,
+    });
+  }
+  if (keyBlock !== undefined && !capabilities.keyBlocks.includes(keyBlock)) {
+    throw new QattnError(
+      'ERR_QATTN_UNSUPPORTED',
+      `${what}: key blocks (${keyBlockOption}) of ${keyBlock} keys have no kernel (compiled: ${capabilities.keyBlocks.join(', ')})`,
+      { backend: 'cuda', option: keyBlockOption },
+    );
+  }
+}

@@ -4,15 +4,12 @@
 import assert from 'node:assert/strict';
 import { cudaAvailability, getCudaRuntime } from '@qattn/cuda-runtime';
 import { type AttentionShape, isQattnError } from '@qattn/quant-core';
-import { compare, defineConformanceSuite, generateInputs } from '@qattn/reference';
+import { attentionRows, compare, defineConformanceSuite, generateInputs, selectRows, type SuiteApi } from '@qattn/reference';
 import { loadFlashInt8Addon } from '../src/cuda/addon.js';
 import { createCudaBackend, flashInt8Attention, flashInt8AttentionDevice, type FlashInt8Options, resolveFlashInt8Options } from '../src/index.js';
 
-type Fn = () => void | Promise<void>;
-export interface TestApi {
-  describe: (name: string, fn: () => void) => unknown;
-  it: (name: string, fn: Fn) => unknown;
-}
+/** The describe/it pair this suite is written against (vitest here, node:test on GPU hosts). */
+export type TestApi = SuiteApi;
 
 /**
  * Accuracy bar of the CUDA backend against float64 on the reference's data, relative L2: INT-FA with the oracle's
@@ -23,48 +20,6 @@ export interface TestApi {
 export const CUDA_RELL2_BOUND = 0.04;
 /** CUDA vs the CPU oracle (same algorithm; they differ by exp2 approximation and float32 rounding only). */
 export const CUDA_VS_ORACLE_BOUND = 0.01;
-
-/** Rows of float64 attention for a few queries (the reference computes all rows; at N = 16K that takes minutes). */
-function referenceRows(q: Float32Array, k: Float32Array, v: Float32Array, shape: Required<AttentionShape>, causal: boolean, rows: number[]): Float64Array {
-  const { seqQ, seqKV, headDim: d, heads: headsPerBatch, kvHeads: kvHeadsPerBatch, batch } = shape;
-  const out = new Float64Array(batch * headsPerBatch * rows.length * d);
-  const scale = 1 / Math.sqrt(d);
-  const logits = new Float64Array(seqKV);
-  // (batch, head) pairs flattened: query head h of batch b is row block b·heads + h, its kv head b·kvHeads + ⌊h/group⌋.
-  for (let h = 0; h < batch * headsPerBatch; h++) {
-    const kvh = Math.floor(h / headsPerBatch) * kvHeadsPerBatch + Math.floor((h % headsPerBatch) / (headsPerBatch / kvHeadsPerBatch));
-    rows.forEach((i, r) => {
-      const last = causal ? Math.min(seqKV - 1, i + seqKV - seqQ) : seqKV - 1;
-      let max = -Infinity;
-      for (let j = 0; j <= last; j++) {
-        let dot = 0;
-        for (let c = 0; c < d; c++) dot += q[(h * seqQ + i) * d + c] * k[(kvh * seqKV + j) * d + c];
-        logits[j] = dot * scale;
-        if (logits[j] > max) max = logits[j];
-      }
-      let sum = 0;
-      for (let j = 0; j <= last; j++) {
-        logits[j] = Math.exp(logits[j] - max);
-        sum += logits[j];
-      }
-      for (let j = 0; j <= last; j++) {
-        const p = logits[j] / sum;
-        for (let c = 0; c < d; c++) out[(h * rows.length + r) * d + c] += p * v[(kvh * seqKV + j) * d + c];
-      }
-    });
-  }
-  return out;
-}
-
-function pickRows(out: Float32Array, shape: Required<AttentionShape>, rows: number[]): Float32Array {
-  const { seqQ, headDim: d } = shape;
-  const heads = shape.batch * shape.heads;
-  const picked = new Float32Array(heads * rows.length * d);
-  for (let h = 0; h < heads; h++) {
-    rows.forEach((i, r) => picked.set(out.subarray((h * seqQ + i) * d, (h * seqQ + i + 1) * d), (h * rows.length + r) * d));
-  }
-  return picked;
-}
 
 /** The addon when it is built here (it loads without a GPU), else the reason. */
 function builtAddon(): ReturnType<typeof loadFlashInt8Addon> | string {
@@ -156,7 +111,7 @@ export function defineCudaSuite(test: TestApi): void {
         const cuda = await flashInt8Attention(q, k, v, shape, { ...options, causal, backend: 'cuda' });
         const cpu = await flashInt8Attention(q, k, v, shape, { ...options, causal, backend: 'cpu' });
         const rows = Array.from({ length: shape.seqQ }, (_, i) => i);
-        const exact = referenceRows(q, k, v, shape, causal, rows);
+        const exact = attentionRows(q, k, v, shape, causal, rows);
         const agreement = compare(cuda, cpu);
         const cudaError = compare(cuda, exact).relL2;
         const cpuError = compare(cpu, exact).relL2;
@@ -172,7 +127,7 @@ export function defineCudaSuite(test: TestApi): void {
       const shape = { batch: 1, heads: 4, kvHeads: 2, seqQ: 256, seqKV: 384, headDim: 128 };
       const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: 23 });
       const rows = Array.from({ length: shape.seqQ }, (_, i) => i);
-      const exact = referenceRows(q, k, v, shape, true, rows);
+      const exact = attentionRows(q, k, v, shape, true, rows);
       const errors: Record<number, number> = {};
       for (const pCodeMax of [127, 255] as const) {
         const cuda = await flashInt8Attention(q, k, v, shape, { causal: true, pCodeMax, backend: 'cuda' });
@@ -193,7 +148,7 @@ export function defineCudaSuite(test: TestApi): void {
         const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: seq });
         const out = await flashInt8Attention(q, k, v, shape, { causal, backend: 'cuda' });
         const rows = [0, 1, 63, 64, 65, 1000, seq / 2 - 1, seq - 129, seq - 2, seq - 1];
-        const m = compare(pickRows(out, shape, rows), referenceRows(q, k, v, shape, causal, rows));
+        const m = compare(selectRows(out, shape, rows), attentionRows(q, k, v, shape, causal, rows));
         console.log(`[flash-int8 cuda] N=${seq} ${causal ? 'causal' : 'full'}: relL2 ${m.relL2.toExponential(3)} cos ${m.cos.toFixed(6)}`);
         assert.ok(m.relL2 <= CUDA_RELL2_BOUND, `relL2 ${m.relL2}`);
       });

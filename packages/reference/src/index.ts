@@ -25,3 +25,4 @@ export {
   type DecodeConformanceResult,
   type DecodeConformanceTarget,
 } from './decode-conformance.js';
+export { attentionRows, selectRows, type SuiteApi } from './rows.js';

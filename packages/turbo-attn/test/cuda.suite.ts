@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { attentionCapabilities, cudaAvailability, getCudaRuntime } from '@qattn/cuda-runtime';
 import { type AttentionShape, SAS_MAX_THRESHOLD, isQattnError, resolveCommonOptions, resolveShape, sasExp2 } from '@qattn/quant-core';
-import { attention, compare, type ConformanceCase, defineConformanceSuite, generateInputs } from '@qattn/reference';
+import { attention, attentionRows, compare, type ConformanceCase, defineConformanceSuite, generateInputs, selectRows, type SuiteApi } from '@qattn/reference';
 import { loadTurboAttnAddon } from '../src/cuda/addon.js';
 import {
   createCudaBackend,
@@ -15,11 +15,8 @@ import {
   type TurboOptions,
 } from '../src/index.js';
 
-type Fn = () => void | Promise<void>;
-export interface TestApi {
-  describe: (name: string, fn: () => void) => unknown;
-  it: (name: string, fn: Fn) => unknown;
-}
+/** The describe/it pair this suite is written against (vitest here, node:test on GPU hosts). */
+export type TestApi = SuiteApi;
 
 /**
  * TurboAttention's accuracy bars against float64 (issue 2; the CPU backend's, src/accuracy.test.ts): LLM-like ≤ 3%,
@@ -37,35 +34,6 @@ export const TURBO_BARS = { llm: 0.03, sharp: 0.045, uniform: 0.002 } as const;
 export const TURBO_CUDA_VS_ORACLE = 2e-3;
 
 /** Float64 attention of a few query rows: each row against the keys it sees (the reference on a sliced problem). */
-function referenceRows(q: Float32Array, k: Float32Array, v: Float32Array, shape: Required<AttentionShape>, causal: boolean, rows: number[]): Float64Array {
-  const { batch, heads, kvHeads, seqQ, seqKV, headDim: d } = shape;
-  const out = new Float64Array(batch * heads * rows.length * d);
-  rows.forEach((i, r) => {
-    const visible = causal ? Math.min(seqKV, i + seqKV - seqQ + 1) : seqKV;
-    if (visible <= 0) return;
-    const qRow = new Float32Array(batch * heads * d);
-    for (let h = 0; h < batch * heads; h++) qRow.set(q.subarray((h * seqQ + i) * d, (h * seqQ + i + 1) * d), h * d);
-    const kPrefix = new Float32Array(batch * kvHeads * visible * d);
-    const vPrefix = new Float32Array(batch * kvHeads * visible * d);
-    for (let h = 0; h < batch * kvHeads; h++) {
-      kPrefix.set(k.subarray(h * seqKV * d, (h * seqKV + visible) * d), h * visible * d);
-      vPrefix.set(v.subarray(h * seqKV * d, (h * seqKV + visible) * d), h * visible * d);
-    }
-    const row = attention(qRow, kPrefix, vPrefix, { batch, heads, kvHeads, seqQ: 1, seqKV: visible, headDim: d });
-    for (let h = 0; h < batch * heads; h++) out.set(row.subarray(h * d, (h + 1) * d), (h * rows.length + r) * d);
-  });
-  return out;
-}
-
-function pickRows(out: Float32Array, shape: Required<AttentionShape>, rows: number[]): Float32Array {
-  const { seqQ, headDim: d } = shape;
-  const picked = new Float32Array(shape.batch * shape.heads * rows.length * d);
-  for (let h = 0; h < shape.batch * shape.heads; h++) {
-    rows.forEach((i, r) => picked.set(out.subarray((h * seqQ + i) * d, (h * seqQ + i + 1) * d), (h * rows.length + r) * d));
-  }
-  return picked;
-}
-
 function bar(testCase: Pick<ConformanceCase, 'data' | 'sharpness'>): number {
   if (testCase.data === 'uniform') return TURBO_BARS.uniform;
   return testCase.sharpness > 1 ? TURBO_BARS.sharp : TURBO_BARS.llm;
@@ -236,7 +204,7 @@ export function defineTurboCudaSuite(test: TestApi): void {
         const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: seq });
         const out = await turboAttention(q, k, v, shape, { causal, backend: 'cuda' });
         const rows = [0, 1, 63, 64, 65, 1000, seq / 2 - 1, seq - 129, seq - 2, seq - 1];
-        const m = compare(pickRows(out, shape, rows), referenceRows(q, k, v, shape, causal, rows));
+        const m = compare(selectRows(out, shape, rows), attentionRows(q, k, v, shape, causal, rows));
         console.log(`[turbo-attn cuda] N=${seq} ${causal ? 'causal' : 'full'}: relL2 ${m.relL2.toExponential(3)} cos ${m.cos.toFixed(6)}`);
         assert.ok(m.relL2 <= TURBO_BARS.llm, `relL2 ${m.relL2}`);
       });

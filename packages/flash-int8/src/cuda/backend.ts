@@ -6,6 +6,7 @@ import {
   type CudaBenchmarkResult,
   type CudaRuntime,
   type DeviceTensor,
+  assertKernelCompiled,
   createAttentionRunner,
   getCudaRuntime,
 } from '@qattn/cuda-runtime';
@@ -56,20 +57,13 @@ export function flashInt8KernelFlags(options: ResolvedFlashInt8Options): Attenti
  * and pv 'fp16'; head dims from @qattn/cuda-runtime's capabilities.json. (`hadamard` is exact and is not applied.)
  */
 export function assertCudaSupports(shape: ResolvedShape, options: ResolvedFlashInt8Options, capabilities: AttentionKernelCapabilities): void {
-  const unsupported = (what: string, details: Record<string, unknown>) => {
-    throw new QattnError('ERR_QATTN_UNSUPPORTED', `@qattn/flash-int8 cuda: ${what}`, { backend: 'cuda', ...details });
-  };
-  if (!capabilities.headDims.includes(shape.headDim)) {
-    unsupported(`headDim ${shape.headDim} has no kernel (compiled: ${capabilities.headDims.join(', ')})`, { headDim: shape.headDim });
-  }
   if (options.pv === 'int8' && options.vGranularity !== 'blockChannel') {
-    unsupported(`pv 'int8' needs vGranularity 'blockChannel' (got '${options.vGranularity}')`, { option: 'vGranularity' });
-  }
-  if (options.pv === 'int8' && !capabilities.keyBlocks.includes(options.blockN)) {
-    unsupported(`pv 'int8' key blocks (blockN) of ${options.blockN} keys have no kernel (compiled: ${capabilities.keyBlocks.join(', ')})`, {
-      option: 'blockN',
+    throw new QattnError('ERR_QATTN_UNSUPPORTED', `@qattn/flash-int8 cuda: pv 'int8' needs vGranularity 'blockChannel' (got '${options.vGranularity}')`, {
+      backend: 'cuda',
+      option: 'vGranularity',
     });
   }
+  assertKernelCompiled('@qattn/flash-int8 cuda', capabilities, { headDim: shape.headDim, keyBlock: options.pv === 'int8' ? options.blockN : undefined });
 }
 
 /**

@@ -5,10 +5,11 @@ import {
   type CudaBenchmarkResult,
   type CudaRuntime,
   type DeviceTensor,
+  assertKernelCompiled,
   createAttentionRunner,
   getCudaRuntime,
 } from '@qattn/cuda-runtime';
-import { QattnError, type ResolvedShape, assertLogitsFitFloat32 } from '@qattn/quant-core';
+import { type ResolvedShape, assertLogitsFitFloat32 } from '@qattn/quant-core';
 import type { TurboBackend, TurboCall } from '../backends.js';
 import type { ResolvedTurboOptions } from '../options.js';
 import { loadTurboAttnAddon } from './addon.js';
@@ -71,15 +72,7 @@ export function turboKernelFlags(options: ResolvedTurboOptions, tuning: TurboCud
  * scale block), SAS with any threshold or exact exp2, either P scale, V per block or per (block, channel), smoothing.
  */
 export function assertTurboCudaSupports(shape: ResolvedShape, options: ResolvedTurboOptions, capabilities: AttentionKernelCapabilities): void {
-  const unsupported = (what: string, details: Record<string, unknown>) => {
-    throw new QattnError('ERR_QATTN_UNSUPPORTED', `@qattn/turbo-attn cuda: ${what}`, { backend: 'cuda', ...details });
-  };
-  if (!capabilities.headDims.includes(shape.headDim)) {
-    unsupported(`headDim ${shape.headDim} has no kernel (supported: ${capabilities.headDims.join(', ')})`, { headDim: shape.headDim });
-  }
-  if (!capabilities.keyBlocks.includes(options.blockN)) {
-    unsupported(`blockN ${options.blockN} has no kernel (supported: ${capabilities.keyBlocks.join(', ')})`, { option: 'blockN' });
-  }
+  assertKernelCompiled('@qattn/turbo-attn cuda', capabilities, { headDim: shape.headDim, keyBlock: options.blockN });
 }
 
 /**
