@@ -1,24 +1,32 @@
 import { f16round } from '@petamoriken/float16';
-import { isQattnError, resolveShape, SAS_DEFAULT_THRESHOLD, sasExp2 } from '@qattn/quant-core';
+import { isQattnError, resolveShape, SAS_DEFAULT_THRESHOLD, SAS_MAX_REL_ERROR, SAS_MAX_THRESHOLD, sasExp2 } from '@qattn/quant-core';
 import { describe, expect, it } from 'vitest';
 import {
   acquireGpu,
   type AttentionPlanRequest,
+  attentionPlanKey,
   BufferUsage,
   cachedAttentionPlan,
   cachedAttentionPlanCount,
   cachedPipeline,
   checkQuantizedAttentionVariant,
+  chooseSasPrecision,
   clearAttentionPlans,
   encodeDispatch,
+  type ExponentName,
   exponentWgsl,
   type GpuContext,
   gpuForTests,
+  int8AttentionKey,
+  int8AttentionSource,
   PLAN_CACHE_CAPACITY,
+  planQuantizedAttention,
   type QuantizedAttentionVariant,
   quantizedAttentionOnArrays,
   quantizedAttentionVariantKey,
   readBuffer,
+  SAS_F32_MAX_REL_ERROR,
+  type SasPrecision,
   WebGpuTensor,
 } from '../src/index.js';
 
@@ -62,11 +70,12 @@ function fp16Fractions(): number[] {
   return out;
 }
 
-/** Runs the injected `exponent2` of a variant's WGSL on each element of `x` (f32) on the device. */
-async function exponentOnDevice(context: GpuContext, name: 'exp2' | 'sas', threshold: number, x: Float32Array): Promise<Float32Array> {
-  const { wgsl, key } = exponentWgsl(name, threshold);
+/** Runs the injected `exponent2` of an exponent's WGSL on each element of `x` (f32) on the device. */
+async function exponentOnDevice(context: GpuContext, name: ExponentName, threshold: number, precision: SasPrecision, x: Float32Array): Promise<Float32Array> {
+  const { wgsl, key, needsF16 } = exponentWgsl(name, threshold, precision);
   const pipeline = cachedPipeline(context, `test/exponent:${key}`, () =>
     [
+      needsF16 ? 'enable f16;' : '',
       wgsl,
       '@group(0) @binding(0) var<storage, read> x: array<f32>;',
       '@group(0) @binding(1) var<storage, read_write> y: array<f32>;',
@@ -86,6 +95,20 @@ async function exponentOnDevice(context: GpuContext, name: 'exp2' | 'sas', thres
   input.dispose();
   output.destroy();
   return result;
+}
+
+/** The `count` f32 values on each side of `center` (an f32 other than 0), in ascending order, `center` included. */
+function f32Neighbours(center: number, count: number): number[] {
+  const bits = new Uint32Array(Float32Array.of(center).buffer)[0];
+  const word = new Uint32Array(1);
+  const value = new Float32Array(word.buffer);
+  const out: number[] = [];
+  // Negative f32s grow in magnitude with their bit pattern: bits + k is the k-th value below center.
+  for (let k = count; k >= -count; k--) {
+    word[0] = center < 0 ? bits + k : bits - k;
+    out.push(value[0]);
+  }
+  return out;
 }
 
 describe('quantized attention variants (pure data)', () => {
@@ -138,36 +161,88 @@ describe('quantized attention variants (pure data)', () => {
 
 describe.skipIf(!initial)('the shared attention kernels on a real adapter', () => {
   for (const threshold of [SAS_DEFAULT_THRESHOLD, 24, 5.5]) {
-    it(`SAS in WGSL equals quant-core's sasExp2 bit for bit (T = ${threshold})`, async () => {
+    it(`SAS in f32 is within ${SAS_F32_MAX_REL_ERROR} of 2^x on [−T, 0], 0 below −T, 1 at 0 (T = ${threshold})`, async () => {
       const context = await acquireGpu();
+      // A dense f32 grid over [−T, 0], the f32 neighbours of every −n, and both sides of −T.
       const xs: number[] = [];
-      // x = −(n + f) for every fp16 f and every n the threshold keeps, the grid points on both sides of −T, and a dense
-      // f32 grid over [−T − 1, 0].
-      for (const f of fp16Fractions()) for (let n = 0; n <= Math.ceil(threshold); n++) xs.push(-(n + f));
-      for (let i = 0; i <= 1 << 16; i++) xs.push(-(threshold + 1) * (i / (1 << 16)));
-      xs.push(-threshold, Math.fround(-threshold) - 2 ** -20, 0, -1e30);
-      const x = Float32Array.from(xs);
-      const y = await exponentOnDevice(context, 'sas', threshold, x);
-      let mismatches = 0;
-      let first = '';
-      for (let i = 0; i < x.length; i++) {
-        const expected = sasExp2(x[i], threshold);
-        if (!Object.is(y[i], Math.fround(expected)) && !(y[i] === 0 && expected === 0)) {
-          if (mismatches++ === 0) first = `x=${x[i]}: device ${y[i]}, sasExp2 ${expected}`;
-        }
+      for (let i = 0; i <= 1 << 20; i++) xs.push(-threshold * (i / (1 << 20)));
+      for (let n = 1; n <= threshold; n++) xs.push(...f32Neighbours(-n, 64));
+      xs.push(0, -0, Math.fround(-threshold));
+      const kept = Float32Array.from(xs.filter((x) => x >= -threshold));
+      const y = await exponentOnDevice(context, 'sas', threshold, 'f32', kept);
+      let worst = 0;
+      let at = 0;
+      for (let i = 0; i < kept.length; i++) {
+        const error = Math.abs(y[i] - 2 ** kept[i]) / 2 ** kept[i];
+        if (error > worst) [worst, at] = [error, kept[i]];
       }
-      expect(mismatches, first).toBe(0);
-      // The results are fp16 values (what SAS promises a kernel's P·V).
-      for (let i = 0; i < x.length; i += 97) expect(f16round(y[i])).toBe(y[i]);
+      expect(worst, `at x = ${at}`).toBeLessThanOrEqual(SAS_F32_MAX_REL_ERROR);
+      expect(SAS_F32_MAX_REL_ERROR).toBeLessThan(SAS_MAX_REL_ERROR);
+      // The polynomial's own error, not an exp2 in disguise.
+      expect(worst).toBeGreaterThan(1e-4);
+      expect(y[kept.indexOf(0)]).toBe(1);
+      const below = Float32Array.from([...f32Neighbours(Math.fround(-threshold), 16).filter((x) => x < -threshold), -threshold - 1, -1e30]);
+      expect(Array.from(await exponentOnDevice(context, 'sas', threshold, 'f32', below))).toEqual(Array.from(below, () => 0));
     });
   }
+
+  it('SAS in f32 is non-decreasing on the f32 grid around every n boundary and across [−1, −1/2] (EXPONENT_MONOTONE)', async () => {
+    const context = await acquireGpu();
+    const threshold = SAS_MAX_THRESHOLD;
+    const around = Array.from({ length: threshold }, (_, n) => f32Neighbours(-(n + 1), 1 << 12));
+    const x = new Float32Array(around.length * around[0].length + (1 << 23) + 1 + (1 << 16) + 1);
+    // Where f wraps from 1⁻ to 0 (p(1) < 1/2 is where the bare polynomial steps up), 2^12 f32s on each side.
+    x.set(around.flat());
+    let filled = around.length * around[0].length;
+    // Every f32 of [−1, −1/2]: f takes every 2^−16 step of [1/2, 1] there, where p falls slowest.
+    for (let i = 0; i <= 1 << 23; i++) x[filled++] = -1 + i * 2 ** -24;
+    for (let i = 0; i <= 1 << 16; i++) x[filled++] = -threshold * (i / (1 << 16));
+    x.sort();
+    const y = await exponentOnDevice(context, 'sas', threshold, 'f32', x);
+    let decreases = 0;
+    let first = '';
+    for (let i = 1; i < x.length; i++) {
+      if (y[i] < y[i - 1] && decreases++ === 0) first = `exponent2(${x[i - 1]}) = ${y[i - 1]} > exponent2(${x[i]}) = ${y[i]}`;
+    }
+    expect(decreases, first).toBe(0);
+    expect(exponentWgsl('sas', threshold, 'f32').monotone).toBe(true);
+  });
+
+  describe.skipIf(!initial?.capabilities.shaderF16)('SAS in f16 (adapters with shader-f16)', () => {
+    for (const threshold of [SAS_DEFAULT_THRESHOLD, 24, 5.5]) {
+      it(`equals quant-core's sasExp2 bit for bit (T = ${threshold})`, async () => {
+        const context = await acquireGpu();
+        const xs: number[] = [];
+        // x = −(n + f) for every fp16 f and every n the threshold keeps, the grid points on both sides of −T, and a
+        // dense f32 grid over [−T − 1, 0].
+        for (const f of fp16Fractions()) for (let n = 0; n <= Math.ceil(threshold); n++) xs.push(-(n + f));
+        for (let i = 0; i <= 1 << 16; i++) xs.push(-(threshold + 1) * (i / (1 << 16)));
+        xs.push(-threshold, Math.fround(-threshold) - 2 ** -20, 0, -1e30);
+        const x = Float32Array.from(xs);
+        const y = await exponentOnDevice(context, 'sas', threshold, 'f16', x);
+        let mismatches = 0;
+        let first = '';
+        for (let i = 0; i < x.length; i++) {
+          const expected = sasExp2(x[i], threshold);
+          if (!Object.is(y[i], Math.fround(expected)) && !(y[i] === 0 && expected === 0)) {
+            if (mismatches++ === 0) first = `x=${x[i]}: device ${y[i]}, sasExp2 ${expected}`;
+          }
+        }
+        expect(mismatches, first).toBe(0);
+        // The results are fp16 values (what SAS promises a kernel's P·V).
+        for (let i = 0; i < x.length; i += 97) expect(f16round(y[i])).toBe(y[i]);
+        expect(exponentWgsl('sas', threshold, 'f16')).toMatchObject({ needsF16: true, monotone: false });
+      });
+    }
+  });
 
   it('exact exp2 matches 2^x to f32 accuracy and never counts as zero', async () => {
     const context = await acquireGpu();
     const x = Float32Array.from({ length: 4097 }, (_, i) => -30 * (i / 4096));
-    const y = await exponentOnDevice(context, 'exp2', 0, x);
+    const y = await exponentOnDevice(context, 'exp2', 0, 'f32', x);
     for (let i = 0; i < x.length; i++) expect(Math.abs(y[i] - 2 ** x[i]) / 2 ** x[i]).toBeLessThan(2 ** -20);
-    expect(exponentWgsl('exp2', 0).wgsl).toMatch(/fn exponent2_is_zero\(x: f32\) -> bool \{\s*return false;/);
+    expect(exponentWgsl('exp2', 0, 'f16')).toEqual(exponentWgsl('exp2', 0, 'f32'));
+    expect(exponentWgsl('exp2', 0, 'f32').wgsl).toMatch(/fn exponent2_is_zero\(x: f32\) -> bool \{\s*return false;/);
   });
 
   it('plans once per (device, shape, variant): repeats reuse the workspace; the LRU frees the oldest', async () => {
@@ -200,14 +275,58 @@ describe.skipIf(!initial)('the shared attention kernels on a real adapter', () =
     expect(cachedAttentionPlanCount(context.device)).toBe(0);
   });
 
+  it("picks SAS's arithmetic from the device, keys pipelines by it, and rejects f16 without shader-f16", async () => {
+    const context = await acquireGpu();
+    const request: AttentionPlanRequest = {
+      label: 'test',
+      shape: resolveShape({ batch: 1, heads: 2, seqQ: 8, seqKV: 64, headDim: 32 }),
+      scale: 0.2,
+      causal: false,
+      variant: FLASHQ_SAS,
+    };
+    // The oracle's own arithmetic wherever the adapter has it.
+    expect(chooseSasPrecision({ shaderF16: true })).toBe('f16');
+    expect(chooseSasPrecision({ shaderF16: false })).toBe('f32');
+    const plan = planQuantizedAttention(context, request);
+    expect(plan.kernel.sasPrecision).toBe(chooseSasPrecision(context.capabilities));
+    const f32 = planQuantizedAttention(context, { ...request, run: { sasPrecision: 'f32' } });
+    expect(f32.kernel.sasPrecision).toBe('f32');
+    // The f32 path is monotone: no cross-thread P-max reduction; SAS in f16 keeps it.
+    expect(int8AttentionSource(f32.schedule, f32.kernel)).toContain('const EXPONENT_MONOTONE: bool = true;');
+    expect(attentionPlanKey({ ...request, run: { sasPrecision: 'f32' } })).not.toBe(attentionPlanKey(request));
+    const noF16 = { ...context, capabilities: { ...context.capabilities, shaderF16: false } };
+    expect(planQuantizedAttention(noF16, request).kernel.sasPrecision).toBe('f32');
+    expect(() => planQuantizedAttention(noF16, { ...request, run: { sasPrecision: 'f16' } })).toThrow(
+      expect.objectContaining({ code: 'ERR_QATTN_UNSUPPORTED', message: expect.stringContaining('sasPrecision') }),
+    );
+    expect(() => planQuantizedAttention(context, { ...request, run: { sasPrecision: 'f64' as SasPrecision } })).toThrow(
+      expect.objectContaining({ code: 'ERR_QATTN_OPTION' }),
+    );
+    if (context.capabilities.shaderF16) {
+      const f16 = planQuantizedAttention(context, { ...request, run: { sasPrecision: 'f16' } });
+      const source = int8AttentionSource(f16.schedule, f16.kernel);
+      expect(source.startsWith('enable f16;')).toBe(true);
+      expect(source).toContain('const EXPONENT_MONOTONE: bool = false;');
+      expect(int8AttentionKey(f16.schedule, f16.kernel)).not.toBe(int8AttentionKey(f32.schedule, f32.kernel));
+    }
+    // Exact exp2 reads no precision: one pipeline for both.
+    const exp2 = planQuantizedAttention(context, { ...request, variant: PER_TOKEN }).kernel;
+    expect(int8AttentionKey(plan.schedule, { ...exp2, sasPrecision: 'f16' })).toBe(int8AttentionKey(plan.schedule, { ...exp2, sasPrecision: 'f32' }));
+  });
+
   it('typed-array calls reuse one plan, overlap safely, and give identical results', async () => {
     const context = await acquireGpu();
     clearAttentionPlans(context.device);
     const shape = resolveShape({ batch: 1, heads: 2, kvHeads: 1, seqQ: 20, seqKV: 70, headDim: 32 });
     const random = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 1000 + i * 12.9898) * 2);
     const arrays = { q: random(shape.qElements, 1), k: random(shape.kvElements, 2), v: random(shape.kvElements, 3) };
-    for (const variant of [PER_TOKEN, FLASHQ_SAS]) {
-      const request: AttentionPlanRequest = { label: 'test', shape, scale: 0.25, causal: true, variant };
+    const runs: Array<[QuantizedAttentionVariant, SasPrecision | undefined]> = [
+      [PER_TOKEN, undefined],
+      [FLASHQ_SAS, undefined],
+      [FLASHQ_SAS, 'f32'],
+    ];
+    for (const [variant, sasPrecision] of runs) {
+      const request: AttentionPlanRequest = { label: 'test', shape, scale: 0.25, causal: true, variant, run: { sasPrecision } };
       const once = await quantizedAttentionOnArrays('test', context, request, arrays);
       // Concurrent calls: the second finds the plan's buffers busy and takes its own.
       const [a, b] = await Promise.all([quantizedAttentionOnArrays('test', context, request, arrays), quantizedAttentionOnArrays('test', context, request, arrays)]);
@@ -215,7 +334,8 @@ describe.skipIf(!initial)('the shared attention kernels on a real adapter', () =
       expect(Array.from(b)).toEqual(Array.from(once));
       expect(once.every(Number.isFinite)).toBe(true);
     }
-    expect(cachedAttentionPlanCount(context.device)).toBe(2);
+    // A request that pins sasPrecision is a plan of its own, even where it names the device's default.
+    expect(cachedAttentionPlanCount(context.device)).toBe(3);
   });
 
   // Last: it destroys the shared device.

@@ -1,10 +1,11 @@
 import { resolveCommonOptions, resolveShape } from '@qattn/quant-core';
-import { compare, type ConformanceCase, defineConformanceSuite } from '@qattn/reference';
-import { type GpuContext, planQuantizedAttention } from '@qattn/webgpu-runtime';
-import { describe, it } from 'vitest';
+import { attention, compare, type ConformanceCase, conformanceCases, defineConformanceSuite, generateInputs } from '@qattn/reference';
+import { type GpuContext, planQuantizedAttention, type SasPrecision } from '@qattn/webgpu-runtime';
+import { describe, expect, it } from 'vitest';
 import { resolveTurboOptions, type TurboOptions, turboAttention } from '../index.js';
+import { createWebGpuBackend } from './backend.js';
 import { turboPlanRequest } from './variant.js';
-import { gpu, ORACLE_AGREEMENT } from './webgpu-test-env.js';
+import { DEFAULT_SAS_PRECISION, gpu, oracleAgreement, SAS_PRECISIONS } from './webgpu-test-env.js';
 
 /**
  * Where the device's workgroup memory forces a key tile smaller than blockN (headDim 256 on lavapipe's 32 KiB: 32
@@ -13,13 +14,46 @@ import { gpu, ORACLE_AGREEMENT } from './webgpu-test-env.js';
  */
 const SPLIT_P_BLOCK_AGREEMENT = 0.03;
 
-/** The agreement bound for a call: {@link ORACLE_AGREEMENT} when the kernel's key tile is the oracle's blockN. */
-function agreementBound(context: GpuContext, shape: Parameters<typeof resolveShape>[0], options: TurboOptions): number {
+/**
+ * How much farther from float64 than the oracle SAS in f32 may be (relative L2): it is the more accurate exponent,
+ * measured within 2e-5 of the oracle's error on every case (mostly below it); P-code rounding can tip either way.
+ */
+const F32_ACCURACY_SLACK = 1e-4;
+
+/** The agreement bound for a call: the precision's oracle agreement when the kernel's key tile is the oracle's blockN. */
+function agreementBound(context: GpuContext, shape: Parameters<typeof resolveShape>[0], options: TurboOptions, precision: SasPrecision): number {
   const resolvedShape = resolveShape(shape);
   const resolved = resolveTurboOptions(options);
   const { scale, causal } = resolveCommonOptions({ causal: resolved.causal, scale: resolved.scale }, resolvedShape.headDim);
   const { schedule } = planQuantizedAttention(context, turboPlanRequest({ shape: resolvedShape, scale, causal, options: resolved }));
-  return schedule.blockN === resolved.blockN ? ORACLE_AGREEMENT : SPLIT_P_BLOCK_AGREEMENT;
+  return schedule.blockN === resolved.blockN ? oracleAgreement(resolved, precision) : SPLIT_P_BLOCK_AGREEMENT;
+}
+
+/**
+ * Throws unless `out` agrees with the CPU oracle within the call's bound, and — for SAS in f32, which is not the
+ * oracle's arithmetic — is as close to float64 as the oracle (within {@link F32_ACCURACY_SLACK}).
+ */
+async function checkAgainstOracle(
+  context: GpuContext,
+  out: Float32Array,
+  data: { q: Float32Array; k: Float32Array; v: Float32Array },
+  shape: Parameters<typeof resolveShape>[0],
+  options: TurboOptions,
+  precision: SasPrecision,
+): Promise<void> {
+  const oracle = await turboAttention(data.q, data.k, data.v, shape, { ...options, backend: 'cpu' });
+  const { relL2 } = compare(out, oracle);
+  const agreement = agreementBound(context, shape, options, precision);
+  if (!(relL2 <= agreement)) {
+    throw new Error(`webgpu (SAS in ${precision}) disagrees with the CPU oracle: relative L2 ${relL2.toExponential(3)} > ${agreement}`);
+  }
+  if (precision === 'f32') {
+    const expected = attention(data.q, data.k, data.v, shape, options);
+    const [device, cpu] = [compare(out, expected).relL2, compare(oracle, expected).relL2];
+    if (!(device <= cpu + F32_ACCURACY_SLACK)) {
+      throw new Error(`webgpu (SAS in f32) is farther from float64 than the oracle: ${device.toExponential(3)} vs ${cpu.toExponential(3)}`);
+    }
+  }
 }
 
 /** TurboAttention's accuracy bars (issue 2), the same as the CPU backend's: LLM-like 3%, sharp 4.5%, U[0,1) 0.2%. */
@@ -31,20 +65,33 @@ function bound(testCase: ConformanceCase): number {
 if (gpu) {
   const context = gpu;
   defineConformanceSuite({
-    name: 'turbo-attn webgpu',
+    name: `turbo-attn webgpu (SAS in ${DEFAULT_SAS_PRECISION})`,
     async run(q, k, v, shape, options) {
       const out = await turboAttention(q, k, v, shape, { ...options, backend: 'webgpu' } as TurboOptions);
-      const oracle = await turboAttention(q, k, v, shape, { ...options, backend: 'cpu' } as TurboOptions);
-      const { relL2 } = compare(out, oracle);
-      const agreement = agreementBound(context, shape, options as TurboOptions);
-      if (!(relL2 <= agreement)) {
-        throw new Error(`webgpu disagrees with the CPU oracle: relative L2 ${relL2.toExponential(3)} > ${agreement}`);
-      }
+      await checkAgainstOracle(context, out, { q, k, v }, shape, options as TurboOptions, DEFAULT_SAS_PRECISION);
       return out;
     },
     bound,
     test: { describe, it },
   });
+  // The device's other SAS precisions (f16 on lavapipe, which has shader-f16) on the same cases.
+  for (const precision of SAS_PRECISIONS.filter((p) => p !== DEFAULT_SAS_PRECISION)) {
+    describe(`conformance: turbo-attn webgpu (SAS in ${precision})`, () => {
+      for (const testCase of conformanceCases()) {
+        it(testCase.name, async () => {
+          const { shape, options } = testCase;
+          const data = generateInputs(shape, { kind: testCase.data, seed: testCase.seed, sharpness: testCase.sharpness });
+          const resolved = resolveTurboOptions(options as TurboOptions);
+          const resolvedShape = resolveShape(shape);
+          const common = resolveCommonOptions({ causal: resolved.causal, scale: resolved.scale }, resolvedShape.headDim);
+          const backend = await createWebGpuBackend({ sasPrecision: precision });
+          const out = await backend.run({ ...data, shape: resolvedShape, ...common, options: resolved });
+          await checkAgainstOracle(context, out, data, shape, options as TurboOptions, precision);
+          expect(compare(out, attention(data.q, data.k, data.v, shape, options)).relL2).toBeLessThanOrEqual(bound(testCase));
+        });
+      }
+    });
+  }
 } else {
   describe.skip('turbo-attn webgpu conformance (no WebGPU adapter)', () => {
     it('needs an adapter', () => {});

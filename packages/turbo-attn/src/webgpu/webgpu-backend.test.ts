@@ -4,7 +4,8 @@ import { acquireGpu, quantizedAttentionOnArrays, WebGpuTensor } from '@qattn/web
 import { describe, expect, it } from 'vitest';
 import { resolveTurboOptions, turboAttention, turboAttentionWebGpu, turboAttentionWithStats, turboBenchmark, type TurboOptions } from '../index.js';
 import { turboPlanRequest } from './variant.js';
-import { gpu, ORACLE_AGREEMENT } from './webgpu-test-env.js';
+import { createWebGpuBackend } from './backend.js';
+import { gpu, ORACLE_AGREEMENT, oracleAgreement, SAS_PRECISIONS } from './webgpu-test-env.js';
 
 /** The accuracy bars of turbo-attn's CPU tests (accuracy.test.ts): LLM-like 3%, sharp (q × 3) 4.5%, U[0,1) 0.2%. */
 const DATA = [
@@ -29,25 +30,28 @@ function run(shape: AttentionShape, options: TurboOptions, data = generateInputs
 }
 
 describe.skipIf(!gpu)('turbo-attn webgpu backend', () => {
-  it(`matches the CPU oracle for every lever (relative L2 ≤ ${ORACLE_AGREEMENT})`, async () => {
-    const levers: TurboOptions[] = [
-      {},
-      { sas: false },
-      { sasThreshold: 6 },
-      { vGranularity: 'block' },
-      { pScale: 'global' },
-      { smoothK: false, smoothV: false },
-      { blockM: 32, blockN: 32 },
-      { blockM: 16 },
-    ];
-    const data = generateInputs(gqaCausal, { kind: 'llm', seed: 4, sharpness: 2 });
-    for (const lever of levers) {
-      const options = { ...lever, causal: true };
-      const out = await run(gqaCausal, { ...options, backend: 'webgpu' }, data);
-      const oracle = await run(gqaCausal, { ...options, backend: 'cpu' }, data);
-      expect(compare(out, oracle).relL2, JSON.stringify(lever)).toBeLessThanOrEqual(ORACLE_AGREEMENT);
-    }
-  });
+  for (const precision of SAS_PRECISIONS) {
+    it(`matches the CPU oracle for every lever, SAS in ${precision} (relative L2 ≤ ${oracleAgreement({}, precision)}; ${ORACLE_AGREEMENT} for exp2)`, async () => {
+      const levers: TurboOptions[] = [
+        {},
+        { sas: false },
+        { sasThreshold: 6 },
+        { vGranularity: 'block' },
+        { pScale: 'global' },
+        { smoothK: false, smoothV: false },
+        { blockM: 32, blockN: 32 },
+        { blockM: 16 },
+      ];
+      const data = generateInputs(gqaCausal, { kind: 'llm', seed: 4, sharpness: 2 });
+      const backend = await createWebGpuBackend({ sasPrecision: precision });
+      for (const lever of levers) {
+        const options = resolveTurboOptions({ ...lever, causal: true });
+        const out = await backend.run({ ...data, shape: resolveShape(gqaCausal), scale: 1 / Math.sqrt(gqaCausal.headDim), causal: true, options });
+        const oracle = await run(gqaCausal, { ...lever, causal: true, backend: 'cpu' }, data);
+        expect(compare(out, oracle).relL2, JSON.stringify(lever)).toBeLessThanOrEqual(oracleAgreement(options, precision));
+      }
+    });
+  }
 
   describe('meets the CPU backend accuracy bars (defaults: SAS on)', () => {
     for (const data of DATA) {
@@ -73,7 +77,7 @@ describe.skipIf(!gpu)('turbo-attn webgpu backend', () => {
     expect(compare(sas, exact).relL2).toBeGreaterThan(1e-6);
     expect(Math.abs(compare(sas, expected).relL2 - compare(exact, expected).relL2)).toBeLessThan(0.003);
     // Each agrees with its own CPU oracle: the device evaluates the same SAS polynomial, not an exp2 in disguise.
-    expect(compare(sas, await turboAttention(q, k, v, shape, { causal, backend: 'cpu' })).relL2).toBeLessThanOrEqual(ORACLE_AGREEMENT);
+    expect(compare(sas, await turboAttention(q, k, v, shape, { causal, backend: 'cpu' })).relL2).toBeLessThanOrEqual(oracleAgreement({}));
     expect(compare(exact, await turboAttention(q, k, v, shape, { causal, backend: 'cpu', sas: false })).relL2).toBeLessThanOrEqual(ORACLE_AGREEMENT);
   });
 
@@ -86,13 +90,14 @@ describe.skipIf(!gpu)('turbo-attn webgpu backend', () => {
     // The oracle, on the 64 × 64 tiles the kernel uses on lavapipe, skips 21 of 128 tiles on this input.
     expect(stats.skippedSparse).toBeGreaterThan(stats.tiles / 10);
     const context = await acquireGpu();
-    const call = { shape, scale: 1 / Math.sqrt(shape.headDim), causal: false, options };
-    const request = turboPlanRequest(call);
-    expect(request.variant.skipSparseTiles).toBe(true);
-    const skipping = await quantizedAttentionOnArrays('test', context, request, data);
-    const dense = await quantizedAttentionOnArrays('test', context, { ...request, variant: { ...request.variant, skipSparseTiles: false } }, data);
-    expect(Array.from(skipping)).toEqual(Array.from(dense));
-    expect(compare(skipping, oracle).relL2).toBeLessThanOrEqual(ORACLE_AGREEMENT);
+    for (const sasPrecision of SAS_PRECISIONS) {
+      const request = turboPlanRequest({ shape, scale: 1 / Math.sqrt(shape.headDim), causal: false, options }, { sasPrecision });
+      expect(request.variant.skipSparseTiles).toBe(true);
+      const skipping = await quantizedAttentionOnArrays('test', context, request, data);
+      const dense = await quantizedAttentionOnArrays('test', context, { ...request, variant: { ...request.variant, skipSparseTiles: false } }, data);
+      expect(Array.from(skipping), sasPrecision).toEqual(Array.from(dense));
+      expect(compare(skipping, oracle).relL2, sasPrecision).toBeLessThanOrEqual(oracleAgreement(options, sasPrecision));
+    }
   });
 
   it('runs on device-resident tensors, leaves them intact, and can write float16', async () => {
@@ -161,7 +166,7 @@ describe.skipIf(!gpu)('turbo-attn webgpu backend', () => {
     expect(isQattnError(lost, 'ERR_QATTN_DEVICE')).toBe(true);
     const recovered = await turboAttention(data.q, data.k, data.v, shape, { backend: 'webgpu' });
     const oracle = await turboAttention(data.q, data.k, data.v, shape, { backend: 'cpu' });
-    expect(compare(recovered, oracle).relL2).toBeLessThanOrEqual(ORACLE_AGREEMENT);
+    expect(compare(recovered, oracle).relL2).toBeLessThanOrEqual(oracleAgreement({}));
     expect(await acquireGpu()).not.toBe(context);
   });
 });

@@ -3,6 +3,7 @@ import type { GpuContext } from '../device.js';
 import type { GpuDType } from '../tensor.js';
 import { type AttentionDims, encodeInt8Attention, type Int8AttentionKernel, int8AttentionUniforms } from './attn-fwd-int8.js';
 import { channelMeanUniforms, encodeChannelMean, type TokenView } from './channel-mean.js';
+import { chooseSasPrecision, type SasPrecision } from './exponent.js';
 import { storageBuffer, uniformBuffer } from './dispatch.js';
 import { encodeQuantizeRows, quantizeRowsUniforms, quantizeRowsWorkgroups } from './quantize-rows.js';
 import { encodeQuantizeV, quantizeVUniforms, type VLayout, vElementsPerWord, vScaleBlocks } from './quantize-v.js';
@@ -18,6 +19,11 @@ export interface WebGpuRunOptions {
    * fallback path run it on every adapter).
    */
   forcePlainIntegerDot?: boolean;
+  /**
+   * Evaluate SAS in this arithmetic instead of the device's default (`chooseSasPrecision`): `'f16'` needs
+   * `shader-f16`. Tests and benchmarks of both paths on one adapter.
+   */
+  sasPrecision?: SasPrecision;
   /** Pins fields of the attention kernel's schedule instead of the rule's choice (benchmarks of alternatives, tests). */
   schedule?: ScheduleOverrides;
 }
@@ -64,14 +70,16 @@ export function attentionPlanKey(request: AttentionPlanRequest): string {
     quantizedAttentionVariantKey(request.variant),
     run.outputDType ?? 'float32',
     run.forcePlainIntegerDot ? 'intmath' : 'auto-dot',
+    `sas-${run.sasPrecision ?? 'auto'}`,
     (['rowsPerThread', 'workgroupSize', 'pvChannelTile', 'heavyTilesFirst'] as const).map((field) => String(schedule[field] ?? '')).join(','),
   ].join('|');
 }
 
 /**
- * Checks that a call fits the device and the kernels and fixes its schedule; throws `ERR_QATTN_UNSUPPORTED` for what
- * the kernels lack (head dims, f16 output without shader-f16, V scale blocks that split a key tile, shapes past the
- * device's limits) and `ERR_QATTN_OPTION` for a malformed variant.
+ * Checks that a call fits the device and the kernels and fixes its schedule and SAS precision; throws
+ * `ERR_QATTN_UNSUPPORTED` for what the kernels lack (head dims, f16 output or f16 SAS without shader-f16, V scale
+ * blocks that split a key tile, shapes past the device's limits) and `ERR_QATTN_OPTION` for a malformed variant or
+ * run option.
  */
 export function planQuantizedAttention(context: GpuContext, request: AttentionPlanRequest): QuantizedAttentionPlan {
   const { label, shape, scale, causal, run = {} } = request;
@@ -85,6 +93,17 @@ export function planQuantizedAttention(context: GpuContext, request: AttentionPl
   if (outputF16 && !context.capabilities.shaderF16) {
     throw new QattnError('ERR_QATTN_UNSUPPORTED', `${label}: outputDType 'float16' needs the shader-f16 feature, which this adapter lacks`, {
       option: 'outputDType',
+    });
+  }
+  const sasPrecision = run.sasPrecision ?? chooseSasPrecision(context.capabilities);
+  if (sasPrecision !== 'f16' && sasPrecision !== 'f32') {
+    throw new QattnError('ERR_QATTN_OPTION', `${label}: sasPrecision must be 'f16' or 'f32', got ${JSON.stringify(sasPrecision)}`, {
+      option: 'sasPrecision',
+    });
+  }
+  if (sasPrecision === 'f16' && !context.capabilities.shaderF16) {
+    throw new QattnError('ERR_QATTN_UNSUPPORTED', `${label}: sasPrecision 'f16' needs the shader-f16 feature, which this adapter lacks`, {
+      option: 'sasPrecision',
     });
   }
   const schedule = chooseAttentionSchedule(
@@ -137,7 +156,7 @@ export function planQuantizedAttention(context: GpuContext, request: AttentionPl
     shape,
     variant,
     schedule,
-    kernel: { variant, packedDot4: context.capabilities.packedDot4 && !run.forcePlainIntegerDot, outputF16 },
+    kernel: { variant, packedDot4: context.capabilities.packedDot4 && !run.forcePlainIntegerDot, outputF16, sasPrecision },
     vLayout,
     dims: {
       batch: shape.batch,

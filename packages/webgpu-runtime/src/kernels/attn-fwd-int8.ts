@@ -2,18 +2,26 @@ import type { GpuContext } from '../device.js';
 import common from './attn_common.wgsl';
 import source from './attn_fwd_int8.wgsl';
 import { cachedPipeline, encodeDispatch, type UniformWord, wgslConstants, wordLoopBounds } from './dispatch.js';
-import { exponentOf, type QuantizedAttentionVariant } from './variant.js';
+import { type ExponentWgsl, exponentWgsl, type SasPrecision } from './exponent.js';
+import type { QuantizedAttentionVariant } from './variant.js';
 import type { AttentionSchedule } from './schedule.js';
 
 /**
  * What the attention kernel's WGSL depends on besides the schedule: the variant's P·V, P and exponent fields, and
- * device knobs (packed dot products, f16 output).
+ * device knobs (packed dot products, f16 output, SAS's arithmetic).
  */
 export interface Int8AttentionKernel {
   variant: Pick<QuantizedAttentionVariant, 'pv' | 'pScale' | 'pCodeMax' | 'exponent' | 'sasThreshold' | 'skipSparseTiles'>;
   /** Use `dot4I8Packed` (language feature `packed_4x8_integer_dot_product`) or plain integer math. */
   packedDot4: boolean;
   outputF16: boolean;
+  /** The arithmetic of SAS's polynomial (read only with `variant.exponent: 'sas'`); see `chooseSasPrecision`. */
+  sasPrecision: SasPrecision;
+}
+
+/** The exponent WGSL a kernel injects. */
+function exponentOf(kernel: Int8AttentionKernel): ExponentWgsl {
+  return exponentWgsl(kernel.variant.exponent, kernel.variant.sasThreshold, kernel.sasPrecision);
 }
 
 /** Device-side operands of the attention kernel (see the layout line of attn_fwd_int8.wgsl). */
@@ -74,9 +82,9 @@ export function int8AttentionSource(schedule: AttentionSchedule, kernel: Int8Att
   const { variant } = kernel;
   const pvElements = pvElementsOf(kernel);
   const pvWords = schedule.blockN / pvElements;
-  const exponent = exponentOf(variant);
+  const exponent = exponentOf(kernel);
   return [
-    kernel.outputF16 ? 'enable f16;' : '',
+    kernel.outputF16 || exponent.needsF16 ? 'enable f16;' : '',
     kernel.outputF16 ? 'alias out_t = f16;' : 'alias out_t = f32;',
     `fn to_out(x: f32) -> out_t { return out_t(x); }`,
     wgslConstants({
@@ -118,7 +126,7 @@ export function int8AttentionKey(schedule: AttentionSchedule, kernel: Int8Attent
     schedule.key,
     `pv-${variant.pv}`,
     `p-${variant.pScale}-${variant.pCodeMax}`,
-    exponentOf(variant).key,
+    exponentOf(kernel).key,
     variant.skipSparseTiles ? 'skip-sparse' : 'dense',
     kernel.packedDot4 ? 'dot4' : 'intmath',
     kernel.outputF16 ? 'f16' : 'f32',

@@ -1,8 +1,8 @@
 // The shared WebGPU kernel layer (docs/KERNELS.md): one quantized-attention skeleton whose variants are data, the
 // quantization passes it runs on, the float baseline, and the plumbing every kernel package needs (pipelines,
 // uniforms, dispatch, timing, schedules, the plan cache).
-export { type ExponentName, exponentWgsl, type ExponentWgsl } from './exponent.js';
-export { checkQuantizedAttentionVariant, exponentOf, type QuantizedAttentionVariant, quantizedAttentionVariantKey } from './variant.js';
+export { chooseSasPrecision, type ExponentName, exponentWgsl, type ExponentWgsl, SAS_F32_MAX_REL_ERROR, type SasPrecision } from './exponent.js';
+export { checkQuantizedAttentionVariant, type QuantizedAttentionVariant, quantizedAttentionVariantKey } from './variant.js';
 export {
   allocateWorkspace,
   type AttentionInputs,

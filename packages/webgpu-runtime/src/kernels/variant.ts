@@ -1,5 +1,5 @@
 import { QattnError, SAS_MAX_THRESHOLD } from '@qattn/quant-core';
-import { type ExponentName, type ExponentWgsl, exponentWgsl } from './exponent.js';
+import type { ExponentName } from './exponent.js';
 
 /**
  * One quantized-attention algorithm as plain data (docs/KERNELS.md's variant table): a kernel package maps its
@@ -37,7 +37,10 @@ export interface QuantizedAttentionVariant {
   readonly pCodeMax: 127 | 255;
   /** What P's largest code stands for: the row's largest P in the key tile (`'rowmax'`), or 1 (`'global'`). */
   readonly pScale: 'rowmax' | 'global';
-  /** The base-2 exponent: exact `exp2`, or TurboAttention's SAS (quant-core `sasExp2`, threshold `sasThreshold`). */
+  /**
+   * The base-2 exponent: exact `exp2`, or TurboAttention's SAS (quant-core `sasExp2`, threshold `sasThreshold`). The
+   * arithmetic SAS runs in is the device's choice (the plan's `kernel.sasPrecision`), not part of the algorithm.
+   */
   readonly exponent: ExponentName;
   /** SAS threshold T (base 2) in [0, SAS_MAX_THRESHOLD]; read only by `exponent: 'sas'`. */
   readonly sasThreshold: number;
@@ -88,13 +91,8 @@ export function quantizedAttentionVariantKey(variant: QuantizedAttentionVariant)
     `k${v.kRowsPerScale}${v.smoothK ? 's' : ''}`,
     `v-${v.pv}-${v.vScale.keysPerScale}${v.vScale.perChannel ? 'c' : ''}${v.smoothV ? 's' : ''}`,
     `p${v.pCodeMax}-${v.pScale}`,
-    exponentOf(v).key,
+    v.exponent === 'sas' ? `sas-t${v.sasThreshold}` : 'exp2',
     v.skipSparseTiles ? 'skip' : 'dense',
     `n${v.blockN}`,
   ].join(':');
-}
-
-/** The exponent WGSL a variant injects. */
-export function exponentOf(variant: Pick<QuantizedAttentionVariant, 'exponent' | 'sasThreshold'>): ExponentWgsl {
-  return exponentWgsl(variant.exponent, variant.sasThreshold);
 }
