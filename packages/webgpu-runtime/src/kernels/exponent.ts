@@ -140,8 +140,9 @@ export function exponentWgsl(name: ExponentName, threshold: number, precision: S
 
 /**
  * The SAS precision a device gets by default: real f16, the CPU oracle's arithmetic (bit for bit on lavapipe), where
- * the adapter has `shader-f16`; f32 elsewhere (the H200 through Vulkan, for one). Either costs a few FMAs: on lavapipe
- * (B1 H8 N512 D64) the f16 kernel measured 2–4% slower than the f32 one, within that machine's noise.
+ * the adapter has `shader-f16`; f32 elsewhere (the H200 through Vulkan, for one). Either costs a few ALU operations:
+ * on lavapipe (B1 H8 N512 D64, interleaved runs) the f16 kernel measured 3–8% slower than the f32 one, which is within
+ * 0–6% of exact exp2.
  * `WebGpuRunOptions.sasPrecision` overrides it.
  */
 export function chooseSasPrecision(capabilities: Pick<GpuCapabilities, 'shaderF16'>): SasPrecision {
