@@ -2,7 +2,7 @@ import type { GpuContext } from '../device.js';
 import type { AttentionDims } from './attn-fwd-int8.js';
 import common from './attn_common.wgsl';
 import source from './attn_fwd_float.wgsl';
-import { cachedPipeline, encodeDispatch, type UniformWord, wgslConstants, wordLoopBounds } from './dispatch.js';
+import { cachedPipeline, encodeDispatch, tileConstants, type UniformWord, wgslConstants, wordLoopBounds } from './dispatch.js';
 import type { AttentionSchedule } from './schedule.js';
 
 /** The generated WGSL of the float baseline for a schedule whose arithmetic is 'f32' or 'f16'. */
@@ -14,13 +14,7 @@ export function floatAttentionSource(schedule: AttentionSchedule): string {
     f16 ? 'alias out_t = f16;' : 'alias out_t = f32;',
     'fn to_out(x: f32) -> out_t { return out_t(x); }',
     wgslConstants({
-      HEAD_DIM: schedule.headDim,
-      QK_WORDS: schedule.headDim / 4,
-      QK_STRIDE: schedule.headDim / 4 + 1,
-      BLOCK_M: schedule.blockM,
-      BLOCK_N: schedule.blockN,
-      ROWS_PER_THREAD: schedule.rowsPerThread,
-      THREADS_PER_ROW: schedule.threadsPerRow,
+      ...tileConstants(schedule),
       CHANNEL_WORDS_PER_THREAD: schedule.headDim / 4 / schedule.threadsPerRow,
       KEY_GROUPS_PER_THREAD: schedule.keyGroupsPerThread,
       WORKGROUP_SIZE: schedule.workgroupSize,

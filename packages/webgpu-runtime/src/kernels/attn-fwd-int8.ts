@@ -1,7 +1,7 @@
 import type { GpuContext } from '../device.js';
 import common from './attn_common.wgsl';
 import source from './attn_fwd_int8.wgsl';
-import { cachedPipeline, encodeDispatch, type UniformWord, wgslConstants, wordLoopBounds } from './dispatch.js';
+import { cachedPipeline, encodeDispatch, tileConstants, type UniformWord, wgslConstants, wordLoopBounds } from './dispatch.js';
 import { type ExponentWgsl, exponentWgsl, type SasPrecision } from './exponent.js';
 import type { QuantizedAttentionVariant } from './variant.js';
 import type { AttentionSchedule } from './schedule.js';
@@ -88,13 +88,7 @@ export function int8AttentionSource(schedule: AttentionSchedule, kernel: Int8Att
     kernel.outputF16 ? 'alias out_t = f16;' : 'alias out_t = f32;',
     `fn to_out(x: f32) -> out_t { return out_t(x); }`,
     wgslConstants({
-      HEAD_DIM: schedule.headDim,
-      QK_WORDS: schedule.headDim / 4,
-      QK_STRIDE: schedule.headDim / 4 + 1,
-      BLOCK_M: schedule.blockM,
-      BLOCK_N: schedule.blockN,
-      ROWS_PER_THREAD: schedule.rowsPerThread,
-      THREADS_PER_ROW: schedule.threadsPerRow,
+      ...tileConstants(schedule),
       CHANNELS_PER_THREAD: schedule.channelsPerThread,
       KEY_GROUPS_PER_THREAD: schedule.keyGroupsPerThread,
       PV_CHANNEL_TILE: schedule.pvChannelTile,

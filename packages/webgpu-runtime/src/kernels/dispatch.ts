@@ -95,3 +95,25 @@ export function wgslFloat(value: number): string {
 export function wordLoopBounds(schedule: { unrollWords: boolean }, bounds: Record<string, [constant: string, uniform: string]>): string[] {
   return Object.entries(bounds).map(([name, [constant, uniform]]) => `fn ${name}() -> u32 { return ${schedule.unrollWords ? constant : uniform}; }`);
 }
+
+/**
+ * The tile constants every attention kernel file expects (attn_common.wgsl reads them): head dim and its 4-element
+ * words, the padded Q/K row stride, the tile, and how rows map to threads.
+ */
+export function tileConstants(schedule: {
+  headDim: number;
+  blockM: number;
+  blockN: number;
+  rowsPerThread: number;
+  threadsPerRow: number;
+}): Record<string, number> {
+  return {
+    HEAD_DIM: schedule.headDim,
+    QK_WORDS: schedule.headDim / 4,
+    QK_STRIDE: schedule.headDim / 4 + 1,
+    BLOCK_M: schedule.blockM,
+    BLOCK_N: schedule.blockN,
+    ROWS_PER_THREAD: schedule.rowsPerThread,
+    THREADS_PER_ROW: schedule.threadsPerRow,
+  };
+}
