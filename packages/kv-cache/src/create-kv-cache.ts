@@ -1,25 +1,15 @@
-import { BackendRegistry, type BackendStatus, QattnError } from '@qattn/quant-core';
+import { BackendRegistry, type BackendStatus } from '@qattn/quant-core';
+import type { KVCacheBackend } from './backend.js';
 import { CpuKVCache } from './cpu/kv-cache-cpu.js';
+import { loadCudaKVCacheBackend } from './cuda/index.js';
 import type { KVCache } from './kv-cache.js';
-import { type KVCacheConfig, type KVCacheOptions, resolveKVCacheOptions } from './options.js';
-
-/** What a kv-cache backend provides: a cache of a validated configuration. */
-interface KVCacheBackend {
-  create(config: KVCacheConfig): KVCache;
-}
+import { type KVCacheOptions, resolveKVCacheOptions } from './options.js';
+import { loadWebGpuKVCacheBackend } from './webgpu/index.js';
 
 const registry = new BackendRegistry<KVCacheBackend>('@qattn/kv-cache');
 
-function notImplemented(backend: 'cuda' | 'webgpu'): () => Promise<KVCacheBackend> {
-  return async () => {
-    throw new QattnError('ERR_QATTN_BACKEND_UNAVAILABLE', `@qattn/kv-cache: the ${backend} backend is not available: the device-resident cache is not implemented yet`, {
-      backend,
-    });
-  };
-}
-
-registry.register('cuda', notImplemented('cuda'), 30);
-registry.register('webgpu', notImplemented('webgpu'), 20);
+registry.register('cuda', loadCudaKVCacheBackend, 30);
+registry.register('webgpu', loadWebGpuKVCacheBackend, 20);
 registry.register('cpu', async () => ({ create: (config) => new CpuKVCache(config) }), 10);
 
 /**

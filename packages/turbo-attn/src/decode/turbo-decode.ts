@@ -1,6 +1,6 @@
 import type { KVCache } from '@qattn/kv-cache';
 import { QattnError, assertFinite, assertFloat32Array, resolveCommonOptions } from '@qattn/quant-core';
-import { decodePagedCpu } from './decode_paged_cpu.js';
+import { decodeBackendFor } from './decode-backend.js';
 import type { AttentionState } from './merge-attention-states.js';
 import { type TurboDecodeOptions, resolveTurboDecodeOptions } from './options.js';
 
@@ -71,10 +71,8 @@ export async function turboDecode(q: Float32Array, cache: KVCache, options?: Tur
       headDim: cache.headDim,
     });
   }
-  if (cache.backend !== 'cpu') {
-    throw new QattnError('ERR_QATTN_BACKEND_UNAVAILABLE', `turboDecode: decoding a ${cache.backend} cache is not implemented yet`, { backend: cache.backend });
-  }
-  const state = decodePagedCpu(q, cache.storage(), {
+  const backend = await decodeBackendFor(cache);
+  const state = await backend.decode(q, cache, {
     heads,
     queryTokens: resolved.queryTokens,
     scale,

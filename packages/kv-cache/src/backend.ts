@@ -1,0 +1,7 @@
+import type { KVCache } from './kv-cache.js';
+import type { KVCacheConfig } from './options.js';
+
+/** What a kv-cache backend provides: a cache of a validated configuration. Each backend lives in its own folder. */
+export interface KVCacheBackend {
+  create(config: KVCacheConfig): KVCache | Promise<KVCache>;
+}

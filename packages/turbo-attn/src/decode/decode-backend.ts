@@ -1,0 +1,33 @@
+import type { KVCache } from '@qattn/kv-cache';
+import { QattnError } from '@qattn/quant-core';
+import { type DecodeParams, decodePagedCpu } from './decode_paged_cpu.js';
+import type { AttentionState } from './merge-attention-states.js';
+
+/**
+ * Decode attention over a cache of one kv-cache backend. `turboDecode` validates q, the options and the cache, then
+ * hands the call to the backend the cache lives on (a cache's pages never leave its device). Each backend lives in
+ * its own folder (`cuda/`, `webgpu/`); cpu is the oracle.
+ */
+export interface DecodeBackend {
+  decode(q: Float32Array, cache: KVCache, params: DecodeParams): Promise<AttentionState>;
+}
+
+const cpuDecode: DecodeBackend = {
+  async decode(q, cache, params) {
+    return decodePagedCpu(q, cache.storage(), params);
+  },
+};
+
+/** The decode backend for a cache's backend (`ERR_QATTN_BACKEND_UNAVAILABLE` where none exists). */
+export async function decodeBackendFor(cache: KVCache): Promise<DecodeBackend> {
+  switch (cache.backend) {
+    case 'cpu':
+      return cpuDecode;
+    case 'cuda':
+      return (await import('./cuda/index.js')).loadCudaDecodeBackend();
+    case 'webgpu':
+      return (await import('./webgpu/index.js')).loadWebGpuDecodeBackend();
+    default:
+      throw new QattnError('ERR_QATTN_BACKEND_UNAVAILABLE', `turboDecode: no decode backend for a ${String(cache.backend)} cache`, { backend: cache.backend });
+  }
+}
