@@ -40,7 +40,7 @@ export async function flashInt8Attention(
 ): Promise<Float32Array> {
   const resolved = resolveFlashInt8Options(options, shape?.headDim);
   const inputs = validateAttentionInputs(q, k, v, shape, { causal: resolved.causal, scale: resolved.scale });
-  const call = { q, k, v, shape: inputs.shape, scale: inputs.scale, causal: inputs.causal, options: resolved };
+  const call = { q, k, v, shape: inputs.shape, scale: inputs.scale, causal: inputs.causal, options: resolved, maxAbs: inputs.maxAbs };
   assertCallRanges(call);
   const { backend } = await registry.resolve(resolved.backend);
   return backend.run(call);

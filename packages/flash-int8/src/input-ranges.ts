@@ -9,8 +9,8 @@ const FLOAT16_OVERFLOW = 65520;
  * overflow float32, and (`pv: 'fp16'`) V values — after smoothing, when `smoothV` is on — that fp16 cannot hold. Both
  * throw `ERR_QATTN_UNSUPPORTED` naming the problem, so no backend returns NaN or ±Infinity for a finite input.
  */
-export function assertCallRanges({ q, k, v, shape, scale, options }: FlashInt8Call): void {
-  assertLogitsFitFloat32('flashInt8Attention', q, k, shape.headDim, scale);
+export function assertCallRanges({ q, k, v, shape, scale, options, maxAbs }: FlashInt8Call): void {
+  assertLogitsFitFloat32('flashInt8Attention', q, k, shape.headDim, scale, maxAbs);
   if (options.pv !== 'fp16') return;
   const view = { groups: shape.batch * shape.kvHeads, tokens: shape.seqKV, channels: shape.headDim };
   const source = options.smoothV ? smoothChannels(v, view).smoothed : v;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isQattnError, QattnError } from './errors.js';
-import { assertLogitsFitFloat32, lastVisibleKey, maxAbs, resolveCommonOptions, resolveShape, validateAttentionInputs } from './shape.js';
+import { assertLogitsFitFloat32, lastVisibleKey, maxAbs, resolveCommonOptions, resolveShape, scanFinite, validateAttentionInputs } from './shape.js';
 
 const shape = { batch: 2, heads: 4, kvHeads: 2, seqQ: 3, seqKV: 5, headDim: 8 };
 
@@ -91,5 +91,45 @@ describe('value ranges', () => {
       expect(isQattnError(err, 'ERR_QATTN_UNSUPPORTED')).toBe(true);
       expect((err as Error).message).toMatch(/^test: logits may reach/);
     }
+  });
+});
+
+describe('scanFinite', () => {
+  it('returns max|x| for every length (the unrolled body and the tail), −0 and denormals included', () => {
+    for (const n of [0, 1, 3, 4, 5, 8, 11]) {
+      const x = new Float32Array(n).map((_, i) => (i % 2 ? -1 : 1) * (i + 0.5) * 1e-3);
+      if (n > 0) x[n - 1] = -7.25;
+      expect(scanFinite('x', x)).toBe(maxAbs(x));
+    }
+    expect(scanFinite('x', new Float32Array([-0, 1e-45, -0]))).toBe(Math.fround(1e-45));
+  });
+
+  it('throws ERR_QATTN_NONFINITE naming the first bad index, wherever it sits in the unrolled loop', () => {
+    for (const n of [1, 4, 7, 9]) {
+      for (let at = 0; at < n; at++) {
+        for (const bad of [Number.NaN, Infinity, -Infinity]) {
+          const x = new Float32Array(n).fill(0.5);
+          x[at] = bad;
+          let error: unknown;
+          try {
+            scanFinite('k', x);
+          } catch (err) {
+            error = err;
+          }
+          expect(isQattnError(error, 'ERR_QATTN_NONFINITE')).toBe(true);
+          expect((error as QattnError).message).toContain(`k[${at}]`);
+        }
+      }
+    }
+  });
+
+  it('validateAttentionInputs reports each tensor\'s max|x|, which assertLogitsFitFloat32 then trusts', () => {
+    const q = new Float32Array(2 * 4 * 3 * 8).fill(0.25);
+    const k = new Float32Array(2 * 2 * 5 * 8).fill(-0.5);
+    const v = new Float32Array(2 * 2 * 5 * 8).fill(2);
+    const { maxAbs: found } = validateAttentionInputs(q, k, v, shape);
+    expect(found).toEqual({ q: 0.25, k: 0.5, v: 2 });
+    expect(codeOf(() => assertLogitsFitFloat32('t', q, k, 8, 1, { q: 1e30, k: 1e30 }))).toBe('ERR_QATTN_UNSUPPORTED');
+    expect(codeOf(() => assertLogitsFitFloat32('t', q, k, 8, 1, found))).toBeUndefined();
   });
 });
