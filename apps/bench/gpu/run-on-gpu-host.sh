@@ -10,6 +10,7 @@
 #                          → profile.ncu-rep, profile.log
 #   bench [name] [args…]   `qattn-bench [args…]` → <name>.json, <name>.md, <name>.log, <name>.command.txt; the name
 #                          is the first argument unless it starts with '-', else the preset (quick by default)
+#                          (QATTN_NODE_FLAGS: extra Node flags, e.g. --cpu-prof --cpu-prof-dir=DIR)
 #   all                    tests, sanitize, sass, then `bench h200-paper --preset paper --peers --backends cuda` and
 #                          `bench h200-overhead --preset overhead`
 # e.g. bash .gpu/run-on-gpu-host.sh bench h200-paper --preset paper --peers --backends cuda
@@ -127,7 +128,9 @@ run_bench() {
   local args=(--no-progress --json "$out/$name.json" --md "$out/$name.md" "$@")
   printf 'qattn-bench %s\n' "${args[*]//$out\//}" > "$out/$name.command.txt"
   echo "== qattn-bench ${args[*]}"
-  { header; "$node" "$cli" "${args[@]}"; } 2>&1 | tee "$out/$name.log"
+  # QATTN_NODE_FLAGS: extra Node flags, e.g. --cpu-prof --cpu-prof-dir=… to profile the host side of a preset.
+  # shellcheck disable=SC2086
+  { header; "$node" ${QATTN_NODE_FLAGS:-} "$cli" "${args[@]}"; } 2>&1 | tee "$out/$name.log"
   return "${PIPESTATUS[0]}"
 }
 

@@ -106,6 +106,8 @@ export interface AttentionKernelBinding {
   readonly stageAttention: number;
   readonly exponentExp2: number;
   readonly exponentSas: number;
+  /** SAS's sparsity with the exponent unit's 2^x (kExponentSasUnit); absent in addons built before it existed. */
+  readonly exponentSasUnit?: number;
   layout(shape: AttentionLayoutShape): AttentionLayout;
   packArgs(fields: AttentionArgFields): Uint8Array;
   /** The kernel path arch dispatch picks for a compute capability (and QATTN_CUDA_ARCH_PATH); `error` when none. */
@@ -129,6 +131,25 @@ export interface AttentionKernelFlags {
   readonly vScalePerBlock: boolean;
   readonly smoothK: boolean;
   readonly smoothV: boolean;
+  /**
+   * How a `'sas'` variant computes 2^x above its threshold: `'polynomial'`, the fp16 cubic (the CPU oracle's
+   * `sasExp2`, bit for bit); `'unit'`, the exponent unit (ex2.approx), with the same threshold, exact zeros and tile
+   * skip. A device choice ({@link chooseSasEvaluation}), not an algorithm option. Default `'polynomial'`.
+   */
+  readonly sasEvaluation?: SasEvaluation;
+}
+
+/** How a SAS kernel computes 2^x above the threshold (see {@link AttentionKernelFlags.sasEvaluation}). */
+export type SasEvaluation = 'polynomial' | 'unit';
+
+/**
+ * The SAS evaluation an arch path runs by default. The polynomial moves the exponent off the exponent unit (MUFU) onto
+ * the FMA pipes at ≈ 10.5 issue slots per score; that pays only where MUFU is the limit (Hopper's wgmma kernels, above
+ * ~800 TOPS). The sm80 mma.sync kernel is issue-bound instead: measured on an H200 (B4 H32 hd128, kernel only), SAS
+ * with the polynomial ran at 0.76–0.81× of the same kernel with exact exp2, so sm80 takes 2^x from the unit.
+ */
+export function chooseSasEvaluation(path: 'sm80' | 'sm90'): SasEvaluation {
+  return path === 'sm80' ? 'unit' : 'polynomial';
 }
 
 /** One attention problem: shape, softmax scale, mask and flags. */
@@ -158,7 +179,7 @@ export function attentionPlanKey(problem: AttentionProblem): string {
     `${shape.batch}x${shape.heads}x${shape.kvHeads}x${shape.seqQ}x${shape.seqKV}x${shape.headDim}`,
     `c${causal ? 1 : 0}`,
     `s${scale}`,
-    `${v.exponent}${v.exponent === 'sas' ? v.sasThreshold : ''}${v.skipSparseTiles ? 'k' : ''}`,
+    `${v.exponent}${v.exponent === 'sas' ? `${v.sasThreshold}${flags.sasEvaluation ?? 'polynomial'}` : ''}${v.skipSparseTiles ? 'k' : ''}`,
     `p${v.pv}${v.pScale}${v.pCodeMax}`,
     `b${flags.keyBlock}q${flags.qRowsPerScale}k${flags.kRowsPerScale}v${flags.vScalePerBlock ? 'b' : 'c'}`,
     `m${flags.smoothK ? 1 : 0}${flags.smoothV ? 1 : 0}`,
@@ -265,11 +286,19 @@ export class AttentionPlan implements PlanResource {
       qRowsPerScale: flags.qRowsPerScale,
       kRowsPerScale: flags.kRowsPerScale,
       vScalePerBlock: flags.vScalePerBlock ? 1 : 0,
-      exponent: variant.exponent === 'sas' ? this.binding.exponentSas : this.binding.exponentExp2,
+      exponent: variant.exponent === 'sas' ? this.#sasExponent() : this.binding.exponentExp2,
       sasThreshold: variant.exponent === 'sas' ? variant.sasThreshold : 0,
       skipSparseTiles: variant.exponent === 'sas' && variant.skipSparseTiles ? 1 : 0,
       stages,
     });
+  }
+
+  #sasExponent(): number {
+    if (this.problem.flags.sasEvaluation !== 'unit') return this.binding.exponentSas;
+    if (this.binding.exponentSasUnit === undefined) {
+      throw new QattnError('ERR_QATTN_BACKEND_UNAVAILABLE', 'the kernel addon predates SAS on the exponent unit: rebuild it', { backend: 'cuda' });
+    }
+    return this.binding.exponentSasUnit;
   }
 
   /**
@@ -341,11 +370,15 @@ export class AttentionRunner {
   /** Plans by {@link attentionPlanKey}; `CudaRuntime.releaseCaches()` clears them. */
   readonly plans: PlanCache<AttentionPlan>;
   readonly capabilities: AttentionKernelCapabilities;
+  /** The kernel path arch dispatch runs on this device. */
+  readonly archPath: 'sm80' | 'sm90';
 
   /** @internal Use {@link createAttentionRunner}. */
   constructor(readonly options: AttentionRunnerOptions) {
     this.plans = new PlanCache<AttentionPlan>({ name: `${options.packageName} cuda`, capacity: options.capacity ?? 8 });
     this.capabilities = attentionCapabilities(options.binding.capabilitiesEntry);
+    const [major, minor] = options.runtime.device.computeCapability;
+    this.archPath = options.binding.archPath(major, minor).path;
   }
 
   get runtime(): CudaRuntime {

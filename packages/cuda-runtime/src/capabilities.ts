@@ -61,7 +61,7 @@ export function assertKernelCompiled(
   if (keyBlock !== undefined && !capabilities.keyBlocks.includes(keyBlock)) {
     throw new QattnError(
       'ERR_QATTN_UNSUPPORTED',
-      `${what}: key blocks (${keyBlockOption}) of ${keyBlock} keys have no kernel (compiled: ${capabilities.keyBlocks.join(', ')})`,
+      `${what}: ${keyBlockOption} ${keyBlock} has no kernel (compiled key blocks: ${capabilities.keyBlocks.join(', ')})`,
       { backend: 'cuda', option: keyBlockOption },
     );
   }

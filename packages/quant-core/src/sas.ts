@@ -24,6 +24,25 @@ export const SAS_COEFFICIENTS: readonly [number, number, number, number] = Objec
 export const SAS_DEFAULT_THRESHOLD = 14;
 
 /**
+ * Margin of {@link sasThresholdForKeys}: 2^−6 bounds the mass a row can lose relative to its largest term.
+ */
+export const SAS_KEY_MARGIN = 6;
+
+/**
+ * The SAS threshold for rows over `seqKV` keys (the `'auto'` default of the attention and decode entries): what SAS
+ * drops is at most seqKV · 2^−T of the row max's weight, so T grows with log2(seqKV): T = ⌈log2 seqKV⌉ + 6, never
+ * below {@link SAS_DEFAULT_THRESHOLD} nor above {@link SAS_MAX_THRESHOLD}. A fixed T = 14 let the many keys behind an
+ * attention sink lose real mass at long rows: on `@qattn/reference` LLM-like data (hd 128, the bench's accuracy rows),
+ * turbo-attn's relative L2 was 3.38% / 2.76% at 4K / 16K keys against 1.65% / 2.15% with exact exp2; with this rule
+ * (T = 18 / 20) it is 1.66% / 2.15%. Below 256 keys it stays 14.
+ */
+export function sasThresholdForKeys(seqKV: number): number {
+  if (!(Number.isInteger(seqKV) && seqKV > 0)) return SAS_DEFAULT_THRESHOLD;
+  const t = Math.ceil(Math.log2(seqKV)) + SAS_KEY_MARGIN;
+  return Math.min(SAS_MAX_THRESHOLD, Math.max(SAS_DEFAULT_THRESHOLD, t));
+}
+
+/**
  * Largest accepted threshold: 2^−24 is the smallest fp16 subnormal, below which every result is 0 anyway.
  * Results below 2^−14 are fp16 subnormals with fewer significant bits (see {@link SAS_MAX_REL_ERROR}).
  */

@@ -12,12 +12,25 @@ namespace {
 
 const char* check_turbo(const qattn::AttentionArgs& args) {
   if (args.pv_fp16) return "turbo-attn compiles only INT8 P·V";
-  return args.exponent == qattn::kExponentSas ? qattn::FlashQSasVariant::check(args) : qattn::FlashQExp2Variant::check(args);
+  switch (args.exponent) {
+    case qattn::kExponentSas:
+      return qattn::FlashQSasVariant::check(args);
+    case qattn::kExponentSasUnit:
+      return qattn::FlashQSasUnitVariant::check(args);
+    default:
+      return qattn::FlashQExp2Variant::check(args);
+  }
 }
 
 cudaError_t turbo_attention(const qattn::AttentionArgs& args, qattn::AttentionArchPath path, cudaStream_t stream) {
-  return args.exponent == qattn::kExponentSas ? qattn::turbo_attention_sas(args, path, stream)
-                                              : qattn::turbo_attention_exp2(args, path, stream);
+  switch (args.exponent) {
+    case qattn::kExponentSas:
+      return qattn::turbo_attention_sas(args, path, stream);
+    case qattn::kExponentSasUnit:
+      return qattn::turbo_attention_sas_unit(args, path, stream);
+    default:
+      return qattn::turbo_attention_exp2(args, path, stream);
+  }
 }
 
 constexpr qattn::AttentionKernelEntry kTurboEntry{"turbo-attn", check_turbo, turbo_attention};

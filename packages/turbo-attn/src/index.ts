@@ -44,10 +44,10 @@ export async function turboAttention(
   shape: AttentionShape,
   options?: TurboOptions,
 ): Promise<Float32Array> {
-  const resolved = resolveTurboOptions(options);
+  const resolved = resolveTurboOptions(options, shape?.seqKV);
   const inputs = validateAttentionInputs(q, k, v, shape, { causal: resolved.causal, scale: resolved.scale });
   const { backend } = await registry.resolve(resolved.backend);
-  return backend.run({ q, k, v, shape: inputs.shape, scale: inputs.scale, causal: inputs.causal, options: resolved });
+  return backend.run({ q, k, v, shape: inputs.shape, scale: inputs.scale, causal: inputs.causal, options: resolved, maxAbs: inputs.maxAbs });
 }
 
 /**
@@ -66,7 +66,7 @@ export async function turboAttentionWithStats(
   shape: AttentionShape,
   options?: TurboOptions,
 ): Promise<{ out: Float32Array; stats: FlashQStats }> {
-  const resolved = resolveTurboOptions(options);
+  const resolved = resolveTurboOptions(options, shape?.seqKV);
   if (resolved.backend !== 'auto' && resolved.backend !== 'cpu') {
     throw new QattnError('ERR_QATTN_OPTION', `turboAttentionWithStats: options.backend must be 'auto' or 'cpu', got '${resolved.backend}'`, {
       option: 'backend',
@@ -85,7 +85,7 @@ export async function turboAttentionWithStats(
  * const t = await turboBenchmark({ batch: 1, heads: 8, seqQ: 1024, seqKV: 1024, headDim: 128 }, { causal: true }, { warmup: 1, repeats: 5 });
  */
 export async function turboBenchmark(shape: AttentionShape, options: TurboOptions | undefined, settings: BenchmarkSettings): Promise<BenchmarkResult> {
-  const resolved = resolveTurboOptions(options);
+  const resolved = resolveTurboOptions(options, shape?.seqKV);
   const resolvedShape = resolveShape(shape);
   const { scale, causal } = resolveCommonOptions({ causal: resolved.causal, scale: resolved.scale }, resolvedShape.headDim);
   const timing = resolveBenchmarkSettings(settings);

@@ -22,7 +22,7 @@ describe('turbo-attn options', () => {
       scale: undefined,
       backend: 'auto',
       sas: true,
-      sasThreshold: SAS_DEFAULT_THRESHOLD,
+      sasThreshold: SAS_DEFAULT_THRESHOLD, // 'auto' without a key count
       blockM: 64,
       blockN: 64,
       smoothK: true,

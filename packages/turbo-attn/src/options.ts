@@ -2,9 +2,10 @@ import {
   type AttentionOptions,
   type BackendRequest,
   type OptionTable,
-  SAS_DEFAULT_THRESHOLD,
+  QattnError,
   SAS_MAX_THRESHOLD,
   resolveOptions,
+  sasThresholdForKeys,
 } from '@qattn/quant-core';
 
 /**
@@ -19,8 +20,12 @@ export interface TurboOptions extends AttentionOptions {
    * max − `sasThreshold`; `false` uses an exact fp32 exp2 without sparsity (to measure what SAS costs).
    */
   sas?: boolean;
-  /** SAS sparsity threshold T, base 2: a score more than T below its row's running max contributes exactly 0. */
-  sasThreshold?: number;
+  /**
+   * SAS sparsity threshold T, base 2: a score more than T below its row's running max contributes exactly 0, in
+   * [0, 24]. `'auto'` (default): ⌈log2 seqKV⌉ + 6, at least 14 (quant-core's `sasThresholdForKeys`), so the mass
+   * dropped behind an attention sink stays negligible at any sequence length.
+   */
+  sasThreshold?: number | 'auto';
   /** Queries per tile = the token block of Q's INT8 scales (one scale per block per head). */
   blockM?: number;
   /** Keys per tile = the token block of K's and V's INT8 scales and of P's row max. */
@@ -39,7 +44,7 @@ export interface TurboOptions extends AttentionOptions {
 }
 
 /** {@link TurboOptions} with every default filled in, as backends receive them (`scale` is resolved with the shape). */
-export type ResolvedTurboOptions = Required<Omit<TurboOptions, 'scale'>> & { scale: number | undefined };
+export type ResolvedTurboOptions = Required<Omit<TurboOptions, 'scale' | 'sasThreshold'>> & { scale: number | undefined; sasThreshold: number };
 
 /**
  * The option table of turbo-attn: what each option accepts and its default.
@@ -74,7 +79,10 @@ export const TURBO_OPTION_TABLE: OptionTable<TurboOptions> = {
   // 8–12 below the row max and together carry much of the probability. T = 14 (quant-core's default, the largest T
   // whose results stay fp16-normal) matches exact exp2; each 2 less multiplies the error (12: +0.9 points worst case,
   // 10: ×5, 8: ×14). Tiles SAS empties are rare on this data at any of these T (≤ 0.4%); sharper heads skip more.
-  sasThreshold: { kind: 'number', min: 0, max: SAS_MAX_THRESHOLD, default: SAS_DEFAULT_THRESHOLD },
+  // At long rows a fixed 14 was not enough: thousands of keys 14–18 below the max still carry mass (4K keys: 3.38%
+  // vs 1.65% exact); 'auto' grows T with log2(seqKV) (quant-core's sasThresholdForKeys) and matches exact exp2.
+  // Validated by resolveTurboOptions (a number in [0, SAS_MAX_THRESHOLD] or 'auto').
+  sasThreshold: { kind: 'passthrough', default: 'auto' },
   // Q's block: no measurable effect (32–128 within ±0.05 points); 64 is FlashQ's tile.
   blockM: { kind: 'integer', min: 1, max: 1024, default: 64 },
   // The block of K's and V's scales and of P's row max: smaller is more accurate (16: 1.1–1.3%, 32: 1.3–1.5%,
@@ -95,7 +103,22 @@ export const TURBO_OPTION_TABLE: OptionTable<TurboOptions> = {
   vGranularity: { kind: 'enum', values: ['block', 'blockChannel'], default: 'blockChannel' },
 };
 
-/** Validates `options` (unknown keys and bad values throw `ERR_QATTN_OPTION`) and fills in the defaults. */
-export function resolveTurboOptions(options: TurboOptions | undefined): ResolvedTurboOptions {
-  return resolveOptions(TURBO_OPTION_TABLE, options, 'turboAttention') as ResolvedTurboOptions;
+/**
+ * Validates `options` (unknown keys and bad values throw `ERR_QATTN_OPTION`) and fills in the defaults;
+ * `sasThreshold: 'auto'` becomes the threshold for `seqKV` keys (14 when the key count is not known).
+ */
+export function resolveTurboOptions(options: TurboOptions | undefined, seqKV?: number): ResolvedTurboOptions {
+  const resolved = resolveOptions(TURBO_OPTION_TABLE, options, 'turboAttention') as Omit<ResolvedTurboOptions, 'sasThreshold'> & { sasThreshold: unknown };
+  return { ...resolved, sasThreshold: resolveSasThreshold(resolved.sasThreshold, seqKV, 'turboAttention') };
+}
+
+/** A `sasThreshold` option as a number: 'auto' by the key count, else a number in [0, SAS_MAX_THRESHOLD]. */
+export function resolveSasThreshold(value: unknown, seqKV: number | undefined, context: string): number {
+  if (value === 'auto') return sasThresholdForKeys(seqKV ?? 0);
+  if (typeof value !== 'number' || !(value >= 0 && value <= SAS_MAX_THRESHOLD)) {
+    throw new QattnError('ERR_QATTN_OPTION', `${context}: options.sasThreshold must be 'auto' or a number in [0, ${SAS_MAX_THRESHOLD}], got ${String(value)}`, {
+      option: 'sasThreshold',
+    });
+  }
+  return value;
 }

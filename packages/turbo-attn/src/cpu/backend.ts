@@ -30,10 +30,10 @@ export function flashQVariant(options: Pick<ResolvedTurboOptions, 'sas' | 'sasTh
  * quant-core's `attnFwdQuantizedCpu` with {@link flashQVariant} — and reports which tiles were skipped. Inputs must
  * already be validated (`turboAttention` does it); they are never modified.
  */
-export function turboAttentionCpu({ q, k, v, shape, scale, causal, options }: TurboCall): { out: Float32Array; stats: FlashQStats } {
+export function turboAttentionCpu({ q, k, v, shape, scale, causal, options, maxAbs }: TurboCall): { out: Float32Array; stats: FlashQStats } {
   const variant = flashQVariant(options);
   assertInt32Accumulation('turboAttention', shape.headDim, options.blockN, variant.pCodeMax);
-  assertLogitsFitFloat32('turboAttention', q, k, shape.headDim, scale);
+  assertLogitsFitFloat32('turboAttention', q, k, shape.headDim, scale, maxAbs);
   const operands = quantizeFlashQ(q, k, v, shape, options);
   return attnFwdQuantizedCpu(operands, shape, { scale, causal, blockM: options.blockM, blockN: options.blockN }, variant);
 }

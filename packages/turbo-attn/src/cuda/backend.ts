@@ -5,11 +5,13 @@ import {
   type CudaBenchmarkResult,
   type CudaRuntime,
   type DeviceTensor,
+  type SasEvaluation,
   assertKernelCompiled,
+  chooseSasEvaluation,
   createAttentionRunner,
   getCudaRuntime,
 } from '@qattn/cuda-runtime';
-import { type ResolvedShape, assertLogitsFitFloat32 } from '@qattn/quant-core';
+import { QattnError, type ResolvedShape, assertLogitsFitFloat32 } from '@qattn/quant-core';
 import type { TurboBackend, TurboCall } from '../backends.js';
 import type { ResolvedTurboOptions } from '../options.js';
 import { loadTurboAttnAddon } from './addon.js';
@@ -26,12 +28,32 @@ export interface TurboCudaTuning {
    * must not change the output: the tests check that.
    */
   skipSparseTiles?: boolean;
+  /**
+   * How SAS computes 2^x above its threshold (@qattn/cuda-runtime `SasEvaluation`): default the arch path's choice
+   * (`chooseSasEvaluation`: the exponent unit on sm80), or the environment's `QATTN_CUDA_SAS_EVALUATION`
+   * (`polynomial` | `unit`), the knob the bench uses to measure both in one run.
+   */
+  sasEvaluation?: SasEvaluation;
+}
+
+/** The environment variable that overrides the SAS evaluation of the CUDA kernels (a measurement knob). */
+export const SAS_EVALUATION_ENV = 'QATTN_CUDA_SAS_EVALUATION';
+
+function sasEvaluationFromEnv(): SasEvaluation | undefined {
+  const value = typeof process === 'undefined' ? undefined : process.env[SAS_EVALUATION_ENV];
+  if (value === undefined || value === '') return undefined;
+  if (value !== 'polynomial' && value !== 'unit') {
+    throw new QattnError('ERR_QATTN_OPTION', `${SAS_EVALUATION_ENV} must be 'polynomial' or 'unit', got '${value}'`, { option: SAS_EVALUATION_ENV });
+  }
+  return value;
 }
 
 /** The CUDA backend of turbo-attn: typed-array `run`, device-resident `runDevice`, and `benchmark`. */
 export interface TurboCudaBackend extends TurboBackend {
   readonly name: 'cuda';
   readonly runtime: CudaRuntime;
+  /** How SAS computes 2^x on this device unless tuned (the arch path's choice, or QATTN_CUDA_SAS_EVALUATION). */
+  readonly sasEvaluation: SasEvaluation;
   run(call: TurboCall, tuning?: TurboCudaTuning): Promise<Float32Array>;
   runDevice(q: DeviceTensor, k: DeviceTensor, v: DeviceTensor, call: Omit<TurboCall, 'q' | 'k' | 'v'>, tuning?: TurboCudaTuning): Promise<DeviceTensor<'float32'>>;
   benchmark(
@@ -47,7 +69,7 @@ export interface TurboCudaBackend extends TurboBackend {
  * turbo-attn's options as the shared kernel layer's flags: FlashQ (Q per blockM queries, K and V per blockN keys,
  * P codes [0, 127] per row and key block) with SAS and its tile skip, or exact exp2 (`sas: false`).
  */
-export function turboKernelFlags(options: ResolvedTurboOptions, tuning: TurboCudaTuning = {}): AttentionKernelFlags {
+export function turboKernelFlags(options: ResolvedTurboOptions, tuning: TurboCudaTuning = {}, archPath: 'sm80' | 'sm90' = 'sm80'): AttentionKernelFlags {
   return {
     variant: {
       exponent: options.sas ? 'sas' : 'exp2',
@@ -63,6 +85,7 @@ export function turboKernelFlags(options: ResolvedTurboOptions, tuning: TurboCud
     vScalePerBlock: options.vGranularity === 'block',
     smoothK: options.smoothK,
     smoothV: options.smoothV,
+    sasEvaluation: tuning.sasEvaluation ?? chooseSasEvaluation(archPath),
   };
 }
 
@@ -82,18 +105,21 @@ export function assertTurboCudaSupports(shape: ResolvedShape, options: ResolvedT
 export async function createCudaBackend(): Promise<TurboCudaBackend> {
   const runtime = getCudaRuntime();
   const runner = createAttentionRunner({ packageName: '@qattn/turbo-attn', runtime, binding: loadTurboAttnAddon() });
+  const envEvaluation = sasEvaluationFromEnv();
   const problem = (call: Omit<TurboCall, 'q' | 'k' | 'v'>, tuning?: TurboCudaTuning): AttentionProblem => {
     assertTurboCudaSupports(call.shape, call.options, runner.capabilities);
-    return { shape: call.shape, scale: call.scale, causal: call.causal, flags: turboKernelFlags(call.options, tuning) };
+    const tuned = envEvaluation && tuning?.sasEvaluation === undefined ? { ...tuning, sasEvaluation: envEvaluation } : tuning;
+    return { shape: call.shape, scale: call.scale, causal: call.causal, flags: turboKernelFlags(call.options, tuned, runner.archPath) };
   };
 
   return {
     name: 'cuda',
     runtime,
+    sasEvaluation: envEvaluation ?? chooseSasEvaluation(runner.archPath),
     async run(call, tuning) {
       const planned = problem(call, tuning);
       // As the CPU backend: logits that overflow float32 are rejected rather than turned into NaN.
-      assertLogitsFitFloat32('turboAttention', call.q, call.k, call.shape.headDim, call.scale);
+      assertLogitsFitFloat32('turboAttention', call.q, call.k, call.shape.headDim, call.scale, call.maxAbs);
       return runner.run(call.q, call.k, call.v, planned);
     },
     runDevice: async (q, k, v, call, tuning) => runner.runDevice(q, k, v, problem(call, tuning)),

@@ -28,7 +28,7 @@ export async function turboAttentionDevice(
   shape: AttentionShape,
   options?: TurboOptions,
 ): Promise<DeviceTensor<'float32'>> {
-  const resolved = resolveTurboOptions(options);
+  const resolved = resolveTurboOptions(options, shape?.seqKV);
   if (resolved.backend !== 'auto' && resolved.backend !== 'cuda') {
     throw new QattnError('ERR_QATTN_OPTION', `turboAttentionDevice: options.backend must be 'cuda' or 'auto', got '${resolved.backend}'`, {
       option: 'backend',

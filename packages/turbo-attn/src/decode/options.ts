@@ -1,4 +1,4 @@
-import { type OptionTable, SAS_DEFAULT_THRESHOLD, SAS_MAX_THRESHOLD, resolveOptions } from '@qattn/quant-core';
+import { type OptionTable, resolveOptions } from '@qattn/quant-core';
 
 /** Most query tokens per sequence one decode call takes (speculative decoding verifies a few at once). */
 export const MAX_DECODE_QUERY_TOKENS = 16;
@@ -17,8 +17,11 @@ export interface TurboDecodeOptions {
   scale?: number;
   /** SAS exponent (default true, as turboAttention); false: exact fp32 exp2 without sparsity. */
   sas?: boolean;
-  /** SAS sparsity threshold T, base 2: scores more than T below the row's running max contribute exactly 0. */
-  sasThreshold?: number;
+  /**
+   * SAS sparsity threshold T, base 2: scores more than T below the row's running max contribute exactly 0.
+   * `'auto'` (default): by the cache's longest sequence, as turboAttention's (quant-core `sasThresholdForKeys`).
+   */
+  sasThreshold?: number | 'auto';
   /** Also return the log-sum-exp of each query row (natural log, of scale · q·k), for merging partial states. */
   returnLse?: boolean;
   /**
@@ -29,7 +32,12 @@ export interface TurboDecodeOptions {
 }
 
 /** {@link TurboDecodeOptions} with defaults (heads and scale stay undefined until the shape resolves them). */
-export type ResolvedTurboDecodeOptions = Required<Omit<TurboDecodeOptions, 'heads' | 'scale'>> & { heads: number | undefined; scale: number | undefined };
+export type ResolvedTurboDecodeOptions = Required<Omit<TurboDecodeOptions, 'heads' | 'scale' | 'sasThreshold'>> & {
+  heads: number | undefined;
+  scale: number | undefined;
+  /** A number in [0, 24] or 'auto', resolved against the cache by turboDecode. */
+  sasThreshold: unknown;
+};
 
 /** What {@link turboDecode} accepts and its defaults. */
 export const TURBO_DECODE_OPTION_TABLE: OptionTable<TurboDecodeOptions> = {
@@ -37,7 +45,8 @@ export const TURBO_DECODE_OPTION_TABLE: OptionTable<TurboDecodeOptions> = {
   queryTokens: { kind: 'integer', min: 1, max: MAX_DECODE_QUERY_TOKENS, default: 1 },
   scale: { kind: 'passthrough', default: undefined },
   sas: { kind: 'boolean', default: true },
-  sasThreshold: { kind: 'number', min: 0, max: SAS_MAX_THRESHOLD, default: SAS_DEFAULT_THRESHOLD },
+  // Resolved against the cache's length by turboDecode (resolveSasThreshold).
+  sasThreshold: { kind: 'passthrough', default: 'auto' },
   returnLse: { kind: 'boolean', default: false },
   pagesPerSplit: { kind: 'integer', min: 1, max: 1 << 20, default: 16 },
 };

@@ -2,6 +2,7 @@ import type { KVCache } from '@qattn/kv-cache';
 import { QattnError, assertFinite, assertFloat32Array, resolveCommonOptions } from '@qattn/quant-core';
 import { decodeBackendFor } from './decode-backend.js';
 import type { AttentionState } from './merge-attention-states.js';
+import { resolveSasThreshold } from '../options.js';
 import { type TurboDecodeOptions, resolveTurboDecodeOptions } from './options.js';
 
 /** Largest headDim whose INT8 dot products fit INT32: 127² · headDim ≤ 2^31 − 1. */
@@ -77,7 +78,7 @@ export async function turboDecode(q: Float32Array, cache: KVCache, options?: Tur
     queryTokens: resolved.queryTokens,
     scale,
     pagesPerSplit: resolved.pagesPerSplit,
-    variant: { exponent: resolved.sas ? 'sas' : 'exp2', sasThreshold: resolved.sasThreshold, skipSparseTiles: resolved.sas },
+    variant: { exponent: resolved.sas ? 'sas' : 'exp2', sasThreshold: resolveSasThreshold(resolved.sasThreshold, cache.length, 'turboDecode'), skipSparseTiles: resolved.sas },
   });
   return resolved.returnLse ? state : state.out;
 }

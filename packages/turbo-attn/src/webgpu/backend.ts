@@ -21,7 +21,7 @@ export async function createWebGpuBackend(run: WebGpuRunOptions = {}): Promise<W
     context: () => acquireGpu(),
     async run(call: TurboCall): Promise<Float32Array> {
       // Same input contract as the CPU oracle: logits must fit float32 (the kernel computes them in f32).
-      assertLogitsFitFloat32('turboAttention', call.q, call.k, call.shape.headDim, call.scale);
+      assertLogitsFitFloat32('turboAttention', call.q, call.k, call.shape.headDim, call.scale, call.maxAbs);
       const context = await acquireGpu();
       return quantizedAttentionOnArrays('turboAttention (webgpu)', context, turboPlanRequest(call, run), call);
     },

@@ -33,7 +33,7 @@ export async function turboAttentionWebGpu(
   options?: TurboOptions,
   run: Pick<WebGpuRunOptions, 'outputDType'> = {},
 ): Promise<WebGpuTensor> {
-  const resolved = resolveTurboOptions(options);
+  const resolved = resolveTurboOptions(options, shape?.seqKV);
   if (resolved.backend !== 'auto' && resolved.backend !== 'webgpu') {
     throw new QattnError('ERR_QATTN_OPTION', `turboAttentionWebGpu: options.backend must be 'webgpu' or 'auto', got '${resolved.backend}'`, {
       option: 'backend',

@@ -1,4 +1,5 @@
-import { chooseSasPrecision, gpuForTests, type SasPrecision } from '@qattn/webgpu-runtime';
+import { sasThresholdForKeys } from '@qattn/quant-core';
+import { chooseSasPrecision, gpuForTests, SAS_F32_MAX_REL_ERROR, type SasPrecision } from '@qattn/webgpu-runtime';
 
 /**
  * The shared device of a turbo-attn WebGPU test file, or undefined when this machine has none; under CI=true or
@@ -36,10 +37,24 @@ export const ORACLE_AGREEMENT = 5e-4;
  * Measured on lavapipe: 1.5e-4 to 2.9e-3 (scale 0.05), 1.2e-3 on typical LLM-like rows. Bound: 5e-4 + 5.4e-3. Both
  * SAS evaluations are equally far from float64 (within 2e-5 of each other's relative L2), and wherever the device
  * has shader-f16 the f16 path holds the same kernel to {@link ORACLE_AGREEMENT}.
+ * That is for T ≤ 14. Above it (the `'auto'` threshold of rows over more than 256 keys) the oracle rounds results
+ * below 2^−14 to fp16 subnormals, multiples of 2^−24: off by up to 2^−25 absolute, i.e. 2^−25 · 2^T relative at the
+ * threshold, so Δ grows to 2^(T−25) + 1.6e-4 (T = 16: 2.1e-3) and the bound to 5e-4 + Δ · 3.6
+ * ({@link sasF32OracleAgreement}).
  */
 export const SAS_F32_ORACLE_AGREEMENT = 6e-3;
 
-/** The agreement bound of a call: {@link SAS_F32_ORACLE_AGREEMENT} when it evaluates SAS in f32, else {@link ORACLE_AGREEMENT}. */
-export function oracleAgreement(options: { sas?: boolean }, precision: SasPrecision = DEFAULT_SAS_PRECISION): number {
-  return options.sas !== false && precision === 'f32' ? SAS_F32_ORACLE_AGREEMENT : ORACLE_AGREEMENT;
+/** The f32-SAS agreement bound at threshold T (see {@link SAS_F32_ORACLE_AGREEMENT}). */
+export function sasF32OracleAgreement(threshold: number): number {
+  if (threshold <= 14) return SAS_F32_ORACLE_AGREEMENT;
+  return ORACLE_AGREEMENT + (2 ** (threshold - 25) + SAS_F32_MAX_REL_ERROR) * 3.6;
+}
+
+/**
+ * The agreement bound of a call: {@link sasF32OracleAgreement} of its threshold (a number, or 'auto' for `seqKV` keys)
+ * when it evaluates SAS in f32, else {@link ORACLE_AGREEMENT}.
+ */
+export function oracleAgreement(options: { sas?: boolean; sasThreshold?: number | 'auto' }, precision: SasPrecision = DEFAULT_SAS_PRECISION, seqKV = 0): number {
+  if (options.sas === false || precision !== 'f32') return ORACLE_AGREEMENT;
+  return sasF32OracleAgreement(typeof options.sasThreshold === 'number' ? options.sasThreshold : sasThresholdForKeys(seqKV));
 }

@@ -181,6 +181,7 @@ inline Napi::Object InitAttentionAddon(Napi::Env env, Napi::Object exports, cons
   exports.Set("stageAttention", Napi::Number::New(env, kStageAttention));
   exports.Set("exponentExp2", Napi::Number::New(env, kExponentExp2));
   exports.Set("exponentSas", Napi::Number::New(env, kExponentSas));
+  exports.Set("exponentSasUnit", Napi::Number::New(env, kExponentSasUnit));
   exports.Set("layout", Napi::Function::New(env, Layout, "layout", data));
   exports.Set("packArgs", Napi::Function::New(env, PackArgs, "packArgs", data));
   exports.Set("archPath", Napi::Function::New(env, ArchPath, "archPath", data));

@@ -23,8 +23,10 @@ namespace qattn {
 
 enum AttentionStage : int32_t { kStageQuantize = 1, kStageAttention = 2 };
 
-// The softmax exponent of the attention kernel: exact exp2 (ex2.approx) or TurboAttention's SAS polynomial.
-enum AttentionExponent : int32_t { kExponentExp2 = 0, kExponentSas = 1 };
+// The softmax exponent of the attention kernel: exact exp2 (ex2.approx), TurboAttention's SAS with its fp16
+// polynomial, or SAS's sparsity (threshold, exact zeros, tile skip) with 2^x from the exponent unit (ex2.approx):
+// the faster SAS where issue slots, not the exponent unit, limit the kernel (the sm80 mma.sync kernel).
+enum AttentionExponent : int32_t { kExponentExp2 = 0, kExponentSas = 1, kExponentSasUnit = 2 };
 
 struct AttentionArgs {
   const float* q;

@@ -43,6 +43,20 @@ struct SasExponent {
   __device__ __forceinline__ bool may_be_nonzero(float x) const { return x >= -threshold; }
 };
 
+// SAS's sparsity with 2^x from the exponent unit: exactly 0 below −T as SasExponent, ex2.approx (2 ulp) above it
+// instead of the fp16 cubic (relative error 1.3e−3). Costs one MUFU.EX2 plus a compare and a select per score where
+// the polynomial costs ≈ 10.5 FMA/ALU issue slots: on the issue-bound sm80 kernel that is the faster SAS.
+struct SasUnitExponent {
+  static constexpr AttentionExponent kKind = kExponentSasUnit;
+  static constexpr bool kSparse = true;
+  float threshold;
+  __device__ __forceinline__ explicit SasUnitExponent(const AttentionArgs& args) : threshold(args.sas_threshold) {}
+  // −x ≤ T is false for NaN and −x = +∞, which give exactly 0 as in SasExponent.
+  __device__ __forceinline__ float operator()(float x) const { return -x <= threshold ? fast_exp2(x) : 0.f; }
+  __device__ __forceinline__ float2 pair(float x0, float x1) const { return make_float2((*this)(x0), (*this)(x1)); }
+  __device__ __forceinline__ bool may_be_nonzero(float x) const { return x >= -threshold; }
+};
+
 template <typename ExponentT, KScaleLayout kKScaleLayoutValue, bool kSkipSparseTilesValue>
 struct AttentionVariant {
   using Exponent = ExponentT;
@@ -64,6 +78,8 @@ struct AttentionVariant {
 using IntFlashVariant = AttentionVariant<Exp2Exponent, KScaleLayout::kPerKey, false>;
 // FlashQ + SAS (turbo-attn): K scales per key block, SAS with the all-zero tile skip.
 using FlashQSasVariant = AttentionVariant<SasExponent, KScaleLayout::kPerKeyBlock, true>;
+// FlashQ + SAS with 2^x from the exponent unit (the sm80 kernel's SAS, see SasUnitExponent).
+using FlashQSasUnitVariant = AttentionVariant<SasUnitExponent, KScaleLayout::kPerKeyBlock, true>;
 // FlashQ with exact exp2 (turbo-attn `sas: false`).
 using FlashQExp2Variant = AttentionVariant<Exp2Exponent, KScaleLayout::kPerKeyBlock, false>;
 

@@ -20,6 +20,8 @@
 // K/V tiles stream through a cp.async ring of kStages stages; fully masked key tiles (causal) are never loaded.
 #pragma once
 
+#include <atomic>
+
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -468,8 +470,14 @@ template <typename Variant, int kHeadDim, PvPrecision kPv, int kKeyBlock, int kT
 cudaError_t launch_attn_fwd_sm80_tile(const AttentionArgs& args, cudaStream_t stream) {
   using T = AttnFwdSm80Traits<kHeadDim, kPv, kKeyBlock, kTileVariant>;
   auto kernel = attn_fwd_sm80_kernel<Variant, kHeadDim, kPv, kKeyBlock, kTileVariant>;
-  cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
-  if (status != cudaSuccess) return status;
+  // Once per kernel: a driver call on every launch is host time the tiny shapes pay in full (the runtime drives one
+  // device, so the attribute set on the first launch holds for every later one).
+  static std::atomic<bool> smem_configured{false};
+  if (!smem_configured.load(std::memory_order_acquire)) {
+    const cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
+    if (status != cudaSuccess) return status;
+    smem_configured.store(true, std::memory_order_release);
+  }
   const dim3 grid((args.seq_q + T::kBlockM - 1) / T::kBlockM, args.heads, args.batch);
   kernel<<<grid, T::kThreads, T::kSmemBytes, stream>>>(args);
   return cudaGetLastError();
