@@ -8,9 +8,11 @@ import { loadWebGpuKVCacheBackend } from './webgpu/index.js';
 
 const registry = new BackendRegistry<KVCacheBackend>('@qattn/kv-cache');
 
+// 'auto' picks what turboDecode can run: cuda (a decode kernel reads its pages), then cpu. The webgpu cache holds and
+// appends on the device but has no decode kernel yet, so it is below cpu: asked for by name only, never by 'auto'.
 registry.register('cuda', loadCudaKVCacheBackend, 30);
-registry.register('webgpu', loadWebGpuKVCacheBackend, 20);
 registry.register('cpu', async () => ({ create: (config) => new CpuKVCache(config) }), 10);
+registry.register('webgpu', loadWebGpuKVCacheBackend, 5);
 
 /**
  * Creates a quantized, paged KV cache for `batch` sequences of `kvHeads` heads of `headDim` channels: TurboAttention's
@@ -18,8 +20,12 @@ registry.register('cpu', async () => ({ create: (config) => new CpuKVCache(confi
  * INT8 block scale, an INT8 buffer for the newest tokens, float32 attention-sink tokens and a Hadamard rotation —
  * the defaults the README's layout table chose. `turboDecode` (`@qattn/turbo-attn`) runs attention over it.
  *
- * Rejects with `ERR_QATTN_SHAPE` (shape), `ERR_QATTN_OPTION` (options), `ERR_QATTN_BACKEND_UNAVAILABLE` (the backend
- * cannot run here: `webgpu` and `cuda` are not implemented yet; `'auto'` falls back to `cpu`).
+ * Backends: `cpu` (the oracle, float32 arrays), `cuda` (pages in device memory, append quantized by kernels; append
+ * and clear return promises, read with `readAsync`), `webgpu` (the same in GPU buffers; no decode kernel reads it yet,
+ * so `'auto'` takes `cuda` where it loads, else `cpu`).
+ *
+ * Rejects with `ERR_QATTN_SHAPE` (shape), `ERR_QATTN_OPTION` (options), `ERR_QATTN_UNSUPPORTED` (a shape the device
+ * layout cannot pack), `ERR_QATTN_BACKEND_UNAVAILABLE` (the backend cannot run here; the message says why).
  *
  * @example
  * const cache = await createKVCache({ batch: 1, kvHeads: 8, headDim: 128 });

@@ -52,18 +52,25 @@ export interface KVCache {
    * New tokens enter the INT8 buffer; each page that fills is compressed. Everything is validated before anything
    * changes: on a `QattnError` (`ERR_QATTN_DTYPE`, `ERR_QATTN_SHAPE` for a wrong length or past the capacity,
    * `ERR_QATTN_NONFINITE`, `ERR_QATTN_OPTION` for a bad sequence id) the cache is exactly as it was. Inputs are never
-   * modified.
+   * modified. The `cpu` cache appends synchronously; device caches return a promise that settles when the device
+   * work has finished (later calls queue behind it in order) — `await cache.append(k, v)` is right for all.
    */
-  append(k: Float32Array, v: Float32Array, options?: KVAppendOptions): void;
-  /** Sequence `sequence`'s K and V dequantized to float32 `[kvHeads, length, headDim]` (default sequence 0). */
+  append(k: Float32Array, v: Float32Array, options?: KVAppendOptions): void | Promise<void>;
+  /**
+   * Sequence `sequence`'s K and V dequantized to float32 `[kvHeads, length, headDim]` (default sequence 0).
+   * Synchronous on `cpu` only; device caches throw `ERR_QATTN_UNSUPPORTED` here and answer {@link readAsync}.
+   */
   read(sequence?: number): { k: Float32Array; v: Float32Array };
+  /** {@link read} on every backend: a device cache downloads and dequantizes. */
+  readAsync(sequence?: number): Promise<{ k: Float32Array; v: Float32Array }>;
   /** Bytes allocated against the same tokens in fp16. */
   memory(): KVCacheMemory;
   /** Empties one sequence (its pages return to the pool) or, without an argument, all of them. */
-  clear(sequence?: number): void;
+  clear(sequence?: number): void | Promise<void>;
   /**
    * The cache's arrays as a decode kernel reads them ({@link KVCacheStorage}): live views, read-only by contract,
-   * valid until the next `append` or `clear`.
+   * valid until the next `append` or `clear`. `cpu` only: a device cache keeps them on the device and throws
+   * `ERR_QATTN_UNSUPPORTED`.
    */
   storage(): KVCacheStorage;
   /** Frees everything the cache holds. Idempotent. */

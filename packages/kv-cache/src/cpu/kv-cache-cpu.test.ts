@@ -13,7 +13,7 @@ function snapshot(cache: KVCache): unknown {
 
 describe('KVCache placement: sink, INT8 buffer, pages', () => {
   it('keeps the first sinkTokens in float32, buffers the rest in INT8 and compresses each page that fills', async () => {
-    const cache = await createKVCache(small);
+    const cache = await createKVCache({ ...small, backend: 'cpu' });
     const { k, v } = llmKV(1, 2, 60, 16);
     const append = (from: number, to: number) => cache.append(sliceTokens(k, 2, 60, 16, from, to), sliceTokens(v, 2, 60, 16, from, to));
     append(0, 3);
@@ -33,7 +33,7 @@ describe('KVCache placement: sink, INT8 buffer, pages', () => {
     const { k, v } = llmKV(1, 2, 77, 16, 4);
     const states = [];
     for (const chunk of [1, 10, 77]) {
-      const cache = await createKVCache({ ...small, capacity: 77 });
+      const cache = await createKVCache({ backend: 'cpu', ...small, capacity: 77 });
       for (let from = 0; from < 77; from += chunk) {
         const to = Math.min(77, from + chunk);
         cache.append(sliceTokens(k, 2, 77, 16, from, to), sliceTokens(v, 2, 77, 16, from, to));
@@ -46,15 +46,15 @@ describe('KVCache placement: sink, INT8 buffer, pages', () => {
 
   it('appends to all sequences at once ([batch, …]) exactly as sequence by sequence', async () => {
     const { k, v } = llmKV(3, 2, 40, 16, 5);
-    const batched = await createKVCache({ ...small, batch: 3, capacity: 40 });
+    const batched = await createKVCache({ backend: 'cpu', ...small, batch: 3, capacity: 40 });
     batched.append(k, v);
-    const bySequence = await createKVCache({ ...small, batch: 3, capacity: 40 });
+    const bySequence = await createKVCache({ backend: 'cpu', ...small, batch: 3, capacity: 40 });
     for (let b = 0; b < 3; b++) bySequence.append(k.subarray(b * 2 * 40 * 16, (b + 1) * 2 * 40 * 16), v.subarray(b * 2 * 40 * 16, (b + 1) * 2 * 40 * 16), { sequence: b });
     expect(snapshot(bySequence)).toEqual(snapshot(batched));
   });
 
   it('holds sequences of different lengths, each read back on its own', async () => {
-    const cache = await createKVCache({ ...small, batch: 3 });
+    const cache = await createKVCache({ backend: 'cpu', ...small, batch: 3 });
     const lengths = [4, 0, 37];
     const data = lengths.map((length, b) => (length ? llmKV(1, 2, length, 16, 10 + b) : null));
     data.forEach((kv, b) => kv && cache.append(kv.k, kv.v, { sequence: b }));
@@ -66,7 +66,7 @@ describe('KVCache placement: sink, INT8 buffer, pages', () => {
   });
 
   it('grows pages and page tables without changing what it holds', async () => {
-    const cache = await createKVCache(small);
+    const cache = await createKVCache({ ...small, backend: 'cpu' });
     const { k, v } = llmKV(1, 2, 300, 16, 6);
     cache.append(sliceTokens(k, 2, 300, 16, 0, 40), sliceTokens(v, 2, 300, 16, 0, 40));
     const before = cache.read();
@@ -82,7 +82,7 @@ describe('KVCache accuracy', () => {
   it('keeps every element within its bound: sink exact, buffer s_t/2, page s_t/2 + s_b/2 + s_b·⌊step/2⌋', async () => {
     const options = { ...small, kvHeads: 3, headDim: 32, hadamard: false, lowBitFraction: { k: 0.34, v: 0.67 } };
     const tokens = 4 + 3 * 16 + 9;
-    const cache = await createKVCache(options);
+    const cache = await createKVCache({ ...options, backend: 'cpu' });
     const { k, v } = llmKV(1, 3, tokens, 32, 2);
     cache.append(k, v);
     const read = cache.read();
@@ -121,7 +121,7 @@ describe('KVCache accuracy', () => {
     const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: 1 });
     const exact = attention(q, k, v, shape, { causal: true });
     const errorOf = async (options: Partial<KVCacheOptions>) => {
-      const cache = await createKVCache({ batch: 1, kvHeads: 8, headDim: 128, ...options });
+      const cache = await createKVCache({ backend: 'cpu', batch: 1, kvHeads: 8, headDim: 128, ...options });
       cache.append(k, v);
       const read = cache.read();
       return compare(attention(q, read.k, read.v, shape, { causal: true }), exact).relL2;
@@ -143,7 +143,7 @@ describe('KVCache accuracy', () => {
 
 describe('KVCache head-wise mixed precision', () => {
   it('stores the lowest-priority heads of each page at 2 bits, for K and V separately', async () => {
-    const cache = await createKVCache({ ...small, kvHeads: 4, sinkTokens: 0, lowBitFraction: { k: 0.5, v: 0.25 } });
+    const cache = await createKVCache({ backend: 'cpu', ...small, kvHeads: 4, sinkTokens: 0, lowBitFraction: { k: 0.5, v: 0.25 } });
     const { k, v } = llmKV(1, 4, 16, 16, 7);
     // Head h's values scaled by 4^h (K: reversed), so the small heads have the lowest priority (gap × std).
     const scaled = (x: Float32Array, reverse: boolean) => x.map((value, i) => value * 4 ** (reverse ? 3 - Math.floor(i / 256) : Math.floor(i / 256)));
@@ -158,7 +158,7 @@ describe('KVCache head-wise mixed precision', () => {
 
 describe('KVCache memory', () => {
   it('counts every allocated byte: pages, float32 sinks, INT8 buffers, tables', async () => {
-    const cache = await createKVCache({ batch: 1, kvHeads: 2, headDim: 64, pageSize: 64, sinkTokens: 4, capacity: 4 + 2 * 64 });
+    const cache = await createKVCache({ backend: 'cpu', batch: 1, kvHeads: 2, headDim: 64, pageSize: 64, sinkTokens: 4, capacity: 4 + 2 * 64 });
     const { k, v } = llmKV(1, 2, 4 + 2 * 64, 64, 8);
     cache.append(k, v);
     // Per kv head and page: 64·64/2 B of codes + a step and a zero byte per column + one float32 block scale;
@@ -185,7 +185,7 @@ describe('KVCache memory', () => {
     [{ bits: 8 as const }, 1.9],
   ])('is %o: at least %f× smaller than fp16 at 8K tokens', async (options, ratio) => {
     const tokens = 4 + 128 * 64;
-    const cache = await createKVCache({ batch: 1, kvHeads: 4, headDim: 128, capacity: tokens, ...options });
+    const cache = await createKVCache({ backend: 'cpu', batch: 1, kvHeads: 4, headDim: 128, capacity: tokens, ...options });
     const before = cache.memory().allocatedBytes;
     const { k, v } = generateInputs({ batch: 1, heads: 4, seqQ: 1, seqKV: tokens, headDim: 128 }, { kind: 'normal', seed: 9 });
     cache.append(k, v);
@@ -196,7 +196,7 @@ describe('KVCache memory', () => {
 
 describe('KVCache bad inputs leave the cache exactly as it was', () => {
   const setup = async () => {
-    const cache = await createKVCache({ ...small, batch: 2, capacity: 40 });
+    const cache = await createKVCache({ backend: 'cpu', ...small, batch: 2, capacity: 40 });
     const { k, v } = llmKV(2, 2, 30, 16, 3);
     cache.append(k, v);
     return cache;
@@ -253,7 +253,7 @@ describe('KVCache bad inputs leave the cache exactly as it was', () => {
 
 describe('KVCache clear and dispose', () => {
   it('returns a cleared sequence’s pages to the pool, and reuses them', async () => {
-    const cache = await createKVCache({ ...small, batch: 2 });
+    const cache = await createKVCache({ backend: 'cpu', ...small, batch: 2 });
     const { k, v } = llmKV(2, 2, 100, 16, 4);
     cache.append(k, v);
     const allocated = cache.memory().allocatedBytes;
@@ -270,7 +270,7 @@ describe('KVCache clear and dispose', () => {
   });
 
   it('throws ERR_QATTN_DISPOSED from every method of a disposed cache; dispose is idempotent', async () => {
-    const cache = await createKVCache(small);
+    const cache = await createKVCache({ ...small, backend: 'cpu' });
     cache.dispose();
     cache.dispose();
     expect(cache.disposed).toBe(true);

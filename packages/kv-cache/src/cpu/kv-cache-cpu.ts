@@ -141,6 +141,10 @@ export class CpuKVCache implements KVCache {
     if (this.#signs) for (const x of [k, v]) this.#unrotateRows(x);
     return { k, v };
   }
+  async readAsync(sequence = 0): Promise<{ k: Float32Array; v: Float32Array }> {
+    return this.read(sequence);
+  }
+
 
   memory(): KVCacheMemory {
     const state = this.#live('memory');

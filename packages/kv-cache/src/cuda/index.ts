@@ -1,9 +1,28 @@
+import { getCudaRuntime } from '@qattn/cuda-runtime';
 import { QattnError } from '@qattn/quant-core';
 import type { KVCacheBackend } from '../backend.js';
+import { loadKVCacheAddon } from './addon.js';
+import { cudaUnsupportedReason } from './append-plan.js';
+import { CudaKVCache } from './kv-cache-cuda.js';
 
-/** Loads the CUDA cache backend (device-resident pages, append quantized on the GPU). */
+export { CudaKVCache } from './kv-cache-cuda.js';
+export { KV_CACHE_ADDON_ENV, loadKVCacheAddon } from './addon.js';
+export { cudaUnsupportedReason } from './append-plan.js';
+export { readSequenceFromStorage } from './read-storage.js';
+export { deviceBuffersOf, uploadKVCacheStorage, type CudaKVCacheStorage, type CudaKVTensorStorage, type CudaPagePoolStorage } from './device-storage.js';
+
+/**
+ * Loads the CUDA cache backend (device-resident pages, append quantized on the GPU). `ERR_QATTN_BACKEND_UNAVAILABLE`
+ * when the runtime or this package's addon cannot load (no device, not built: the message names the build command).
+ */
 export async function loadCudaKVCacheBackend(): Promise<KVCacheBackend> {
-  throw new QattnError('ERR_QATTN_BACKEND_UNAVAILABLE', '@qattn/kv-cache: the cuda backend is not available: the device-resident cache is not implemented yet', {
-    backend: 'cuda',
-  });
+  const runtime = getCudaRuntime();
+  const addon = loadKVCacheAddon();
+  return {
+    create: (config) => {
+      const reason = cudaUnsupportedReason(config);
+      if (reason) throw new QattnError('ERR_QATTN_UNSUPPORTED', `createKVCache: the cuda backend cannot hold this cache: ${reason}`, { backend: 'cuda' });
+      return CudaKVCache.create(config, runtime, addon);
+    },
+  };
 }
