@@ -1,7 +1,11 @@
 // turbo-attn's Node-API addon: the shared attention addon surface (qattn/attention_addon.h) around its launcher, plus
 // the SAS probe (sas_probe.h) for the GPU tests.
 #include <cstring>
+#include <string>
 
+#include <cstddef>
+
+#include "decode_args.h"
 #include "qattn/attention_addon.h"
 #include "sas_probe.h"
 
@@ -23,10 +27,32 @@ Napi::Value PackSasProbeArgs(const Napi::CallbackInfo& info) {
   return bytes;
 }
 
+// decodeArgsLayout: { bytes, fields: { name: [offset, kind] } } of qattn::DecodeArgs (decode_args.h), so TypeScript
+// packs the block itself (src/decode/cuda/args.ts) without a Node-API call per field on every decode step.
+Napi::Object DecodeArgsLayout(Napi::Env env) {
+  Napi::Object fields = Napi::Object::New(env);
+#define QATTN_DECODE_LAYOUT_FIELD(name, kind, member)                                                  \
+  {                                                                                                    \
+    Napi::Array entry = Napi::Array::New(env, 2);                                                      \
+    entry.Set(0u, Napi::Number::New(env, static_cast<double>(offsetof(qattn::DecodeArgs, member))));   \
+    entry.Set(1u, Napi::String::New(env, std::string(1, kind)));                                       \
+    fields.Set(name, entry);                                                                           \
+  }
+  QATTN_DECODE_ARG_FIELDS(QATTN_DECODE_LAYOUT_FIELD)
+#undef QATTN_DECODE_LAYOUT_FIELD
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("bytes", Napi::Number::New(env, sizeof(qattn::DecodeArgs)));
+  layout.Set("fields", fields);
+  return layout;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   qattn::InitAttentionAddon(env, exports, "turbo-attn", &qattn_turbo_attn_launch);
   exports.Set("sasProbeLauncher",
               Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(&qattn_turbo_sas_probe_launch))));
+  exports.Set("decodeLauncher",
+              Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(&qattn_turbo_decode_launch))));
+  exports.Set("decodeArgsLayout", DecodeArgsLayout(env));
   exports.Set("packSasProbeArgs", Napi::Function::New(env, PackSasProbeArgs, "packSasProbeArgs", const_cast<char*>("turbo-attn")));
   return exports;
 }

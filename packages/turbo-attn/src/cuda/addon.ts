@@ -1,4 +1,5 @@
 import { type AttentionKernelBinding, loadAddon, packageRoot } from '@qattn/cuda-runtime';
+import type { DecodeArgsLayout } from '../decode/cuda/args.js';
 
 /** The fields of `SasProbeArgs` (native/sas_probe.h). */
 export interface SasProbeFields {
@@ -16,6 +17,10 @@ export interface TurboAttnBinding extends AttentionKernelBinding {
   /** Address of `qattn_turbo_sas_probe_launch` (a `qattn_launch_fn`). */
   readonly sasProbeLauncher: bigint;
   packSasProbeArgs(fields: SasProbeFields): Uint8Array;
+  /** Address of `qattn_turbo_decode_launch` (native/decode_paged_splitkv.cu, a `qattn_launch_fn`). */
+  readonly decodeLauncher: bigint;
+  /** Offsets of `qattn::DecodeArgs` (native/decode_args.h), packed by src/decode/cuda/args.ts. */
+  readonly decodeArgsLayout: DecodeArgsLayout;
 }
 
 /** Environment variable that may point at a prebuilt `qattn_turbo_attn.node` (bundled deployments). */

@@ -10,6 +10,31 @@ import type { AttentionState } from './merge-attention-states.js';
  */
 export interface DecodeBackend {
   decode(q: Float32Array, cache: KVCache, params: DecodeParams): Promise<AttentionState>;
+  /**
+   * Times decode steps with the backend's device timers (q already on the device, no transfers in the timed region):
+   * `warmup` untimed steps, then one sample in milliseconds per repeat. Optional: a backend without device timers
+   * leaves it out, and {@link benchmarkDecode} says so.
+   */
+  time?(q: Float32Array, cache: KVCache, params: DecodeParams, settings: DecodeTimingSettings): Promise<number[]>;
+}
+
+/** Warmup and repeats of {@link DecodeBackend.time}. */
+export interface DecodeTimingSettings {
+  warmup: number;
+  repeats: number;
+}
+
+/**
+ * Device time of decode steps over `cache` (a bench hook): the backend the cache lives on times `settings.repeats`
+ * steps after `settings.warmup` untimed ones and returns the samples in milliseconds. `ERR_QATTN_UNSUPPORTED` when
+ * that backend has no device timers (cpu).
+ */
+export async function benchmarkDecode(q: Float32Array, cache: KVCache, params: DecodeParams, settings: DecodeTimingSettings): Promise<number[]> {
+  const backend = await decodeBackendFor(cache);
+  if (!backend.time) {
+    throw new QattnError('ERR_QATTN_UNSUPPORTED', `benchmarkDecode: the ${cache.backend} decode backend has no device timers`, { backend: cache.backend });
+  }
+  return backend.time(q, cache, params, settings);
 }
 
 const cpuDecode: DecodeBackend = {

@@ -9,3 +9,14 @@ export {
   resolveTurboDecodeOptions,
 } from './options.js';
 export { type DecodeSplit, splitKVSchedule } from './split-kv-schedule.js';
+export { type DecodeBackend, type DecodeTimingSettings, benchmarkDecode } from './decode-backend.js';
+export {
+  type CudaDecodableCache,
+  type CudaDecodeBackend,
+  type CudaDecodeTuning,
+  type DecodeDeviceStorage,
+  type DecodeSchedule,
+  type DecodeScheduleInput,
+  cudaDecodeSchedule,
+  loadCudaDecodeBackend,
+} from './cuda/index.js';

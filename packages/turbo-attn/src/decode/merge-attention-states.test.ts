@@ -71,7 +71,7 @@ describe('mergeAttentionStates', () => {
     };
     const states = [];
     for (const [from, to] of [[0, 600], [600, 1000]]) {
-      const cache = await createKVCache({ batch: 1, kvHeads: 2, headDim: 64, bits: 8 });
+      const cache = await createKVCache({ backend: 'cpu', batch: 1, kvHeads: 2, headDim: 64, bits: 8 });
       cache.append(half(data.k, from, to), half(data.v, from, to));
       states.push(await turboDecode(data.q, cache, { returnLse: true }));
     }

@@ -94,7 +94,7 @@ describe('turboDecode split-KV and states', () => {
 
   it('returns the log-sum-exp of each row against float64, and zero rows with −Infinity for an empty sequence', async () => {
     const data = llmSequence(4, 2, 300, 64, 1, 7);
-    const cache = await createKVCache({ batch: 2, kvHeads: 2, headDim: 64, bits: 8 });
+    const cache = await createKVCache({ backend: 'cpu', batch: 2, kvHeads: 2, headDim: 64, bits: 8 });
     cache.append(data.k, data.v, { sequence: 1 });
     const q = new Float32Array(2 * data.q.length);
     q.set(data.q, 0);
@@ -120,7 +120,7 @@ describe('turboDecode split-KV and states', () => {
 
 describe('turboDecode bad inputs', () => {
   const setup = async () => {
-    const cache = await createKVCache({ batch: 2, kvHeads: 2, headDim: 16 });
+    const cache = await createKVCache({ backend: 'cpu', batch: 2, kvHeads: 2, headDim: 16 });
     cache.append(new Float32Array(2 * 2 * 10 * 16).fill(0.5), new Float32Array(2 * 2 * 10 * 16).fill(0.25));
     return cache;
   };
@@ -149,8 +149,11 @@ describe('turboDecode bad inputs', () => {
     const cache = await setup();
     cache.dispose();
     await expectCode(turboDecode(new Float32Array(2 * 4 * 16), cache), 'ERR_QATTN_DISPOSED');
-    // What a device-resident cache will look like to turboDecode once kv-cache has one.
+    // A cache that claims cuda but is not kv-cache's CudaKVCache: no device here, or no deviceStorage() on a GPU host.
     const onCuda = { backend: 'cuda', disposed: false, batch: 2, kvHeads: 2, headDim: 16, storage: () => ({}) } as unknown as KVCache;
-    await expectCode(turboDecode(new Float32Array(2 * 4 * 16), onCuda), 'ERR_QATTN_BACKEND_UNAVAILABLE', 'not implemented yet');
+    await expectCode(turboDecode(new Float32Array(2 * 4 * 16), onCuda), 'ERR_QATTN_BACKEND_UNAVAILABLE');
+    // The webgpu cache holds pages on the device, but no decode kernel reads them yet.
+    const onWebGpu = { ...onCuda, backend: 'webgpu' } as unknown as KVCache;
+    await expectCode(turboDecode(new Float32Array(2 * 4 * 16), onWebGpu), 'ERR_QATTN_BACKEND_UNAVAILABLE', 'not implemented yet');
   });
 });

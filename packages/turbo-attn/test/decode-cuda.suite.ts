@@ -1,0 +1,249 @@
+// turboDecode's CUDA tests (split-KV decode over the paged cache, native/decode_paged_splitkv.cu), written against
+// {describe, it} like cuda.suite.ts, which calls this. Each cache is built on the CPU (the oracle's storage), uploaded
+// to the device in the same layout and wrapped as a cuda cache, so the kernel and decodePagedCpu read the very same
+// codes. Without a GPU the device tests skip and say why (QATTN_EXPECT_CUDA=1 makes that a failure).
+import assert from 'node:assert/strict';
+import { cudaAvailability, getCudaRuntime } from '@qattn/cuda-runtime';
+import { type KVCache, type KVCacheOptions, createKVCache } from '@qattn/kv-cache';
+import { isQattnError } from '@qattn/quant-core';
+import { type DecodeCachePrecision, type DecodeConformanceInput, type SuiteApi, compare, defineDecodeConformanceSuite } from '@qattn/reference';
+// The upload of a CPU cache's storage is kv-cache's test/transfer helper (src/cuda/device-storage.ts).
+import { deviceBuffersOf, uploadKVCacheStorage } from '@qattn/kv-cache';
+import { loadTurboAttnAddon } from '../src/cuda/addon.js';
+import { type CudaDecodeBackend, loadCudaDecodeBackend, packDecodeArgs } from '../src/decode/cuda/index.js';
+import { decodePagedCpu, type DecodeParams } from '../src/decode/decode_paged_cpu.js';
+import { turboDecode } from '../src/decode/index.js';
+
+/** The cache options of each precision the conformance suite names (as src/decode/decode-conformance.test.ts). */
+const PRECISION: Record<DecodeCachePrecision, Partial<KVCacheOptions>> = {
+  int8: { bits: 8 },
+  int4: { bits: 4 },
+  'int4/2': { bits: 4, lowBitFraction: { k: 0, v: 0.75 } },
+};
+
+/** The CPU backend's float64 bounds (src/decode/decode-conformance.test.ts): the kernel is held to the same bars. */
+const BOUNDS: Record<DecodeCachePrecision, { out: number; lse: number }> = {
+  int8: { out: 0.02, lse: 0.03 },
+  int4: { out: 0.07, lse: 0.1 },
+  'int4/2': { out: 0.12, lse: 0.1 },
+};
+const NO_SINK_BOUNDS = { out: 0.15, lse: 0.25 };
+
+/**
+ * CUDA vs decodePagedCpu on the same codes and the same split schedule: relative L2 of the output, and the largest
+ * |lse difference|. Same integer products (exact); they differ by the float32 Hadamard rotation of q (the oracle
+ * rotates in float64, which can move a q code across a rounding tie), float32 vs float64 sums of p and of δ, and the P
+ * codes those roundings move by one of 127 — the same sources as the attention kernel's 2e−3 bound (cuda.suite.ts),
+ * far below a wrong scale, a dropped page or a misplaced mask (> 1e−2).
+ */
+export const DECODE_CUDA_VS_ORACLE = { out: 2e-3, lse: 2e-3 } as const;
+
+/** A test-only cuda cache: a CPU cache's storage uploaded as is (the oracle keeps reading the CPU copy). */
+interface UploadedCache {
+  cache: KVCache & { deviceStorage(): Awaited<ReturnType<typeof uploadKVCacheStorage>> };
+  cpu: KVCache;
+  dispose(): void;
+}
+
+async function uploadCache(cpu: KVCache): Promise<UploadedCache> {
+  const device = await uploadKVCacheStorage(getCudaRuntime(), cpu.storage());
+  const unsupported = (): never => {
+    throw new Error('test-only uploaded cache: read it through turboDecode');
+  };
+  const cache = {
+    backend: 'cuda' as const,
+    config: cpu.config,
+    batch: cpu.batch,
+    kvHeads: cpu.kvHeads,
+    headDim: cpu.headDim,
+    lengths: cpu.lengths,
+    length: cpu.length,
+    disposed: false,
+    append: unsupported,
+    read: unsupported,
+    memory: unsupported,
+    clear: unsupported,
+    storage: () => cpu.storage(),
+    deviceStorage: () => device,
+    dispose: () => {},
+  };
+  return { cache, cpu, dispose: () => deviceBuffersOf(device).forEach((t) => t.dispose()) };
+}
+
+/** A CPU cache fed as the conformance suite says (each sequence's chunks in order). */
+async function cpuCacheOf({ testCase, sequences }: DecodeConformanceInput): Promise<KVCache> {
+  const { lengths, kvHeads, headDim, pageSize, sinkTokens } = testCase;
+  const cache = await createKVCache({ batch: lengths.length, kvHeads, headDim, backend: 'cpu', pageSize, sinkTokens, ...PRECISION[testCase.precision] });
+  sequences.forEach(({ k, v, chunks }, sequence) => {
+    const length = lengths[sequence];
+    let start = 0;
+    for (const tokens of chunks) {
+      const slice = (x: Float32Array) => {
+        const out = new Float32Array(kvHeads * tokens * headDim);
+        for (let g = 0; g < kvHeads; g++) out.set(x.subarray((g * length + start) * headDim, (g * length + start + tokens) * headDim), g * tokens * headDim);
+        return out;
+      };
+      cache.append(slice(k), slice(v), { sequence });
+      start += tokens;
+    }
+  });
+  return cache;
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === -Infinity && b[i] === -Infinity) continue;
+    worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  }
+  return worst;
+}
+
+/** Runs the kernel and the oracle with the kernel's split schedule and asserts they agree. */
+async function decodeAndCompare(backend: CudaDecodeBackend, uploaded: UploadedCache, q: Float32Array, params: DecodeParams, pagesPerSplit?: number) {
+  const tuning = pagesPerSplit === undefined ? undefined : { pagesPerSplit };
+  const schedule = backend.schedule(uploaded.cache, params, tuning);
+  const state = await backend.decode(q, uploaded.cache, params, tuning);
+  const oracle = decodePagedCpu(q, uploaded.cpu.storage(), { ...params, pagesPerSplit: schedule.pagesPerSplit });
+  const outDiff = compare(state.out, oracle.out).relL2;
+  const lseDiff = maxAbsDiff(state.lse, oracle.lse);
+  for (let i = 0; i < state.lse.length; i++) {
+    assert.equal(state.lse[i] === -Infinity, oracle.lse[i] === -Infinity, `row ${i}: lse ${state.lse[i]} vs oracle ${oracle.lse[i]}`);
+  }
+  // An all-zero oracle (no row sees a key) makes relL2 0/0: then the outputs must match exactly.
+  const allZero = oracle.out.every((x) => x === 0);
+  assert.ok(allZero ? state.out.every((x) => x === 0) : outDiff <= DECODE_CUDA_VS_ORACLE.out, `cuda vs oracle out relL2 ${outDiff} > ${DECODE_CUDA_VS_ORACLE.out} (pagesPerSplit ${schedule.pagesPerSplit}, ${schedule.maxSplits} splits)`);
+  assert.ok(lseDiff <= DECODE_CUDA_VS_ORACLE.lse, `cuda vs oracle |lse| ${lseDiff} > ${DECODE_CUDA_VS_ORACLE.lse}`);
+  return { state, oracle, outDiff, lseDiff, schedule };
+}
+
+function params(heads: number, queryTokens: number, headDim: number, sas = true, scale?: number): DecodeParams {
+  return {
+    heads,
+    queryTokens,
+    scale: scale ?? 1 / Math.sqrt(headDim),
+    pagesPerSplit: 16,
+    variant: { exponent: sas ? 'sas' : 'exp2', sasThreshold: 14, skipSparseTiles: sas },
+  };
+}
+
+export function defineTurboDecodeCudaSuite(test: SuiteApi): void {
+  const { describe, it } = test;
+
+  describe('turboDecode cuda addon (no device needed)', () => {
+    let addon: ReturnType<typeof loadTurboAttnAddon> | string;
+    try {
+      addon = loadTurboAttnAddon();
+    } catch (err) {
+      addon = (err as Error).message;
+    }
+    if (typeof addon === 'string') {
+      it(`skipped: the addon is not built here (${addon})`, () => {});
+      return;
+    }
+    const built = addon;
+    it('exports the decode launcher and a DecodeArgs layout that packDecodeArgs fills completely', () => {
+      assert.equal(typeof built.decodeLauncher, 'bigint');
+      const { fields, bytes } = built.decodeArgsLayout;
+      const values = Object.fromEntries(Object.entries(fields).map(([name, [, kind]], i) => [name, kind === 'p' ? BigInt(0x1000 * (i + 1)) : kind === 'i' ? i : 0.5]));
+      const packed = packDecodeArgs(built.decodeArgsLayout, values);
+      assert.equal(packed.byteLength, bytes);
+      const view = new DataView(packed.buffer);
+      for (const [name, [offset, kind]] of Object.entries(fields)) {
+        const read = kind === 'p' ? view.getBigUint64(offset, true) : kind === 'i' ? view.getInt32(offset, true) : view.getFloat32(offset, true);
+        assert.equal(read, values[name], name);
+      }
+      assert.throws(() => packDecodeArgs(built.decodeArgsLayout, { ...values, bogus: 1 }), /bogus/);
+      const { q: _q, ...missing } = values;
+      assert.throws(() => packDecodeArgs(built.decodeArgsLayout, missing), /'q' is missing/);
+    });
+  });
+
+  const availability = cudaAvailability();
+  if (!availability.available && process.env.QATTN_EXPECT_CUDA !== '1') {
+    console.warn(`turboDecode cuda: skipping GPU tests, CUDA unavailable here (${availability.reason}); set QATTN_EXPECT_CUDA=1 to make this a failure`);
+    describe('turboDecode cuda (skipped: no CUDA device)', () => {
+      it('a cuda cache without a device reports ERR_QATTN_BACKEND_UNAVAILABLE', async () => {
+        const fake = { ...(await createKVCache({ batch: 1, kvHeads: 1, headDim: 64, backend: 'cpu' })), backend: 'cuda' } as unknown as KVCache;
+        await assert.rejects(loadCudaDecodeBackend().then((b) => b.decode(new Float32Array(64), fake, params(1, 1, 64))), (err: unknown) => isQattnError(err));
+      });
+    });
+    return;
+  }
+
+  // The shared conformance suite through turboDecode's own dispatch, each case also held to the oracle (default
+  // schedule, and one page per split: the most splits, so the combine kernel merges many states).
+  for (const [label, sas] of [['sas', true], ['exp2', false]] as const) {
+    defineDecodeConformanceSuite({
+      name: `turboDecode cuda (${label})`,
+      async run(input) {
+        const cpu = await cpuCacheOf(input);
+        const uploaded = await uploadCache(cpu);
+        try {
+          const { testCase, q } = input;
+          const backend = await loadCudaDecodeBackend();
+          const p = params(testCase.heads, testCase.queryTokens, testCase.headDim, sas, testCase.scale);
+          await decodeAndCompare(backend, uploaded, q, p);
+          await decodeAndCompare(backend, uploaded, q, p, 1);
+          return await turboDecode(q, uploaded.cache, { queryTokens: testCase.queryTokens, scale: testCase.scale, sas, returnLse: true });
+        } finally {
+          uploaded.dispose();
+          cpu.dispose();
+        }
+      },
+      bound: (c) => (c.sinkTokens === 0 && c.precision !== 'int8' ? NO_SINK_BOUNDS : BOUNDS[c.precision]).out,
+      lseBound: (c) => (c.sinkTokens === 0 && c.precision !== 'int8' ? NO_SINK_BOUNDS : BOUNDS[c.precision]).lse,
+      test,
+    });
+  }
+
+  describe('turboDecode cuda: bench shape, device-resident step, bad input, buffers', () => {
+    it('B2 H32/8 D128 at 2K+37 keys, 4-bit and INT8, 1 and 4 query tokens: agrees with the oracle on its split schedule', async () => {
+      const backend = await loadCudaDecodeBackend();
+      for (const bits of [4, 8] as const) {
+        const [batch, heads, kvHeads, headDim, length] = [2, 32, 8, 128, 2048 + 37];
+        const cpu = await createKVCache({ batch, kvHeads, headDim, backend: 'cpu', bits });
+        const k = Float32Array.from({ length: batch * kvHeads * length * headDim }, (_, i) => Math.sin(i * 0.37) + (i % headDim === 3 ? 4 : 0));
+        const v = Float32Array.from({ length: k.length }, (_, i) => Math.cos(i * 0.11));
+        cpu.append(k, v);
+        const uploaded = await uploadCache(cpu);
+        try {
+          for (const queryTokens of [1, 4]) {
+            const q = Float32Array.from({ length: batch * heads * queryTokens * headDim }, (_, i) => Math.sin(i * 0.53));
+            const { outDiff, lseDiff, schedule } = await decodeAndCompare(backend, uploaded, q, params(heads, queryTokens, headDim));
+            console.log(`[turboDecode cuda] bits ${bits} qt ${queryTokens}: ${schedule.maxSplits} splits × ${schedule.pagesPerSplit} pages, vs oracle relL2 ${outDiff.toExponential(3)}, |lse| ${lseDiff.toExponential(3)}`);
+          }
+        } finally {
+          uploaded.dispose();
+          cpu.dispose();
+        }
+      }
+    });
+
+    it('decodeDevice gives the typed-array result; q with the wrong heads is ERR_QATTN_SHAPE; no device buffer leaks', async () => {
+      const rt = getCudaRuntime();
+      await rt.releaseCaches();
+      const before = rt.liveBuffers();
+      const backend = await loadCudaDecodeBackend();
+      const cpu = await createKVCache({ batch: 2, kvHeads: 2, headDim: 64, backend: 'cpu' });
+      cpu.append(Float32Array.from({ length: 2 * 2 * 300 * 64 }, (_, i) => Math.sin(i)), Float32Array.from({ length: 2 * 2 * 300 * 64 }, (_, i) => Math.cos(i)));
+      const uploaded = await uploadCache(cpu);
+      try {
+        const p = params(4, 2, 64);
+        const q = Float32Array.from({ length: 2 * 4 * 2 * 64 }, (_, i) => Math.sin(i * 0.7));
+        const host = await backend.decode(q, uploaded.cache, p);
+        const qDevice = await rt.upload(q, 'float32', [2, 4, 2, 64]);
+        const { out, lse } = await backend.decodeDevice(qDevice, uploaded.cache, p);
+        assert.deepEqual(await out.download(), host.out);
+        assert.deepEqual(await lse.download(), host.lse);
+        for (const t of [qDevice, out, lse]) t.dispose();
+        await assert.rejects(turboDecode(new Float32Array(3 * 2 * 64), uploaded.cache), (err: unknown) => isQattnError(err, 'ERR_QATTN_SHAPE'));
+      } finally {
+        uploaded.dispose();
+        cpu.dispose();
+      }
+      await rt.releaseCaches();
+      assert.equal(rt.liveBuffers(), before);
+    });
+  });
+}
