@@ -35,6 +35,13 @@ case "$cmd" in
     rm -rf packages/*/.vitest-reports apps/*/.vitest-reports
     status=0
     pnpm exec turbo run test --continue --output-logs=new-only "$@" || status=$?
+    # The packages as npm users get them (tooling/ci/consumer-test.sh, ~1 min); before the summary, which stays last.
+    if [ "${QATTN_SKIP_CONSUMER_TEST:-}" != 1 ]; then
+      consumer_log=$(mktemp)
+      bash tooling/ci/consumer-test.sh >"$consumer_log" 2>&1 && echo "consumer test: passed" || {
+        cat "$consumer_log"; echo "consumer test: FAILED"; status=1; }
+      rm -f "$consumer_log"
+    fi
     node tooling/scripts/summarize-tests.mjs || status=1
     exit $status
     ;;

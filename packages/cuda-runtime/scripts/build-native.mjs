@@ -2,7 +2,8 @@
 // Builds the CUDA addon of the package in the current directory with cmake-js, or explains why it is skipped.
 // Used by @qattn/cuda-runtime and by every kernel package with a native/ folder (bin: qattn-build-native).
 // Without nvcc the build succeeds without the addon, so machines without CUDA (CI, laptops) stay green; the backend
-// then reports ERR_QATTN_BACKEND_UNAVAILABLE with the command below.
+// then reports ERR_QATTN_BACKEND_UNAVAILABLE with the command below. QATTN_REQUIRE_NATIVE=1 (set by qattn-build-cuda
+// and the prebuilt CI job) turns the skip into a failure: there, a missing addon is the error.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -14,6 +15,10 @@ const nvcc = cudaRoots.map((root) => path.join(root, 'bin', 'nvcc')).find((candi
 
 if (process.env.QATTN_SKIP_NATIVE === '1' || !nvcc) {
   const why = nvcc ? 'QATTN_SKIP_NATIVE=1' : `nvcc not found under ${cudaRoots.join(', ')} (set CUDA_PATH)`;
+  if (process.env.QATTN_REQUIRE_NATIVE === '1' && nvcc === undefined) {
+    console.error(`[qattn-build-native] cannot build the CUDA addon of ${path.basename(packageDir)}: ${why}`);
+    process.exit(1);
+  }
   console.log(`[qattn-build-native] skipping the CUDA addon of ${path.basename(packageDir)}: ${why}`);
   process.exit(0);
 }

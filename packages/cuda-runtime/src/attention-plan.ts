@@ -512,7 +512,7 @@ export function createAttentionRunner(options: AttentionRunnerOptions): Attentio
   if (!same(expected.headDims, binding.headDims) || !same(expected.keyBlocks, binding.keyBlocks)) {
     unavailable(
       `the addon was built for head dims [${binding.headDims.join(', ')}] and key blocks [${binding.keyBlocks.join(', ')}], ` +
-        `capabilities.json says [${expected.headDims.join(', ')}] and [${expected.keyBlocks.join(', ')}]: rebuild it (pnpm --filter ${packageName} build)`,
+        `capabilities.json says [${expected.headDims.join(', ')}] and [${expected.keyBlocks.join(', ')}]: rebuild it (\`npx qattn-build-cuda ${packageName}\`)`,
     );
   }
   const [major, minor] = runtime.device.computeCapability;

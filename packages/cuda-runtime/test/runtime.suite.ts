@@ -59,7 +59,7 @@ export function defineRuntimeSuite({ describe, it }: TestApi): void {
     it('a missing addon throws ERR_QATTN_BACKEND_UNAVAILABLE naming the build command', () => {
       assert.throws(
         () => loadAddon('/nonexistent', 'x.node', '@qattn/cuda-runtime', 'QATTN_TEST_UNSET_ADDON'),
-        (err: unknown) => isQattnError(err, 'ERR_QATTN_BACKEND_UNAVAILABLE') && /pnpm --filter @qattn\/cuda-runtime build/.test((err as Error).message),
+        (err: unknown) => isQattnError(err, 'ERR_QATTN_BACKEND_UNAVAILABLE') && /`npx qattn-build-cuda @qattn\/cuda-runtime`/.test((err as Error).message),
       );
     });
     it('reports availability without throwing', () => {
