@@ -136,7 +136,7 @@ export function defineKVCacheCudaSuite(test: TestApi): void {
     // A prompt in one call (odd length: sink, several pages, a partial page), then decode steps across page boundaries.
     const variants: [string, Omit<KVCacheOptions, 'batch' | 'kvHeads'>, number][] = [
       ['hd 128, 4 bits (defaults)', { headDim: 128 }, 4 + 3 * 64 + 17],
-      ['hd 64, 4 bits, pageSize 16, fixed capacity', { headDim: 64, pageSize: 16, capacity: 200 }, 101],
+      ['hd 64, 4 bits, pageSize 16, fixed capacity', { headDim: 64, pageSize: 16, capacity: 256 }, 101],
       ['hd 128, INT8 pages', { headDim: 128, bits: 8 }, 4 + 2 * 64 + 5],
       ['hd 64, lowBitFraction 0.5 (K and V)', { headDim: 64, lowBitFraction: 0.5, pageSize: 32 }, 4 + 5 * 32 + 3],
       ['hd 64, lowBitFraction { k: 0, v: 0.75 }, no rotation, no sink', { headDim: 64, lowBitFraction: { k: 0, v: 0.75 }, hadamard: false, sinkTokens: 0, pageSize: 32 }, 96],

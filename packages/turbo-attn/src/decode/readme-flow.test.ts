@@ -7,7 +7,14 @@ import { turboAttention, turboDecode } from '../index.js';
 // @qattn/kv-cache's README shows the prefill-then-decode flow; this test runs that exact code block (its imports
 // bound to these modules), so the README cannot drift from the API.
 const README = new URL('../../../kv-cache/README.md', import.meta.url);
+const ROOT_README = new URL('../../../../README.md', import.meta.url);
 const HEADING = '## Prefill, then decode';
+
+function codeBlock(file: URL): string {
+  const text = readFileSync(file, 'utf8');
+  const start = text.indexOf('```ts', text.indexOf(HEADING));
+  return text.slice(start, text.indexOf('```', start + 5));
+}
 
 function flowBlock(): { imports: string[]; body: string } {
   const text = readFileSync(README, 'utf8');
@@ -19,6 +26,10 @@ function flowBlock(): { imports: string[]; body: string } {
 }
 
 describe('the README flow of @qattn/kv-cache', () => {
+  it('is the same block in the repository README', () => {
+    expect(codeBlock(ROOT_README)).toBe(codeBlock(README));
+  });
+
   it('imports only what this test binds', () => {
     expect(flowBlock().imports).toEqual([
       "import { createKVCache } from '@qattn/kv-cache';",
