@@ -1,3 +1,0 @@
-import { qattnTsup } from '@qattn/tooling/tsup';
-
-export default qattnTsup({ format: ['esm'], dts: false });
