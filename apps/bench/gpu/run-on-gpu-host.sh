@@ -15,6 +15,7 @@
 #                          `bench h200-overhead --preset overhead`
 # e.g. bash .gpu/run-on-gpu-host.sh bench h200-paper --preset paper --peers --backends cuda
 #      bash .gpu/run-on-gpu-host.sh bench h200-schedules --preset schedules
+#      bash .gpu/run-on-gpu-host.sh bench h200-decode-cache --preset decode-cache --peers --backends cuda
 # Exit status: non-zero when any step failed (every step of `all` runs regardless).
 set -uo pipefail
 stage=$(cd "$(dirname "$0")" && pwd)

@@ -57,7 +57,7 @@ fi
 
 versions=$(node -e "
 const out = {};
-for (const p of ['bench', 'quant-core', 'reference', 'flash-int8', 'turbo-attn', 'cuda-runtime', 'webgpu-runtime']) {
+for (const p of ['bench', 'quant-core', 'reference', 'flash-int8', 'turbo-attn', 'kv-cache', 'cuda-runtime', 'webgpu-runtime']) {
   const dir = p === 'bench' ? 'apps/bench' : 'packages/' + p;
   try { out['@qattn/' + p] = require('./' + dir + '/package.json').version; } catch { out['@qattn/' + p] = 'unknown'; }
 }

@@ -1,18 +1,28 @@
-"""PyTorch SDPA peers of qattn-bench: times torch's attention backends on the shapes of a qattn sweep.
+"""PyTorch peers of qattn-bench: times torch's attention backends on the shapes of a qattn run.
 
-Input (stdin, JSON): {"shapes": [{batch, heads, kvHeads, seqQ, seqKV, headDim, causal}], "warmup": int,
-"repeats": int, "seed": int, "mathMaxBytes": int, "accuracyRows": int}.
+Input (stdin, JSON): {"mode": "sweep" | "decode-cache" (default "sweep"), "shapes": [{batch, heads, kvHeads, seqQ, seqKV,
+headDim, causal}], "warmup": int, "repeats": int, "seed": int, "mathMaxBytes": int, "accuracyRows": int}.
 Output (stdout, JSON): {"status": "ok" | "unavailable", "reason"?, "python", "torch"?, "cudaRuntime"?, "device"?,
-"cells": [{"peer", "shapeIndex", "status", "medianMs", "minMs", "samplesMs", "peakDeviceBytes", "accuracy"?, "error"?}]}.
+"l2CacheBytes"?, "cells": [{"peer", "shapeIndex", "status", "medianMs", "minMs", "samplesMs", "peakDeviceBytes",
+"accuracy"?, "error"?, and in decode-cache mode "bytesMoved", "gqa"?}]}.
 Progress goes to stderr as "progress <done> <total> <label>" lines.
+
+Modes:
+- sweep: scaled_dot_product_attention with the flash backend in fp16, cuDNN in bf16 and math in fp32 (the check).
+- decode-cache (`qattn-bench --preset decode-cache`): SDPA decode over plain fp16/bf16 K/V — flash and cuDNN, each in
+  fp16 and bf16 — with GQA through enable_gqa=True, or, where a backend or torch version refuses it, K/V expanded to
+  every query head with repeat_interleave outside the timed region (the cell's "gqa" says which); and copy-fp16, a
+  device-to-device copy of as many bytes as the fp16 K and V (the bandwidth ceiling a decode step can approach).
+  "bytesMoved" is what one call moves through device memory: the K and V tensors it reads for SDPA (q and the output
+  are under 1% at these shapes and not counted), read plus write (2 × the fp16 K/V bytes) for the copy.
 
 Timing: CUDA events around each call after warm-up, median of the repeats; inputs are device-resident and created
 outside the timed region. Causal masking is bottom-right aligned like qattn's: for seqQ == seqKV that is torch's
 is_causal; for seqQ == 1 the mask is empty; otherwise torch.nn.attention.bias.causal_lower_right.
 Accuracy: relative L2 and cosine of batch 0, the first heads and the last query rows against float64 torch math on
 the same float32 inputs (normal data: torch.randn).
-QATTN_PEERS_DEVICE=cpu smoke-tests this script on a machine without a GPU (math peer only, host clock); the
-report then says device "cpu".
+QATTN_PEERS_DEVICE=cpu smoke-tests this script on a machine without a GPU (host clock; the GPU-only backends report
+errors); the report then says device "cpu".
 """
 import json
 import os
@@ -32,13 +42,245 @@ def progress(done, total, label):
     sys.stderr.flush()
 
 
+def error_of(err):
+    message = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return {"code": type(err).__name__, "message": message}
+
+
+def median_of(samples):
+    ordered = sorted(samples)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+class Env:
+    """torch, the device and the clocks shared by both modes."""
+
+    def __init__(self, torch, on_cpu):
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        import torch.nn.functional as F
+
+        self.torch = torch
+        self.F = F
+        self.SDPBackend = SDPBackend
+        self.sdpa_kernel = sdpa_kernel
+        self.on_cpu = on_cpu
+        self.device = torch.device("cpu" if on_cpu else "cuda")
+
+    def synchronize(self):
+        if not self.on_cpu:
+            self.torch.cuda.synchronize()
+
+    def timed(self, call):
+        """Milliseconds of one call: CUDA events on the GPU (host clock only for the CPU smoke test)."""
+        if self.on_cpu:
+            start = time.perf_counter()
+            call()
+            return lambda: (time.perf_counter() - start) * 1e3
+        start, end = self.torch.cuda.Event(enable_timing=True), self.torch.cuda.Event(enable_timing=True)
+        start.record()
+        call()
+        end.record()
+        return lambda: start.elapsed_time(end)  # read after the final synchronize
+
+    def measure(self, call, warmup, repeats):
+        """`warmup` untimed calls, then one sample per repeat; returns the cell fields of the timing."""
+        for _ in range(warmup):
+            call()
+        readers = [self.timed(call) for _ in range(repeats)]
+        self.synchronize()
+        samples = [read() for read in readers]
+        return {"medianMs": median_of(samples), "minMs": min(samples), "samplesMs": samples}
+
+    def reset_peak(self):
+        self.synchronize()
+        if not self.on_cpu:
+            self.torch.cuda.reset_peak_memory_stats()
+
+    def peak(self, cell):
+        if not self.on_cpu:
+            cell["peakDeviceBytes"] = self.torch.cuda.max_memory_allocated()
+
+    def release(self):
+        if not self.on_cpu:
+            self.torch.cuda.empty_cache()
+
+    def inputs(self, shape, seed):
+        """q, k, v in float32 (normal data) and the mask arguments of SDPA for a shape."""
+        torch = self.torch
+        b, h, hkv = shape["batch"], shape["heads"], shape["kvHeads"]
+        sq, skv, d, causal = shape["seqQ"], shape["seqKV"], shape["headDim"], bool(shape["causal"])
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(seed)
+        q32 = torch.randn(b, h, sq, d, device=self.device, generator=gen)
+        k32 = torch.randn(b, hkv, skv, d, device=self.device, generator=gen)
+        v32 = torch.randn(b, hkv, skv, d, device=self.device, generator=gen)
+        mask, is_causal = None, False
+        if causal and sq == skv:
+            is_causal = True
+        elif causal and sq > 1:
+            from torch.nn.attention.bias import causal_lower_right
+
+            mask = causal_lower_right(sq, skv)
+        return q32, k32, v32, {"attn_mask": mask, "is_causal": is_causal}
+
+    def reference(self, shape, q32, k32, v32, accuracy_rows):
+        """Float64 SDPA on a slice (batch 0, the first min(h, 2) heads, the last rows) and a function scoring an output."""
+        torch, F = self.torch, self.F
+        h, hkv, sq, skv = shape["heads"], shape["kvHeads"], shape["seqQ"], shape["seqKV"]
+        rows = min(sq, accuracy_rows)
+        ref_heads = min(h, 2)
+        kv_index = torch.arange(ref_heads, device=self.device) // (h // hkv)
+        q_ref = q32[0:1, :ref_heads, sq - rows:].double()
+        k_ref = k32[0:1, kv_index].double()
+        v_ref = v32[0:1, kv_index].double()
+        ref_mask = None
+        if shape["causal"] and rows > 1:
+            offset = skv - sq + (sq - rows)
+            ref_mask = torch.ones(rows, skv, dtype=torch.bool, device=self.device).tril(diagonal=offset)
+        with self.sdpa_kernel(self.SDPBackend.MATH):
+            expected = F.scaled_dot_product_attention(q_ref, k_ref, v_ref, attn_mask=ref_mask)
+
+        def score(out):
+            actual = out[0:1, :ref_heads, sq - rows:].double()
+            diff = torch.linalg.vector_norm(actual - expected).item()
+            norm = torch.linalg.vector_norm(expected).item()
+            cos = F.cosine_similarity(actual.flatten(), expected.flatten(), dim=0).item()
+            return {"relL2": diff / norm if norm > 0 else 0.0, "cos": cos}
+
+        return score
+
+
+def run_sweep(env, config, cells):
+    torch, SDPBackend, F = env.torch, env.SDPBackend, env.F
+    peers = [
+        ("sdpa-flash-fp16", SDPBackend.FLASH_ATTENTION, torch.float16),
+        ("sdpa-cudnn-bf16", SDPBackend.CUDNN_ATTENTION, torch.bfloat16),
+        ("sdpa-math-fp32", SDPBackend.MATH, torch.float32),
+    ]
+    warmup = int(config.get("warmup", 3))
+    repeats = int(config.get("repeats", 10))
+    math_max_bytes = int(config.get("mathMaxBytes", 8 << 30))
+    accuracy_rows = int(config.get("accuracyRows", 128))
+    shapes = config["shapes"]
+    total = len(shapes) * len(peers)
+
+    for index, shape in enumerate(shapes):
+        b, h, hkv, sq, skv = shape["batch"], shape["heads"], shape["kvHeads"], shape["seqQ"], shape["seqKV"]
+        q32, k32, v32, mask_kwargs = env.inputs(shape, int(config.get("seed", 1)) + index)
+        score = env.reference(shape, q32, k32, v32, accuracy_rows)
+
+        for peer, backend, dtype in peers:
+            progress(len(cells), total, f"{peer} shape {index}")
+            cell = {"peer": peer, "shapeIndex": index, "dtype": str(dtype).replace("torch.", ""), "timer": "host" if env.on_cpu else "events"}
+            cells.append(cell)
+            score_bytes = b * h * sq * skv * 4
+            if backend == SDPBackend.MATH and score_bytes > math_max_bytes:
+                cell.update(status="skipped", error={"code": "ERR_PEER_MEMORY", "message": f"math would materialize {score_bytes / 2**30:.1f} GiB of scores (> mathMaxBytes)"})
+                continue
+            try:
+                q, k, v = q32.to(dtype), k32.to(dtype), v32.to(dtype)
+                kwargs = dict(mask_kwargs)
+                if hkv != h:
+                    kwargs["enable_gqa"] = True
+
+                def call():
+                    return F.scaled_dot_product_attention(q, k, v, **kwargs)
+
+                env.reset_peak()
+                with env.sdpa_kernel(backend):
+                    out = call()
+                    timing = env.measure(call, warmup, repeats)
+                cell.update(status="ok", accuracy=score(out), **timing)
+                env.peak(cell)
+                del out, q, k, v
+            except Exception as err:
+                cell.update(status="error", error=error_of(err))
+            env.release()
+        del q32, k32, v32, score
+        env.release()
+    progress(total, total, "done")
+
+
+def run_decode_cache(env, config, cells):
+    torch, SDPBackend, F = env.torch, env.SDPBackend, env.F
+    peers = [
+        ("sdpa-flash-fp16", SDPBackend.FLASH_ATTENTION, torch.float16),
+        ("sdpa-flash-bf16", SDPBackend.FLASH_ATTENTION, torch.bfloat16),
+        ("sdpa-cudnn-fp16", SDPBackend.CUDNN_ATTENTION, torch.float16),
+        ("sdpa-cudnn-bf16", SDPBackend.CUDNN_ATTENTION, torch.bfloat16),
+        ("copy-fp16", None, torch.float16),
+    ]
+    warmup = int(config.get("warmup", 3))
+    repeats = int(config.get("repeats", 10))
+    accuracy_rows = int(config.get("accuracyRows", 128))
+    shapes = config["shapes"]
+    total = len(shapes) * len(peers)
+
+    for index, shape in enumerate(shapes):
+        h, hkv = shape["heads"], shape["kvHeads"]
+        q32, k32, v32, mask_kwargs = env.inputs(shape, int(config.get("seed", 1)) + index)
+        score = env.reference(shape, q32, k32, v32, accuracy_rows)
+
+        for peer, backend, dtype in peers:
+            progress(len(cells), total, f"{peer} shape {index}")
+            cell = {"peer": peer, "shapeIndex": index, "dtype": str(dtype).replace("torch.", ""), "timer": "host" if env.on_cpu else "events"}
+            cells.append(cell)
+            try:
+                env.reset_peak()
+                if backend is None:
+                    # K and V of the cache in fp16, as one buffer: every byte read once and written once.
+                    src = torch.cat([k32.flatten(), v32.flatten()]).to(dtype)
+                    dst = torch.empty_like(src)
+                    timing = env.measure(lambda: dst.copy_(src), warmup, repeats)
+                    cell.update(status="ok", bytesMoved=2 * src.numel() * src.element_size(), **timing)
+                    env.peak(cell)
+                    del src, dst
+                else:
+                    q, k, v = q32.to(dtype), k32.to(dtype), v32.to(dtype)
+                    gqa, out = "none", None
+                    with env.sdpa_kernel(backend):
+                        gqa_error = None
+                        if hkv != h:
+                            try:
+                                gqa = "enable_gqa"
+                                out = F.scaled_dot_product_attention(q, k, v, enable_gqa=True, **mask_kwargs)
+                            except Exception as err:  # the backend or this torch has no GQA: expand K/V to every query head
+                                gqa, gqa_error = "repeat_interleave", err
+                                k = k.repeat_interleave(h // hkv, dim=1)
+                                v = v.repeat_interleave(h // hkv, dim=1)
+                        extra = {"enable_gqa": True} if gqa == "enable_gqa" else {}
+
+                        def call():
+                            return F.scaled_dot_product_attention(q, k, v, **extra, **mask_kwargs)
+
+                        if out is None:
+                            try:
+                                out = call()
+                            except Exception as err:
+                                if gqa_error is None:
+                                    raise
+                                raise RuntimeError(f"enable_gqa: {error_of(gqa_error)['message']}; repeat_interleave: {error_of(err)['message']}") from err
+                        timing = env.measure(call, warmup, repeats)
+                    bytes_moved = (k.numel() * k.element_size()) + (v.numel() * v.element_size())
+                    cell.update(status="ok", gqa=gqa, bytesMoved=bytes_moved, accuracy=score(out), **timing)
+                    env.peak(cell)
+                    del q, k, v, out
+            except Exception as err:
+                cell.update(status="error", error=error_of(err))
+            env.release()
+        del q32, k32, v32, score
+        env.release()
+    progress(total, total, "done")
+
+
 def main():
     config = json.load(sys.stdin)
+    mode = config.get("mode", "sweep")
     base = {"python": platform.python_version(), "cells": []}
     try:
         import torch
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-        import torch.nn.functional as F
+        from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: F401  (a torch without them fails here, not mid-run)
     except Exception as err:  # ImportError, or a broken install raising anything at import time
         emit({**base, "status": "unavailable", "reason": f"torch not importable: {err}"})
         return
@@ -52,121 +294,14 @@ def main():
     else:
         base["cudaRuntime"] = torch.version.cuda
         base["device"] = torch.cuda.get_device_name(0)
-
-    peers = [
-        ("sdpa-flash-fp16", SDPBackend.FLASH_ATTENTION, torch.float16),
-        ("sdpa-cudnn-bf16", SDPBackend.CUDNN_ATTENTION, torch.bfloat16),
-        ("sdpa-math-fp32", SDPBackend.MATH, torch.float32),
-    ]
-    warmup = int(config.get("warmup", 3))
-    repeats = int(config.get("repeats", 10))
-    math_max_bytes = int(config.get("mathMaxBytes", 8 << 30))
-    accuracy_rows = int(config.get("accuracyRows", 128))
-    shapes = config["shapes"]
-    total = len(shapes) * len(peers)
-    cells = base["cells"]
-    device = torch.device("cpu" if on_cpu else "cuda")
-
-    def synchronize():
-        if not on_cpu:
-            torch.cuda.synchronize()
-
-    def timed(call):
-        """Milliseconds of one call: CUDA events on the GPU (host clock only for the CPU smoke test)."""
-        if on_cpu:
-            start = time.perf_counter()
-            call()
-            return lambda: (time.perf_counter() - start) * 1e3
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        call()
-        end.record()
-        return lambda: start.elapsed_time(end)  # read after the final synchronize
-
-    for index, shape in enumerate(shapes):
-        b, h, hkv = shape["batch"], shape["heads"], shape["kvHeads"]
-        sq, skv, d, causal = shape["seqQ"], shape["seqKV"], shape["headDim"], bool(shape["causal"])
-        gen = torch.Generator(device=device)
-        gen.manual_seed(int(config.get("seed", 1)) + index)
-        q32 = torch.randn(b, h, sq, d, device=device, generator=gen)
-        k32 = torch.randn(b, hkv, skv, d, device=device, generator=gen)
-        v32 = torch.randn(b, hkv, skv, d, device=device, generator=gen)
-        mask, is_causal = None, False
-        if causal and sq == skv:
-            is_causal = True
-        elif causal and sq > 1:
-            from torch.nn.attention.bias import causal_lower_right
-            mask = causal_lower_right(sq, skv)
-        gqa = hkv != h
-
-        # Float64 reference on a slice: batch 0, the first min(h, 2) heads, the last rows.
-        rows = min(sq, accuracy_rows)
-        ref_heads = min(h, 2)
-        group = h // hkv
-        kv_index = torch.arange(ref_heads, device=device) // group
-        q_ref = q32[0:1, :ref_heads, sq - rows:].double()
-        k_ref = k32[0:1, kv_index].double()
-        v_ref = v32[0:1, kv_index].double()
-        ref_mask = None
-        if causal and rows > 1:
-            offset = skv - sq + (sq - rows)
-            ref_mask = torch.ones(rows, skv, dtype=torch.bool, device=device).tril(diagonal=offset)
-        with sdpa_kernel(SDPBackend.MATH):
-            expected = F.scaled_dot_product_attention(q_ref, k_ref, v_ref, attn_mask=ref_mask)
-        del q_ref, k_ref, v_ref
-
-        for peer, backend, dtype in peers:
-            progress(len(cells), total, f"{peer} shape {index}")
-            cell = {"peer": peer, "shapeIndex": index, "dtype": str(dtype).replace("torch.", ""), "timer": "host" if on_cpu else "events"}
-            cells.append(cell)
-            score_bytes = b * h * sq * skv * 4
-            if backend == SDPBackend.MATH and score_bytes > math_max_bytes:
-                cell.update(status="skipped", error={"code": "ERR_PEER_MEMORY", "message": f"math would materialize {score_bytes / 2**30:.1f} GiB of scores (> mathMaxBytes)"})
-                continue
-            try:
-                q, k, v = q32.to(dtype), k32.to(dtype), v32.to(dtype)
-                kwargs = {"attn_mask": mask, "is_causal": is_causal}
-                if gqa:
-                    kwargs["enable_gqa"] = True
-
-                def call():
-                    return F.scaled_dot_product_attention(q, k, v, **kwargs)
-
-                synchronize()
-                if not on_cpu:
-                    torch.cuda.reset_peak_memory_stats()
-                with sdpa_kernel(backend):
-                    out = call()
-                    for _ in range(warmup):
-                        call()
-                    readers = [timed(call) for _ in range(repeats)]
-                    synchronize()
-                samples = [read() for read in readers]
-                ordered = sorted(samples)
-                mid = len(ordered) // 2
-                median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-                actual = out[0:1, :ref_heads, sq - rows:].double()
-                diff = torch.linalg.vector_norm(actual - expected).item()
-                norm = torch.linalg.vector_norm(expected).item()
-                cos = torch.nn.functional.cosine_similarity(actual.flatten(), expected.flatten(), dim=0).item()
-                cell.update(
-                    status="ok",
-                    medianMs=median,
-                    minMs=ordered[0],
-                    samplesMs=samples,
-                    accuracy={"relL2": diff / norm if norm > 0 else 0.0, "cos": cos},
-                )
-                if not on_cpu:
-                    cell["peakDeviceBytes"] = torch.cuda.max_memory_allocated()
-                del out, q, k, v
-            except Exception as err:
-                cell.update(status="error", error={"code": type(err).__name__, "message": str(err).splitlines()[0] if str(err) else type(err).__name__})
-            if not on_cpu:
-                torch.cuda.empty_cache()
-        del q32, k32, v32, expected
-        if not on_cpu:
-            torch.cuda.empty_cache()
-    progress(total, total, "done")
+        l2 = getattr(torch.cuda.get_device_properties(0), "L2_cache_size", None)
+        if mode == "decode-cache" and isinstance(l2, int) and l2 > 0:
+            base["l2CacheBytes"] = l2
+    if mode not in ("sweep", "decode-cache"):
+        emit({**base, "status": "unavailable", "reason": f"unknown mode {mode!r} (sweep or decode-cache)"})
+        return
+    env = Env(torch, on_cpu)
+    (run_decode_cache if mode == "decode-cache" else run_sweep)(env, config, base["cells"])
     emit({**base, "status": "ok"})
 
 

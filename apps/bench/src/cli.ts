@@ -11,6 +11,8 @@ import {
   UsageError,
   writeOutputs,
 } from './modes/context.js';
+import { CACHE_KIND_NAMES, type CacheKindName, parseCacheKinds } from './decode-cache/kinds.js';
+import { runDecodeCacheMode } from './modes/decode-cache.js';
 import { runOverheadMode } from './modes/overhead.js';
 import { runSanitizeMode } from './modes/sanitize.js';
 import { runSchedulesMode } from './modes/schedules.js';
@@ -119,6 +121,7 @@ export interface CliOptions {
   calls?: number;
   options?: Record<string, unknown>;
   candidates?: string[];
+  caches?: CacheKindName[];
   seed: number;
   data: DataKind;
   accuracy?: boolean;
@@ -156,9 +159,18 @@ export function createProgram(io: CliIo): Command {
     .addOption(new Option('--causal <list>', 'true, false, or both (bottom-right aligned mask)').argParser(parseCausal))
     .addOption(new Option('--warmup <n>', 'unrecorded calls per cell (default: preset)').argParser(parseNonNegativeInt))
     .addOption(new Option('--repeats <n>', 'recorded calls per cell, the median is reported; overhead: repeats of the kernel time (default: preset)').argParser(int))
-    .addOption(new Option('--calls <n>', 'overhead: sequential calls per entry, timed one by one and spanned by the leak check (default: preset)').argParser(int))
-    .addOption(new Option('--options <json>', `extra options for every kernel algorithm's calls, e.g. '{"blockN":32}' (pick the package with -a)`).argParser(parseOptionsJson))
+    .addOption(new Option('--calls <n>', 'overhead: sequential calls per entry, timed one by one and spanned by the leak check; decode-cache: device-resident steps timed for the host overhead (default: preset)').argParser(int))
+    .addOption(new Option('--options <json>', `extra options for every kernel algorithm's calls, e.g. '{"blockN":32}' (pick the package with -a); decode-cache: turboDecode options`).argParser(parseOptionsJson))
     .addOption(new Option('--candidates <list>', "schedules: only the candidates whose label starts with one of these, e.g. 'R2 wg512,R4 wg128 pc4' (the rule always runs)").argParser(listOf((s) => s)))
+    .addOption(
+      new Option('--caches <list>', `decode-cache: comma list of ${CACHE_KIND_NAMES.join(', ')}, or all (default: the preset's)`).argParser((text) => {
+        try {
+          return parseCacheKinds(text);
+        } catch (err) {
+          throw new InvalidArgumentError((err as Error).message);
+        }
+      }),
+    )
     .addOption(new Option('--seed <n>', 'seed of the input generator').argParser(parseNonNegativeInt).default(1))
     .addOption(new Option('--data <kind>', 'input distribution of @qattn/reference').choices(DATA_KINDS).default('llm'))
     .option('--accuracy', "measure accuracy against @qattn/reference (default: the preset's, else on)")
@@ -183,19 +195,21 @@ export function createProgram(io: CliIo): Command {
 /** The "Presets" and "Examples" sections of --help, written from the preset table itself. */
 function presetsHelp(): string {
   const list = (values: number[] | 'same') => (values === 'same' ? '=heads' : values.map((v) => (v >= 1024 && v % 1024 === 0 ? `${v / 1024}K` : `${v}`)).join('/'));
+  const width = Math.max(...PRESET_NAMES.map((name) => name.length));
   const lines = PRESET_NAMES.map((name) => {
-    const { grid, warmup, repeats, cpuMaxGop, description, mode, calls, algorithms, backends } = PRESETS[name];
+    const { grid, warmup, repeats, cpuMaxGop, description, mode, calls, algorithms, backends, caches } = PRESETS[name];
     const seq = grid.seqQ === 'same' ? `N ${list(grid.seqKV)}` : `seqQ ${list(grid.seqQ)}, seqKV ${list(grid.seqKV)}`;
     const causal = grid.causal.length === 2 ? 'causal and not' : grid.causal[0] ? 'causal' : 'not causal';
     const kv = grid.kvHeads === 'same' ? '' : `/${list(grid.kvHeads)}`;
     const shape = mode === 'sanitize' ? 'fixed odd shapes' : `B${list(grid.batch)} H${list(grid.heads)}${kv} D${list(grid.headDim)}, ${seq}, ${causal}`;
     const runs = [
       mode === 'overhead' ? `${calls} calls, warmup ${warmup}, kernel repeats ${repeats}` : mode === 'sanitize' ? 'one call per case' : `warmup ${warmup}, repeats ${repeats}`,
-      ...(mode === 'sweep' && !backends ? [`cpu cells up to ${cpuMaxGop} GOP`] : []),
+      ...(mode === 'decode-cache' ? [`caches ${caches?.join(',')}`, `${calls} device-resident steps`] : []),
+      ...((mode === 'sweep' || mode === 'decode-cache') && !backends ? [`cpu ${mode === 'sweep' ? 'cells' : 'rows'} up to ${cpuMaxGop} GOP`] : []),
       ...(algorithms ? [`-a ${algorithms.join(',')}`] : []),
       ...(backends ? [`-b ${backends.join(',')}`] : []),
     ];
-    return `  ${name.padEnd(9)} ${shape}; ${runs.join(', ')}\n            ${description}`;
+    return `  ${name.padEnd(width)} ${shape}; ${runs.join(', ')}\n${' '.repeat(width + 3)}${description}`;
   });
   return [
     '',
@@ -208,6 +222,8 @@ function presetsHelp(): string {
     '  qattn-bench --preset paper --backends cuda --peers --json h200.json',
     '  qattn-bench --preset paper -a flash-int8-pv-int8 --options \'{"blockN":32}\' --seq 16k --causal false',
     '  qattn-bench --preset decode --kv-heads 1,8',
+    '  qattn-bench --preset decode-cache --backends cuda --peers --json decode.json',
+    '  qattn-bench --preset decode-cache-smoke --backends cpu --caches all',
     '  qattn-bench --preset overhead --json overhead.json',
     "  qattn-bench --preset schedules --candidates 'R2 wg512,R2 wg256 pc4' --seq 1k",
     '  qattn-bench --preset profile -a turbo-attn      (under ncu --kernel-name regex:attn_fwd --launch-count 1)',
@@ -229,6 +245,7 @@ export function resolveConfig(options: CliOptions): { config: RunConfig; dropped
   if (options.seqQ) grid.seqQ = options.seqQ;
   if (options.headDim) grid.headDim = options.headDim;
   if (options.causal) grid.causal = options.causal;
+  if (options.caches && preset.mode !== 'decode-cache') throw new UsageError(`--caches applies to the decode-cache presets, not ${preset.name}`);
   const { shapes, dropped } = expandGrid(grid);
   if (shapes.length === 0) {
     throw new UsageError(`no valid shape in the grid (${dropped.join('; ')})`);
@@ -250,6 +267,7 @@ export function resolveConfig(options: CliOptions): { config: RunConfig; dropped
       cpuMaxGop: options.cpuMaxGop ?? preset.cpuMaxGop,
       extraOptions: options.options ?? {},
       ...(options.candidates ? { candidates: options.candidates } : {}),
+      ...(preset.mode === 'decode-cache' ? { caches: options.caches ?? [...(preset.caches ?? ['int4'])] } : {}),
     },
     dropped,
   };
@@ -292,6 +310,8 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
         return await runSchedulesMode(ctx);
       case 'sanitize':
         return await runSanitizeMode(ctx);
+      case 'decode-cache':
+        return await runDecodeCacheMode(ctx, resolved.dropped);
       default:
         return await runSweepMode(ctx, resolved.dropped);
     }

@@ -51,7 +51,7 @@ export function machineInfo(): MachineInfo {
   };
 }
 
-const PACKAGES = ['@qattn/bench', '@qattn/quant-core', '@qattn/reference', '@qattn/flash-int8', '@qattn/turbo-attn'];
+const PACKAGES = ['@qattn/bench', '@qattn/quant-core', '@qattn/reference', '@qattn/flash-int8', '@qattn/turbo-attn', '@qattn/kv-cache'];
 
 /**
  * Versions of node and of the qattn packages. A bundled bench (the GPU host copy) cannot resolve package.json files;

@@ -74,32 +74,25 @@ export function peersScriptPath(): string {
   return fileURLToPath(new URL('../peers/sdpa_peers.py', import.meta.url));
 }
 
-interface ScriptOutput {
-  status: 'ok' | 'unavailable';
-  reason?: string;
-  python?: string;
-  torch?: string;
-  cudaRuntime?: string;
-  device?: string;
-  cells: Array<Omit<PeerCell, 'shape' | 'tops'> & { shapeIndex: number }>;
-}
+/** A cell as the script writes it: the shape by its index in the request. */
+type ScriptCell = Omit<PeerCell, 'shape' | 'tops'> & { shapeIndex: number };
+
+/** What the peers script answered, or why it did not (a missing interpreter, a crash, output that is not JSON). */
+export type PeersScriptResult<Cell> =
+  | { ok: true; python: string; output: { status: 'ok' | 'unavailable'; reason?: string; python?: string; torch?: string; cudaRuntime?: string; device?: string; cells: Cell[] } & Record<string, unknown> }
+  | { ok: false; python: string; status: 'unavailable' | 'error'; reason: string };
 
 /**
- * Runs PyTorch SDPA on the sweep's shapes in a child python process. Never throws: a missing interpreter, a missing
- * torch, no CUDA, a crash or unparsable output all become `status: 'unavailable' | 'error'` with the reason.
+ * Runs peers/sdpa_peers.py with `input` on its stdin (the script's request: mode, shapes, warmup, …) and parses the
+ * last line of its stdout. Progress lines on stderr go to `onProgress`. Never throws.
  */
-export async function runPeers(shapes: CellShape[], options: PeerRunOptions): Promise<PeersReport> {
+export async function runPeersScript<Cell>(
+  input: Record<string, unknown>,
+  options: { python?: string; onProgress?: (done: number, total: number, label: string) => void },
+): Promise<PeersScriptResult<Cell>> {
   const python = options.python || process.env.QATTN_PYTHON || 'python3';
-  const base = { python, cells: [] as PeerCell[], ratios: [] as PeerRatio[] };
   const script = peersScriptPath();
-  if (!existsSync(script)) return { ...base, status: 'error', reason: `peers script not found at ${script}` };
-  const input = JSON.stringify({
-    shapes,
-    warmup: options.warmup,
-    repeats: options.repeats,
-    seed: options.seed,
-    accuracyRows: options.accuracyRows,
-  });
+  if (!existsSync(script)) return { ok: false, python, status: 'error', reason: `peers script not found at ${script}` };
   const result = await new Promise<{ code: number | null; stdout: string; stderr: string; spawnError?: Error }>((resolve) => {
     let stdout = '';
     let stderr = '';
@@ -119,20 +112,33 @@ export async function runPeers(shapes: CellShape[], options: PeerRunOptions): Pr
     });
     child.on('close', (code) => resolve({ code, stdout, stderr: stderr + lineBuffer }));
     child.stdin.on('error', () => undefined); // the interpreter may exit before reading (e.g. a broken python)
-    child.stdin.end(input);
+    child.stdin.end(JSON.stringify(input));
   });
   if (result.spawnError) {
     const code = (result.spawnError as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? `${python} not found (set --python or QATTN_PYTHON)` : `cannot start ${python}: ${result.spawnError.message}`;
-    return { ...base, status: 'unavailable', reason };
+    return { ok: false, python, status: 'unavailable', reason };
   }
-  let parsed: ScriptOutput;
   try {
-    parsed = JSON.parse(result.stdout.trim().split('\n').pop() ?? '') as ScriptOutput;
+    const output = JSON.parse(result.stdout.trim().split('\n').pop() ?? '') as Extract<PeersScriptResult<Cell>, { ok: true }>['output'];
+    if (!Array.isArray(output?.cells)) throw new Error('no cells');
+    return { ok: true, python, output };
   } catch {
     const tail = result.stderr.trim().split('\n').slice(-3).join(' | ');
-    return { ...base, status: 'error', reason: `peers script exited with ${result.code} without a JSON result${tail ? `: ${tail}` : ''}` };
+    return { ok: false, python, status: 'error', reason: `peers script exited with ${result.code} without a JSON result${tail ? `: ${tail}` : ''}` };
   }
+}
+
+/**
+ * Runs PyTorch SDPA on the sweep's shapes in a child python process. Never throws: a missing interpreter, a missing
+ * torch, no CUDA, a crash or unparsable output all become `status: 'unavailable' | 'error'` with the reason.
+ */
+export async function runPeers(shapes: CellShape[], options: PeerRunOptions): Promise<PeersReport> {
+  const input = { shapes, warmup: options.warmup, repeats: options.repeats, seed: options.seed, accuracyRows: options.accuracyRows };
+  const answer = await runPeersScript<ScriptCell>(input, options);
+  const base = { python: answer.python, cells: [] as PeerCell[], ratios: [] as PeerRatio[] };
+  if (!answer.ok) return { ...base, status: answer.status, reason: answer.reason };
+  const parsed = answer.output;
   const cells: PeerCell[] = parsed.cells.map(({ shapeIndex, ...cell }) => {
     const shape = shapes[shapeIndex];
     return { ...cell, shape, ...(cell.status === 'ok' && cell.medianMs ? { tops: tops(attentionOps(shape), cell.medianMs) } : {}) };

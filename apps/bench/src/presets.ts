@@ -1,3 +1,4 @@
+import type { CacheKindName } from './decode-cache/kinds.js';
 import type { CellShape } from './metrics.js';
 
 /** Identifiers of the algorithms the bench sweeps, in table order. */
@@ -32,9 +33,11 @@ export interface ShapeGrid {
  * - `sweep`: algorithms × backends × shapes, time and accuracy of each cell (the table of the README);
  * - `overhead`: host overhead per call and a leak check over many sequential calls of the GPU backends (src/overhead/);
  * - `schedules`: every WebGPU schedule candidate of flash-int8 × the shapes (src/schedules/);
- * - `sanitize`: one small call per case of every algorithm on cuda, the workload compute-sanitizer runs (src/sanitize.ts).
+ * - `sanitize`: one small call per case of every algorithm on cuda, the workload compute-sanitizer runs (src/sanitize.ts);
+ * - `decode-cache`: decode steps of `turboDecode` over `@qattn/kv-cache` caches (4-bit, INT8, 4/2 mix) × backends ×
+ *   shapes, with PyTorch SDPA decode and a device copy as peers (src/decode-cache/).
  */
-export const MODES = ['sweep', 'overhead', 'schedules', 'sanitize'] as const;
+export const MODES = ['sweep', 'overhead', 'schedules', 'sanitize', 'decode-cache'] as const;
 export type Mode = (typeof MODES)[number];
 
 /** A named starting point for a run; explicit flags override its fields. */
@@ -52,8 +55,13 @@ export interface Preset {
   backends?: readonly BackendName[];
   /** Whether accuracy is measured unless `--no-accuracy` / `--accuracy` says otherwise (default: true). */
   accuracy?: boolean;
-  /** `overhead`: sequential calls per entry, timed one by one; the leak check spans them. */
+  /**
+   * `overhead`: sequential calls per entry, timed one by one; the leak check spans them. `decode-cache`: sequential
+   * device-resident decode steps timed one by one for the host overhead.
+   */
   calls?: number;
+  /** `decode-cache`: the cache kinds when `--caches` is not given. */
+  caches?: readonly CacheKindName[];
   /**
    * CPU cells whose work exceeds this many giga-operations are skipped (reported as such): the paper shapes would
    * take hours per cell on a CPU. `--cpu-max-gop` overrides.
@@ -61,7 +69,7 @@ export interface Preset {
   cpuMaxGop: number;
 }
 
-export const PRESET_NAMES = ['quick', 'paper', 'decode', 'overhead', 'schedules', 'profile', 'sanitize'] as const;
+export const PRESET_NAMES = ['quick', 'paper', 'decode', 'decode-cache', 'decode-cache-smoke', 'overhead', 'schedules', 'profile', 'sanitize'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 export const PRESETS: Record<PresetName, Preset> = {
@@ -100,6 +108,32 @@ export const PRESETS: Record<PresetName, Preset> = {
     repeats: 10,
     // 1K and 4K on the CPU (≈ 1 s per call in JavaScript); 16K/64K would take minutes per cell.
     cpuMaxGop: 2,
+  },
+  'decode-cache': {
+    name: 'decode-cache',
+    mode: 'decode-cache',
+    description: 'decode steps of turboDecode over the quantized KV cache vs PyTorch SDPA decode and a device copy (issue 9)',
+    // Issue 9's decode shape: Llama-3-8B-like GQA (32 query heads on 8 kv heads), one new token per sequence.
+    grid: { batch: [4], heads: [32], kvHeads: [8], seqQ: [1], seqKV: [4096, 16384, 65536], headDim: [128], causal: [false] },
+    warmup: 3,
+    repeats: 20,
+    algorithms: ['turbo-attn'],
+    caches: ['int4', 'int8', 'mix'],
+    calls: 300,
+    // 4K on the CPU (≈ 1 s per decode step in JavaScript, plus filling the caches); 16K/64K would take minutes.
+    cpuMaxGop: 0.3,
+  },
+  'decode-cache-smoke': {
+    name: 'decode-cache-smoke',
+    mode: 'decode-cache',
+    description: 'the decode-cache preset at a tiny shape (odd lengths across page boundaries): seconds on a CPU, for CI',
+    grid: { batch: [1], heads: [8], kvHeads: [2], seqQ: [1], seqKV: [300, 1000], headDim: [64], causal: [false] },
+    warmup: 1,
+    repeats: 3,
+    algorithms: ['turbo-attn'],
+    caches: ['int4', 'int8', 'mix'],
+    calls: 50,
+    cpuMaxGop: 0.01,
   },
   overhead: {
     name: 'overhead',

@@ -5,6 +5,7 @@ import { writeJson } from '../report/json.js';
 import { writeMarkdown } from '../report/markdown.js';
 import { ACCURACY_METHOD, type BenchReport, OPS_FORMULA, REPORT_SCHEMA_VERSION } from '../report/report.js';
 import { renderTable } from '../report/table.js';
+import type { CacheKindName } from '../decode-cache/kinds.js';
 import type { SweepConfig } from '../sweep.js';
 
 /** Where the CLI writes; tests pass their own. */
@@ -31,8 +32,10 @@ export interface RunConfig extends SweepConfig {
   data: DataKind;
   /** `--options`: added to every kernel algorithm's calls. */
   extraOptions: Record<string, unknown>;
-  /** `overhead`: sequential calls per entry. */
+  /** `overhead`: sequential calls per entry; `decode-cache`: sequential device-resident steps. */
   calls: number;
+  /** `decode-cache`: the cache kinds. */
+  caches?: CacheKindName[];
   /** `schedules`: candidate label prefixes (undefined: every candidate). */
   candidates?: string[];
 }
@@ -83,6 +86,7 @@ export interface ReportBody {
   overhead?: BenchReport['overhead'];
   schedules?: BenchReport['schedules'];
   sanitize?: BenchReport['sanitize'];
+  decodeCache?: BenchReport['decodeCache'];
 }
 
 /** Assembles the report of a run: machine, versions, commit, config, and the mode's results. */
@@ -126,6 +130,7 @@ export function buildReport(ctx: RunContext, body: ReportBody): BenchReport {
     ...(body.overhead ? { overhead: body.overhead } : {}),
     ...(body.schedules ? { schedules: body.schedules } : {}),
     ...(body.sanitize ? { sanitize: body.sanitize } : {}),
+    ...(body.decodeCache ? { decodeCache: body.decodeCache } : {}),
   };
 }
 

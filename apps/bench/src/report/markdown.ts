@@ -18,7 +18,8 @@ export function renderMarkdown(report: BenchReport): string {
     `# qattn-bench: preset \`${report.config.preset}\``,
     `Command: \`qattn-bench ${report.command.join(' ')}\``,
     `Machine: ${machineLine(report)}`,
-    `Started ${report.startedAt}, ${report.durationS.toFixed(1)} s; warmup ${report.config.warmup}, repeats ${report.config.repeats}, median reported; TOPS = ${report.config.opsFormula}.`,
+    `Started ${report.startedAt}, ${report.durationS.toFixed(1)} s; warmup ${report.config.warmup}, repeats ${report.config.repeats}, median reported` +
+      (report.config.mode === 'decode-cache' ? '.' : `; TOPS = ${report.config.opsFormula}.`),
   ];
   for (const section of reportSections(report)) {
     if (section.title) parts.push(`## ${section.title}`);

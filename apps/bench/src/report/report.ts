@@ -1,3 +1,4 @@
+import type { DecodeCacheReport } from '../decode-cache/report.js';
 import type { MachineInfo } from '../machine.js';
 import type { OverheadReport } from '../overhead/run.js';
 import type { PeersReport } from '../peers.js';
@@ -54,6 +55,8 @@ export interface BenchReport {
   schedules?: SchedulesReport;
   /** `--preset sanitize`. */
   sanitize?: { results: SanitizeResult[] };
+  /** `--preset decode-cache` (and `decode-cache-smoke`). */
+  decodeCache?: DecodeCacheReport;
 }
 
 /** How accuracy is measured, for the JSON and the table legend. */

@@ -1,3 +1,4 @@
+import { decodeCacheSections } from './decode-cache.js';
 import { accuracyLegend, cellTable, notes, PEER_COLUMNS, peerComparison, peerNotes, peerRows } from './format.js';
 import { OVERHEAD_COLUMNS, overheadNotes, overheadRows, overheadSummary } from './overhead.js';
 import type { BenchReport } from './report.js';
@@ -50,6 +51,7 @@ export function reportSections(report: BenchReport): Section[] {
     sections.push({ title: 'WebGPU schedule sweep', intro: [...adapter, ...scheduleSummary(s)], table: { head: SCHEDULE_COLUMNS, rows: scheduleRows(s) } });
     if (s.baselines.length) sections.push({ title: 'Float baseline (before and after each shape)', table: { head: BASELINE_COLUMNS, rows: baselineRows(s) } });
   }
+  if (report.decodeCache) sections.push(...decodeCacheSections(report.decodeCache));
   if (report.sanitize) {
     const results = report.sanitize.results;
     const count = (status: string) => results.filter((r) => r.status === status).length;
