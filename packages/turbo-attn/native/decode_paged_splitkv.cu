@@ -59,30 +59,74 @@ __device__ __forceinline__ DecodePoolArgs pool_of(const DecodeTensorArgs& tensor
   return bits == 8 ? tensor.pools[0] : bits == 4 ? tensor.pools[1] : tensor.pools[2];
 }
 
-// Decompresses one stored page `[rows, cols]` (stored order) to INT8 in shared memory, same order: INT8 pages are
-// copied, INT4/INT2 pages give clamp(code·step[col] + zero[col], ±127) — kv-cache's decodePageInt8.
-__device__ void decompress_page(int8_t* dst, const DecodePoolArgs& pool, int slot, int bits, int rows, int cols) {
-  const int words = rows * cols * bits / 32;
+// A page's code words held in registers: each thread's share (word w = threadIdx.x + i·kDecodeThreads) of the next
+// page, loaded while the current one is computed, so every CTA keeps a page of K and one of V in flight instead of
+// stalling on each page's load after a __syncthreads (decode is bandwidth-bound: bytes in flight per SM set the pace).
+// 16 words per thread hold an INT8 page of 64 tokens × 128 channels; larger pages take the direct path.
+constexpr int kPrefetchWords = 16;
+struct PageWords {
+  int32_t w[kPrefetchWords];
+};
+
+__device__ __forceinline__ int page_words(int bits, int rows, int cols) { return rows * cols * bits / 32; }
+
+__device__ __forceinline__ void load_page_words(PageWords& r, const DecodePoolArgs& pool, int slot, int bits, int rows, int cols) {
+  const int words = page_words(bits, rows, cols);
   const int32_t* codes = pool.codes + static_cast<int64_t>(slot) * words;
+#pragma unroll
+  for (int i = 0; i < kPrefetchWords; ++i) {
+    const int w = threadIdx.x + i * kDecodeThreads;
+    r.w[i] = w < words ? __ldg(codes + w) : 0;
+  }
+}
+
+// Word w of a stored page `[rows, cols]` (stored order) to INT8 at dst: INT8 words are copied, INT4/INT2 words give
+// clamp(code·step[col] + zero[col], ±127) — kv-cache's decodePageInt8.
+__device__ __forceinline__ void decompress_word(int8_t* dst, uint32_t word, int w, const DecodePoolArgs& pool, int slot, int bits, int cols) {
   if (bits == 8) {
-    auto* dst_words = reinterpret_cast<int32_t*>(dst);
-    for (int w = threadIdx.x; w < words; w += kDecodeThreads) dst_words[w] = __ldg(codes + w);
+    reinterpret_cast<int32_t*>(dst)[w] = static_cast<int32_t>(word);
     return;
   }
   const uint8_t* step = pool.step + static_cast<int64_t>(slot) * cols;
   const int8_t* zero = pool.zero + static_cast<int64_t>(slot) * cols;
   const int per_word = 32 / bits;
   const uint32_t mask = (1u << bits) - 1u;
-  for (int w = threadIdx.x; w < words; w += kDecodeThreads) {
-    const uint32_t word = static_cast<uint32_t>(__ldg(codes + w));
-    const int first = w * per_word;  // per_word divides cols (cols is a multiple of 16): one stored row per word
-    for (int j = 0; j < per_word; ++j) {
-      const int col = (first + j) % cols;
-      const int code = static_cast<int>((word >> (j * bits)) & mask);
-      const int value = min(127, max(-127, code * static_cast<int>(__ldg(step + col)) + static_cast<int>(__ldg(zero + col))));
-      dst[first + j] = static_cast<int8_t>(value);
-    }
+  const int first = w * per_word;  // per_word divides cols (cols is a multiple of 16): one stored row per word
+  for (int j = 0; j < per_word; ++j) {
+    const int col = (first + j) % cols;
+    const int code = static_cast<int>((word >> (j * bits)) & mask);
+    const int value = min(127, max(-127, code * static_cast<int>(__ldg(step + col)) + static_cast<int>(__ldg(zero + col))));
+    dst[first + j] = static_cast<int8_t>(value);
   }
+}
+
+// Decompresses a page whose words are in registers (load_page_words) into shared memory.
+__device__ __forceinline__ void store_page_words(int8_t* dst, const PageWords& r, const DecodePoolArgs& pool, int slot, int bits, int rows, int cols) {
+  const int words = page_words(bits, rows, cols);
+#pragma unroll
+  for (int i = 0; i < kPrefetchWords; ++i) {
+    const int w = threadIdx.x + i * kDecodeThreads;
+    if (w < words) decompress_word(dst, static_cast<uint32_t>(r.w[i]), w, pool, slot, bits, cols);
+  }
+}
+
+// Decompresses one stored page straight from global memory (pages too large to prefetch into registers).
+__device__ void decompress_page(int8_t* dst, const DecodePoolArgs& pool, int slot, int bits, int rows, int cols) {
+  const int words = page_words(bits, rows, cols);
+  const int32_t* codes = pool.codes + static_cast<int64_t>(slot) * words;
+  for (int w = threadIdx.x; w < words; w += kDecodeThreads) decompress_word(dst, static_cast<uint32_t>(__ldg(codes + w)), w, pool, slot, bits, cols);
+}
+
+// Where one page of one tensor lives: its width, slot and pool.
+struct PageRef {
+  int bits;
+  int slot;
+  DecodePoolArgs pool;
+};
+
+__device__ __forceinline__ PageRef page_ref(const DecodeTensorArgs& tensor, int64_t entry) {
+  const int bits = tensor.page_bits[entry];
+  return {bits, tensor.page_table[entry], pool_of(tensor, bits)};
 }
 
 // What the chunk functions need: scalars copied out of the argument block (a reference into kernel parameter space
@@ -291,26 +335,50 @@ __global__ void __launch_bounds__(kDecodeThreads, 4) decode_split_kernel(const D
     }
   }
 
-  // Pages of this split.
+  // Pages of this split. With prefetch, page p+1's K words are loaded right after page p's K is in shared memory and
+  // its V words right after page p's V is: the loads overlap the logits, softmax and P·V of page p.
   const int first_page = split * args.pages_per_split;
   const int last_page = min(pages, first_page + args.pages_per_split);
+  const int64_t table_row = static_cast<int64_t>(group) * args.max_pages;
+  const bool prefetch = page_words(8, T, D) <= kPrefetchWords * kDecodeThreads;  // the widest page fits: block-uniform
+  PageWords k_next, v_next;
+  PageRef k_ref{}, v_ref{};
+  if (first_page < last_page) {
+    k_ref = page_ref(args.k, table_row + first_page);
+    v_ref = page_ref(args.v, table_row + first_page);
+    if (prefetch) {
+      load_page_words(k_next, k_ref.pool, k_ref.slot, k_ref.bits, T, D);
+      load_page_words(v_next, v_ref.pool, v_ref.slot, v_ref.bits, D, T);
+    }
+  }
   for (int page = first_page; page < last_page; ++page) {
-    const int64_t entry = static_cast<int64_t>(group) * args.max_pages + page;
-    const int k_bits = args.k.page_bits[entry];
-    const int k_slot = args.k.page_table[entry];
-    const DecodePoolArgs k_pool = pool_of(args.k, k_bits);
-    decompress_page(smem.k_int8, k_pool, k_slot, k_bits, T, D);
+    const bool more = page + 1 < last_page;
+    const PageRef k_page = k_ref, v_page = v_ref;
+    if (more) {
+      k_ref = page_ref(args.k, table_row + page + 1);
+      v_ref = page_ref(args.v, table_row + page + 1);
+    }
+    if (prefetch) {
+      store_page_words(smem.k_int8, k_next, k_page.pool, k_page.slot, k_page.bits, T, D);
+      if (more) load_page_words(k_next, k_ref.pool, k_ref.slot, k_ref.bits, T, D);
+    } else {
+      decompress_page(smem.k_int8, k_page.pool, k_page.slot, k_page.bits, T, D);
+    }
     __syncthreads();
-    const bool k_per_token = k_bits == 8;
-    logits_int8(c, T, S + page * T, k_pool.scales + static_cast<int64_t>(k_slot) * (k_per_token ? T : 1), k_per_token ? 1 : 0);
-    if (!softmax_chunk(c, T)) continue;
-    const int v_bits = args.v.page_bits[entry];
-    const int v_slot = args.v.page_table[entry];
-    const DecodePoolArgs v_pool = pool_of(args.v, v_bits);
-    decompress_page(smem.v_int8, v_pool, v_slot, v_bits, D, T);
+    const bool k_per_token = k_page.bits == 8;
+    logits_int8(c, T, S + page * T, k_page.pool.scales + static_cast<int64_t>(k_page.slot) * (k_per_token ? T : 1), k_per_token ? 1 : 0);
+    const bool live = softmax_chunk(c, T);
+    if (prefetch) {
+      // A skipped page still moves the V pipeline on: its words are dropped and the next page's loaded.
+      if (live) store_page_words(smem.v_int8, v_next, v_page.pool, v_page.slot, v_page.bits, D, T);
+      if (more) load_page_words(v_next, v_ref.pool, v_ref.slot, v_ref.bits, D, T);
+    } else if (live) {
+      decompress_page(smem.v_int8, v_page.pool, v_page.slot, v_page.bits, D, T);
+    }
+    if (!live) continue;
     __syncthreads();
-    const bool v_per_token = v_bits == 8;
-    pv_int8(c, T, v_pool.scales + static_cast<int64_t>(v_slot) * (v_per_token ? T : 1), v_per_token ? 1 : 0);
+    const bool v_per_token = v_page.bits == 8;
+    pv_int8(c, T, v_page.pool.scales + static_cast<int64_t>(v_page.slot) * (v_per_token ? T : 1), v_per_token ? 1 : 0);
   }
 
   // The INT8 buffer (the newest tokens), token-major for K and V: V is transposed to channel-major on the way in.
