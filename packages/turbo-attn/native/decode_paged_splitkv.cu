@@ -80,41 +80,52 @@ __device__ __forceinline__ void load_page_words(PageWords& r, const DecodePoolAr
   }
 }
 
-// Word w of a stored page `[rows, cols]` (stored order) to INT8 at dst: INT8 words are copied, INT4/INT2 words give
-// clamp(code·step[col] + zero[col], ±127) — kv-cache's decodePageInt8.
-__device__ __forceinline__ void decompress_word(int8_t* dst, uint32_t word, int w, const DecodePoolArgs& pool, int slot, int bits, int cols) {
+// Word w of a stored page `[rows, cols]` (stored order) to INT8 at dst, rows `stride` bytes apart: INT8 words are
+// copied, INT4/INT2 words give clamp(code·step[col] + zero[col], ±127) — kv-cache's decodePageInt8. A word's codes
+// lie in one row (cols is a multiple of 16, so 32/bits divides it); step and zero of 4 columns come in one 32-bit
+// load each and 4 INT8 results leave in one 32-bit store.
+__device__ __forceinline__ void decompress_word(int8_t* dst, uint32_t word, int w, const DecodePoolArgs& pool, int slot, int bits, int cols, int stride) {
+  const int per_word = 32 / bits;
+  const int first = w * per_word;
+  const int row = first / cols, col = first % cols;
+  uint32_t* out = reinterpret_cast<uint32_t*>(dst + row * stride + col);
   if (bits == 8) {
-    reinterpret_cast<int32_t*>(dst)[w] = static_cast<int32_t>(word);
+    out[0] = word;
     return;
   }
-  const uint8_t* step = pool.step + static_cast<int64_t>(slot) * cols;
-  const int8_t* zero = pool.zero + static_cast<int64_t>(slot) * cols;
-  const int per_word = 32 / bits;
+  const auto* step4 = reinterpret_cast<const uint32_t*>(pool.step + static_cast<int64_t>(slot) * cols + col);
+  const auto* zero4 = reinterpret_cast<const uint32_t*>(pool.zero + static_cast<int64_t>(slot) * cols + col);
   const uint32_t mask = (1u << bits) - 1u;
-  const int first = w * per_word;  // per_word divides cols (cols is a multiple of 16): one stored row per word
-  for (int j = 0; j < per_word; ++j) {
-    const int col = (first + j) % cols;
-    const int code = static_cast<int>((word >> (j * bits)) & mask);
-    const int value = min(127, max(-127, code * static_cast<int>(__ldg(step + col)) + static_cast<int>(__ldg(zero + col))));
-    dst[first + j] = static_cast<int8_t>(value);
+  for (int q = 0; q < per_word / 4; ++q) {
+    const uint32_t steps = __ldg(step4 + q), zeros = __ldg(zero4 + q);
+    uint32_t packed = 0;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int code = static_cast<int>((word >> ((q * 4 + j) * bits)) & mask);
+      const int step = static_cast<int>((steps >> (8 * j)) & 0xffu);
+      const int zero = static_cast<int8_t>((zeros >> (8 * j)) & 0xffu);
+      const int value = min(127, max(-127, code * step + zero));
+      packed |= (static_cast<uint32_t>(value) & 0xffu) << (8 * j);
+    }
+    out[q] = packed;
   }
 }
 
 // Decompresses a page whose words are in registers (load_page_words) into shared memory.
-__device__ __forceinline__ void store_page_words(int8_t* dst, const PageWords& r, const DecodePoolArgs& pool, int slot, int bits, int rows, int cols) {
+__device__ __forceinline__ void store_page_words(int8_t* dst, int stride, const PageWords& r, const DecodePoolArgs& pool, int slot, int bits, int rows, int cols) {
   const int words = page_words(bits, rows, cols);
 #pragma unroll
   for (int i = 0; i < kPrefetchWords; ++i) {
     const int w = threadIdx.x + i * kDecodeThreads;
-    if (w < words) decompress_word(dst, static_cast<uint32_t>(r.w[i]), w, pool, slot, bits, cols);
+    if (w < words) decompress_word(dst, static_cast<uint32_t>(r.w[i]), w, pool, slot, bits, cols, stride);
   }
 }
 
 // Decompresses one stored page straight from global memory (pages too large to prefetch into registers).
-__device__ void decompress_page(int8_t* dst, const DecodePoolArgs& pool, int slot, int bits, int rows, int cols) {
+__device__ void decompress_page(int8_t* dst, int stride, const DecodePoolArgs& pool, int slot, int bits, int rows, int cols) {
   const int words = page_words(bits, rows, cols);
   const int32_t* codes = pool.codes + static_cast<int64_t>(slot) * words;
-  for (int w = threadIdx.x; w < words; w += kDecodeThreads) decompress_word(dst, static_cast<uint32_t>(__ldg(codes + w)), w, pool, slot, bits, cols);
+  for (int w = threadIdx.x; w < words; w += kDecodeThreads) decompress_word(dst, static_cast<uint32_t>(__ldg(codes + w)), w, pool, slot, bits, cols, stride);
 }
 
 // Where one page of one tensor lives: its width, slot and pool.
@@ -199,7 +210,7 @@ __device__ void logits_int8(const SplitContext& c, int n, int first_key, const f
     float x = -INFINITY;
     if (first_key + t <= c.smem.last_key[r]) {
       const auto* q = reinterpret_cast<const int*>(c.smem.q_int8 + r * c.head_dim);
-      const auto* k = reinterpret_cast<const int*>(c.smem.k_int8 + t * c.head_dim);
+      const auto* k = reinterpret_cast<const int*>(c.smem.k_int8 + t * decode_k_stride(c.head_dim));
       int dot = 0;
       for (int w = 0; w < words; ++w) dot = __dp4a(q[w], k[w], dot);
       const float descale = c.smem.q_scale[r] * k_scales[t * k_scale_stride] * c.sm_scale_log2;
@@ -236,7 +247,7 @@ __device__ void pv_int8(const SplitContext& c, int n, const float* v_scales, int
     const float descale = c.smem.p_descale[r];
     if (descale == 0.f) continue;
     const auto* p = reinterpret_cast<const int*>(c.smem.p_codes + r * page);
-    const auto* v = reinterpret_cast<const int*>(c.smem.v_int8 + d * page);
+    const auto* v = reinterpret_cast<const int*>(c.smem.v_int8 + d * decode_v_stride(page));
     int dot = 0;
     for (int w = 0; w < words; ++w) dot = __dp4a(p[w], v[w], dot);
     c.smem.o_acc[e] += static_cast<float>(dot) * descale;
@@ -359,10 +370,10 @@ __global__ void __launch_bounds__(kDecodeThreads, 4) decode_split_kernel(const D
       v_ref = page_ref(args.v, table_row + page + 1);
     }
     if (prefetch) {
-      store_page_words(smem.k_int8, k_next, k_page.pool, k_page.slot, k_page.bits, T, D);
+      store_page_words(smem.k_int8, decode_k_stride(D), k_next, k_page.pool, k_page.slot, k_page.bits, T, D);
       if (more) load_page_words(k_next, k_ref.pool, k_ref.slot, k_ref.bits, T, D);
     } else {
-      decompress_page(smem.k_int8, k_page.pool, k_page.slot, k_page.bits, T, D);
+      decompress_page(smem.k_int8, decode_k_stride(D), k_page.pool, k_page.slot, k_page.bits, T, D);
     }
     __syncthreads();
     const bool k_per_token = k_page.bits == 8;
@@ -370,10 +381,10 @@ __global__ void __launch_bounds__(kDecodeThreads, 4) decode_split_kernel(const D
     const bool live = softmax_chunk(c, T);
     if (prefetch) {
       // A skipped page still moves the V pipeline on: its words are dropped and the next page's loaded.
-      if (live) store_page_words(smem.v_int8, v_next, v_page.pool, v_page.slot, v_page.bits, D, T);
+      if (live) store_page_words(smem.v_int8, decode_v_stride(T), v_next, v_page.pool, v_page.slot, v_page.bits, D, T);
       if (more) load_page_words(v_next, v_ref.pool, v_ref.slot, v_ref.bits, D, T);
     } else if (live) {
-      decompress_page(smem.v_int8, v_page.pool, v_page.slot, v_page.bits, D, T);
+      decompress_page(smem.v_int8, decode_v_stride(T), v_page.pool, v_page.slot, v_page.bits, D, T);
     }
     if (!live) continue;
     __syncthreads();
@@ -385,14 +396,17 @@ __global__ void __launch_bounds__(kDecodeThreads, 4) decode_split_kernel(const D
   if (split == splits - 1 && buffer_n > 0) {
     const int8_t* k_codes = args.k.buffer_codes + static_cast<int64_t>(group) * T * D;
     const int8_t* v_codes = args.v.buffer_codes + static_cast<int64_t>(group) * T * D;
-    auto* k_words = reinterpret_cast<int32_t*>(smem.k_int8);
-    for (int w = threadIdx.x; w < buffer_n * D / 4; w += kDecodeThreads) k_words[w] = reinterpret_cast<const int32_t*>(k_codes)[w];
+    const int words_per_row = D / 4, k_stride = decode_k_stride(D);
+    for (int w = threadIdx.x; w < buffer_n * words_per_row; w += kDecodeThreads) {
+      const int t = w / words_per_row, word = w % words_per_row;
+      reinterpret_cast<int32_t*>(smem.k_int8 + t * k_stride)[word] = reinterpret_cast<const int32_t*>(k_codes)[w];
+    }
     __syncthreads();
     logits_int8(c, buffer_n, S + pages * T, args.k.buffer_scales + static_cast<int64_t>(group) * T, 1);
     if (softmax_chunk(c, buffer_n)) {
       for (int e = threadIdx.x; e < D * T; e += kDecodeThreads) {
         const int d = e / T, t = e % T;
-        smem.v_int8[e] = t < buffer_n ? v_codes[t * D + d] : 0;
+        smem.v_int8[d * decode_v_stride(T) + t] = t < buffer_n ? v_codes[t * D + d] : 0;
       }
       __syncthreads();
       pv_int8(c, buffer_n, args.v.buffer_scales + static_cast<int64_t>(group) * T, 1);
@@ -439,6 +453,7 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_combine_kernel(const De
       sum += w;
     }
     sum = warp_sum(sum);
+    __syncwarp();  // lane 0 reads every lane's weights[s]: the shuffles order registers, not shared memory
     if (threadIdx.x == 0) {
       lse_shared = sum > 0.f ? (m + log2f(sum)) * 0.69314718055994531f : -INFINITY;
       for (int s = 0; s < splits; ++s) weights[s] = sum > 0.f ? weights[s] / sum : 0.f;

@@ -18,8 +18,8 @@ constexpr float kDecodeMinScale = 1.17549435e-38f;
 
 struct DecodeSmem {
   int8_t* q_int8;    // [rows, headDim]
-  int8_t* k_int8;    // [pageSize, headDim] the page's K decompressed
-  int8_t* v_int8;    // [headDim, pageSize] the page's V decompressed (channel-major)
+  int8_t* k_int8;    // [pageSize, decode_k_stride(headDim)] the page's K decompressed
+  int8_t* v_int8;    // [headDim, decode_v_stride(pageSize)] the page's V decompressed (channel-major)
   int8_t* p_codes;   // [rows, pageSize]
   float* q_rot;      // [rows, headDim] rotated q (the sink's fp32 q·k)
   float* scores;     // [rows, scoreStride] logits, then p
@@ -35,6 +35,13 @@ struct DecodeSmem {
 
 __host__ __device__ constexpr int decode_align16(int bytes) { return (bytes + 15) / 16 * 16; }
 
+// Row strides (bytes) of the decompressed pages in shared memory: one word more than a row. The dp4a loops give each
+// thread its own key row (logits) or channel row (P·V) and walk it word by word, so with unpadded rows of 32 (K, hd
+// 128) or 16 (V, 64-token pages) words every lane of a warp hit the same bank: 32- and 16-way conflicts. An odd word
+// count per row puts lane i's word w in bank (i + w) mod 32.
+__host__ __device__ constexpr int decode_k_stride(int head_dim) { return head_dim + 4; }
+__host__ __device__ constexpr int decode_v_stride(int page_size) { return page_size + 4; }
+
 // Carves `base` (or computes the size from base = nullptr): the same walk for both, so they cannot disagree.
 __host__ __device__ inline int decode_smem_walk(unsigned char* base, int rows, int head_dim, int page_size, int sink_tokens, DecodeSmem* out) {
   const int score_stride = page_size > sink_tokens ? page_size : sink_tokens;
@@ -46,8 +53,8 @@ __host__ __device__ inline int decode_smem_walk(unsigned char* base, int rows, i
   };
   DecodeSmem s{};
   s.q_int8 = reinterpret_cast<int8_t*>(take(rows * head_dim));
-  s.k_int8 = reinterpret_cast<int8_t*>(take(page_size * head_dim));
-  s.v_int8 = reinterpret_cast<int8_t*>(take(page_size * head_dim));
+  s.k_int8 = reinterpret_cast<int8_t*>(take(page_size * decode_k_stride(head_dim)));
+  s.v_int8 = reinterpret_cast<int8_t*>(take(head_dim * decode_v_stride(page_size)));
   s.p_codes = reinterpret_cast<int8_t*>(take(rows * page_size));
   s.q_rot = reinterpret_cast<float*>(take(rows * head_dim * 4));
   s.scores = reinterpret_cast<float*>(take(rows * score_stride * 4));

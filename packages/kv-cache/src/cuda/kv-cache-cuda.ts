@@ -506,6 +506,17 @@ export class CudaKVCache implements KVCache {
     };
   }
 
+  /**
+   * Resolves once no append is still allocating device memory, so that {@link deviceStorage} answers; at once when
+   * none is. Unlike {@link flush} it does not wait for the device: kernels already queued stay queued, and the stream
+   * orders them before whatever reads the storage next (turboDecode awaits this before each step).
+   */
+  async ready(): Promise<void> {
+    this.#live('ready');
+    while (this.#gate !== null) await this.#gate;
+    this.#throwIfBroken();
+  }
+
   /** Resolves once everything queued on the cache has finished on the device; rejects if the cache failed. */
   async flush(): Promise<void> {
     this.#live('flush');

@@ -27,8 +27,16 @@ export interface DecodeDeviceTensorStorage {
   readonly pools: Readonly<Partial<Record<PageBits, { readonly codes: DeviceTensor; readonly step: DeviceTensor; readonly zero: DeviceTensor; readonly scales: DeviceTensor }>>>;
 }
 
-/** A cache decode runs on with CUDA: `backend === 'cuda'` and its device storage. */
-export type CudaDecodableCache = KVCache & { deviceStorage(): DecodeDeviceStorage };
+/**
+ * A cache decode runs on with CUDA: `backend === 'cuda'` and its device storage; `ready()`, where the cache has it,
+ * resolves once an append that is still allocating device memory has its buffers (kv-cache's CudaKVCache).
+ */
+export type CudaDecodableCache = KVCache & { deviceStorage(): DecodeDeviceStorage; ready?(): Promise<void> };
+
+/** Waits until the cache's device storage can be read (appends queued before stay ordered before decode on the stream). */
+export async function deviceStorageReady(cache: KVCache): Promise<void> {
+  await (cache as Partial<CudaDecodableCache>).ready?.();
+}
 
 /** The device storage of a cuda cache, or `ERR_QATTN_BACKEND_UNAVAILABLE` when the cache does not expose one. */
 export function deviceStorageOf(cache: KVCache): DecodeDeviceStorage {

@@ -6,7 +6,7 @@ import type { DecodeParams } from '../decode_paged_cpu.js';
 import type { DecodeBackend, DecodeTimingSettings } from '../decode-backend.js';
 import type { AttentionState } from '../merge-attention-states.js';
 import { type DecodeArgValues, packDecodeArgs } from './args.js';
-import { type DecodeDeviceStorage, deviceStorageOf } from './device-cache.js';
+import { type DecodeDeviceStorage, deviceStorageOf, deviceStorageReady } from './device-cache.js';
 import { type DecodeSchedule, cudaDecodeSchedule, decodeSmemBytes } from './schedule.js';
 
 export { type CudaDecodableCache, type DecodeDeviceStorage, deviceStorageOf } from './device-cache.js';
@@ -170,7 +170,8 @@ export async function loadCudaDecodeBackend(): Promise<CudaDecodeBackend> {
     });
   };
 
-  const usePlan = <R>(cache: KVCache, params: DecodeParams, tuning: CudaDecodeTuning | undefined, fn: (storage: DecodeDeviceStorage, planned: DecodeSchedule, plan: DecodePlan) => Promise<R>) => {
+  const usePlan = async <R>(cache: KVCache, params: DecodeParams, tuning: CudaDecodeTuning | undefined, fn: (storage: DecodeDeviceStorage, planned: DecodeSchedule, plan: DecodePlan) => Promise<R>) => {
+    await deviceStorageReady(cache);
     const { storage, planned, key } = prepare(cache, params, tuning);
     const { batch, kvHeads, headDim } = storage.config;
     return plans.use(

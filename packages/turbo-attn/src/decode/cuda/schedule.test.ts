@@ -37,7 +37,8 @@ describe('cudaDecodeSchedule', () => {
 
 describe('decodeSmemBytes', () => {
   it('sums 16-byte-aligned regions (native/decode_smem_layout.h): 4 rows, hd128, pages of 64, 4 sinks', () => {
-    // q 512 + K 8192 + V 8192 + P 256 + q_rot 2048 + scores 1024 + O 2048 + 6 row arrays of 16.
-    expect(decodeSmemBytes(4, 128, 64, 4)).toBe(512 + 8192 + 8192 + 256 + 2048 + 1024 + 2048 + 6 * 16);
+    // q 512 + K 64·(128+4) + V 128·(64+4) (rows padded by a word) + P 256 + q_rot 2048 + scores 1024 + O 2048 + 6 row
+    // arrays of 16.
+    expect(decodeSmemBytes(4, 128, 64, 4)).toBe(512 + 8448 + 8704 + 256 + 2048 + 1024 + 2048 + 6 * 16);
   });
 });

@@ -62,6 +62,7 @@ const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
 /** Dynamic shared memory of the split kernel (native/decode_smem_layout.h decode_smem_walk, the same sum). */
 export function decodeSmemBytes(rows: number, headDim: number, pageSize: number, sinkTokens: number): number {
   const scoreStride = Math.max(pageSize, sinkTokens);
-  const parts = [rows * headDim, pageSize * headDim, pageSize * headDim, rows * pageSize, rows * headDim * 4, rows * scoreStride * 4, rows * headDim * 4];
+  // K and V pages are padded by one word per row (decode_k_stride, decode_v_stride: conflict-free dp4a rows).
+  const parts = [rows * headDim, pageSize * (headDim + 4), headDim * (pageSize + 4), rows * pageSize, rows * headDim * 4, rows * scoreStride * 4, rows * headDim * 4];
   return parts.reduce((sum, bytes) => sum + align16(bytes), 0) + 6 * align16(rows * 4);
 }
