@@ -8,11 +8,12 @@ import { loadWebGpuKVCacheBackend } from './webgpu/index.js';
 
 const registry = new BackendRegistry<KVCacheBackend>('@qattn/kv-cache');
 
-// 'auto' picks what turboDecode can run: cuda (a decode kernel reads its pages), then cpu. The webgpu cache holds and
-// appends on the device but has no decode kernel yet, so it is below cpu: asked for by name only, never by 'auto'.
+// 'auto' as for attention: cuda, then webgpu, then cpu — except a webgpu cache on a software adapter (lavapipe,
+// SwiftShader), where compiling and running its kernels costs more than the cpu cache: 'auto' passes it over there.
+const skipInAuto = (backend: KVCacheBackend) => backend.autoSkipReason;
 registry.register('cuda', loadCudaKVCacheBackend, 30);
+registry.register('webgpu', loadWebGpuKVCacheBackend, 20, { skipInAuto });
 registry.register('cpu', async () => ({ create: (config) => new CpuKVCache(config) }), 10);
-registry.register('webgpu', loadWebGpuKVCacheBackend, 5);
 
 /**
  * Creates a quantized, paged KV cache for `batch` sequences of `kvHeads` heads of `headDim` channels: TurboAttention's

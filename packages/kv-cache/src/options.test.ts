@@ -52,17 +52,24 @@ describe('resolveKVCacheOptions', () => {
   });
 });
 
+/** Whether the shared WebGPU device runs on a software adapter (where 'auto' passes the webgpu cache over). */
+async function webGpuIsSoftware(): Promise<boolean> {
+  const { acquireGpu } = await import('@qattn/webgpu-runtime');
+  return (await acquireGpu()).software;
+}
+
 describe('createKVCache backends', () => {
   const expectCuda = process.env.QATTN_EXPECT_CUDA === '1';
 
-  it('creates a cpu cache; auto picks cuda where a device is, else cpu (never webgpu, which has no decode yet)', async () => {
+  it('creates a cpu cache; auto picks cuda where a device is, else webgpu on a hardware adapter, else cpu', async () => {
     const cpu = await createKVCache({ ...shape, backend: 'cpu' });
     expect(cpu.backend).toBe('cpu');
-    const auto = await createKVCache(shape);
-    expect(auto.backend).toBe(expectCuda ? 'cuda' : 'cpu');
-    auto.dispose();
     const status = await kvCacheBackends();
-    expect(status.map((s) => s.name)).toEqual(['cuda', 'cpu', 'webgpu']);
+    expect(status.map((s) => s.name)).toEqual(['cuda', 'webgpu', 'cpu']);
+    const hardwareWebGpu = status.find((s) => s.name === 'webgpu')?.available === true && !(await webGpuIsSoftware());
+    const auto = await createKVCache(shape);
+    expect(auto.backend).toBe(expectCuda ? 'cuda' : hardwareWebGpu ? 'webgpu' : 'cpu');
+    auto.dispose();
     expect(status.find((s) => s.name === 'cpu')).toMatchObject({ available: true });
   });
 

@@ -23,6 +23,17 @@ describe('BackendRegistry', () => {
     await expect(none.resolve('auto')).rejects.toSatisfy((err: unknown) => isQattnError(err, 'ERR_QATTN_BACKEND_UNAVAILABLE') && /driver missing/.test((err as Error).message));
   });
 
+  it("lets 'auto' pass over a loaded backend that asks to be skipped, and never a backend asked for by name", async () => {
+    const registry = new BackendRegistry<{ software: boolean }>('@qattn/test');
+    registry.register('cpu', async () => ({ software: false }), 10);
+    registry.register('webgpu', async () => ({ software: true }), 20, { skipInAuto: (b) => (b.software ? 'a software adapter' : undefined) });
+    expect((await registry.resolve('auto')).name).toBe('cpu');
+    expect((await registry.resolve('webgpu')).name).toBe('webgpu');
+    const only = new BackendRegistry<{ software: boolean }>('@qattn/test');
+    only.register('webgpu', async () => ({ software: true }), 20, { skipInAuto: () => 'a software adapter' });
+    await expect(only.resolve('auto')).rejects.toSatisfy((err: unknown) => isQattnError(err, 'ERR_QATTN_BACKEND_UNAVAILABLE') && /software adapter/.test((err as Error).message));
+  });
+
   it('retries a failed load on the next call and caches a successful one', async () => {
     let attempts = 0;
     const registry = new BackendRegistry<number>('@qattn/test');

@@ -18,7 +18,17 @@ interface Entry<B> {
   name: BackendName;
   priority: number;
   factory: () => Promise<B>;
+  options: RegisterOptions<B>;
   loaded?: Promise<B>;
+}
+
+/** Options of {@link BackendRegistry.register}. */
+export interface RegisterOptions<B> {
+  /**
+   * Asked after the backend loaded, for `'auto'` only: a reason to pass it over for a lower-priority one (e.g. a
+   * WebGPU cache on a software adapter, slower than the CPU one), or undefined to take it. Asking by name ignores it.
+   */
+  skipInAuto?: (backend: B) => string | undefined;
 }
 
 /**
@@ -34,8 +44,8 @@ export class BackendRegistry<B> {
   constructor(private readonly packageName: string) {}
 
   /** Registers (or replaces) a backend. Higher `priority` is preferred by `'auto'`. */
-  register(name: BackendName, factory: () => Promise<B>, priority: number): void {
-    this.#entries.set(name, { name, priority, factory });
+  register(name: BackendName, factory: () => Promise<B>, priority: number, options: RegisterOptions<B> = {}): void {
+    this.#entries.set(name, { name, priority, factory, options });
   }
 
   /** Names of the registered backends, highest priority first. */
@@ -57,7 +67,10 @@ export class BackendRegistry<B> {
     const failures: string[] = [];
     for (const entry of this.#sorted()) {
       try {
-        return { name: entry.name, backend: await this.#load(entry) };
+        const backend = await this.#load(entry);
+        const skip = entry.options.skipInAuto?.(backend);
+        if (skip === undefined) return { name: entry.name, backend };
+        failures.push(`${entry.name}: ${skip}`);
       } catch (err) {
         failures.push(`${entry.name}: ${(err as Error).message}`);
       }

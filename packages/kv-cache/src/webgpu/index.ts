@@ -30,6 +30,9 @@ export function checkWebGpuCacheConfig(config: KVCacheConfig): void {
 export async function loadWebGpuKVCacheBackend(): Promise<KVCacheBackend> {
   const context = await acquireGpu();
   return {
+    ...(context.software
+      ? { autoSkipReason: `a software adapter (${context.adapter.description || context.adapter.device || 'fallback'}): the cpu cache is faster; ask for backend 'webgpu' by name to use it` }
+      : {}),
     create(config) {
       checkWebGpuCacheConfig(config);
       return new WebGpuKVCache(context, config);

@@ -20,3 +20,11 @@ export {
   cudaDecodeSchedule,
   loadCudaDecodeBackend,
 } from './cuda/index.js';
+export {
+  type WebGpuDecodableCache,
+  type WebGpuDecodeBackend,
+  type WebGpuDecodeSchedule,
+  type WebGpuDecodeTuning,
+  loadWebGpuDecodeBackend,
+  webGpuDecodeSchedule,
+} from './webgpu/index.js';

@@ -145,15 +145,15 @@ describe('turboDecode bad inputs', () => {
     await expectCode(turboDecode(new Float32Array(2 * 4 * 16), {} as never), 'ERR_QATTN_DTYPE', 'KVCache');
   });
 
-  it('rejects a disposed cache and a cache on a backend it does not run on yet', async () => {
+  it('rejects a disposed cache and a device cache that is not one of kv-cache', async () => {
     const cache = await setup();
     cache.dispose();
     await expectCode(turboDecode(new Float32Array(2 * 4 * 16), cache), 'ERR_QATTN_DISPOSED');
     // A cache that claims cuda but is not kv-cache's CudaKVCache: no device here, or no deviceStorage() on a GPU host.
     const onCuda = { backend: 'cuda', disposed: false, batch: 2, kvHeads: 2, headDim: 16, storage: () => ({}) } as unknown as KVCache;
     await expectCode(turboDecode(new Float32Array(2 * 4 * 16), onCuda), 'ERR_QATTN_BACKEND_UNAVAILABLE');
-    // The webgpu cache holds pages on the device, but no decode kernel reads them yet.
+    // Likewise a cache that claims webgpu but has no device storage (not kv-cache's WebGpuKVCache).
     const onWebGpu = { ...onCuda, backend: 'webgpu' } as unknown as KVCache;
-    await expectCode(turboDecode(new Float32Array(2 * 4 * 16), onWebGpu), 'ERR_QATTN_BACKEND_UNAVAILABLE', 'not implemented yet');
+    await expectCode(turboDecode(new Float32Array(2 * 4 * 16), onWebGpu), 'ERR_QATTN_BACKEND_UNAVAILABLE', 'storageOnDevice');
   });
 });
