@@ -21,7 +21,9 @@ import type { CellShape } from '../src/metrics.js';
 import { probeDecodeBackend } from '../src/modes/decode-cache.js';
 import { loadReferencePackage } from '../src/packages.js';
 import { PRESETS } from '../src/presets.js';
-import { decodeCacheRowsTable, decodeComparisonTable, targetRows } from '../src/report/decode-cache.js';
+import type { DecodeWgslCell } from '../src/decode-cache/wgsl-baseline.js';
+import { sig3 } from '../src/report/format.js';
+import { decodeCacheRowsTable, decodeComparisonTable, targetRows, wgslBaselineRows } from '../src/report/decode-cache.js';
 import type { BenchReport } from '../src/report/report.js';
 import { benchRoot, runCli } from './helpers.js';
 
@@ -215,6 +217,44 @@ describe('peers and targets', () => {
     expect(targetRows(checks).map((r) => r[6])).toEqual(['pass', 'FAIL', 'pass', 'pass', 'FAIL', 'FAIL', 'above aim']);
   });
 
+  it('relates webgpu rows to the WGSL baselines of their shape and judges the WebGPU target on the 4-bit cache', () => {
+    const wgsl = (name: DecodeWgslCell['peer'], seqKV: number, medianMs: number, status: DecodeWgslCell['status'] = 'ok'): DecodeWgslCell => ({
+      peer: name,
+      shape: issueShape(seqKV),
+      status,
+      dtype: name === 'wgsl-f32' ? 'float32' : 'float16',
+      ...(status === 'ok' ? { step: stepTiming([medianMs], 'timestamp-query') } : { error: { code: 'ERR_QATTN_UNSUPPORTED', message: 'no shader-f16' } }),
+    });
+    const webgpu = (cache: 'int4' | 'int8', seqKV: number, medianMs: number) => ({ ...row('cuda', cache, seqKV, medianMs), backend: 'webgpu' as const, step: stepTiming([medianMs], 'timestamp-query') });
+    const rows = [webgpu('int4', 4096, 0.1), webgpu('int8', 4096, 0.25), webgpu('int4', 16384, 0.5), row('cuda', 'int4', 4096, 0.01)];
+    const cells = [wgsl('wgsl-f32', 4096, 0.4), wgsl('wgsl-f16', 4096, 0.2), wgsl('wgsl-f32', 16384, 0.45), wgsl('wgsl-f16', 16384, 0, 'unsupported')];
+    const comparisons = compareDecodePeers(rows, [peer('sdpa-cudnn-bf16', 4096, 0.04, 1)], cells);
+    // Every GPU row meets the SDPA peer of its shape; only webgpu rows meet the WGSL baselines.
+    expect(comparisons.map((c) => [c.backend, c.cache, c.shape.seqKV, c.fastestWgsl?.peer, c.fastestWgsl?.speedup])).toEqual([
+      ['webgpu', 'int4', 4096, 'wgsl-f16', 2],
+      ['webgpu', 'int8', 4096, 'wgsl-f16', 0.8],
+      ['webgpu', 'int4', 16384, 'wgsl-f32', 0.9],
+      ['cuda', 'int4', 4096, undefined, undefined],
+    ]);
+    expect(comparisons[0].wgsl).toEqual([
+      { peer: 'wgsl-f32', peerMs: 0.4, speedup: 4 },
+      { peer: 'wgsl-f16', peerMs: 0.2, speedup: 2 },
+    ]);
+    expect(comparisons[2].wgsl!.map((w) => w.peer)).toEqual(['wgsl-f32']);
+    const checks = judgeTargets(rows, comparisons).filter((c) => c.target === 'speedup vs WGSL');
+    expect(checks.map((c) => [c.cache, c.shape.seqKV, c.measured, c.pass])).toEqual([
+      ['int4', 4096, 2, true],
+      ['int4', 16384, 0.9, false],
+    ]);
+    expect(checks[0]).toMatchObject({ bound: DECODE_TARGETS.wgslSpeedup.atLeast.int4, direction: 'atLeast', detail: 'vs wgsl-f16, the faster plain WGSL decode on the same adapter' });
+    const table = decodeComparisonTable({ comparisons: comparisons.slice(0, 3) } as never);
+    expect(table.head).toEqual(['backend', 'cache', 'shape', 'step µs', '÷ cuDNN bf16', '÷ fastest SDPA', '÷ wgsl-f32', '÷ wgsl-f16', '÷ fastest WGSL', 'GB/s']);
+    expect(table.rows[0].slice(4)).toEqual(['0.40×', '0.40× (cuDNN bf16)', '4.00×', '2.00×', '2.00× (wgsl-f16)', sig3(comparisons[0].qattnGbps!)]);
+    expect(table.rows[2].slice(4, 9)).toEqual(['–', '–', '0.90×', '–', '0.90× (wgsl-f32)']);
+    const baselineTable = wgslBaselineRows({ wgslBaselines: { cells } } as never);
+    expect(baselineTable[3]).toEqual(['wgsl-f16', 'B4 H32/8 Sq1 Skv16384 D128', '–', '–', '–', '–', '–', '–', 'unsupported']);
+  });
+
   it('runs the peers script in decode-cache mode and computes each cell’s GB/s from the bytes it moved', async () => {
     process.env.QATTN_PEERS_SCRIPT = fakeDecodePeers;
     const progress: string[] = [];
@@ -298,6 +338,42 @@ describe('the runner on a stand-in GPU backend', () => {
     expect(disposed.filter((d) => d === 'out')).toHaveLength(15);
     expect(disposed.filter((d) => d === 'lse')).toHaveLength(15);
     expect(disposed.filter((d) => d === 'q')).toHaveLength(1);
+  });
+
+  it('on webgpu: waits for the queue in each device-resident step, and runs the shape peers once after each shape', async () => {
+    const real = await loadDecodeCacheApi();
+    let queueWaits = 0;
+    const tensor = () => ({ dispose: () => undefined, context: { device: { queue: { onSubmittedWorkDone: async () => void queueWaits++ } } } });
+    const api: DecodeCacheApi = {
+      ...real,
+      createKVCache: (options) => real.createKVCache({ ...options, backend: 'cpu' }),
+      benchmarkDecode: async (_q, _cache, _params, settings) => Array.from({ length: settings.repeats }, () => 0.05),
+      deviceDecode: async (backend) => (backend === 'webgpu' ? async () => ({ out: tensor(), lse: tensor() }) : undefined),
+    };
+    const reference = await loadReferencePackage();
+    const shapes: CellShape[] = [200, 100].map((seqKV) => ({ batch: 1, heads: 4, kvHeads: 2, seqQ: 1, seqKV, headDim: 32, causal: false }));
+    const seen: string[] = [];
+    const rows = await runDecodeCache(
+      planRows(shapes, ['webgpu'], ['int4', 'int8'], ['turbo-attn'], { webgpu: { available: true } }, 1),
+      { warmup: 0, repeats: 2, calls: 3, seed: 1, accuracy: true, options: {}, fillChunkTokens: 64, referenceOpsBudget: 1e9 },
+      {
+        api,
+        reference,
+        inputs: createInputSource(reference, 'llm'),
+        webgpuRuntime: () => ({ acquireGpu: async () => ({}), fromArray: () => tensor() }),
+        shapePeers: async (shape, inputs, score, backends) => {
+          // The float64 attention of the same inputs scores ≈ 0 against the rows' reference: same draw, same slices.
+          const exact = Float32Array.from(reference.attention!(inputs.q, inputs.k, inputs.v, shape, {}));
+          seen.push(`${shape.seqKV} ${[...backends].join()} ${score(exact).accuracy!.relL2 < 1e-6}`);
+        },
+      },
+    );
+    expect(rows.map((r) => [r.status, r.deviceStep?.status])).toEqual(Array.from({ length: 4 }, () => ['ok', 'ok']));
+    expect(rows[0].deviceStep).toMatchObject({ kernelMedianUs: 50 });
+    expect(rows[0].deviceStep!.targetUs).toBeUndefined();
+    // 10 warm-up + 3 timed steps per row.
+    expect(queueWaits).toBe(4 * 13);
+    expect(seen).toEqual(['200 webgpu true', '100 webgpu true']);
   });
 
   it('keeps a failing row in the table with its error and goes on', async () => {

@@ -11,7 +11,10 @@ import type { ApiBackendStatus, ApiDeviceTensor } from '../packages.js';
 /** What one decode call runs with, as `benchmarkDecode` and the device entry take it (turboDecode's resolved call). */
 export type DecodeParams = Parameters<typeof benchmarkDecode>[2];
 
-/** The device-resident CUDA decode (`loadCudaDecodeBackend().decodeDevice`): q on the device, out and lse returned there. */
+/**
+ * A device-resident decode (`loadCudaDecodeBackend().decodeDevice`, `loadWebGpuDecodeBackend().decodeDevice`): q on the
+ * cache's device, out and lse returned there.
+ */
 export type CudaDecodeDevice = (q: ApiDeviceTensor, cache: KVCache, params: DecodeParams) => Promise<{ out: ApiDeviceTensor; lse: ApiDeviceTensor }>;
 
 /** The decode-cache preset's view of the packages. */
@@ -84,7 +87,7 @@ export async function loadDecodeCacheApi(): Promise<DecodeCacheApi> {
   const turboDecode = turbo.turboDecode as DecodeCacheApi['turboDecode'];
   const benchmark = turbo.benchmarkDecode as DecodeCacheApi['benchmarkDecode'];
   const resolve = turbo.resolveTurboDecodeOptions as (options: TurboDecodeOptions) => ResolvedTurboDecodeOptions;
-  const loadCuda = turbo.loadCudaDecodeBackend;
+  const loaders = { cuda: turbo.loadCudaDecodeBackend, webgpu: turbo.loadWebGpuDecodeBackend };
   return {
     createKVCache,
     cacheBackends: () => kvCacheBackends(),
@@ -92,9 +95,10 @@ export async function loadDecodeCacheApi(): Promise<DecodeCacheApi> {
     benchmarkDecode: benchmark,
     decodeParams: (cache, heads, options) => decodeParams(resolve, cache, heads, options),
     async deviceDecode(backend) {
-      // WebGPU: the package has no device-resident decode entry (yet); the row says so.
-      if (backend !== 'cuda' || !isFunction(loadCuda)) return undefined;
-      const decoder = (await (loadCuda as () => Promise<{ decodeDevice?: unknown }>)()) as { decodeDevice?: CudaDecodeDevice };
+      // A package without the entry: the row says so.
+      const load = loaders[backend];
+      if (!isFunction(load)) return undefined;
+      const decoder = (await (load as () => Promise<{ decodeDevice?: unknown }>)()) as { decodeDevice?: CudaDecodeDevice };
       if (!isFunction(decoder.decodeDevice)) return undefined;
       return (q, cache, params) => decoder.decodeDevice!.call(decoder, q, cache, params);
     },

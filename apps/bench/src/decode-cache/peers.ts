@@ -1,7 +1,8 @@
 /**
  * The peers of the decode-cache preset, from peers/sdpa_peers.py in its `decode-cache` mode: PyTorch SDPA decode over
  * plain fp16/bf16 K/V (flash and cuDNN, GQA through enable_gqa or repeat_interleave) and a device-to-device copy of the
- * fp16 K/V bytes (the bandwidth ceiling); then each qattn row against them.
+ * fp16 K/V bytes (the bandwidth ceiling); then each qattn row against them, and each WebGPU row against the plain
+ * WGSL decode baselines of its shape (wgsl-baseline.ts).
  */
 import type { CellShape } from '../metrics.js';
 import { runPeersScript } from '../peers.js';
@@ -9,6 +10,7 @@ import type { BackendName } from '../presets.js';
 import type { CellError } from '../sweep.js';
 import type { CacheKindName } from './kinds.js';
 import { type DecodeAlgorithm, type DecodeCacheRow, gbPerSecond } from './rows.js';
+import { type DecodeWgslCell, WGSL_BASELINES, type WgslBaselineName } from './wgsl-baseline.js';
 
 /** The SDPA decode configurations, then the copy. */
 export const DECODE_SDPA_PEERS = ['sdpa-flash-fp16', 'sdpa-flash-bf16', 'sdpa-cudnn-fp16', 'sdpa-cudnn-bf16'] as const;
@@ -104,6 +106,10 @@ export interface DecodeComparison {
   copyGbps?: number;
   /** qattnGbps / copyGbps: the share of the copy's bandwidth a decode step reaches. */
   ofCopy?: number;
+  /** webgpu rows: per WGSL baseline that ran on the shape (same adapter), its time and peerMs / qattnMs. */
+  wgsl?: Array<{ peer: WgslBaselineName; peerMs: number; speedup: number }>;
+  /** The faster WGSL baseline of the shape: what the WebGPU speed target is judged against. */
+  fastestWgsl?: { peer: WgslBaselineName; peerMs: number; speedup: number };
 }
 
 const sameShape = (a: CellShape, b: CellShape) =>
@@ -111,9 +117,10 @@ const sameShape = (a: CellShape, b: CellShape) =>
 
 /**
  * Relates every measured GPU row (the peers are GPU numbers; a cpu row has none) to the peers of its shape: the
- * speedup against each SDPA peer and the fastest, and its GB/s against the copy's.
+ * speedup against each SDPA peer and the fastest, its GB/s against the copy's, and (webgpu rows) the speedup against
+ * each WGSL baseline and the faster one.
  */
-export function compareDecodePeers(rows: DecodeCacheRow[], peers: DecodePeerCell[]): DecodeComparison[] {
+export function compareDecodePeers(rows: DecodeCacheRow[], peers: DecodePeerCell[], wgslCells: DecodeWgslCell[] = []): DecodeComparison[] {
   const out: DecodeComparison[] = [];
   for (const row of rows) {
     if (row.status !== 'ok' || !row.step || row.backend === 'cpu') continue;
@@ -124,8 +131,16 @@ export function compareDecodePeers(rows: DecodeCacheRow[], peers: DecodePeerCell
       return cell ? [{ peer, peerMs: cell.medianMs!, speedup: cell.medianMs! / qattnMs }] : [];
     });
     const copy = mine.find((p) => p.peer === 'copy-fp16' && p.gbps !== undefined);
-    if (sdpa.length === 0 && !copy) continue;
+    const wgsl =
+      row.backend !== 'webgpu'
+        ? []
+        : WGSL_BASELINES.flatMap((peer) => {
+            const cell = wgslCells.find((c) => c.peer === peer && c.status === 'ok' && c.step && sameShape(c.shape, row.shape));
+            return cell ? [{ peer, peerMs: cell.step!.medianMs, speedup: cell.step!.medianMs / qattnMs }] : [];
+          });
+    if (sdpa.length === 0 && !copy && wgsl.length === 0) continue;
     const fastest = sdpa.reduce<(typeof sdpa)[number] | undefined>((best, s) => (!best || s.peerMs < best.peerMs ? s : best), undefined);
+    const fastestWgsl = wgsl.reduce<(typeof wgsl)[number] | undefined>((best, s) => (!best || s.peerMs < best.peerMs ? s : best), undefined);
     out.push({
       algorithm: row.algorithm,
       backend: row.backend,
@@ -137,6 +152,7 @@ export function compareDecodePeers(rows: DecodeCacheRow[], peers: DecodePeerCell
       ...(row.gbps !== undefined ? { qattnGbps: row.gbps } : {}),
       ...(copy ? { copyGbps: copy.gbps } : {}),
       ...(copy && row.gbps !== undefined ? { ofCopy: row.gbps / copy.gbps! } : {}),
+      ...(fastestWgsl ? { wgsl, fastestWgsl } : {}),
     });
   }
   return out;

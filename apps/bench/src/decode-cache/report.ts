@@ -3,12 +3,13 @@ import { type CacheKindName, CACHE_KINDS } from './kinds.js';
 import type { DecodeComparison, DecodePeersReport } from './peers.js';
 import { BYTES_PER_STEP_DEFINITION, type DecodeCacheRow } from './rows.js';
 import type { TargetCheck } from './targets.js';
+import type { DecodeWgslReport } from './wgsl-baseline.js';
 
 /** How the peers' and qattn's bandwidth are counted, for the JSON and the table legend. */
 export const GBPS_DEFINITION =
   'GB/s = bytes / median time, 10^9 bytes per second. qattn: the bytes a decode step reads (bytesPerStepDefinition). ' +
   'SDPA: its fp16/bf16 K and V. copy-fp16: read + write of as many bytes as the fp16 K and V (2 × fp16 bytes), the ' +
-  'bandwidth a memory-bound decode step can approach.';
+  'bandwidth a memory-bound decode step can approach. wgsl-f32/wgsl-f16: the K and V they read (4 or 2 bytes an element).';
 
 /** The decode-cache section of a report (`--preset decode-cache`). */
 export interface DecodeCacheReport {
@@ -28,6 +29,8 @@ export interface DecodeCacheReport {
   };
   rows: DecodeCacheRow[];
   peers?: DecodePeersReport;
+  /** The plain WGSL decode baselines, on runs with webgpu rows. */
+  wgslBaselines?: DecodeWgslReport;
   comparisons: DecodeComparison[];
   targets: TargetCheck[];
 }

@@ -77,7 +77,7 @@ export interface DeviceStepOverhead {
   error?: CellError;
   /** Wall time of sequential awaited device-resident steps (the call resolves when its kernels have finished). */
   wall?: CallStats;
-  /** The step's median device time (the row's `step.medianMs`, CUDA events). */
+  /** The step's median device time (the row's `step.medianMs`: CUDA events, WebGPU timestamp queries). */
   kernelMedianUs?: number;
   /** wall median − kernel median, never below 0. */
   hostOverheadUs?: number;

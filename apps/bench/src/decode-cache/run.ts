@@ -10,7 +10,7 @@ import type { InputTensors } from '../algorithms.js';
 import type { InputSource } from '../inputs.js';
 import { type CellShape, shapeLabel } from '../metrics.js';
 import { callStats, hostOverheadUs, overheadVerdict } from '../overhead/stats.js';
-import type { ApiCudaRuntime, ApiDeviceTensor, ReferencePackage } from '../packages.js';
+import type { ApiCudaRuntime, ApiDeviceTensor, ApiWebGpuRuntime, ReferencePackage } from '../packages.js';
 import type { BackendName } from '../presets.js';
 import type { CellError, CellStatus } from '../sweep.js';
 import type { DecodeCacheApi, DecodeParams } from './api.js';
@@ -26,6 +26,7 @@ import {
   stepTiming,
   withBandwidth,
 } from './rows.js';
+import type { ScoreOutput } from './wgsl-baseline.js';
 
 /** How a decode-cache run measures. */
 export interface DecodeCacheSettings {
@@ -52,6 +53,13 @@ export interface DecodeCacheDependencies {
   inputs: InputSource;
   /** The CUDA runtime for device-resident q (undefined: no device-resident step is measured on cuda). */
   cudaRuntime?: () => ApiCudaRuntime;
+  /** The WebGPU runtime for device-resident q on the cache's (shared) device; undefined: none measured on webgpu. */
+  webgpuRuntime?: () => ApiWebGpuRuntime;
+  /**
+   * Called once per shape after its last row, with the shape's inputs, a scorer against its float64 reference and the
+   * backends its rows ran on: where peers that need the same draw (the WGSL decode baselines) are measured.
+   */
+  shapePeers?: (shape: CellShape, inputs: InputTensors, score: ScoreOutput, backends: ReadonlySet<BackendName>) => Promise<void>;
   now?: () => number;
   onProgress?: (done: number, total: number, label: string) => void;
 }
@@ -125,7 +133,21 @@ async function fill(cache: KVCache, inputs: InputTensors, shape: CellShape, chun
   return appends;
 }
 
-/** Host overhead of the device-resident step on cuda: sequential awaited steps with q on the device. */
+/** q on the device of a GPU backend: the CUDA runtime's, or a WebGPU tensor on the shared device the cache uses. */
+async function uploadQ(backend: 'cuda' | 'webgpu', q: Float32Array, dims: number[], deps: DecodeCacheDependencies): Promise<ApiDeviceTensor | undefined> {
+  if (backend === 'cuda') {
+    const runtime = deps.cudaRuntime?.();
+    return runtime ? runtime.upload(q, 'float32', dims) : undefined;
+  }
+  const runtime = deps.webgpuRuntime?.();
+  return runtime ? runtime.fromArray(await runtime.acquireGpu(), q, dims) : undefined;
+}
+
+/**
+ * Host overhead of the device-resident step: sequential awaited steps with q on the device. CUDA's entry resolves once
+ * its kernels have finished; WebGPU's once they are submitted, so each step also waits for the queue (as the overhead
+ * preset's WebGPU device entries do).
+ */
 async function measureDeviceStep(
   row: DecodeCacheRow,
   cache: KVCache,
@@ -142,18 +164,20 @@ async function measureDeviceStep(
   } catch (err) {
     return { status: 'error', error: toCellError(err) };
   }
-  const runtime = backend === 'cuda' ? deps.cudaRuntime?.() : undefined;
+  const runtime = backend === 'cuda' ? deps.cudaRuntime : deps.webgpuRuntime;
   if (!decode || !runtime) {
     return { status: 'unsupported', error: { code: 'ERR_BENCH_NO_API', message: `no device-resident decode entry for ${backend} in @qattn/turbo-attn` } };
   }
   let qDevice: ApiDeviceTensor | undefined;
   try {
     const { batch, heads, seqQ, headDim } = row.shape;
-    qDevice = await runtime.upload(q, 'float32', [batch, heads, seqQ, headDim]);
+    qDevice = await uploadQ(backend, q, [batch, heads, seqQ, headDim], deps);
+    if (!qDevice) throw new Error(`no ${backend} runtime to upload q`);
     const device = qDevice;
     // One step as a serving loop makes it: enqueue with q already on the device, await it, release the outputs.
     const step = async () => {
       const { out, lse } = await decode(device, cache, params);
+      await out.context?.device?.queue?.onSubmittedWorkDone?.();
       out.dispose();
       lse.dispose();
     };
@@ -250,9 +274,25 @@ export async function runDecodeCache(planned: DecodeCacheRow[], settings: Decode
     remaining.set(key, (remaining.get(key) ?? 0) + 1);
   }
   const draws = new Map<string, InputTensors>();
-  let current: { label: string; inputs: InputTensors; reference: ShapeReference | Error | undefined } | undefined;
+  let current: { label: string; shape: CellShape; inputs: InputTensors; reference: ShapeReference | Error | undefined; backends: Set<BackendName> } | undefined;
   const results: DecodeCacheRow[] = [];
   let done = 0;
+  // The shape's peers run after its rows, while its inputs are still held.
+  const flushShapePeers = async () => {
+    if (!current || !deps.shapePeers) return;
+    const { shape, inputs, reference } = current;
+    deps.onProgress?.(done, planned.length, `peers of ${current.label}`);
+    const score: ScoreOutput = (out) => {
+      if (reference instanceof Error) return { accuracyError: toCellError(reference) };
+      if (!reference) return {};
+      try {
+        return { accuracy: scoreAgainst(deps.reference, out, shape, reference) };
+      } catch (err) {
+        return { accuracyError: toCellError(err) };
+      }
+    };
+    await deps.shapePeers(shape, inputs, score, current.backends);
+  };
   for (const row of planned) {
     deps.onProgress?.(done, planned.length, `${row.backend} ${row.cache} ${shapeLabel(row.shape)}`);
     if (!runnable(row)) {
@@ -263,6 +303,7 @@ export async function runDecodeCache(planned: DecodeCacheRow[], settings: Decode
     const key = familyKey(row.shape);
     const label = shapeLabel(row.shape);
     if (current?.label !== label) {
+      await flushShapePeers();
       current = undefined; // the previous shape's prefixes go before the next are cut
       let draw = draws.get(key);
       if (!draw) {
@@ -280,13 +321,15 @@ export async function runDecodeCache(planned: DecodeCacheRow[], settings: Decode
           reference = err instanceof Error ? err : new Error(String(err));
         }
       }
-      current = { label, inputs, reference };
+      current = { label, shape: row.shape, inputs, reference, backends: new Set() };
     }
+    current.backends.add(row.backend);
     results.push(await measureRow(row, current.inputs, current.reference, settings, deps));
     remaining.set(key, remaining.get(key)! - 1);
     if (remaining.get(key) === 0) draws.delete(key);
     done++;
   }
+  await flushShapePeers();
   deps.onProgress?.(planned.length, planned.length, 'done');
   return results;
 }

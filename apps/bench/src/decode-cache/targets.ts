@@ -12,6 +12,8 @@ import { shapeLabel } from '../metrics.js';
  * The numbers of issue 9 ("Targets"):
  * - speed on cuda, against the fastest PyTorch SDPA decode of the shape (cuDNN or flash, fp16 or bf16), at 16K keys
  *   and more: 4-bit ≥ 2×, INT8 ≥ 1.3×;
+ * - speed on webgpu, against the faster plain WGSL decode (f32 or f16 K/V) of the same shape on the same adapter, at
+ *   every shape: the 4-bit cache faster (≥ 1×);
  * - host overhead of a device-resident step on cuda ≤ 40 µs (the overhead preset's device target);
  * - memory, counted in bytes the cache allocated, against fp16 K/V, on long caches (≥ 4K keys, where the fixed sink
  *   and INT8-buffer bytes stop mattering): 4-bit ≥ 3.7×, the 4/2-bit mixes ≥ 4.4× (the paper's claim);
@@ -20,6 +22,7 @@ import { shapeLabel } from '../metrics.js';
  */
 export const DECODE_TARGETS = {
   speedup: { minKeys: 16384, atLeast: { int4: 2, int8: 1.3 } as Partial<Record<CacheKindName, number>> },
+  wgslSpeedup: { atLeast: { int4: 1 } as Partial<Record<CacheKindName, number>> },
   hostOverheadUs: OVERHEAD_TARGETS.cuda?.device ?? 40,
   compression: { minKeys: 4096, atLeast: { int4: 3.7, mix: 4.4, 'mix-paper': 4.4 } as Partial<Record<CacheKindName, number>> },
   relL2: {
@@ -32,7 +35,7 @@ export const DECODE_TARGETS = {
 
 /** One row judged against one target. */
 export interface TargetCheck {
-  target: 'speedup vs SDPA' | 'host overhead' | 'memory vs fp16' | 'relative L2';
+  target: 'speedup vs SDPA' | 'speedup vs WGSL' | 'host overhead' | 'memory vs fp16' | 'relative L2';
   algorithm: DecodeCacheRow['algorithm'];
   backend: DecodeCacheRow['backend'];
   cache: CacheKindName;
@@ -64,6 +67,12 @@ export function judgeTargets(rows: DecodeCacheRow[], comparisons: DecodeComparis
     const comparison = comparisons.find((c) => c.algorithm === row.algorithm && c.backend === row.backend && c.cache === row.cache && shapeLabel(c.shape) === shapeLabel(row.shape));
     if (row.backend === 'cuda' && speedBound !== undefined && keys >= t.speedup.minKeys && comparison?.fastestSdpa) {
       checks.push(check(row, 'speedup vs SDPA', comparison.fastestSdpa.speedup, speedBound, 'atLeast', { detail: `vs ${comparison.fastestSdpa.peer}, the fastest SDPA peer` }));
+    }
+    const wgslBound = t.wgslSpeedup.atLeast[row.cache];
+    if (row.backend === 'webgpu' && wgslBound !== undefined && comparison?.fastestWgsl) {
+      checks.push(
+        check(row, 'speedup vs WGSL', comparison.fastestWgsl.speedup, wgslBound, 'atLeast', { detail: `vs ${comparison.fastestWgsl.peer}, the faster plain WGSL decode on the same adapter` }),
+      );
     }
     if (row.backend === 'cuda' && row.deviceStep?.hostOverheadUs !== undefined) {
       checks.push(check(row, 'host overhead', row.deviceStep.hostOverheadUs, t.hostOverheadUs, 'atMost', { detail: 'device-resident step: wall median − device median, µs' }));

@@ -6,6 +6,7 @@ import { decodeCacheSettings } from '../decode-cache/report.js';
 import { type BackendVerdict, DECODE_ALGORITHMS, type DecodeAlgorithm, planRows } from '../decode-cache/rows.js';
 import { runDecodeCache, toCellError } from '../decode-cache/run.js';
 import { failedTargets, judgeTargets } from '../decode-cache/targets.js';
+import { createWgslBaselineRunner } from '../decode-cache/wgsl-baseline.js';
 import { createInputSource } from '../inputs.js';
 import { shapeLabel } from '../metrics.js';
 import { loadReferencePackage, loadRuntimePackages } from '../packages.js';
@@ -53,7 +54,8 @@ function decodeAlgorithms(selected: readonly string[]): DecodeAlgorithm[] {
 
 /**
  * `--preset decode-cache` (and `decode-cache-smoke`): decode steps over the quantized KV cache on every requested
- * backend × shape × cache kind, with PyTorch SDPA decode and a device copy as peers (`--peers`), and issue 9's targets.
+ * backend × shape × cache kind, with PyTorch SDPA decode and a device copy as peers (`--peers`), the plain f32/f16 WGSL
+ * decode on the same adapter wherever webgpu rows run, and issue 9's targets.
  * An unavailable backend is a row per shape and cache saying why; with `--strict`, a failed row or a missed target
  * exits 3.
  */
@@ -89,11 +91,14 @@ export async function runDecodeCacheMode(ctx: RunContext, dropped: string[]): Pr
 
   io.stdout(
     `qattn-bench: preset ${config.preset}, ${shapes.length} shape(s) × ${caches.length} cache kind(s) (${caches.join(', ')}) × ${algorithms.join(', ')} on ${backends.join(', ') || 'no backend'}; ` +
-      `warmup ${config.warmup}, repeats ${config.repeats}${backends.some((b) => b !== 'cpu') ? `, ${config.calls} device-resident steps` : ''}, inputs ${inputs.name}\n` +
+      `warmup ${config.warmup}, repeats ${config.repeats}${backends.some((b) => b !== 'cpu') ? `, ${config.calls} device-resident steps` : ''}, inputs ${inputs.name}` +
+      `${backends.includes('webgpu') && verdicts.webgpu?.available ? '; plain WGSL decode (f32, f16) beside the webgpu rows' : ''}\n` +
       `backends (turboDecode over a cache):\n${candidates.map((b) => `  ${b.padEnd(7)} ${verdicts[b]!.available ? 'available' : 'unavailable'}${verdicts[b]!.reason ? `: ${verdicts[b]!.reason}` : ''}`).join('\n')}\n`,
   );
 
   const planned = planRows(shapes, backends, caches, algorithms, verdicts, config.cpuMaxGop);
+  // The WGSL baselines run on every shape that has webgpu rows, after them, with the same draw and reference.
+  const wgsl = backends.includes('webgpu') && verdicts.webgpu?.available ? createWgslBaselineRunner({ warmup: config.warmup, repeats: config.repeats }) : undefined;
   const options = config.extraOptions as TurboDecodeOptions;
   const bar = createProgressBar(output.progress, 'decode-cache', io.progressStream);
   const rows = api
@@ -109,7 +114,21 @@ export async function runDecodeCacheMode(ctx: RunContext, dropped: string[]): Pr
           fillChunkTokens: FILL_CHUNK_TOKENS,
           referenceOpsBudget: REFERENCE_OPS_BUDGET,
         },
-        { api, reference, inputs, ...(runtimes.cuda ? { cudaRuntime: runtimes.cuda.getRuntime } : {}), onProgress: (done, total, label) => bar.update(done, total, label) },
+        {
+          api,
+          reference,
+          inputs,
+          ...(runtimes.cuda ? { cudaRuntime: runtimes.cuda.getRuntime } : {}),
+          ...(runtimes.webgpu ? { webgpuRuntime: () => runtimes.webgpu! } : {}),
+          ...(wgsl
+            ? {
+                shapePeers: async (shape, shapeInputs, score, ran) => {
+                  if (ran.has('webgpu')) await wgsl.measure(shape, shapeInputs, score);
+                },
+              }
+            : {}),
+          onProgress: (done, total, label) => bar.update(done, total, label),
+        },
       )
     : planned;
   bar.stop();
@@ -128,12 +147,14 @@ export async function runDecodeCacheMode(ctx: RunContext, dropped: string[]): Pr
     peerBar.stop();
     if (peers.status !== 'ok') io.stderr(`peers: ${peers.status}: ${peers.reason ?? ''} (the qattn results stand on their own)\n`);
   }
-  const comparisons = compareDecodePeers(rows, peers?.cells ?? []);
+  const wgslBaselines = wgsl?.report();
+  const comparisons = compareDecodePeers(rows, peers?.cells ?? [], wgslBaselines?.cells ?? []);
   const targets = judgeTargets(rows, comparisons);
   const decodeCache = {
     settings: decodeCacheSettings({ warmup: config.warmup, repeats: config.repeats, calls: config.calls, caches, fillChunkTokens: FILL_CHUNK_TOKENS, options }),
     rows,
     ...(peers ? { peers } : {}),
+    ...(wgslBaselines ? { wgslBaselines } : {}),
     comparisons,
     targets,
   };
@@ -142,7 +163,7 @@ export async function runDecodeCacheMode(ctx: RunContext, dropped: string[]): Pr
   if (report.machine.gpus.length === 0 && peers?.device && peers.device !== 'cpu') report.machine.gpus.push({ name: peers.device, source: 'torch' });
   await writeOutputs(report, output, io);
 
-  const failedRows = rows.filter((r) => r.status === 'error').length;
+  const failedRows = rows.filter((r) => r.status === 'error').length + (wgslBaselines?.cells.filter((c) => c.status === 'error').length ?? 0);
   const missed = failedTargets(targets).length;
   if (failedRows) io.stderr(`${failedRows} row(s) failed; see the notes above\n`);
   if (missed) io.stderr(`${missed} target check(s) missed; see the targets table\n`);

@@ -3,6 +3,7 @@ import { DECODE_SDPA_PEERS, type DecodeSdpaPeerName } from '../decode-cache/peer
 import type { DecodeCacheReport } from '../decode-cache/report.js';
 import type { DecodeCacheRow } from '../decode-cache/rows.js';
 import type { TargetCheck } from '../decode-cache/targets.js';
+import { WGSL_BASELINES } from '../decode-cache/wgsl-baseline.js';
 import { shapeLabel } from '../metrics.js';
 import { percent, sig3 } from './format.js';
 import type { Section } from './sections.js';
@@ -112,10 +113,16 @@ const PEER_SHORT: Record<DecodeSdpaPeerName, string> = {
   'sdpa-cudnn-bf16': 'cuDNN bf16',
 };
 
-/** qattn against the peers: per GPU row, the speedup over each SDPA peer that ran and its bandwidth against the copy's. */
+/**
+ * qattn against the peers: per GPU row, the speedup over each SDPA peer that ran and its bandwidth against the copy's;
+ * on webgpu rows, the speedup over each WGSL baseline. SDPA, copy and WGSL columns appear only when some row has them.
+ */
 export function decodeComparisonTable(report: DecodeCacheReport): { head: string[]; rows: string[][] } {
-  const peers = DECODE_SDPA_PEERS.filter((p) => report.comparisons.some((c) => c.sdpa.some((s) => s.peer === p)));
-  const variants = new Set(report.comparisons.map((c) => c.algorithm)).size > 1;
+  const comparisons = report.comparisons;
+  const peers = DECODE_SDPA_PEERS.filter((p) => comparisons.some((c) => c.sdpa.some((s) => s.peer === p)));
+  const baselines = WGSL_BASELINES.filter((p) => comparisons.some((c) => c.wgsl?.some((s) => s.peer === p)));
+  const copy = comparisons.some((c) => c.copyGbps !== undefined);
+  const variants = new Set(comparisons.map((c) => c.algorithm)).size > 1;
   const head = [
     ...(variants ? ['algorithm'] : []),
     'backend',
@@ -123,24 +130,43 @@ export function decodeComparisonTable(report: DecodeCacheReport): { head: string
     'shape',
     'step µs',
     ...peers.map((p) => `÷ ${PEER_SHORT[p]}`),
-    '÷ fastest SDPA',
+    ...(peers.length ? ['÷ fastest SDPA'] : []),
+    ...baselines.map((p) => `÷ ${p}`),
+    ...(baselines.length ? ['÷ fastest WGSL'] : []),
     'GB/s',
-    'copy GB/s',
-    '% of copy',
+    ...(copy ? ['copy GB/s', '% of copy'] : []),
   ];
-  const rows = report.comparisons.map((c) => [
+  const rows = comparisons.map((c) => [
     ...(variants ? [c.algorithm] : []),
     c.backend,
     c.cache,
     shapeLabel(c.shape),
     us(c.qattnMs),
     ...peers.map((p) => times(c.sdpa.find((s) => s.peer === p)?.speedup)),
-    c.fastestSdpa ? `${times(c.fastestSdpa.speedup)} (${PEER_SHORT[c.fastestSdpa.peer]})` : dash,
+    ...(peers.length ? [c.fastestSdpa ? `${times(c.fastestSdpa.speedup)} (${PEER_SHORT[c.fastestSdpa.peer]})` : dash] : []),
+    ...baselines.map((p) => times(c.wgsl?.find((s) => s.peer === p)?.speedup)),
+    ...(baselines.length ? [c.fastestWgsl ? `${times(c.fastestWgsl.speedup)} (${c.fastestWgsl.peer})` : dash] : []),
     c.qattnGbps !== undefined ? sig3(c.qattnGbps) : dash,
-    c.copyGbps !== undefined ? sig3(c.copyGbps) : dash,
-    c.ofCopy !== undefined ? `${(c.ofCopy * 100).toFixed(0)}%` : dash,
+    ...(copy ? [c.copyGbps !== undefined ? sig3(c.copyGbps) : dash, c.ofCopy !== undefined ? `${(c.ofCopy * 100).toFixed(0)}%` : dash] : []),
   ]);
   return { head, rows };
+}
+
+/** The WGSL baselines table: one line per (baseline, shape). */
+export const WGSL_BASELINE_COLUMNS = ['peer', 'shape', 'step µs', 'p10–p90 µs', 'K/V MiB', 'GB/s', 'splits × keys', 'rel L2', 'timer / status'];
+
+export function wgslBaselineRows(report: DecodeCacheReport): string[][] {
+  return (report.wgslBaselines?.cells ?? []).map((c) => [
+    c.peer,
+    shapeLabel(c.shape),
+    us(c.step?.medianMs),
+    c.step ? `${us(c.step.p10Ms)}–${us(c.step.p90Ms)}` : dash,
+    mib(c.bytesPerStep),
+    c.gbps !== undefined ? sig3(c.gbps) : dash,
+    c.schedule ? `${c.schedule.splits} × ${c.schedule.keysPerSplit}` : dash,
+    c.accuracy ? percent(c.accuracy.relL2) : c.accuracyError ? 'n/a*' : dash,
+    statusText(c, c.step?.timer),
+  ]);
 }
 
 export const TARGET_COLUMNS = ['target', 'backend', 'cache', 'shape', 'measured', 'bound', 'verdict', 'against'];
@@ -202,10 +228,27 @@ export function decodeCacheSections(report: DecodeCacheReport): Section[] {
       notes: [...new Set(p.cells.filter((c) => c.error).map((c) => `${c.peer}: ${c.status} (${c.error!.code}): ${c.error!.message}`))],
     });
   }
+  const w = report.wgslBaselines;
+  if (w) {
+    sections.push({
+      title: 'WebGPU peers (plain WGSL decode, same adapter)',
+      intro: [`on ${w.adapter}${w.software ? ' (software adapter)' : ''}, the device the WebGPU cache uses; shader-f16: ${w.shaderF16 ? 'yes' : 'no (no wgsl-f16)'}`],
+      ...(w.cells.length ? { table: { head: WGSL_BASELINE_COLUMNS, rows: wgslBaselineRows(report) } } : {}),
+      legend: w.cells.length
+        ? [
+            'wgsl-f32 / wgsl-f16: a plain split-KV decode in WGSL (src/decode-cache/wgsl/) over dense K/V [batch, kvHeads, seqKV, headDim] in f32 or f16 (q and the output f32, f32 accumulation): one workgroup per (split, kv head, sequence) serving the kv head\'s query heads, K staged in workgroup memory by coalesced loads, V read coalesced, online softmax, then a combine pass over the splits',
+            `step µs: median of ${report.settings.repeats} steps after ${report.settings.warmup} warm-up steps, timed as turboDecode's webgpu rows (GPU timestamps around the step, q on the device). GB/s: ${w.bytesPerStepDefinition}. rel L2: against the same float64 reference and slices as the rows`,
+          ]
+        : [],
+      notes: [...new Set(w.cells.flatMap((c) => [...(c.error ? [`${c.peer}: ${c.status} (${c.error.code}): ${c.error.message}`] : []), ...(c.accuracyError ? [`${c.peer}: accuracy n/a* (${c.accuracyError.code}): ${c.accuracyError.message}`] : [])]))],
+    });
+  }
   if (report.comparisons.length) {
     sections.push({
       title: 'qattn ÷ peer',
-      intro: ['÷ peer: the peer\'s median time ÷ the decode step\'s (above 1: qattn is faster; SDPA reads fp16/bf16 K/V, qattn its cache). % of copy: the step\'s GB/s ÷ the device copy\'s GB/s.'],
+      intro: [
+        '÷ peer: the peer\'s median time ÷ the decode step\'s (above 1: qattn is faster; SDPA reads fp16/bf16 K/V and the WGSL baselines f32/f16 K/V, qattn its cache). % of copy: the step\'s GB/s ÷ the device copy\'s GB/s.',
+      ],
       table: decodeComparisonTable(report),
     });
   }
