@@ -233,38 +233,42 @@ export function defineTurboDecodeCudaSuite(test: SuiteApi): void {
       }
     });
 
-    it('the whole flow on the device: a cuda cache filled by append (prompt, then steps) decodes as the oracle reads its pages', async () => {
+    it('the whole flow on the device: a cuda cache filled by append decodes as the oracle reads its pages, as accurately as the cpu cache', async () => {
       // Appends quantize on the device (kv-cache's kernels) and decode reads those pages in place: nothing here goes
       // through the CPU storage upload. The oracle runs on the device cache's own codes (downloadStorage) with the
-      // kernel's split schedule, so the bound is the kernel's; and turboDecode stays within the float64 bar of its
-      // precision against attention over the original K/V.
+      // kernel's split schedule, so the bound is the kernel's. Against float64 over the original K/V the device cache
+      // must be as accurate as the CPU cache on the same tokens (one row is too few for the conformance bars: a
+      // 700-token 4-bit prompt measured 7.5% on the CPU cache for one q of the draw).
       const backend = await loadCudaDecodeBackend();
-      const [batch, heads, kvHeads, headDim, prompt] = [2, 8, 2, 128, 700];
+      const [batch, heads, kvHeads, headDim, prompt, steps] = [2, 8, 2, 128, 700, 3];
+      const draw = generateInputs({ batch, heads, kvHeads, seqQ: steps, seqKV: prompt + steps, headDim }, { kind: 'llm', seed: 5 });
+      const total = prompt + steps;
+      const tokens = (data: Float32Array, from: number, to: number) => sliceTokens(data, batch * kvHeads, total, headDim, from, to);
       for (const [precision, options] of [['int4', { bits: 4 }], ['int8', { bits: 8 }], ['int4/2', { bits: 4, lowBitFraction: { k: 0, v: 0.75 } }]] as const) {
         const gpu = (await createKVCache({ batch, kvHeads, headDim, backend: 'cuda', ...options })) as CudaKVCache;
+        const cpu = await createKVCache({ batch, kvHeads, headDim, backend: 'cpu', ...options });
         try {
-          const kv = generateInputs({ batch, heads: kvHeads, kvHeads, seqQ: 1, seqKV: prompt + 3, headDim }, { kind: 'llm', seed: 5 });
-          const [k, v] = [sliceTokens(kv.k, batch * kvHeads, prompt + 3, headDim, 0, prompt), sliceTokens(kv.v, batch * kvHeads, prompt + 3, headDim, 0, prompt)];
-          void gpu.append(k, v); // not awaited: decode orders itself after it
-          for (let step = 0; step < 3; step++) {
+          void gpu.append(tokens(draw.k, 0, prompt), tokens(draw.v, 0, prompt)); // not awaited: decode orders itself after it
+          cpu.append(tokens(draw.k, 0, prompt), tokens(draw.v, 0, prompt));
+          for (let step = 0; step < steps; step++) {
             const t = prompt + step;
-            await gpu.append(sliceTokens(kv.k, batch * kvHeads, prompt + 3, headDim, t, t + 1), sliceTokens(kv.v, batch * kvHeads, prompt + 3, headDim, t, t + 1));
-            const q = generateInputs({ batch, heads, kvHeads, seqQ: 1, seqKV: 1, headDim }, { kind: 'llm', seed: 20 + step }).q;
+            await gpu.append(tokens(draw.k, t, t + 1), tokens(draw.v, t, t + 1));
+            cpu.append(tokens(draw.k, t, t + 1), tokens(draw.v, t, t + 1));
+            const q = sliceTokens(draw.q, batch * heads, steps, headDim, step, step + 1);
             const p = params(heads, 1, headDim);
             const schedule = backend.schedule(gpu, p);
             const state = await backend.decode(q, gpu, p);
             const oracle = decodePagedCpu(q, await gpu.downloadStorage(), { ...p, pagesPerSplit: schedule.pagesPerSplit });
             const diff = compare(state.out, oracle.out).relL2;
-            const full = sliceTokens(kv.k, batch * kvHeads, prompt + 3, headDim, 0, t + 1);
-            const fullV = sliceTokens(kv.v, batch * kvHeads, prompt + 3, headDim, 0, t + 1);
-            const shape = { batch, heads, kvHeads, seqQ: 1, seqKV: t + 1, headDim };
-            const vsFloat64 = compare(await turboDecode(q, gpu), attention(q, full, fullV, shape)).relL2;
-            console.log(`[turboDecode cuda] device-appended ${precision} step ${step}: vs oracle ${diff.toExponential(3)}, vs float64 ${vsFloat64.toExponential(3)}`);
+            const expected = attention(q, tokens(draw.k, 0, t + 1), tokens(draw.v, 0, t + 1), { batch, heads, kvHeads, seqQ: 1, seqKV: t + 1, headDim });
+            const [onGpu, onCpu] = [compare(await turboDecode(q, gpu), expected).relL2, compare(await turboDecode(q, cpu), expected).relL2];
+            console.log(`[turboDecode cuda] device-appended ${precision} step ${step}: vs oracle ${diff.toExponential(3)}; vs float64 ${onGpu.toExponential(3)} (cpu cache ${onCpu.toExponential(3)})`);
             assert.ok(diff <= oracleBound(options.bits).out, `${precision} step ${step}: cuda vs oracle on the device cache's pages: relL2 ${diff}`);
-            assert.ok(vsFloat64 <= BOUNDS[precision].out, `${precision} step ${step}: ${vsFloat64} off float64 (bar ${BOUNDS[precision].out})`);
+            assert.ok(onGpu <= onCpu * 1.05 + 1e-3, `${precision} step ${step}: the cuda cache is ${onGpu} off float64, the cpu cache ${onCpu}`);
           }
         } finally {
           gpu.dispose();
+          cpu.dispose();
         }
       }
     });
