@@ -4,6 +4,7 @@ import type { KVAppendOptions, KVCache, KVCacheMemory } from '../kv-cache.js';
 import { type KVCacheStorage, tokenPlacement } from '../layout.js';
 import type { KVCacheConfig, PageBits } from '../options.js';
 import { TensorStore } from '../tensor-store.js';
+import { appendSequence, checkSequence } from '../sequence-args.js';
 
 interface CpuState {
   readonly lengths: Int32Array; // [batch]
@@ -65,7 +66,7 @@ export class CpuKVCache implements KVCache {
   append(k: Float32Array, v: Float32Array, options?: KVAppendOptions): void {
     const state = this.#live('append');
     const { batch, kvHeads, headDim, pageSize, sinkTokens, capacity } = this.config;
-    const sequence = this.#appendSequence(options);
+    const sequence = appendSequence(this.config.batch, options);
     const sequences = sequence === undefined ? Array.from({ length: batch }, (_, b) => b) : [sequence];
     const layout = sequence === undefined ? `[batch, kvHeads, tokens, headDim] = [${batch}, ${kvHeads}, tokens, ${headDim}]` : `[kvHeads, tokens, headDim] = [${kvHeads}, tokens, ${headDim}]`;
     const rowsPerToken = sequences.length * kvHeads;
@@ -131,7 +132,7 @@ export class CpuKVCache implements KVCache {
 
   read(sequence = 0): { k: Float32Array; v: Float32Array } {
     const state = this.#live('read');
-    this.#checkSequence('read', sequence);
+    checkSequence(this.config.batch, 'read', sequence);
     const { kvHeads, headDim } = this.config;
     const length = state.lengths[sequence];
     const k = new Float32Array(kvHeads * length * headDim);
@@ -176,7 +177,7 @@ export class CpuKVCache implements KVCache {
 
   clear(sequence?: number): void {
     const state = this.#live('clear');
-    if (sequence !== undefined) this.#checkSequence('clear', sequence);
+    if (sequence !== undefined) checkSequence(this.config.batch, 'clear', sequence);
     const { sinkTokens, pageSize } = this.config;
     for (let b = 0; b < this.config.batch; b++) {
       if (sequence !== undefined && b !== sequence) continue;
@@ -212,28 +213,7 @@ export class CpuKVCache implements KVCache {
     return this.#state;
   }
 
-  #appendSequence(options: KVAppendOptions | undefined): number | undefined {
-    if (options === undefined) return undefined;
-    if (typeof options !== 'object' || options === null) {
-      throw new QattnError('ERR_QATTN_OPTION', 'KVCache.append: options must be an object { sequence? }');
-    }
-    for (const key of Object.keys(options)) {
-      if (key !== 'sequence') throw new QattnError('ERR_QATTN_OPTION', `KVCache.append: unknown option '${key}' (known: sequence)`, { option: key });
-    }
-    if (options.sequence === undefined) return undefined;
-    this.#checkSequence('append', options.sequence);
-    return options.sequence;
-  }
 
-  #checkSequence(method: string, sequence: unknown): asserts sequence is number {
-    const { batch } = this.config;
-    if (typeof sequence !== 'number' || !Number.isInteger(sequence) || sequence < 0 || sequence >= batch) {
-      throw new QattnError('ERR_QATTN_OPTION', `KVCache.${method}: sequence must be an integer in [0, ${batch - 1}], got ${String(sequence)}`, {
-        option: 'sequence',
-        value: sequence,
-      });
-    }
-  }
 
   /** Row `[headDim]` of `source` at `offset` in float64, rotated when the cache rotates (scratch, overwritten per call). */
   #rotated(source: Float32Array, offset: number): Float64Array {

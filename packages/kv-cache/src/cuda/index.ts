@@ -8,7 +8,7 @@ import { CudaKVCache } from './kv-cache-cuda.js';
 export { CudaKVCache } from './kv-cache-cuda.js';
 export { KV_CACHE_ADDON_ENV, loadKVCacheAddon } from './addon.js';
 export { cudaUnsupportedReason } from './append-plan.js';
-export { readSequenceFromStorage } from './read-storage.js';
+export { readSequenceFromStorage } from '../read-storage.js';
 export { deviceBuffersOf, uploadKVCacheStorage, type CudaKVCacheStorage, type CudaKVTensorStorage, type CudaPagePoolStorage } from './device-storage.js';
 
 /**

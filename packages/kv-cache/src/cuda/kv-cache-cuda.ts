@@ -7,8 +7,9 @@ import type { KVCacheConfig, PageBits } from '../options.js';
 import type { KVCacheCudaBinding, TensorArgFields } from './addon.js';
 import { type AppendPlan, encodePlan, grownMaxPages, maxPageJobs, planAppend, planWords } from './append-plan.js';
 import type { CudaKVCacheStorage, CudaKVTensorStorage, CudaPagePoolStorage } from './device-storage.js';
-import { readSequenceFromStorage } from './read-storage.js';
+import { readSequenceFromStorage } from '../read-storage.js';
 import { SlotFreeList } from './slot-free-list.js';
+import { appendSequence, checkSequence } from '../sequence-args.js';
 
 /** A page pool on the device (its slots may run ahead of the host free list's until the next job grows it). */
 interface DevicePool {
@@ -263,7 +264,7 @@ export class CudaKVCache implements KVCache {
     this.#live('append');
     this.#checkIdle('append');
     const { batch, kvHeads, headDim } = this.config;
-    const sequence = this.#appendSequence(options);
+    const sequence = appendSequence(this.config.batch, options);
     const sequences = sequence === undefined ? Array.from({ length: batch }, (_, b) => b) : [sequence];
     const layout = sequence === undefined ? `[batch, kvHeads, tokens, headDim] = [${batch}, ${kvHeads}, tokens, ${headDim}]` : `[kvHeads, tokens, headDim] = [${kvHeads}, tokens, ${headDim}]`;
     const onDevice = isDeviceTensor(k) || isDeviceTensor(v);
@@ -320,7 +321,7 @@ export class CudaKVCache implements KVCache {
    */
   async readAsync(sequence = 0): Promise<{ k: Float32Array; v: Float32Array }> {
     this.#live('readAsync');
-    this.#checkSequence('readAsync', sequence);
+    checkSequence(this.config.batch, 'readAsync', sequence);
     return readSequenceFromStorage(await this.downloadStorage(), sequence);
   }
 
@@ -357,7 +358,7 @@ export class CudaKVCache implements KVCache {
   clear(sequence?: number): Promise<void> {
     this.#live('clear');
     this.#checkIdle('clear');
-    if (sequence !== undefined) this.#checkSequence('clear', sequence);
+    if (sequence !== undefined) checkSequence(this.config.batch, 'clear', sequence);
     const { batch, kvHeads, sinkTokens, pageSize } = this.config;
     for (let b = 0; b < batch; b++) {
       if (sequence !== undefined && b !== sequence) continue;
@@ -885,26 +886,4 @@ export class CudaKVCache implements KVCache {
     }
   }
 
-  #appendSequence(options: KVAppendOptions | undefined): number | undefined {
-    if (options === undefined) return undefined;
-    if (typeof options !== 'object' || options === null) {
-      throw new QattnError('ERR_QATTN_OPTION', 'KVCache.append: options must be an object { sequence? }');
-    }
-    for (const key of Object.keys(options)) {
-      if (key !== 'sequence') throw new QattnError('ERR_QATTN_OPTION', `KVCache.append: unknown option '${key}' (known: sequence)`, { option: key });
-    }
-    if (options.sequence === undefined) return undefined;
-    this.#checkSequence('append', options.sequence);
-    return options.sequence;
-  }
-
-  #checkSequence(method: string, sequence: unknown): asserts sequence is number {
-    const { batch } = this.config;
-    if (typeof sequence !== 'number' || !Number.isInteger(sequence) || sequence < 0 || sequence >= batch) {
-      throw new QattnError('ERR_QATTN_OPTION', `KVCache.${method}: sequence must be an integer in [0, ${batch - 1}], got ${String(sequence)}`, {
-        option: 'sequence',
-        value: sequence,
-      });
-    }
-  }
 }

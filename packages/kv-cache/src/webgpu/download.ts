@@ -1,9 +1,7 @@
 /// <reference types="@webgpu/types" />
 import { type GpuContext, readBuffer } from '@qattn/webgpu-runtime';
-import { hadamardUnrotate } from '../hadamard.js';
-import { type KVCacheStorage, type KVTensorStorage, type PagePoolStorage, tokenPlacement } from '../layout.js';
+import type { KVCacheStorage, KVTensorStorage, PagePoolStorage } from '../layout.js';
 import type { PageBits } from '../options.js';
-import { decodePageInt8, pageMatrixShape } from '../page-codec.js';
 import type { WebGpuKVCacheStorage, WebGpuKVTensorStorage } from './device-storage.js';
 
 async function bytesOf(context: GpuContext, buffer: GPUBuffer, byteLength: number): Promise<ArrayBuffer> {
@@ -54,59 +52,4 @@ export async function downloadStorage(context: GpuContext, storage: WebGpuKVCach
     k: await downloadTensor(context, storage, storage.k),
     v: await downloadTensor(context, storage, storage.v),
   };
-}
-
-/** Dequantizes one tensor of sequence b (still rotated) into `out` `[kvHeads, length, headDim]`, as TensorStore does. */
-function readTensor(storage: KVCacheStorage, tensor: KVTensorStorage, b: number, out: Float32Array): void {
-  const { kvHeads, headDim, pageSize, sinkTokens } = storage.config;
-  const length = storage.lengths[b];
-  const placement = tokenPlacement(length, sinkTokens, pageSize);
-  const { rows, cols } = pageMatrixShape(tensor.pageMajor, pageSize, headDim);
-  const page = new Int8Array(pageSize * headDim);
-  for (let g = 0; g < kvHeads; g++) {
-    const group = b * kvHeads + g;
-    const outBase = g * length * headDim;
-    out.set(tensor.sink.subarray(group * sinkTokens * headDim, (group * sinkTokens + placement.sinkTokens) * headDim), outBase);
-    for (let p = 0; p < placement.pages; p++) {
-      const entry = group * storage.maxPages + p;
-      const pool = tensor.pools[tensor.pageBits[entry] as PageBits];
-      if (!pool) throw new Error('kv-cache: page without a pool'); // unreachable for a consistent download
-      const slot = tensor.pageTable[entry];
-      decodePageInt8(pool, slot, rows, cols, page);
-      for (let t = 0; t < pageSize; t++) {
-        const scale = pool.scalesPerPage === 1 ? pool.scales[slot] : pool.scales[slot * pageSize + t];
-        const outRow = outBase + (sinkTokens + p * pageSize + t) * headDim;
-        for (let d = 0; d < headDim; d++) out[outRow + d] = (tensor.pageMajor === 'token' ? page[t * headDim + d] : page[d * pageSize + t]) * scale;
-      }
-    }
-    const firstBuffered = sinkTokens + placement.pages * pageSize;
-    for (let r = 0; r < placement.bufferTokens; r++) {
-      const scale = tensor.bufferScales[group * pageSize + r];
-      const codes = (group * pageSize + r) * headDim;
-      const outRow = outBase + (firstBuffered + r) * headDim;
-      for (let d = 0; d < headDim; d++) out[outRow + d] = tensor.bufferCodes[codes + d] * scale;
-    }
-  }
-}
-
-/** Sequence b's K and V from a downloaded storage, dequantized and un-rotated (the CPU cache's `read`). */
-export function readSequence(storage: KVCacheStorage, b: number): { k: Float32Array; v: Float32Array } {
-  const { kvHeads, headDim } = storage.config;
-  const length = storage.lengths[b];
-  const k = new Float32Array(kvHeads * length * headDim);
-  const v = new Float32Array(kvHeads * length * headDim);
-  readTensor(storage, storage.k, b, k);
-  readTensor(storage, storage.v, b, v);
-  const signs = storage.rotationSigns;
-  if (signs) {
-    const row = new Float64Array(headDim);
-    for (const x of [k, v]) {
-      for (let start = 0; start < x.length; start += headDim) {
-        for (let d = 0; d < headDim; d++) row[d] = x[start + d];
-        hadamardUnrotate(row, signs);
-        for (let d = 0; d < headDim; d++) x[start + d] = row[d];
-      }
-    }
-  }
-  return { k, v };
 }

@@ -7,7 +7,9 @@ import { type KVCacheStorage, tokenPlacement } from '../layout.js';
 import type { KVCacheConfig, PageBits } from '../options.js';
 import { type AppendedSequence, encodeAppend } from './append-pass.js';
 import { BufferSet, GpuTensorStore, type WebGpuKVCacheStorage } from './device-storage.js';
-import { downloadStorage, readSequence } from './download.js';
+import { readSequenceFromStorage } from '../read-storage.js';
+import { downloadStorage } from './download.js';
+import { appendSequence, checkSequence } from '../sequence-args.js';
 
 /**
  * Options of {@link WebGpuKVCache.append}: with GPUBuffer inputs, `tokens` (tokens per sequence) is required, since a
@@ -98,7 +100,7 @@ export class WebGpuKVCache implements KVCache {
     const state = this.#live('append');
     assertAlive(this.context, 'KVCache.append');
     const { batch, kvHeads, headDim, pageSize, sinkTokens, capacity } = this.config;
-    const sequence = this.#appendSequence(options);
+    const sequence = appendSequence(this.config.batch, options, ['sequence', 'tokens']);
     const targets = sequence === undefined ? Array.from({ length: batch }, (_, b) => b) : [sequence];
     const layout = sequence === undefined ? `[batch, kvHeads, tokens, headDim] = [${batch}, ${kvHeads}, tokens, ${headDim}]` : `[kvHeads, tokens, headDim] = [${kvHeads}, tokens, ${headDim}]`;
     const rowElements = targets.length * kvHeads * headDim;
@@ -191,8 +193,8 @@ export class WebGpuKVCache implements KVCache {
   /** Sequence `sequence`'s K and V dequantized to float32 `[kvHeads, length, headDim]`, as the CPU cache's `read`. */
   async readAsync(sequence = 0): Promise<{ k: Float32Array; v: Float32Array }> {
     this.#live('readAsync');
-    this.#checkSequence('readAsync', sequence);
-    return readSequence(await this.downloadStorage(), sequence);
+    checkSequence(this.config.batch, 'readAsync', sequence);
+    return readSequenceFromStorage(await this.downloadStorage(), sequence);
   }
 
   memory(): KVCacheMemory {
@@ -223,7 +225,7 @@ export class WebGpuKVCache implements KVCache {
 
   clear(sequence?: number): void {
     const state = this.#live('clear');
-    if (sequence !== undefined) this.#checkSequence('clear', sequence);
+    if (sequence !== undefined) checkSequence(this.config.batch, 'clear', sequence);
     const { batch, kvHeads, headDim, sinkTokens, pageSize } = this.config;
     const encoder = this.context.device.createCommandEncoder({ label: 'qattn kv-cache clear' });
     for (let b = 0; b < batch; b++) {
@@ -313,27 +315,6 @@ export class WebGpuKVCache implements KVCache {
     return tokens;
   }
 
-  #appendSequence(options: WebGpuAppendOptions | undefined): number | undefined {
-    if (options === undefined) return undefined;
-    if (typeof options !== 'object' || options === null) {
-      throw new QattnError('ERR_QATTN_OPTION', 'KVCache.append: options must be an object { sequence?, tokens? }');
-    }
-    for (const key of Object.keys(options)) {
-      if (key !== 'sequence' && key !== 'tokens') throw new QattnError('ERR_QATTN_OPTION', `KVCache.append: unknown option '${key}' (known: sequence, tokens)`, { option: key });
-    }
-    if (options.sequence === undefined) return undefined;
-    this.#checkSequence('append', options.sequence);
-    return options.sequence;
-  }
 
-  #checkSequence(method: string, sequence: unknown): asserts sequence is number {
-    const { batch } = this.config;
-    if (typeof sequence !== 'number' || !Number.isInteger(sequence) || sequence < 0 || sequence >= batch) {
-      throw new QattnError('ERR_QATTN_OPTION', `KVCache.${method}: sequence must be an integer in [0, ${batch - 1}], got ${String(sequence)}`, {
-        option: 'sequence',
-        value: sequence,
-      });
-    }
-  }
 }
 

@@ -1,12 +1,13 @@
-import { hadamardUnrotate } from '../hadamard.js';
-import { type KVCacheStorage, type KVTensorStorage, tokenPlacement } from '../layout.js';
-import type { PageBits } from '../options.js';
-import { decodePageInt8, pageMatrixShape } from '../page-codec.js';
+import { hadamardUnrotate } from './hadamard.js';
+import { type KVCacheStorage, type KVTensorStorage, tokenPlacement } from './layout.js';
+import type { PageBits } from './options.js';
+import { decodePageInt8, pageMatrixShape } from './page-codec.js';
 
 /**
  * Dequantizes sequence b of a cache's storage (host arrays in the layout of {@link KVCacheStorage}) to float32
  * `[kvHeads, length, headDim]`, un-rotated: sink rows as stored, page rows through the reference page decoder
- * (`decodePageInt8`) times their scale, buffer rows as code · scale. The CPU cache's `read` computes the same.
+ * (`decodePageInt8`) times their scale, buffer rows as code · scale. The CPU cache's `read` computes the same; the
+ * device caches' `readAsync` run it on their downloaded storage.
  */
 export function readSequenceFromStorage(storage: KVCacheStorage, sequence: number): { k: Float32Array; v: Float32Array } {
   const { kvHeads, headDim } = storage.config;
