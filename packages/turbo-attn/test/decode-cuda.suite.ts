@@ -4,30 +4,17 @@
 // codes. Without a GPU the device tests skip and say why (QATTN_EXPECT_CUDA=1 makes that a failure).
 import assert from 'node:assert/strict';
 import { cudaAvailability, getCudaRuntime } from '@qattn/cuda-runtime';
-import { CudaKVCache, type KVCache, type KVCacheOptions, createKVCache } from '@qattn/kv-cache';
+import { CudaKVCache, type KVCache, createKVCache } from '@qattn/kv-cache';
 import { isQattnError } from '@qattn/quant-core';
-import { type DecodeCachePrecision, type DecodeConformanceInput, type SuiteApi, attention, compare, defineDecodeConformanceSuite, generateInputs } from '@qattn/reference';
+import { type DecodeConformanceInput, type SuiteApi, attention, compare, defineDecodeConformanceSuite, generateInputs } from '@qattn/reference';
 // The upload of a CPU cache's storage is kv-cache's test/transfer helper (src/cuda/device-storage.ts).
 import { deviceBuffersOf, uploadKVCacheStorage } from '@qattn/kv-cache';
 import { loadTurboAttnAddon } from '../src/cuda/addon.js';
 import { type CudaDecodeBackend, loadCudaDecodeBackend, packDecodeArgs } from '../src/decode/cuda/index.js';
 import { decodePagedCpu, type DecodeParams } from '../src/decode/decode_paged_cpu.js';
+import { conformanceCache, decodeBounds } from '../src/decode/decode-test-support.js';
 import { turboDecode } from '../src/decode/index.js';
 
-/** The cache options of each precision the conformance suite names (as src/decode/decode-conformance.test.ts). */
-const PRECISION: Record<DecodeCachePrecision, Partial<KVCacheOptions>> = {
-  int8: { bits: 8 },
-  int4: { bits: 4 },
-  'int4/2': { bits: 4, lowBitFraction: { k: 0, v: 0.75 } },
-};
-
-/** The CPU backend's float64 bounds (src/decode/decode-conformance.test.ts): the kernel is held to the same bars. */
-const BOUNDS: Record<DecodeCachePrecision, { out: number; lse: number }> = {
-  int8: { out: 0.02, lse: 0.03 },
-  int4: { out: 0.07, lse: 0.1 },
-  'int4/2': { out: 0.12, lse: 0.1 },
-};
-const NO_SINK_BOUNDS = { out: 0.15, lse: 0.25 };
 
 /**
  * CUDA vs decodePagedCpu on the same codes and the same split schedule: relative L2 of the output, and the largest
@@ -66,6 +53,7 @@ async function uploadCache(cpu: KVCache): Promise<UploadedCache> {
     disposed: false,
     append: unsupported,
     read: unsupported,
+    readAsync: unsupported,
     memory: unsupported,
     clear: unsupported,
     storage: () => cpu.storage(),
@@ -76,24 +64,7 @@ async function uploadCache(cpu: KVCache): Promise<UploadedCache> {
 }
 
 /** A CPU cache fed as the conformance suite says (each sequence's chunks in order). */
-async function cpuCacheOf({ testCase, sequences }: DecodeConformanceInput): Promise<KVCache> {
-  const { lengths, kvHeads, headDim, pageSize, sinkTokens } = testCase;
-  const cache = await createKVCache({ batch: lengths.length, kvHeads, headDim, backend: 'cpu', pageSize, sinkTokens, ...PRECISION[testCase.precision] });
-  sequences.forEach(({ k, v, chunks }, sequence) => {
-    const length = lengths[sequence];
-    let start = 0;
-    for (const tokens of chunks) {
-      const slice = (x: Float32Array) => {
-        const out = new Float32Array(kvHeads * tokens * headDim);
-        for (let g = 0; g < kvHeads; g++) out.set(x.subarray((g * length + start) * headDim, (g * length + start + tokens) * headDim), g * tokens * headDim);
-        return out;
-      };
-      cache.append(slice(k), slice(v), { sequence });
-      start += tokens;
-    }
-  });
-  return cache;
-}
+const cpuCacheOf = (input: DecodeConformanceInput): Promise<KVCache> => conformanceCache(input, 'cpu');
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let worst = 0;
@@ -204,8 +175,8 @@ export function defineTurboDecodeCudaSuite(test: SuiteApi): void {
           cpu.dispose();
         }
       },
-      bound: (c) => (c.sinkTokens === 0 && c.precision !== 'int8' ? NO_SINK_BOUNDS : BOUNDS[c.precision]).out,
-      lseBound: (c) => (c.sinkTokens === 0 && c.precision !== 'int8' ? NO_SINK_BOUNDS : BOUNDS[c.precision]).lse,
+      bound: (c) => decodeBounds(c).out,
+      lseBound: (c) => decodeBounds(c).lse,
       test,
     });
   }

@@ -5,28 +5,15 @@
 // Without an adapter the suite skips and says why (QATTN_EXPECT_WEBGPU=1 or CI=true make that a failure).
 import { type KVCache, type KVCacheOptions, type WebGpuKVCache, createKVCache } from '@qattn/kv-cache';
 import { type QattnErrorCode, isQattnError, sasThresholdForKeys } from '@qattn/quant-core';
-import { type DecodeCachePrecision, type DecodeConformanceInput, attention, compare, defineDecodeConformanceSuite, generateInputs } from '@qattn/reference';
+import { type DecodeConformanceInput, attention, compare, defineDecodeConformanceSuite, generateInputs } from '@qattn/reference';
 import { WebGpuTensor } from '@qattn/webgpu-runtime';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gpu } from '../../webgpu/webgpu-test-env.js';
 import { type DecodeParams, decodePagedCpu } from '../decode_paged_cpu.js';
+import { DECODE_BOUNDS, conformanceCache, decodeBounds } from '../decode-test-support.js';
 import { turboDecode } from '../index.js';
 import { type WebGpuDecodeBackend, type WebGpuDecodeTuning, decodePlanCount, loadWebGpuDecodeBackend } from './index.js';
 
-/** The cache options of each precision the suite names (as src/decode/decode-conformance.test.ts). */
-const PRECISION: Record<DecodeCachePrecision, Partial<KVCacheOptions>> = {
-  int8: { bits: 8 },
-  int4: { bits: 4 },
-  'int4/2': { bits: 4, lowBitFraction: { k: 0, v: 0.75 } },
-};
-
-/** The CPU backend's float64 bounds (src/decode/decode-conformance.test.ts): the kernels are held to the same bars. */
-const BOUNDS: Record<DecodeCachePrecision, { out: number; lse: number }> = {
-  int8: { out: 0.02, lse: 0.03 },
-  int4: { out: 0.07, lse: 0.1 },
-  'int4/2': { out: 0.12, lse: 0.1 },
-};
-const NO_SINK_BOUNDS = { out: 0.15, lse: 0.25 };
 
 /**
  * WebGPU vs decodePagedCpu on the same codes and split schedule: relative L2 of the output, largest |lse difference|.
@@ -65,23 +52,8 @@ async function expectCode(promise: Promise<unknown>, code: QattnErrorCode, menti
 }
 
 /** A WebGPU cache fed as the conformance suite says (each sequence's chunks in order). */
-async function webGpuCacheOf({ testCase, sequences }: DecodeConformanceInput, options: Partial<KVCacheOptions> = PRECISION[testCase.precision]): Promise<WebGpuKVCache> {
-  const { lengths, kvHeads, headDim, pageSize, sinkTokens } = testCase;
-  const cache = (await createKVCache({ batch: lengths.length, kvHeads, headDim, backend: 'webgpu', pageSize, sinkTokens, ...options })) as WebGpuKVCache;
-  sequences.forEach(({ k, v, chunks }, sequence) => {
-    const length = lengths[sequence];
-    let start = 0;
-    for (const tokens of chunks) {
-      const slice = (x: Float32Array) => {
-        const out = new Float32Array(kvHeads * tokens * headDim);
-        for (let g = 0; g < kvHeads; g++) out.set(x.subarray((g * length + start) * headDim, (g * length + start + tokens) * headDim), g * tokens * headDim);
-        return out;
-      };
-      cache.append(slice(k), slice(v), { sequence });
-      start += tokens;
-    }
-  });
-  return cache;
+async function webGpuCacheOf(input: DecodeConformanceInput, options?: Partial<KVCacheOptions>): Promise<WebGpuKVCache> {
+  return (await conformanceCache(input, 'webgpu', options)) as WebGpuKVCache;
 }
 
 /** turboDecode's params for a cache: SAS with the 'auto' threshold (its default), or exact exp2. */
@@ -152,8 +124,8 @@ defineDecodeConformanceSuite({
       cache.dispose();
     }
   },
-  bound: (c) => (c.sinkTokens === 0 && c.precision !== 'int8' ? NO_SINK_BOUNDS : BOUNDS[c.precision]).out,
-  lseBound: (c) => (c.sinkTokens === 0 && c.precision !== 'int8' ? NO_SINK_BOUNDS : BOUNDS[c.precision]).lse,
+  bound: (c) => decodeBounds(c).out,
+  lseBound: (c) => decodeBounds(c).lse,
   test,
 });
 
@@ -181,7 +153,7 @@ describe.skipIf(!gpu)('turboDecode webgpu: passes, profiles, device-resident q, 
           const { state, oracle } = await expectOracleAgreement(`${label}`, backend, cache, data.q, params, { ...tuning, pagesPerSplit: 4 }, REORDERED_AGREEMENT);
           // As close to float64 as the oracle, within the reordering's rounding.
           expect(compare(state.out, exact).relL2).toBeLessThanOrEqual(compare(oracle.out, exact).relL2 + REORDERED_AGREEMENT.out);
-          expect(compare(state.out, exact).relL2).toBeLessThanOrEqual(options.lowBitFraction === 0.5 ? 0.2 : BOUNDS['int4/2'].out);
+          expect(compare(state.out, exact).relL2).toBeLessThanOrEqual(options.lowBitFraction === 0.5 ? 0.2 : DECODE_BOUNDS['int4/2'].out);
         }
       } finally {
         cache.dispose();
@@ -223,7 +195,7 @@ describe.skipIf(!gpu)('turboDecode webgpu: passes, profiles, device-resident q, 
       });
       for (const sas of [true, false]) {
         const { state } = await expectOracleAgreement('hd 48, 7 sinks', backend, cache, q, paramsOf(cache, heads, queryTokens, sas), { pagesPerSplit: 1 });
-        expect(compare(state.out, exact).relL2).toBeLessThanOrEqual(BOUNDS.int4.out);
+        expect(compare(state.out, exact).relL2).toBeLessThanOrEqual(DECODE_BOUNDS.int4.out);
       }
     } finally {
       cache.dispose();
