@@ -9,9 +9,9 @@ import type { CellError, CellResult } from './sweep.js';
 export const PEER_NAMES = ['sdpa-flash-fp16', 'sdpa-cudnn-bf16', 'sdpa-math-fp32'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
-/** One peer measurement (from peers/sdpa_peers.py). */
-export interface PeerCell {
-  peer: PeerName;
+/** What every cell of peers/sdpa_peers.py reports, whatever its mode (prefill sweep, decode-cache). */
+export interface PeerTiming<P extends string> {
+  peer: P;
   shape: CellShape;
   status: 'ok' | 'error' | 'skipped';
   dtype?: string;
@@ -21,10 +21,14 @@ export interface PeerCell {
   minMs?: number;
   samplesMs?: number[];
   peakDeviceBytes?: number;
-  tops?: number;
   /** Against float64 torch math on a slice of the same (normal) inputs. */
   accuracy?: { relL2: number; cos: number };
   error?: CellError;
+}
+
+/** One peer measurement of the prefill sweep. */
+export interface PeerCell extends PeerTiming<PeerName> {
+  tops?: number;
 }
 
 /** qattn time against a peer's on the same shape: `speedup` > 1 means qattn is faster. */

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { createKVCache } from '@qattn/kv-cache';
 import { sasThresholdForKeys } from '@qattn/quant-core';
 import { generateInputs } from '@qattn/reference';
-import { resolveTurboDecodeOptions, turboDecode } from '@qattn/turbo-attn';
+import { resolveTurboDecodeOptions } from '@qattn/turbo-attn';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CliOptions, resolveConfig } from '../src/cli.js';
 import { type DecodeCacheApi, decodeParams, loadDecodeCacheApi } from '../src/decode-cache/api.js';

@@ -5,9 +5,8 @@
  * WGSL decode baselines of its shape (wgsl-baseline.ts).
  */
 import type { CellShape } from '../metrics.js';
-import { runPeersScript } from '../peers.js';
+import { type PeerTiming, runPeersScript } from '../peers.js';
 import type { BackendName } from '../presets.js';
-import type { CellError } from '../sweep.js';
 import type { CacheKindName } from './kinds.js';
 import { type DecodeAlgorithm, type DecodeCacheRow, gbPerSecond } from './rows.js';
 import { type DecodeWgslCell, WGSL_BASELINES, type WgslBaselineName } from './wgsl-baseline.js';
@@ -19,26 +18,13 @@ export type DecodePeerName = (typeof DECODE_PEER_NAMES)[number];
 export type DecodeSdpaPeerName = (typeof DECODE_SDPA_PEERS)[number];
 
 /** One peer measurement on one shape. */
-export interface DecodePeerCell {
-  peer: DecodePeerName;
-  shape: CellShape;
-  status: 'ok' | 'error' | 'skipped';
-  dtype?: string;
-  /** `events` (CUDA events) on the GPU; `host` only in the script's CPU smoke test. */
-  timer?: string;
-  medianMs?: number;
-  minMs?: number;
-  samplesMs?: number[];
-  peakDeviceBytes?: number;
+export interface DecodePeerCell extends PeerTiming<DecodePeerName> {
   /** Bytes one call moves through device memory: the K and V it reads (SDPA); read + write (the copy). */
   bytesMoved?: number;
   /** bytesMoved / medianMs. */
   gbps?: number;
   /** How SDPA got GQA: `enable_gqa`, K/V expanded by `repeat_interleave` (the backend refused GQA), or `none` (MHA). */
   gqa?: 'enable_gqa' | 'repeat_interleave' | 'none';
-  /** Against float64 torch math on a slice of the same (normal) inputs. */
-  accuracy?: { relL2: number; cos: number };
-  error?: CellError;
 }
 
 /** The peers of a decode-cache run. `unavailable`: no python, no torch or no CUDA; the reason says which. */
