@@ -1,6 +1,6 @@
-import { QattnError } from '@qattn/quant-core';
 import { type PagePoolStorage, pageWords } from './layout.js';
 import type { PageBits } from './options.js';
+import { SlotFreeList } from './slot-free-list.js';
 
 /**
  * Page slots of one width ({@link PagePoolStorage}) with a free list. A fixed pool is allocated once at its full size;
@@ -17,8 +17,7 @@ export class PagePool {
   #step: Uint8Array; // [slots, metaPerPage]
   #zero: Int8Array; // [slots, metaPerPage]
   #scales: Float32Array; // [slots, scalesPerPage]
-  #free: Int32Array; // stack of free slots, lowest on top
-  #freeCount = 0;
+  readonly #free: SlotFreeList;
 
   constructor(bits: PageBits, pageSize: number, headDim: number, metaPerPage: number, scalesPerPage: number, slots: number, growable: boolean) {
     this.bits = bits;
@@ -30,55 +29,44 @@ export class PagePool {
     this.#step = new Uint8Array(slots * metaPerPage);
     this.#zero = new Int8Array(slots * metaPerPage);
     this.#scales = new Float32Array(slots * scalesPerPage);
-    this.#free = new Int32Array(slots);
-    this.#pushFree(0, slots);
+    this.#free = new SlotFreeList(bits, slots, growable);
   }
 
   /** Slots allocated (used or free). */
   get slots(): number {
-    return this.#free.length;
+    return this.#free.slots;
   }
 
   /** Slots in use. */
   get used(): number {
-    return this.#free.length - this.#freeCount;
+    return this.#free.used;
   }
 
   /** Makes room for `count` more pages (growing pools only; a fixed pool was sized for its capacity). */
   reserve(count: number): void {
-    if (count <= this.#freeCount) return;
-    if (!this.growable) {
-      throw new QattnError('ERR_QATTN_SHAPE', `kv-cache: the ${this.bits}-bit page pool is full (${this.slots} pages)`);
-    }
-    const slots = Math.max(this.used + count, Math.ceil(this.slots * 1.5));
-    const grow = <T extends Uint32Array | Uint8Array | Int8Array | Float32Array | Int32Array>(old: T, perSlot: number, make: (n: number) => T): T => {
+    const oldSlots = this.slots;
+    this.#free.reserve(count); // throws for a full fixed pool
+    const slots = this.slots;
+    if (slots === oldSlots) return;
+    const grow = <T extends Uint32Array | Uint8Array | Int8Array | Float32Array>(old: T, perSlot: number, make: (n: number) => T): T => {
       const next = make(slots * perSlot);
       next.set(old);
       return next;
     };
-    const oldSlots = this.slots;
     this.#codes = grow(this.#codes, this.wordsPerPage, (n) => new Uint32Array(n));
     this.#step = grow(this.#step, this.metaPerPage, (n) => new Uint8Array(n));
     this.#zero = grow(this.#zero, this.metaPerPage, (n) => new Int8Array(n));
     this.#scales = grow(this.#scales, this.scalesPerPage, (n) => new Float32Array(n));
-    const free = new Int32Array(slots);
-    // New slots go below the old free ones, so the lowest free slot stays on top of the stack.
-    const added = slots - oldSlots;
-    for (let i = 0; i < added; i++) free[i] = slots - 1 - i;
-    free.set(this.#free.subarray(0, this.#freeCount), added);
-    this.#free = free;
-    this.#freeCount += added;
   }
 
   /** Takes a free slot (call {@link reserve} first). */
   allocate(): number {
-    if (this.#freeCount === 0) throw new QattnError('ERR_QATTN_SHAPE', `kv-cache: the ${this.bits}-bit page pool is full (${this.slots} pages)`);
-    return this.#free[--this.#freeCount];
+    return this.#free.allocate();
   }
 
   /** Returns a slot to the pool. Its contents are left as they are; the page table no longer points at it. */
   release(slot: number): void {
-    this.#free[this.#freeCount++] = slot;
+    this.#free.release(slot);
   }
 
   /** The live arrays (valid until the next {@link reserve} that grows the pool). */
@@ -98,9 +86,5 @@ export class PagePool {
   /** Bytes allocated: codes, step, zero and scales of every slot (the free list is host bookkeeping, not counted). */
   bytes(): number {
     return this.#codes.byteLength + this.#step.byteLength + this.#zero.byteLength + this.#scales.byteLength;
-  }
-
-  #pushFree(from: number, to: number): void {
-    for (let slot = to - 1; slot >= from; slot--) this.#free[this.#freeCount++] = slot;
   }
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveKVCacheOptions } from '../options.js';
 import { PagePool } from '../page-pool.js';
 import { compressSharedBytes, cudaUnsupportedReason, encodePlan, grownMaxPages, maxPageJobs, planAppend, planWords } from './append-plan.js';
-import { SlotFreeList } from './slot-free-list.js';
+import { SlotFreeList } from '../slot-free-list.js';
 
 const config = resolveKVCacheOptions({ batch: 3, kvHeads: 2, headDim: 16, pageSize: 16, sinkTokens: 4 });
 

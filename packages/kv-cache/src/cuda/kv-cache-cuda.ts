@@ -8,7 +8,7 @@ import type { KVCacheCudaBinding, TensorArgFields } from './addon.js';
 import { type AppendPlan, encodePlan, grownMaxPages, maxPageJobs, planAppend, planWords } from './append-plan.js';
 import type { CudaKVCacheStorage, CudaKVTensorStorage, CudaPagePoolStorage } from './device-storage.js';
 import { readSequenceFromStorage } from '../read-storage.js';
-import { SlotFreeList } from './slot-free-list.js';
+import { SlotFreeList } from '../slot-free-list.js';
 import { appendSequence, checkSequence } from '../sequence-args.js';
 
 /** A page pool on the device (its slots may run ahead of the host free list's until the next job grows it). */

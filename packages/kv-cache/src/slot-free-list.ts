@@ -1,11 +1,11 @@
 import { QattnError } from '@qattn/quant-core';
-import type { PageBits } from '../options.js';
+import type { PageBits } from './options.js';
 
 /**
- * The free list of one page pool, without the pool's arrays: the host half of a device pool. Its policy is
- * PagePool's (page-pool.ts) so that a CUDA cache hands out the same slots as the CPU oracle: slots are handed out
- * lowest first, a fixed pool never grows, a growing one grows to max(needed, ⌈1.5 × slots⌉) with the new slots below
- * the old free ones.
+ * The free list of one page pool, without the pool's arrays: the allocation policy every backend shares (the CPU
+ * PagePool holds one next to its arrays, a CUDA cache one per device pool), so that device caches hand out the same
+ * slots as the CPU oracle: slots are handed out lowest first, a fixed pool never grows, a growing one grows to
+ * max(needed, ⌈1.5 × slots⌉) with the new slots below the old free ones.
  */
 export class SlotFreeList {
   readonly bits: PageBits;
