@@ -1,19 +1,8 @@
 import { createKVCache } from '@qattn/kv-cache';
-import { type QattnErrorCode, isQattnError } from '@qattn/quant-core';
 import { attention, compare, generateInputs } from '@qattn/reference';
 import { describe, expect, it } from 'vitest';
 import { type AttentionState, mergeAttentionStates, turboDecode } from './index.js';
-
-function expectCode(fn: () => unknown, code: QattnErrorCode, mentions?: string): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(isQattnError(caught, code), `expected ${code}, got ${String(caught)}`).toBe(true);
-  if (mentions) expect((caught as Error).message).toContain(mentions);
-}
+import { expectCode } from './test-helpers.js';
 
 /** Float64 attention state (normalized output, natural-log lse) of q `[rows, D]` over keys [from, to) of k, v `[N, D]`. */
 function exactState(q: Float32Array, k: Float32Array, v: Float32Array, headDim: number, from: number, to: number): AttentionState {
@@ -79,13 +68,13 @@ describe('mergeAttentionStates', () => {
     expect(compare(merged.out, attention(data.q, data.k, data.v, decodeShape, { causal: true })).relL2).toBeLessThan(0.02);
   });
 
-  it('rejects mismatched or invalid states', () => {
+  it('rejects mismatched or invalid states', async () => {
     const a = exactState(q, k, v, 64, 0, 10);
-    expectCode(() => mergeAttentionStates(a, { out: a.out.subarray(64), lse: a.lse.subarray(1) }), 'ERR_QATTN_SHAPE', 'rows');
-    expectCode(() => mergeAttentionStates({ out: new Float32Array(10), lse: new Float32Array(3) }, { out: new Float32Array(10), lse: new Float32Array(3) }), 'ERR_QATTN_SHAPE');
-    expectCode(() => mergeAttentionStates(a, { out: a.out, lse: Float32Array.from(a.lse, (x, r) => (r === 2 ? Number.NaN : x)) }), 'ERR_QATTN_NONFINITE', 'b.lse[2]');
-    expectCode(() => mergeAttentionStates(a, { out: a.out, lse: a.lse.map(() => Infinity) }), 'ERR_QATTN_NONFINITE', 'b.lse[0]');
-    expectCode(() => mergeAttentionStates({ out: Array.from(a.out), lse: a.lse } as never, a), 'ERR_QATTN_DTYPE', 'a.out');
-    expectCode(() => mergeAttentionStates(null as never, a), 'ERR_QATTN_DTYPE', 'a');
+    await expectCode(() => mergeAttentionStates(a, { out: a.out.subarray(64), lse: a.lse.subarray(1) }), 'ERR_QATTN_SHAPE', 'rows');
+    await expectCode(() => mergeAttentionStates({ out: new Float32Array(10), lse: new Float32Array(3) }, { out: new Float32Array(10), lse: new Float32Array(3) }), 'ERR_QATTN_SHAPE');
+    await expectCode(() => mergeAttentionStates(a, { out: a.out, lse: Float32Array.from(a.lse, (x, r) => (r === 2 ? Number.NaN : x)) }), 'ERR_QATTN_NONFINITE', 'b.lse[2]');
+    await expectCode(() => mergeAttentionStates(a, { out: a.out, lse: a.lse.map(() => Infinity) }), 'ERR_QATTN_NONFINITE', 'b.lse[0]');
+    await expectCode(() => mergeAttentionStates({ out: Array.from(a.out), lse: a.lse } as never, a), 'ERR_QATTN_DTYPE', 'a.out');
+    await expectCode(() => mergeAttentionStates(null as never, a), 'ERR_QATTN_DTYPE', 'a');
   });
 });

@@ -1,19 +1,8 @@
 import { type KVCache, type KVCacheOptions, createKVCache } from '@qattn/kv-cache';
-import { type QattnErrorCode, isQattnError } from '@qattn/quant-core';
 import { attention, compare, generateInputs } from '@qattn/reference';
 import { describe, expect, it } from 'vitest';
 import { turboDecode } from './index.js';
-
-async function expectCode(promise: Promise<unknown>, code: QattnErrorCode, mentions?: string): Promise<void> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  expect(isQattnError(caught, code), `expected ${code}, got ${String(caught)}`).toBe(true);
-  if (mentions) expect((caught as Error).message).toContain(mentions);
-}
+import { expectCode } from './test-helpers.js';
 
 /** One LLM-like sequence of `length` tokens (the last `queryTokens` are the new ones) and its float64 attention. */
 function llmSequence(heads: number, kvHeads: number, length: number, headDim: number, queryTokens: number, seed: number) {

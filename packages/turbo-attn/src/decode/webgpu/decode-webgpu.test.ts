@@ -4,7 +4,7 @@
 // decodePagedCpu with the kernel's split schedule), then the multi-pass, device-resident, growth and bad-input paths.
 // Without an adapter the suite skips and says why (QATTN_EXPECT_WEBGPU=1 or CI=true make that a failure).
 import { type KVCache, type KVCacheOptions, type WebGpuKVCache, createKVCache } from '@qattn/kv-cache';
-import { type QattnErrorCode, isQattnError, sasThresholdForKeys } from '@qattn/quant-core';
+import { sasThresholdForKeys } from '@qattn/quant-core';
 import { type DecodeConformanceInput, attention, compare, defineDecodeConformanceSuite, generateInputs } from '@qattn/reference';
 import { WebGpuTensor } from '@qattn/webgpu-runtime';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { type DecodeParams, decodePagedCpu } from '../decode_paged_cpu.js';
 import { DECODE_BOUNDS, conformanceCache, decodeBounds } from '../decode-test-support.js';
 import { turboDecode } from '../index.js';
 import { type WebGpuDecodeBackend, type WebGpuDecodeTuning, decodePlanCount, loadWebGpuDecodeBackend } from './index.js';
+import { expectCode } from '../test-helpers.js';
 
 
 /**
@@ -38,17 +39,6 @@ function record(label: string, out: number, lse: number): void {
   const entry = (worst[label] ??= { out: 0, lse: 0 });
   entry.out = Math.max(entry.out, out);
   entry.lse = Math.max(entry.lse, lse);
-}
-
-async function expectCode(promise: Promise<unknown>, code: QattnErrorCode, mentions?: string): Promise<void> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  expect(isQattnError(caught, code), `expected ${code}, got ${String(caught)}`).toBe(true);
-  if (mentions) expect((caught as Error).message).toContain(mentions);
 }
 
 /** A WebGPU cache fed as the conformance suite says (each sequence's chunks in order). */
