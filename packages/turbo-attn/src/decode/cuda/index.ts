@@ -97,8 +97,7 @@ export async function loadCudaDecodeBackend(): Promise<CudaDecodeBackend> {
   const runtime = getCudaRuntime();
   const binding: TurboAttnBinding = loadTurboAttnAddon();
 
-  const schedule = (cache: KVCache, params: DecodeParams, tuning?: CudaDecodeTuning): DecodeSchedule => {
-    const storage = deviceStorageOf(cache);
+  const scheduleOf = (storage: DecodeDeviceStorage, params: DecodeParams, tuning?: CudaDecodeTuning): DecodeSchedule => {
     const { kvHeads, pageSize, sinkTokens } = storage.config;
     const planned = cudaDecodeSchedule({
       lengths: storage.hostLengths,
@@ -115,6 +114,7 @@ export async function loadCudaDecodeBackend(): Promise<CudaDecodeBackend> {
     const pagesPerSplit = Math.max(tuning.pagesPerSplit, Math.ceil(maxPages / 1024));
     return { ...planned, pagesPerSplit, maxSplits: Math.max(1, Math.ceil(maxPages / pagesPerSplit)) };
   };
+  const schedule = (cache: KVCache, params: DecodeParams, tuning?: CudaDecodeTuning): DecodeSchedule => scheduleOf(deviceStorageOf(cache), params, tuning);
 
   /** Validates what the kernels need and returns the storage, the schedule and the plan key. */
   const prepare = (cache: KVCache, params: DecodeParams, tuning?: CudaDecodeTuning) => {
@@ -123,7 +123,7 @@ export async function loadCudaDecodeBackend(): Promise<CudaDecodeBackend> {
     if (headDim % 4 !== 0) {
       throw new QattnError('ERR_QATTN_UNSUPPORTED', `turboDecode cuda: headDim ${headDim} is not a multiple of 4 (INT8 dot products of 4 channels)`, { headDim });
     }
-    const planned = schedule(cache, params, tuning);
+    const planned = scheduleOf(storage, params, tuning);
     const smem = decodeSmemBytes(planned.rowsPerTile, headDim, pageSize, sinkTokens);
     const limit = runtime.device.sharedMemPerBlockOptin || 48 * 1024;
     if (smem > limit) {
