@@ -13,6 +13,9 @@ constexpr int kDecodePools = 3;
 constexpr int kDecodeThreads = 128;
 // Query rows (query heads of one kv head × query tokens) one CTA serves; more rows take more row tiles.
 constexpr int kDecodeMaxRowsPerTile = 16;
+// Which split kernel runs: dp4a on CUDA cores (any shape), or tensor cores (decode_mma.h's shapes).
+constexpr int kDecodePathSimt = 0;
+constexpr int kDecodePathMma = 1;
 
 struct DecodePoolArgs {
   const int32_t* codes;   // [slots, wordsPerPage]
@@ -43,6 +46,7 @@ struct DecodeArgs {
   DecodeTensorArgs v;
   int32_t batch, heads, kv_heads, query_tokens, head_dim, page_size, sink_tokens, max_pages;
   int32_t rows_per_tile, row_tiles, max_splits, pages_per_split, exponent, skip_sparse_tiles;
+  int32_t path;                 // kDecodePathSimt or kDecodePathMma (decode_mma.h decides which shapes the latter serves)
   float sm_scale_log2, sas_threshold;
 };
 
@@ -67,7 +71,7 @@ struct DecodeArgs {
   X("queryTokens", 'i', query_tokens) X("headDim", 'i', head_dim) X("pageSize", 'i', page_size)              \
   X("sinkTokens", 'i', sink_tokens) X("maxPages", 'i', max_pages) X("rowsPerTile", 'i', rows_per_tile)       \
   X("rowTiles", 'i', row_tiles) X("maxSplits", 'i', max_splits) X("pagesPerSplit", 'i', pages_per_split)     \
-  X("exponent", 'i', exponent) X("skipSparseTiles", 'i', skip_sparse_tiles)                                   \
+  X("exponent", 'i', exponent) X("skipSparseTiles", 'i', skip_sparse_tiles) X("path", 'i', path)             \
   X("smScaleLog2", 'f', sm_scale_log2) X("sasThreshold", 'f', sas_threshold)
 
 }  // namespace qattn

@@ -18,46 +18,14 @@
 #include <string>
 
 #include "decode_args.h"
+#include "decode_common.cuh"
+#include "decode_mma.h"
 #include "decode_smem_layout.h"
-#include "qattn/sas_exp2.cuh"
 
 namespace qattn {
 namespace {
 
 constexpr int kWarps = kDecodeThreads / 32;
-
-__device__ __forceinline__ float warp_max(float x) {
-  for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
-  return x;
-}
-__device__ __forceinline__ float warp_sum(float x) {
-  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-  return x;
-}
-
-// In-place unnormalized Walsh–Hadamard transform of row[0, n) by one warp (n a power of two).
-__device__ void warp_walsh_hadamard(float* row, int n, int lane) {
-  for (int half = 1; half < n; half <<= 1) {
-    __syncwarp();
-    for (int p = lane; p < n / 2; p += 32) {
-      const int i = (p / half) * 2 * half + p % half;
-      const float a = row[i], b = row[i + half];
-      row[i] = a + b;
-      row[i + half] = a - b;
-    }
-  }
-  __syncwarp();
-}
-
-__device__ __forceinline__ float decode_exp2(float x, int exponent, float threshold) {
-  return exponent == kDecodeExponentSas ? sas_exp2(x, threshold) : exp2f(x);
-}
-
-// The pool of a page width (decode_args.h: 8 → pools[0], 4 → pools[1], 2 → pools[2]), by value: indexing the
-// parameter array with a run-time index would copy it to local memory.
-__device__ __forceinline__ DecodePoolArgs pool_of(const DecodeTensorArgs& tensor, int bits) {
-  return bits == 8 ? tensor.pools[0] : bits == 4 ? tensor.pools[1] : tensor.pools[2];
-}
 
 // A page's code words held in registers: each thread's share (word w = threadIdx.x + i·kDecodeThreads) of the next
 // page, loaded while the current one is computed, so every CTA keeps a page of K and one of V in flight instead of
@@ -280,36 +248,14 @@ __global__ void __launch_bounds__(kDecodeThreads, 4) decode_split_kernel(const D
   const SplitContext c{smem, args.exponent, args.skip_sparse_tiles, args.sas_threshold, args.sm_scale_log2, rows, D, T};
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 
-  // q: rotated like the cache, quantized to INT8 per row, δ = (q − q̂·s_q)·mean(K)·σ·log2 e. One warp per row.
+  // q: rotated like the cache, quantized to INT8 per row, with its rounding shift δ (prepare_query_row). One warp per row.
   for (int r = warp; r < rows; r += kWarps) {
-    const int global_row = row0 + r;
-    const int h = g * group_size + global_row / args.query_tokens;
-    const int i = global_row % args.query_tokens;
-    const float* q = args.q + (static_cast<int64_t>(b * args.heads + h) * args.query_tokens + i) * D;
-    float* rot = smem.q_rot + r * D;
-    for (int d = lane; d < D; d += 32) rot[d] = q[d] * (args.rotation_signs ? args.rotation_signs[d] : 1.f);
-    if (args.rotation_signs) {
-      warp_walsh_hadamard(rot, D, lane);
-      const float norm = rsqrtf(static_cast<float>(D));
-      for (int d = lane; d < D; d += 32) rot[d] *= norm;
-    }
-    __syncwarp();
-    float abs_max = 0.f;
-    for (int d = lane; d < D; d += 32) abs_max = fmaxf(abs_max, fabsf(rot[d]));
-    abs_max = warp_max(abs_max);
-    const float scale = abs_max == 0.f ? kDecodeSafeScale : fmaxf(abs_max / 127.f, kDecodeMinScale);
-    float shift = 0.f;
-    const float* k_mean = args.k_mean + static_cast<int64_t>(group) * D;
-    for (int d = lane; d < D; d += 32) {
-      const float code = fminf(127.f, fmaxf(-127.f, rintf(rot[d] / scale)));
-      smem.q_int8[r * D + d] = static_cast<int8_t>(code);
-      shift += (rot[d] - code * scale) * k_mean[d];
-    }
-    shift = warp_sum(shift);
+    int8_t* codes = smem.q_int8 + r * D;
+    const QueryRow row = prepare_query_row(args, b, g, row0 + r, smem.q_rot + r * D, lane, [&](int d, float code) { codes[d] = static_cast<int8_t>(code); });
     if (lane == 0) {
-      smem.q_scale[r] = scale;
-      smem.q_shift[r] = shift * args.sm_scale_log2;
-      smem.last_key[r] = length - args.query_tokens + i;
+      smem.q_scale[r] = row.scale;
+      smem.q_shift[r] = row.shift;
+      smem.last_key[r] = row.last_key;
       smem.row_max[r] = -INFINITY;
       smem.row_sum[r] = 0.f;
     }
@@ -507,18 +453,23 @@ extern "C" const char* qattn_turbo_decode_launch(const void* raw_args, size_t ar
   const auto& args = *static_cast<const DecodeArgs*>(raw_args);
   if (const char* invalid = decode_args_invalid(args)) return fail(invalid);
   auto stream = static_cast<cudaStream_t>(raw_stream);
-  const int smem = decode_smem_bytes(args.rows_per_tile, args.head_dim, args.page_size, args.sink_tokens);
-  if (smem > 48 * 1024) {
-    const cudaError_t status = cudaFuncSetAttribute(decode_split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (status != cudaSuccess) return cuda_fail("cudaFuncSetAttribute(decode_split_kernel)", status);
+  if (args.path == kDecodePathMma) {
+    if (!decode_mma_supported(args)) return fail("the tensor-core path does not serve this shape (decode_mma_supported)");
+    if (const char* error = decode_mma_launch(args, stream)) return fail(std::string("decode_split_mma_kernel: ") + error);
+  } else {
+    const int smem = decode_smem_bytes(args.rows_per_tile, args.head_dim, args.page_size, args.sink_tokens);
+    if (smem > 48 * 1024) {
+      const cudaError_t status = cudaFuncSetAttribute(decode_split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+      if (status != cudaSuccess) return cuda_fail("cudaFuncSetAttribute(decode_split_kernel)", status);
+    }
+    const dim3 grid(args.max_splits, args.kv_heads * args.row_tiles, args.batch);
+    decode_split_kernel<<<grid, kDecodeThreads, smem, stream>>>(args);
+    const cudaError_t status = cudaGetLastError();
+    if (status != cudaSuccess) return cuda_fail("decode_split_kernel", status);
   }
-  const dim3 grid(args.max_splits, args.kv_heads * args.row_tiles, args.batch);
-  decode_split_kernel<<<grid, kDecodeThreads, smem, stream>>>(args);
-  cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess) return cuda_fail("decode_split_kernel", status);
   const int rows_total = args.heads / args.kv_heads * args.query_tokens;
   decode_combine_kernel<<<args.batch * args.kv_heads * rows_total, kDecodeThreads, args.head_dim * sizeof(float), stream>>>(args);
-  status = cudaGetLastError();
+  const cudaError_t status = cudaGetLastError();
   if (status != cudaSuccess) return cuda_fail("decode_combine_kernel", status);
   return nullptr;
 }

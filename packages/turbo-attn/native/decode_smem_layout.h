@@ -93,6 +93,7 @@ inline const char* decode_args_invalid(const DecodeArgs& a) {
   if (a.row_tiles != (rows_total + a.rows_per_tile - 1) / a.rows_per_tile) return "rowTiles does not cover the rows";
   if (a.max_splits < 1 || a.max_splits > kDecodeMaxCombineSplits || a.pages_per_split < 1) return "bad maxSplits/pagesPerSplit";
   if (a.exponent != kDecodeExponentExp2 && a.exponent != kDecodeExponentSas) return "unknown exponent";
+  if (a.path != kDecodePathSimt && a.path != kDecodePathMma) return "unknown path";
   if (a.q == nullptr || a.out == nullptr || a.partial_out == nullptr || a.partial_lse == nullptr || a.lengths == nullptr ||
       a.k_mean == nullptr) {
     return "a required pointer is null";

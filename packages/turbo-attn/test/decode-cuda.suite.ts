@@ -10,7 +10,7 @@ import { type DecodeConformanceInput, type SuiteApi, attention, compare, defineD
 // The upload of a CPU cache's storage is kv-cache's test/transfer helper (src/cuda/device-storage.ts).
 import { deviceBuffersOf, uploadKVCacheStorage } from '@qattn/kv-cache';
 import { loadTurboAttnAddon } from '../src/cuda/addon.js';
-import { type CudaDecodeBackend, loadCudaDecodeBackend, packDecodeArgs } from '../src/decode/cuda/index.js';
+import { type CudaDecodeBackend, type CudaDecodeTuning, type DecodePath, decodeMmaSupported, loadCudaDecodeBackend, packDecodeArgs } from '../src/decode/cuda/index.js';
 import { decodePagedCpu, type DecodeParams } from '../src/decode/decode_paged_cpu.js';
 import { conformanceCache, decodeBounds } from '../src/decode/decode-test-support.js';
 import { turboDecode } from '../src/decode/index.js';
@@ -82,9 +82,14 @@ function sliceTokens(data: Float32Array, groups: number, tokens: number, headDim
   return out;
 }
 
+/** The split kernels that serve a cache's layout: the tensor-core one where it does, and always the SIMT one. */
+function pathsFor(cache: KVCache): DecodePath[] {
+  const { headDim, pageSize, sinkTokens } = cache.config;
+  return decodeMmaSupported(headDim, pageSize, sinkTokens) ? ['mma', 'simt'] : ['simt'];
+}
+
 /** Runs the kernel and the oracle with the kernel's split schedule and asserts they agree. */
-async function decodeAndCompare(backend: CudaDecodeBackend, uploaded: UploadedCache, q: Float32Array, params: DecodeParams, pagesPerSplit?: number) {
-  const tuning = pagesPerSplit === undefined ? undefined : { pagesPerSplit };
+async function decodeAndCompare(backend: CudaDecodeBackend, uploaded: UploadedCache, q: Float32Array, params: DecodeParams, tuning?: CudaDecodeTuning) {
   const schedule = backend.schedule(uploaded.cache, params, tuning);
   const state = await backend.decode(q, uploaded.cache, params, tuning);
   const oracle = decodePagedCpu(q, uploaded.cpu.storage(), { ...params, pagesPerSplit: schedule.pagesPerSplit });
@@ -96,8 +101,11 @@ async function decodeAndCompare(backend: CudaDecodeBackend, uploaded: UploadedCa
   // An all-zero oracle (no row sees a key) makes relL2 0/0: then the outputs must match exactly.
   const allZero = oracle.out.every((x) => x === 0);
   const bound = oracleBound(uploaded.cpu.config.bits);
-  assert.ok(allZero ? state.out.every((x) => x === 0) : outDiff <= bound.out, `cuda vs oracle out relL2 ${outDiff} > ${bound.out} (pagesPerSplit ${schedule.pagesPerSplit}, ${schedule.maxSplits} splits)`);
-  assert.ok(lseDiff <= bound.lse, `cuda vs oracle |lse| ${lseDiff} > ${bound.lse}`);
+  assert.ok(
+    allZero ? state.out.every((x) => x === 0) : outDiff <= bound.out,
+    `cuda (${schedule.path}) vs oracle out relL2 ${outDiff} > ${bound.out} (pagesPerSplit ${schedule.pagesPerSplit}, ${schedule.maxSplits} splits)`,
+  );
+  assert.ok(lseDiff <= bound.lse, `cuda (${schedule.path}) vs oracle |lse| ${lseDiff} > ${bound.lse}`);
   return { state, oracle, outDiff, lseDiff, schedule };
 }
 
@@ -155,8 +163,9 @@ export function defineTurboDecodeCudaSuite(test: SuiteApi): void {
     return;
   }
 
-  // The shared conformance suite through turboDecode's own dispatch, each case also held to the oracle (default
-  // schedule, and one page per split: the most splits, so the combine kernel merges many states).
+  // The shared conformance suite through turboDecode's own dispatch, each case also held to the oracle on both split
+  // kernels where both serve the layout (default schedule, and one page per split: the most splits, so the combine
+  // kernel merges many states).
   for (const [label, sas] of [['sas', true], ['exp2', false]] as const) {
     defineDecodeConformanceSuite({
       name: `turboDecode cuda (${label})`,
@@ -167,8 +176,10 @@ export function defineTurboDecodeCudaSuite(test: SuiteApi): void {
           const { testCase, q } = input;
           const backend = await loadCudaDecodeBackend();
           const p = params(testCase.heads, testCase.queryTokens, testCase.headDim, sas, testCase.scale);
-          await decodeAndCompare(backend, uploaded, q, p);
-          await decodeAndCompare(backend, uploaded, q, p, 1);
+          for (const path of pathsFor(cpu)) {
+            await decodeAndCompare(backend, uploaded, q, p, { path });
+            await decodeAndCompare(backend, uploaded, q, p, { path, pagesPerSplit: 1 });
+          }
           return await turboDecode(q, uploaded.cache, { queryTokens: testCase.queryTokens, scale: testCase.scale, sas, returnLse: true });
         } finally {
           uploaded.dispose();
@@ -194,8 +205,12 @@ export function defineTurboDecodeCudaSuite(test: SuiteApi): void {
         try {
           for (const queryTokens of [1, 4]) {
             const q = Float32Array.from({ length: batch * heads * queryTokens * headDim }, (_, i) => Math.sin(i * 0.53));
-            const { outDiff, lseDiff, schedule } = await decodeAndCompare(backend, uploaded, q, params(heads, queryTokens, headDim));
-            console.log(`[turboDecode cuda] bits ${bits} qt ${queryTokens}: ${schedule.maxSplits} splits × ${schedule.pagesPerSplit} pages, vs oracle relL2 ${outDiff.toExponential(3)}, |lse| ${lseDiff.toExponential(3)}`);
+            for (const path of pathsFor(cpu)) {
+              const { outDiff, lseDiff, schedule } = await decodeAndCompare(backend, uploaded, q, params(heads, queryTokens, headDim), { path });
+              console.log(
+                `[turboDecode cuda] ${path} bits ${bits} qt ${queryTokens}: ${schedule.maxSplits} splits × ${schedule.pagesPerSplit} pages, vs oracle relL2 ${outDiff.toExponential(3)}, |lse| ${lseDiff.toExponential(3)}`,
+              );
+            }
           }
         } finally {
           uploaded.dispose();

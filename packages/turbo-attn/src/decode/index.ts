@@ -18,6 +18,8 @@ export {
   type DecodeSchedule,
   type DecodeScheduleInput,
   cudaDecodeSchedule,
+  decodeMmaSupported,
+  decodeMmaSmemBytes,
   loadCudaDecodeBackend,
 } from './cuda/index.js';
 export {

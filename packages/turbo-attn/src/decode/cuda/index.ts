@@ -7,16 +7,26 @@ import type { DecodeBackend, DecodeTimingSettings } from '../decode-backend.js';
 import type { AttentionState } from '../merge-attention-states.js';
 import { type DecodeArgValues, packDecodeArgs } from './args.js';
 import { type DecodeDeviceStorage, deviceStorageOf, deviceStorageReady } from './device-cache.js';
-import { type DecodeSchedule, cudaDecodeSchedule, decodeSmemBytes } from './schedule.js';
+import { type DecodePath, type DecodeSchedule, cudaDecodeSchedule, decodeMmaSmemBytes, decodeSmemBytes } from './schedule.js';
 
 export { type CudaDecodableCache, type DecodeDeviceStorage, deviceStorageOf } from './device-cache.js';
-export { type DecodeSchedule, type DecodeScheduleInput, cudaDecodeSchedule, decodeSmemBytes } from './schedule.js';
+export { type DecodePath, type DecodeSchedule, type DecodeScheduleInput, cudaDecodeSchedule, decodeMmaSupported, decodeMmaSmemBytes, decodeSmemBytes } from './schedule.js';
 export { type DecodeArgsLayout, packDecodeArgs } from './args.js';
 
 /** Knobs of the CUDA decode that are not options of `turboDecode`: for tests that compare schedules with the oracle. */
 export interface CudaDecodeTuning {
   /** Pages per split instead of the schedule's (the oracle's `pagesPerSplit` for a like-for-like comparison). */
   pagesPerSplit?: number;
+  /** The split kernel instead of the schedule's choice (default: the `QATTN_CUDA_DECODE_PATH` environment variable, else auto). */
+  path?: DecodePath;
+}
+
+/** `QATTN_CUDA_DECODE_PATH=mma|simt` forces a split kernel (tests run both); anything else is an error, not ignored. */
+function pathFromEnvironment(): DecodePath | undefined {
+  const value = process.env.QATTN_CUDA_DECODE_PATH;
+  if (value === undefined || value === '' || value === 'auto') return undefined;
+  if (value === 'mma' || value === 'simt') return value;
+  throw new QattnError('ERR_QATTN_OPTION', `QATTN_CUDA_DECODE_PATH must be 'mma', 'simt' or 'auto', got '${value}'`, { option: 'QATTN_CUDA_DECODE_PATH', value });
 }
 
 /** The CUDA decode backend: typed-array `decode`, device-resident `decodeDevice`, and `time` (CUDA events). */
@@ -30,6 +40,8 @@ export interface CudaDecodeBackend extends DecodeBackend {
 }
 
 const EXPONENT = { exp2: 0, sas: 1 } as const;
+/** native/decode_args.h kDecodePathSimt, kDecodePathMma. */
+const PATH = { simt: 0, mma: 1 } as const;
 
 /** The workspace of one (shape, splits): the splits' partial states, and q/out/lse for typed-array calls. */
 class DecodePlan implements PlanResource {
@@ -92,13 +104,13 @@ function tensorFields(prefix: 'k' | 'v', t: DecodeDeviceStorage['k']): DecodeArg
   return values;
 }
 
-/** Split-KV decode over a CUDA cache (native/decode_paged_splitkv.cu). */
+/** Split-KV decode over a CUDA cache (native/decode_paged_mma.cu on tensor cores, native/decode_paged_splitkv.cu otherwise). */
 export async function loadCudaDecodeBackend(): Promise<CudaDecodeBackend> {
   const runtime = getCudaRuntime();
   const binding: TurboAttnBinding = loadTurboAttnAddon();
 
   const scheduleOf = (storage: DecodeDeviceStorage, params: DecodeParams, tuning?: CudaDecodeTuning): DecodeSchedule => {
-    const { kvHeads, pageSize, sinkTokens } = storage.config;
+    const { kvHeads, pageSize, sinkTokens, headDim } = storage.config;
     const planned = cudaDecodeSchedule({
       lengths: storage.hostLengths,
       kvHeads,
@@ -107,6 +119,8 @@ export async function loadCudaDecodeBackend(): Promise<CudaDecodeBackend> {
       pageSize,
       sinkTokens,
       smCount: runtime.device.multiProcessorCount,
+      headDim,
+      path: tuning?.path ?? pathFromEnvironment(),
     });
     if (tuning?.pagesPerSplit === undefined) return planned;
     let maxPages = 0;
@@ -124,7 +138,8 @@ export async function loadCudaDecodeBackend(): Promise<CudaDecodeBackend> {
       throw new QattnError('ERR_QATTN_UNSUPPORTED', `turboDecode cuda: headDim ${headDim} is not a multiple of 4 (INT8 dot products of 4 channels)`, { headDim });
     }
     const planned = scheduleOf(storage, params, tuning);
-    const smem = decodeSmemBytes(planned.rowsPerTile, headDim, pageSize, sinkTokens);
+    const roomBits = storage.k.pools[8] || storage.v.pools[8] ? 8 : 4;
+    const smem = planned.path === 'mma' ? decodeMmaSmemBytes(headDim, pageSize, sinkTokens, roomBits) : decodeSmemBytes(planned.rowsPerTile, headDim, pageSize, sinkTokens);
     const limit = runtime.device.sharedMemPerBlockOptin || 48 * 1024;
     if (smem > limit) {
       throw new QattnError('ERR_QATTN_UNSUPPORTED', `turboDecode cuda: pageSize ${pageSize} × headDim ${headDim} needs ${smem} bytes of shared memory per block, the device has ${limit}`, {
@@ -167,6 +182,7 @@ export async function loadCudaDecodeBackend(): Promise<CudaDecodeBackend> {
       // As the oracle: σ·log2 e rounded to float32 once.
       smScaleLog2: Math.fround(params.scale * LOG2E),
       sasThreshold: sas ? params.variant.sasThreshold : 0,
+      path: planned.path === 'mma' ? PATH.mma : PATH.simt,
     });
   };
 

@@ -1,13 +1,47 @@
 import { describe, expect, it } from 'vitest';
 import { splitKVSchedule } from '../split-kv-schedule.js';
-import { DECODE_MAX_SPLITS, cudaDecodeSchedule, decodeSmemBytes } from './schedule.js';
+import { DECODE_MAX_SPLITS, type DecodePath, cudaDecodeSchedule, decodeMmaSmemBytes, decodeSmemBytes } from './schedule.js';
 
-const bench = (lengths: number[], heads = 32, queryTokens = 1, smCount = 132) =>
-  cudaDecodeSchedule({ lengths, kvHeads: 8, heads, queryTokens, pageSize: 64, sinkTokens: 4, smCount });
+const bench = (lengths: number[], heads = 32, queryTokens = 1, smCount = 132, path: DecodePath = 'simt') =>
+  cudaDecodeSchedule({ lengths, kvHeads: 8, heads, queryTokens, pageSize: 64, sinkTokens: 4, smCount, headDim: 128, path });
+const mma = (lengths: number[], heads = 32, queryTokens = 1) => bench(lengths, heads, queryTokens, 132, 'mma');
 
-describe('cudaDecodeSchedule', () => {
+describe('cudaDecodeSchedule (tensor-core path)', () => {
+  it('is the default where it serves the layout: head dims 64/128, pages of 16/32/64, ≤ 64 sinks', () => {
+    const auto = (headDim: number, pageSize: number, sinkTokens = 4) =>
+      cudaDecodeSchedule({ lengths: [1000], kvHeads: 2, heads: 8, queryTokens: 1, pageSize, sinkTokens, smCount: 132, headDim }).path;
+    expect([auto(128, 64), auto(64, 16), auto(128, 32)]).toEqual(['mma', 'mma', 'mma']);
+    expect([auto(96, 64), auto(128, 128), auto(128, 48), auto(64, 16, 65)]).toEqual(['simt', 'simt', 'simt', 'simt']);
+  });
+  it('rejects a forced tensor-core path on a layout it does not serve', () => {
+    expect(() => cudaDecodeSchedule({ lengths: [10], kvHeads: 1, heads: 1, queryTokens: 1, pageSize: 128, sinkTokens: 4, smCount: 1, headDim: 128, path: 'mma' })).toThrow(
+      expect.objectContaining({ code: 'ERR_QATTN_UNSUPPORTED' }),
+    );
+  });
+  it('fills an H200 in one wave at B4 H32/8: 8 warps per SM, split count rounded down to whole CTAs of 4', () => {
+    // 132·8 / 32 groups = 33 warps → 32 splits: 8 CTAs per group, 256 CTAs for the 264 slots of 2 per SM.
+    expect(mma([65536, 65536, 65536, 65536])).toEqual({ path: 'mma', rowsTotal: 4, rowsPerTile: 4, rowTiles: 1, pagesPerSplit: 32, maxSplits: 32 });
+    expect(mma([16384, 16384, 16384, 16384])).toMatchObject({ pagesPerSplit: 8, maxSplits: 32 });
+  });
+  it('cuts rows into balanced tiles of at most 8 (the MMA n): GQA 8 × 16 query tokens → 16 tiles of 8; 4 × 5 → 3 of 7', () => {
+    expect(mma([1000], 64, 16)).toMatchObject({ rowsTotal: 128, rowTiles: 16, rowsPerTile: 8 });
+    expect(mma([1000], 32, 5)).toMatchObject({ rowsTotal: 20, rowTiles: 3, rowsPerTile: 7 });
+  });
+});
+
+describe('decodeMmaSmemBytes', () => {
+  it('sums the block rows and 4 warps of two stages plus scratch (native/decode_mma.h): hd128, pages of 64, 4 sinks', () => {
+    const block = 2048 + 4096 + 3 * 32;
+    const stage4 = 4096 + 4096 + 128 + 128 + 64 + 64 + 256 + 256; // INT4 room: K and V codes, step/zero, 64 scales each
+    const scratch = 512 + 256 + 128;
+    expect(decodeMmaSmemBytes(128, 64, 4, 4)).toBe(block + 4 * (2 * stage4 + scratch));
+    expect(decodeMmaSmemBytes(128, 64, 4, 8) - decodeMmaSmemBytes(128, 64, 4, 4)).toBe(4 * 2 * 8192); // INT8 room: twice the codes
+  });
+});
+
+describe('cudaDecodeSchedule (SIMT path)', () => {
   it('fills an H200 (132 SMs) at B4 H32/8: 4 CTAs per SM over batch·kvHeads = 32 CTAs per split', () => {
-    expect(bench([65536, 65536, 65536, 65536])).toEqual({ rowsTotal: 4, rowsPerTile: 4, rowTiles: 1, pagesPerSplit: 61, maxSplits: 17 });
+    expect(bench([65536, 65536, 65536, 65536])).toEqual({ path: 'simt', rowsTotal: 4, rowsPerTile: 4, rowTiles: 1, pagesPerSplit: 61, maxSplits: 17 });
     expect(bench([4096, 4096, 4096, 4096])).toMatchObject({ pagesPerSplit: 4, maxSplits: 16 });
   });
   it('keeps at least 2 pages per split and one split for a sequence without pages', () => {

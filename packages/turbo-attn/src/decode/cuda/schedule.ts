@@ -1,3 +1,4 @@
+import { QattnError } from '@qattn/quant-core';
 /** Query rows one CTA serves (native/decode_args.h kDecodeMaxRowsPerTile). */
 export const DECODE_MAX_ROWS_PER_TILE = 16;
 /** Most splits per sequence (native/decode_smem_layout.h kDecodeMaxCombineSplits). */
@@ -6,6 +7,25 @@ export const DECODE_MAX_SPLITS = 1024;
 export const DECODE_TARGET_CTAS_PER_SM = 4;
 /** Fewest pages per split: below that the combine's reads and the per-split q preparation stop paying. */
 export const DECODE_MIN_PAGES_PER_SPLIT = 2;
+/** Warps per CTA of the tensor-core kernel, each running one split (native/decode_mma.h kDecodeMmaWarps). */
+export const DECODE_MMA_WARPS = 4;
+/** Query rows per CTA of the tensor-core kernel: the n = 8 of mma.m16n8k16 (kDecodeMmaRows). */
+export const DECODE_MMA_ROWS = 8;
+/** Resident warps per SM the tensor-core kernel aims for: 2 CTAs of 4 (its registers and shared memory allow 2). */
+export const DECODE_MMA_WARPS_PER_SM = 8;
+/** Largest sink the tensor-core kernel scores (kDecodeMmaMaxSink). */
+export const DECODE_MMA_MAX_SINK = 64;
+
+/**
+ * Which split kernel runs: `mma` (tensor cores, native/decode_paged_mma.cu) for head dims 64 and 128, pages of 16, 32
+ * or 64 tokens and sinks of at most 64 tokens; `simt` (dp4a, native/decode_paged_splitkv.cu) for every other shape.
+ */
+export type DecodePath = 'mma' | 'simt';
+
+/** Whether the tensor-core kernel serves a cache layout (native/decode_mma.h decode_mma_supported). */
+export function decodeMmaSupported(headDim: number, pageSize: number, sinkTokens: number): boolean {
+  return (headDim === 64 || headDim === 128) && [16, 32, 64].includes(pageSize) && sinkTokens <= DECODE_MMA_MAX_SINK;
+}
 
 /** What the split-KV schedule depends on. */
 export interface DecodeScheduleInput {
@@ -18,10 +38,14 @@ export interface DecodeScheduleInput {
   sinkTokens: number;
   /** Streaming multiprocessors of the device. */
   smCount: number;
+  headDim: number;
+  /** The kernel to run; default: `mma` where it serves the layout, else `simt`. */
+  path?: DecodePath;
 }
 
 /** The launch schedule of one decode call (native/decode_paged_splitkv.cu). */
 export interface DecodeSchedule {
+  path: DecodePath;
   /** Query rows of one kv head: (heads / kvHeads) · queryTokens. */
   rowsTotal: number;
   rowsPerTile: number;
@@ -38,28 +62,64 @@ function pagesOf(length: number, sinkTokens: number, pageSize: number): number {
 }
 
 /**
- * The split-KV schedule (pure): rows are cut into tiles of at most 16, and the longest sequence's pages into as many
- * splits as it takes to give every SM {@link DECODE_TARGET_CTAS_PER_SM} CTAs (batch · kvHeads · rowTiles CTAs per
- * split), with at least {@link DECODE_MIN_PAGES_PER_SPLIT} pages per split and at most {@link DECODE_MAX_SPLITS}
- * splits. B4 H32/8 at 64K keys on 132 SMs: 17 splits of 61 pages; at 4K: 16 splits of 4 pages.
+ * The split-KV schedule (pure). Rows are cut into balanced tiles (at most 16 per CTA on the SIMT path, 8 — the MMA's
+ * n — on the tensor-core path), and the longest sequence's pages into as many splits as it takes to fill the device,
+ * with at least {@link DECODE_MIN_PAGES_PER_SPLIT} pages per split and at most {@link DECODE_MAX_SPLITS} splits:
+ *
+ *   simt  one CTA per split: {@link DECODE_TARGET_CTAS_PER_SM} CTAs per SM. B4 H32/8 at 64K keys on 132 SMs: 17
+ *         splits of 61 pages; at 4K: 16 splits of 4 pages.
+ *   mma   one warp per split, 4 per CTA: {@link DECODE_MMA_WARPS_PER_SM} warps per SM, the split count rounded down to
+ *         whole CTAs so the grid is one full wave (B4 H32/8 on 132 SMs: 32 splits = 256 CTAs for 264 slots, where 33
+ *         splits would take 288 CTAs and a second, nearly empty wave). 64K keys: 32 splits of 32 pages.
  */
 export function cudaDecodeSchedule(input: DecodeScheduleInput): DecodeSchedule {
+  const mmaServes = decodeMmaSupported(input.headDim, input.pageSize, input.sinkTokens);
+  if (input.path === 'mma' && !mmaServes) {
+    throw new QattnError('ERR_QATTN_UNSUPPORTED', `turboDecode cuda: the tensor-core path serves head dims 64/128, pages of 16/32/64 and ≤ ${DECODE_MMA_MAX_SINK} sink tokens, not headDim ${input.headDim}, pageSize ${input.pageSize}, sinkTokens ${input.sinkTokens}`, {
+      headDim: input.headDim,
+      pageSize: input.pageSize,
+      sinkTokens: input.sinkTokens,
+    });
+  }
+  const path: DecodePath = input.path ?? (mmaServes ? 'mma' : 'simt');
   const rowsTotal = (input.heads / input.kvHeads) * input.queryTokens;
-  const rowTiles = Math.ceil(rowsTotal / DECODE_MAX_ROWS_PER_TILE);
+  const rowTiles = Math.ceil(rowsTotal / (path === 'mma' ? DECODE_MMA_ROWS : DECODE_MAX_ROWS_PER_TILE));
   const rowsPerTile = Math.ceil(rowsTotal / rowTiles);
   let maxPages = 0;
   for (let b = 0; b < input.lengths.length; b++) maxPages = Math.max(maxPages, pagesOf(input.lengths[b], input.sinkTokens, input.pageSize));
-  const ctasPerSplit = input.lengths.length * input.kvHeads * rowTiles;
-  const wanted = Math.ceil((Math.max(1, input.smCount) * DECODE_TARGET_CTAS_PER_SM) / ctasPerSplit);
+  const tilesPerSplit = input.lengths.length * input.kvHeads * rowTiles;
+  const sms = Math.max(1, input.smCount);
+  let wanted: number;
+  if (path === 'mma') {
+    const warps = Math.floor((sms * DECODE_MMA_WARPS_PER_SM) / tilesPerSplit);
+    wanted = warps >= DECODE_MMA_WARPS ? warps - (warps % DECODE_MMA_WARPS) : Math.max(1, warps);
+  } else {
+    wanted = Math.ceil((sms * DECODE_TARGET_CTAS_PER_SM) / tilesPerSplit);
+  }
   const splits = Math.max(1, Math.min(wanted, Math.ceil(maxPages / DECODE_MIN_PAGES_PER_SPLIT)));
   const pagesPerSplit = Math.max(1, Math.ceil(maxPages / splits), Math.ceil(maxPages / DECODE_MAX_SPLITS));
   const maxSplits = Math.max(1, Math.ceil(maxPages / pagesPerSplit));
-  return { rowsTotal, rowsPerTile, rowTiles, pagesPerSplit, maxSplits };
+  return { path, rowsTotal, rowsPerTile, rowTiles, pagesPerSplit, maxSplits };
 }
 
 const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
 
-/** Dynamic shared memory of the split kernel (native/decode_smem_layout.h decode_smem_walk, the same sum). */
+/**
+ * Dynamic shared memory of the tensor-core kernel (native/decode_mma.h decode_mma_smem_bytes, the same sum): the
+ * block's 8 query rows, then per warp two pipeline stages (K and V codes at `roomBits` — 8 when the cache has INT8
+ * pages, else 4 — step/zero, 64 scales each) and the fp16 step/zero and sink-score scratch.
+ */
+export function decodeMmaSmemBytes(headDim: number, pageSize: number, sinkTokens: number, roomBits: 8 | 4): number {
+  const stage = [pageSize * headDim * roomBits / 8, headDim * pageSize * roomBits / 8, headDim, headDim, pageSize, pageSize, pageSize * 4, pageSize * 4].reduce(
+    (sum, bytes) => sum + align16(bytes),
+    0,
+  );
+  const scratch = align16(4 * headDim) + align16(4 * pageSize) + align16(DECODE_MMA_ROWS * sinkTokens * 4);
+  const block = align16(DECODE_MMA_ROWS * headDim * 2) + align16(DECODE_MMA_ROWS * headDim * 4) + 3 * align16(DECODE_MMA_ROWS * 4);
+  return block + DECODE_MMA_WARPS * (2 * stage + scratch);
+}
+
+/** Dynamic shared memory of the SIMT split kernel (native/decode_smem_layout.h decode_smem_walk, the same sum). */
 export function decodeSmemBytes(rows: number, headDim: number, pageSize: number, sinkTokens: number): number {
   const scoreStride = Math.max(pageSize, sinkTokens);
   // K and V pages are padded by one word per row (decode_k_stride, decode_v_stride: conflict-free dp4a rows).
