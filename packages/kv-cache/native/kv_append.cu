@@ -230,10 +230,12 @@ __global__ void __launch_bounds__(kCompressThreads) kv_compress_pages_kernel(con
           hi = max(hi, x);
         }
         const int s = max(1, (hi - lo + levels - 1) / levels);
+        // The grid ends at 127 where it would pass it (decodes never leave INT8: no clamp in the decode kernels).
+        const int z = min(lo, 127 - levels * s);
         step[c] = s;
-        zero[c] = lo;
+        zero[c] = z;
         pool.step[static_cast<size_t>(slot) * cols + c] = static_cast<uint8_t>(s);
-        pool.zero[static_cast<size_t>(slot) * cols + c] = static_cast<int8_t>(lo);
+        pool.zero[static_cast<size_t>(slot) * cols + c] = static_cast<int8_t>(z);
       }
       __syncthreads();
       const int per_word = 32 / bits, words = n / per_word;

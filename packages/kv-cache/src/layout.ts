@@ -66,7 +66,7 @@ export interface KVTensorStorage {
  * ⌊i·bits/32⌋ — quant-core's `packInt` order. INT8 pages hold two's-complement bytes; INT4/INT2 pages unsigned codes.
  *
  *   INT8 page        x[t, d] ≈ code · scales[slot, t]                     one symmetric scale per token
- *   INT4/INT2 page   int8 = clamp(code · step[slot, c] + zero[slot, c], ±127),  x ≈ int8 · scales[slot]
+ *   INT4/INT2 page   int8 = code · step[slot, c] + zero[slot, c] (in [−128, 127]),  x ≈ int8 · scales[slot]
  *
  * where c is the column of the stored matrix (K: the channel d; V: the token t) — TurboAttention's progressive
  * quantization: integer step and zero, so a kernel decompresses to INT8 in the integer domain and runs INT8 products

@@ -32,7 +32,7 @@ export function writeProgressivePage(pool: PagePoolStorage, slot: number, matrix
 
 /**
  * The reference decompression of one page to INT8, `[rows, cols]` in stored order, into `out`: INT8 pages are copied;
- * INT4/INT2 pages are decompressed in the integer domain (clamp(code·step + zero, ±127)). The real value is then
+ * INT4/INT2 pages are decompressed in the integer domain (code·step + zero, always within INT8). The real value is then
  * `out · scales[slot]` (INT4/INT2) or `out · scales[slot, t]` (INT8, per token). Decode kernels must agree with it.
  */
 export function decodePageInt8(pool: PagePoolStorage, slot: number, rows: number, cols: number, out: Int8Array): Int8Array {

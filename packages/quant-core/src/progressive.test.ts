@@ -53,7 +53,7 @@ describe.each([4, 2] as const)('progressive INT8 → INT%i', (bits: ProgressiveB
     expect(reachedBound).toBe(true);
   });
 
-  it('uses integer steps in [1, ⌈254/L⌉] and offsets at the channel minimum, which decodes exactly', () => {
+  it('uses integer steps in [1, ⌈254/L⌉] and offsets at the channel minimum (or 127 − L·step when the grid would pass 127)', () => {
     const block = randomBlock(64, 128, 7 + bits);
     const compressed = compressProgressive(block, 64, 128, bits);
     const restored = decompressProgressive(compressed);
@@ -63,20 +63,31 @@ describe.each([4, 2] as const)('progressive INT8 → INT%i', (bits: ProgressiveB
       expect(compressed.scale[c]).toBeLessThanOrEqual(maxStep);
       let min = 127;
       for (let t = 0; t < 64; t++) min = Math.min(min, block[t * 128 + c]);
-      expect(compressed.zero[c]).toBe(min);
-      for (let t = 0; t < 64; t++) if (block[t * 128 + c] === min) expect(restored[t * 128 + c]).toBe(min);
+      const step = compressed.scale[c];
+      expect(compressed.zero[c]).toBe(Math.min(min, 127 - progressiveLevels(bits) * step));
+      // The grid never passes 127, and where it starts at the minimum the minimum decodes exactly.
+      expect(compressed.zero[c] + progressiveLevels(bits) * step).toBeLessThanOrEqual(127);
+      for (let t = 0; t < 64; t++) if (block[t * 128 + c] === min && compressed.zero[c] === min) expect(restored[t * 128 + c]).toBe(min);
     }
   });
 
-  it('is exact for all-zero, constant and full-scale ±127 blocks (two-level channels)', () => {
+  it('is exact for all-zero and constant blocks; full-scale ±127 channels decode within one unit, never past INT8', () => {
     const zeros = new Int8Array(64 * 16);
     expect(decompressProgressive(compressProgressive(zeros, 64, 16, bits))).toEqual(zeros);
     const constant = new Int8Array(64 * 16).fill(-93);
     expect(decompressProgressive(compressProgressive(constant, 64, 16, bits))).toEqual(constant);
     const twoLevel = Int8Array.from({ length: 64 * 16 }, (_, i) => (i % 3 === 0 ? 127 : -127));
-    const restored = decompressProgressive(compressProgressive(twoLevel, 64, 16, bits));
-    // 254 = 3 · 85 − 1 (int2) and 15 · 17 − 1 (int4): the top code overshoots 127 by one step remainder and is clamped.
-    expect(restored).toEqual(twoLevel);
+    const compressed = compressProgressive(twoLevel, 64, 16, bits);
+    // 254 = 3 · 85 − 1 (int2) and 15 · 17 − 1 (int4): a grid from −127 would end at 128, so it runs from −128 to 127.
+    expect(Array.from(compressed.zero)).toEqual(new Array(16).fill(-128));
+    const restored = decompressProgressive(compressed);
+    for (let i = 0; i < twoLevel.length; i++) expect(restored[i]).toBe(twoLevel[i] === 127 ? 127 : -128);
+  });
+
+  it('rejects a hand-made block whose code decodes outside INT8 instead of wrapping it', () => {
+    const block = { ...compressProgressive(new Int8Array(16).fill(100), 1, 16, bits) };
+    const packed = new Uint8Array(block.packed).fill(0xff); // every code at its largest
+    expect(() => decompressProgressive({ ...block, packed, scale: new Uint8Array(16).fill(20) })).toThrow(expect.objectContaining({ code: 'ERR_QATTN_DTYPE' }));
   });
 
   it('packs codes at `bits` per value and reports its size', () => {

@@ -9,8 +9,8 @@ export type ProgressiveBits = 4 | 2;
  * One INT8 block `[tokens, channels]` compressed to `bits` per value (TurboAttention's progressive quantization):
  * asymmetric, one integer step and one integer offset per channel over the block's tokens.
  *
- * Everything is an integer, so decompression back to INT8 is integer-only (one multiply-add and a clamp per value)
- * and the attention kernel then runs its INT8 GEMMs on the result, with the block's original INT8 scale.
+ * Everything is an integer, so decompression back to INT8 is integer-only (one multiply-add per value, never out of
+ * INT8 range) and the attention kernel then runs its INT8 GEMMs on the result, with the block's original INT8 scale.
  */
 export interface ProgressiveBlock {
   readonly bits: ProgressiveBits;
@@ -20,7 +20,10 @@ export interface ProgressiveBlock {
   readonly packed: Uint8Array;
   /** Per-channel integer step in INT8 units, `[channels]`, in [1, ⌈254 / (2^bits − 1)⌉] (int4 ≤ 17, int2 ≤ 85). */
   readonly scale: Uint8Array;
-  /** Per-channel integer offset (the channel's minimum over the block), `[channels]`, in [−127, 127]. */
+  /**
+   * Per-channel integer offset, `[channels]`, in [−128, 127]: the channel's minimum, or lower where the grid
+   * zero + L·step would pass 127 (see {@link compressProgressive}).
+   */
   readonly zero: Int8Array;
 }
 
@@ -55,14 +58,19 @@ function checkBlockShape(length: number, tokens: unknown, channels: unknown): vo
  *
  * Integer formulas, per channel c over the block's tokens t (L = 2^bits − 1):
  *
- *   zero[c]  = min_t int8[t, c]
- *   range[c] = max_t int8[t, c] − zero[c]                          ∈ [0, 254]
- *   scale[c] = max(1, ⌈range[c] / L⌉)                              (integer division rounded up)
- *   a        = int8[t, c] − zero[c]                                ∈ [0, range[c]]
+ *   lo, hi   = min_t int8[t, c], max_t int8[t, c]
+ *   scale[c] = max(1, ⌈(hi − lo) / L⌉)                             (integer division rounded up)
+ *   zero[c]  = min(lo, 127 − L·scale[c])                           ∈ [−128, 127]
+ *   a        = int8[t, c] − zero[c]                                ∈ [0, L·scale[c]]
  *   code     = roundHalfEven(a / scale[c])                          ∈ [0, L]
  *
- * Rounding the step up (not to nearest) guarantees L·scale ≥ range, so no code ever clips. Decompression
- * ({@link decompressProgressive}) is int8 = clamp(code·scale + zero, −127, 127), and the error bound, in INT8 units, is
+ * Rounding the step up (not to nearest) guarantees L·scale ≥ hi − lo, so [zero, zero + L·scale] covers the channel
+ * and no code ever clips. The grid starts at the channel's minimum unless its top zero + L·scale would pass 127 (a
+ * channel reaching near +127 with a step that overshoots: ±127 at INT4 has L·scale = 255); then it ends at exactly
+ * 127 instead, which L·scale ≤ 255 keeps at zero ≥ −128. So decompression ({@link decompressProgressive}) is
+ * int8 = code·scale + zero with no clamp — every decoded value lies in [−128, 127] — which lets a GPU kernel fold
+ * the step into the other operand of an integer product (Σ q·(code·step + zero) = Σ (q·step)·code + Σ q·zero)
+ * where a clamp would not fold. The error bound, in INT8 units, is
  *
  *   |int8 − decompressed| ≤ ⌊scale[c] / 2⌋     (int4: ≤ 8, int2: ≤ 42 for a full-range channel; 0 for constant ones)
  *
@@ -95,8 +103,8 @@ export function compressProgressive(int8: Int8Array, tokens: number, channels: n
   const scale = new Uint8Array(channels); // [channels]
   const zero = new Int8Array(channels); // [channels]
   for (let c = 0; c < channels; c++) {
-    zero[c] = minimum[c];
     scale[c] = Math.max(1, Math.ceil((maximum[c] - minimum[c]) / levels));
+    zero[c] = Math.min(minimum[c], 127 - levels * scale[c]);
   }
   const codes = new Uint8Array(tokens * channels); // [tokens, channels]
   for (let t = 0; t < tokens; t++) {
@@ -114,9 +122,9 @@ export function compressProgressive(int8: Int8Array, tokens: number, channels: n
 }
 
 /**
- * Decompresses a {@link ProgressiveBlock} back to INT8 in the integer domain: int8[t, c] = clamp(code·scale[c] +
- * zero[c], −127, 127). Only the upper clamp can bite (code·scale may exceed the channel max by < scale/2, never 127 by
- * more than 42). Writes into `out` (length tokens·channels) when given.
+ * Decompresses a {@link ProgressiveBlock} back to INT8 in the integer domain: int8[t, c] = code·scale[c] + zero[c],
+ * in [−128, 127] for every block {@link compressProgressive} makes (a hand-made block that leaves that range throws
+ * `ERR_QATTN_DTYPE` rather than wrap). Writes into `out` (length tokens·channels) when given.
  */
 export function decompressProgressive(block: ProgressiveBlock, out?: Int8Array): Int8Array {
   const { bits, tokens, channels, scale, zero } = block;
@@ -134,7 +142,12 @@ export function decompressProgressive(block: ProgressiveBlock, out?: Int8Array):
     const row = t * channels;
     for (let c = 0; c < channels; c++) {
       const value = codes[row + c] * scale[c] + zero[c];
-      target[row + c] = value > 127 ? 127 : value < -127 ? -127 : value;
+      if (value > 127 || value < -128) {
+        throw new QattnError('ERR_QATTN_DTYPE', `decompressProgressive: code ${codes[row + c]} · step ${scale[c]} + zero ${zero[c]} = ${value} is outside INT8`, {
+          index: row + c,
+        });
+      }
+      target[row + c] = value;
     }
   }
   return target;

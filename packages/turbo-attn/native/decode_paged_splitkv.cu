@@ -4,7 +4,7 @@
 //   decode_split_kernel    grid (split, kvHead · rowTile, sequence), 128 threads. One CTA serves rowsPerTile query
 //                          rows (the query heads of one kv head × queryTokens, GQA packed) over the pages of one split:
 //                          q rotated and quantized to INT8 in the CTA, the sink in fp32, each page decompressed to INT8
-//                          once (clamp(code·step + zero, ±127)) into shared memory, INT8 q·k and P·V with dp4a, online
+//                          once (code·step + zero) into shared memory, INT8 q·k and P·V with dp4a, online
 //                          base-2 softmax (SAS or exp2), P quantized per row and page as the oracle does. Writes the
 //                          split's normalized output and base-2 lse to the workspace.
 //   decode_combine_kernel  one CTA per query row: merges the splits' states, un-rotates the output, writes out and lse.
@@ -49,7 +49,7 @@ __device__ __forceinline__ void load_page_words(PageWords& r, const DecodePoolAr
 }
 
 // Word w of a stored page `[rows, cols]` (stored order) to INT8 at dst, rows `stride` bytes apart: INT8 words are
-// copied, INT4/INT2 words give clamp(code·step[col] + zero[col], ±127) — kv-cache's decodePageInt8. A word's codes
+// copied, INT4/INT2 words give code·step[col] + zero[col] — kv-cache's decodePageInt8. A word's codes
 // lie in one row (cols is a multiple of 16, so 32/bits divides it); step and zero of 4 columns come in one 32-bit
 // load each and 4 INT8 results leave in one 32-bit store.
 __device__ __forceinline__ void decompress_word(int8_t* dst, uint32_t word, int w, const DecodePoolArgs& pool, int slot, int bits, int cols, int stride) {
@@ -72,7 +72,7 @@ __device__ __forceinline__ void decompress_word(int8_t* dst, uint32_t word, int 
       const int code = static_cast<int>((word >> ((q * 4 + j) * bits)) & mask);
       const int step = static_cast<int>((steps >> (8 * j)) & 0xffu);
       const int zero = static_cast<int8_t>((zeros >> (8 * j)) & 0xffu);
-      const int value = min(127, max(-127, code * step + zero));
+      const int value = code * step + zero;  // in [−128, 127] by construction (quant-core compressProgressive)
       packed |= (static_cast<uint32_t>(value) & 0xffu) << (8 * j);
     }
     out[q] = packed;

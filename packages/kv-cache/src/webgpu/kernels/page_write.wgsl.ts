@@ -6,8 +6,9 @@ import { APPEND_PARAMS_WGSL, INT8_BYTE_WGSL, appendConstants } from './append-co
  * into its slot of that pool in the stored order (K token-major `[pageSize, headDim]`, V channel-major
  * `[headDim, pageSize]`: V is transposed here).
  *   INT8        codes are the buffer rows' codes, scales the per-token scales (page-codec.ts `writeInt8Page`)
- *   INT4/INT2   quant-core's `compressProgressive` per column of the stored matrix: zero = min, step = max(1,
- *               ⌈range / L⌉), code = round-half-even((x − zero) / step) in exact integer arithmetic; one block scale
+ *   INT4/INT2   quant-core's `compressProgressive` per column of the stored matrix: step = max(1, ⌈range / L⌉),
+ *               zero = min(minimum, 127 − L·step), code = round-half-even((x − zero) / step) in exact integer
+ *               arithmetic; one block scale
  * Pool bindings: codes u32 [slots, wordsPerPage], step / zero u32 [slots, columns/4] (u8 / i8 ×4), scales f32.
  */
 export function pageWriteWgsl(config: KVCacheConfig, pageMajor: 'token' | 'channel', bits: PageBits): string {
@@ -82,8 +83,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
           low = min(low, x);
           high = max(high, x);
         }
-        column_zero[c] = low;
-        column_step[c] = max(1, (high - low + i32(LEVELS) - 1) / i32(LEVELS));
+        let size = max(1, (high - low + i32(LEVELS) - 1) / i32(LEVELS));
+        column_step[c] = size;
+        column_zero[c] = min(low, 127 - i32(LEVELS) * size); // the grid ends at 127 where it would pass it
       }
       workgroupBarrier();
       for (var m = lid; m < COLS / 4u; m += WG) {

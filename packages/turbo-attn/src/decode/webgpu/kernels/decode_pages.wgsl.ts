@@ -9,7 +9,7 @@ export function pagePassPoolBindings(pass: PagePass): Array<{ tensor: 'k' | 'v';
 
 /**
  * The stored word holding codes [i, i + 4) of the current page (stored order), expanded to INT8 ×4: INT8 pages are
- * the word itself; INT4/INT2 pages give clamp(code·step + zero, ±127) per code (kv-cache's decodePageInt8). `meta_index` is
+ * the word itself; INT4/INT2 pages give code·step + zero per code (kv-cache's decodePageInt8). `meta_index` is
  * the page's step/zero word of those four columns (K: channels, V: tokens — four consecutive ones, so one word).
  */
 function pageWordFn(tensor: 'k' | 'v', widths: readonly PoolBits[], pageWords: (bits: PoolBits) => number): string {
@@ -77,7 +77,7 @@ fn expand_word(code_word: u32, first_bit: u32, bits: u32, step_word: u32, zero_w
     let code = i32((code_word >> (first_bit + j * bits)) & mask);
     let step = i32((step_word >> (8u * j)) & 0xffu);
     let zero = bitcast<i32>(zero_word << (24u - 8u * j)) >> 24u;
-    out |= (bitcast<u32>(clamp(code * step + zero, -127, 127)) & 0xffu) << (8u * j);
+    out |= (bitcast<u32>(code * step + zero) & 0xffu) << (8u * j); // in [−128, 127]: compressProgressive's grid
   }
   return out;
 }
