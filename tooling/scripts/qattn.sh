@@ -32,7 +32,7 @@ case "$cmd" in
     node apps/bench/bin/qattn-bench.mjs "$@"
     ;;
   test)
-    rm -rf packages/*/.vitest-reports apps/*/.vitest-reports
+    rm -rf packages/*/.vitest-reports apps/*/.vitest-reports tests/*/.vitest-reports
     status=0
     pnpm exec turbo run test --continue --output-logs=new-only "$@" || status=$?
     # The packages as npm users get them (tooling/ci/consumer-test.sh, ~1 min); before the summary, which stays last.

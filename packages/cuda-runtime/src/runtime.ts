@@ -27,7 +27,7 @@
 //
 // A failing step rejects the promise with `ERR_QATTN_DEVICE` naming `what` and the step ("launch 1 of 2: …"); the
 // steps after it are skipped, the ones before it have run.
-import { QattnError, isQattnError } from '@qattn/quant-core';
+import { QattnError, copyViewBytes, isQattnError, isSharedView, unsharedView } from '@qattn/quant-core';
 import type { Binding, NativeProbe, NativeTransfer } from './binding.js';
 import { loadAddon, packageRoot } from './node-loader.js';
 import { PlanCache } from './plan-cache.js';
@@ -87,7 +87,30 @@ function builtinArgs(dst: bigint, src: bigint, bytes: number, value: number): Ui
   return args;
 }
 
-function transfers(kind: 'upload' | 'download', steps: readonly TransferStep[] | undefined): NativeTransfer[] {
+/**
+ * The host side of a copy as the addon takes it. The addon reads typed arrays through node-addon-api's
+ * `ArrayBuffer::Data()`, which rejects views over a SharedArrayBuffer ("Invalid argument"): an upload hands it a
+ * snapshot of a shared array ({@link unsharedView}); a download lands in a private array that `landShared` copies into
+ * the caller's once the job has finished, so a failed job leaves the caller's array untouched.
+ */
+interface HostSide {
+  readonly host: ArrayBufferView;
+  /** Where a download's private array is copied to on success (a shared caller array), else undefined. */
+  readonly sharedTarget?: ArrayBufferView;
+}
+
+function hostSide(kind: 'upload' | 'download', host: ArrayBufferView): HostSide {
+  if (!isSharedView(host)) return { host };
+  if (kind === 'upload') return { host: unsharedView(host) };
+  return { host: new Uint8Array(host.byteLength), sharedTarget: host };
+}
+
+/** Copies each download's private array into the shared caller array it stands in for. */
+function landShared(sides: readonly HostSide[]): void {
+  for (const { host, sharedTarget } of sides) if (sharedTarget) copyViewBytes(sharedTarget, host);
+}
+
+function transfers(kind: 'upload' | 'download', steps: readonly TransferStep[] | undefined): Array<NativeTransfer & HostSide> {
   if (!steps) return [];
   return steps.map(({ tensor, host }, index) => {
     if (!ArrayBuffer.isView(host)) {
@@ -100,7 +123,7 @@ function transfers(kind: 'upload' | 'download', steps: readonly TransferStep[] |
         { step: kind, index },
       );
     }
-    return { pointer: tensor.pointer, host };
+    return { pointer: tensor.pointer, ...hostSide(kind, host) };
   });
 }
 
@@ -155,7 +178,7 @@ export class CudaRuntime {
       throw new QattnError('ERR_QATTN_SHAPE', `upload: ${host.byteLength} bytes of host data for a [${dims.join(', ')}] ${dtype} tensor of ${tensor.byteLength} bytes`);
     }
     try {
-      await this.binding.upload(tensor.pointer, host);
+      await this.binding.upload(tensor.pointer, hostSide('upload', host).host);
     } catch (err) {
       tensor.dispose();
       throw deviceError(err, 'upload');
@@ -168,11 +191,13 @@ export class CudaRuntime {
     if (host.byteLength !== tensor.byteLength) {
       throw new QattnError('ERR_QATTN_SHAPE', `download: host array of ${host.byteLength} bytes for a tensor of ${tensor.byteLength} bytes`);
     }
+    const side = hostSide('download', host);
     try {
-      await this.binding.download(tensor.pointer, host);
+      await this.binding.download(tensor.pointer, side.host);
     } catch (err) {
       throw deviceError(err, 'download');
     }
+    landShared([side]);
   }
 
   /** Sets every byte of the tensor to `byteValue` (tests poison outputs this way). */
@@ -205,6 +230,7 @@ export class CudaRuntime {
     } catch (err) {
       throw deviceError(err, what);
     }
+    landShared(downloads);
   }
 
   /** A launch step that sets every byte of `tensor` to `byteValue` (cudaMemsetAsync; no kernel), for {@link submit}. */

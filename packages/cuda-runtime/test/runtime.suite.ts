@@ -84,6 +84,27 @@ export function defineRuntimeSuite({ describe, it }: TestApi): void {
       assert.deepEqual(await t.download(), host);
       t.dispose();
     });
+    it('uploads from and downloads into SharedArrayBuffer-backed arrays (upload, download, submit), the inputs untouched', async () => {
+      const rt = getCudaRuntime();
+      const values = Float32Array.from({ length: 1000 }, (_, i) => Math.cos(i) * 1e3);
+      const shared = (from: Float32Array) => {
+        const view = new Float32Array(new SharedArrayBuffer((from.length + 3) * 4), 4, from.length);
+        view.set(from);
+        return view;
+      };
+      const input = shared(values);
+      const t = await rt.upload(input, 'float32', [values.length]);
+      const out = shared(new Float32Array(values.length));
+      await rt.download(t, out);
+      assertSameData(out, values, 'download into a shared array');
+      const u = await rt.empty('float32', [values.length]);
+      const submitted = shared(new Float32Array(values.length));
+      await rt.submit({ uploads: [{ tensor: u, host: input }], downloads: [{ tensor: u, host: submitted }] }, 'shared submit');
+      assertSameData(submitted, values, 'submit with shared arrays');
+      assertSameData(input, values, 'the shared input');
+      t.dispose();
+      u.dispose();
+    });
     it('dispose is idempotent, counted, and use after dispose throws ERR_QATTN_DISPOSED', async () => {
       const rt = getCudaRuntime();
       const before = rt.liveBuffers();

@@ -10,4 +10,5 @@ export * from './head-priority.js';
 export * from './sas.js';
 export * from './benchmark.js';
 export * from './rng.js';
+export * from './host-arrays.js';
 export * from './attention/index.js';

@@ -25,7 +25,9 @@ export function checkWebGpuCacheConfig(config: KVCacheConfig): void {
 
 /**
  * Loads the WebGPU cache backend: pages in GPU buffers, append quantized and compressed by compute shaders. Acquires
- * the shared device (`acquireGpu`), so it fails with `ERR_QATTN_BACKEND_UNAVAILABLE` where there is no adapter.
+ * the shared device (`acquireGpu`), so it fails with `ERR_QATTN_BACKEND_UNAVAILABLE` where there is no adapter. Each
+ * cache takes the shared device current at its creation: the registry keeps this backend for the process, and a
+ * device lost since loading must not be handed to new caches (acquireGpu replaces it).
  */
 export async function loadWebGpuKVCacheBackend(): Promise<KVCacheBackend> {
   const context = await acquireGpu();
@@ -33,9 +35,9 @@ export async function loadWebGpuKVCacheBackend(): Promise<KVCacheBackend> {
     ...(context.software
       ? { autoSkipReason: `a software adapter (${context.adapter.description || context.adapter.device || 'fallback'}): the cpu cache is faster; ask for backend 'webgpu' by name to use it` }
       : {}),
-    create(config) {
+    async create(config) {
       checkWebGpuCacheConfig(config);
-      return new WebGpuKVCache(context, config);
+      return new WebGpuKVCache(await acquireGpu(), config);
     },
   };
 }

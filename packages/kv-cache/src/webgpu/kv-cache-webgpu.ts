@@ -1,5 +1,5 @@
 /// <reference types="@webgpu/types" />
-import { QattnError, assertFinite, assertFloat32Array } from '@qattn/quant-core';
+import { QattnError, assertFinite, assertFloat32Array, unsharedView } from '@qattn/quant-core';
 import { BufferUsage, type GpuContext, assertAlive } from '@qattn/webgpu-runtime';
 import { hadamardSigns } from '../hadamard.js';
 import type { KVAppendOptions, KVCache, KVCacheMemory } from '../kv-cache.js';
@@ -173,8 +173,10 @@ export class WebGpuKVCache implements KVCache {
     } else {
       inputs = { k: state.buffers.create((k as Float32Array).byteLength, 'append k input'), v: state.buffers.create((v as Float32Array).byteLength, 'append v input') };
       transient.push(inputs.k, inputs.v);
-      device.queue.writeBuffer(inputs.k, 0, k as Float32Array<ArrayBuffer>);
-      device.queue.writeBuffer(inputs.v, 0, v as Float32Array<ArrayBuffer>);
+      // Dawn's writeBuffer in Node crashes the process on a view over a SharedArrayBuffer (and rejects the buffer
+      // itself): such arrays go up as private copies.
+      device.queue.writeBuffer(inputs.k, 0, unsharedView(k as Float32Array));
+      device.queue.writeBuffer(inputs.v, 0, unsharedView(v as Float32Array));
     }
     encodeAppend(this.context, encoder, this.config, { k: state.k, v: state.v, kMean: state.kMean, signs: state.signs }, inputs, sequences, tokens, jobSlots, state.buffers, transient);
     for (const s of sequences) state.hostLengths[s.b] = s.lengthBefore + tokens;

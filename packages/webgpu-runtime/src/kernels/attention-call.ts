@@ -1,5 +1,5 @@
 import { Float16Array } from '@petamoriken/float16';
-import { type BenchmarkResult, type BenchmarkSettings, benchmarkData, isQattnError, median, QattnError, type ResolvedShape } from '@qattn/quant-core';
+import { type BenchmarkResult, type BenchmarkSettings, benchmarkData, isQattnError, median, QattnError, type ResolvedShape, unsharedView } from '@qattn/quant-core';
 import { MapMode } from '../constants.js';
 import type { GpuContext } from '../device.js';
 import { withDeviceErrors } from '../error-scope.js';
@@ -79,9 +79,11 @@ export async function quantizedAttentionOnArrays(
     let broken = true;
     try {
       const { queue } = context.device;
-      queue.writeBuffer(io.q, 0, arrays.q.buffer, arrays.q.byteOffset, arrays.q.byteLength);
-      queue.writeBuffer(io.k, 0, arrays.k.buffer, arrays.k.byteOffset, arrays.k.byteLength);
-      queue.writeBuffer(io.v, 0, arrays.v.buffer, arrays.v.byteOffset, arrays.v.byteLength);
+      // Dawn's writeBuffer in Node crashes the process on a view over a SharedArrayBuffer (and rejects the buffer
+      // itself): such arrays go up as private copies.
+      queue.writeBuffer(io.q, 0, unsharedView(arrays.q));
+      queue.writeBuffer(io.k, 0, unsharedView(arrays.k));
+      queue.writeBuffer(io.v, 0, unsharedView(arrays.v));
       const encoder = context.device.createCommandEncoder({ label: operation });
       encodeQuantization(context, encoder, plan, workspace, io);
       encodeAttention(context, encoder, plan, workspace, io.out);

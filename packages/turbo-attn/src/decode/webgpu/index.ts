@@ -1,6 +1,6 @@
 /// <reference types="@webgpu/types" />
 import type { KVCache, WebGpuKVCacheStorage } from '@qattn/kv-cache';
-import { QattnError } from '@qattn/quant-core';
+import { QattnError, unsharedView } from '@qattn/quant-core';
 import { BufferUsage, MapMode, WebGpuTensor, assertAlive, timePhases, withDeviceErrors } from '@qattn/webgpu-runtime';
 import type { DecodeParams } from '../decode_paged_cpu.js';
 import type { DecodeBackend, DecodeTimingSettings } from '../decode-backend.js';
@@ -73,7 +73,9 @@ export async function loadWebGpuDecodeBackend(): Promise<WebGpuDecodeBackend> {
         const io = plan.claimIo();
         let broken = true;
         try {
-          device.queue.writeBuffer(io.q, 0, q as Float32Array<ArrayBuffer>);
+          // Dawn's writeBuffer in Node crashes the process on a view over a SharedArrayBuffer (and rejects the
+          // buffer itself): such arrays go up as private copies.
+          device.queue.writeBuffer(io.q, 0, unsharedView(q));
           const encoder = device.createCommandEncoder({ label: OPERATION });
           plan.encode(encoder, storage, params, schedule, io);
           const outBytes = plan.outElements * 4;
@@ -126,7 +128,7 @@ export async function loadWebGpuDecodeBackend(): Promise<WebGpuDecodeBackend> {
       return withDeviceErrors(context, `${OPERATION} timing`, async () => {
         const io = plan.claimIo();
         try {
-          context.device.queue.writeBuffer(io.q, 0, q as Float32Array<ArrayBuffer>);
+          context.device.queue.writeBuffer(io.q, 0, unsharedView(q));
           const { totals } = await timePhases(context, 2, settings, (encoder, mark) => {
             mark(0);
             plan.encode(encoder, storage, params, schedule, io);

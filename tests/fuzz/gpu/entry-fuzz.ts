@@ -1,0 +1,4 @@
+// Entry of the single-file qattn-fuzz bundle for a GPU host without pnpm (gpu/stage.sh).
+import { main } from '../src/cli-fuzz.js';
+
+process.exitCode = await main(process.argv.slice(2));

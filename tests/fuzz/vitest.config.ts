@@ -1,0 +1,3 @@
+import { qattnVitest } from '@qattn/tooling/vitest';
+
+export default qattnVitest();
