@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isQattnError, QattnError } from './errors.js';
-import { assertLogitsFitFloat32, lastVisibleKey, maxAbs, resolveCommonOptions, resolveShape, scanFinite, validateAttentionInputs } from './shape.js';
+import { assertLogitsFitFloat32, assertSmoothingFitsFloat32, lastVisibleKey, maxAbs, resolveCommonOptions, resolveShape, scanFinite, validateAttentionInputs } from './shape.js';
 
 const shape = { batch: 2, heads: 4, kvHeads: 2, seqQ: 3, seqKV: 5, headDim: 8 };
 
@@ -91,6 +91,13 @@ describe('value ranges', () => {
       expect(isQattnError(err, 'ERR_QATTN_UNSUPPORTED')).toBe(true);
       expect((err as Error).message).toMatch(/^test: logits may reach/);
     }
+  });
+  it('refuses K/V smoothing whose float32 channel sums could overflow (max·(keys + 1) > FLOAT32_MAX / 2), naming the option', () => {
+    const v = new Float32Array([1e35, -3, 0, 2]);
+    expect(() => assertSmoothingFitsFloat32('test', 'v', v, 100)).not.toThrow(); // 1.01e37
+    expect(() => assertSmoothingFitsFloat32('test', 'v', v, 4095)).toThrow(expect.objectContaining({ code: 'ERR_QATTN_UNSUPPORTED', message: expect.stringMatching(/smoothV: false/) }));
+    expect(() => assertSmoothingFitsFloat32('test', 'k', v, 4095, 1)).not.toThrow(); // a known max|k| is used as given
+    expect(() => assertSmoothingFitsFloat32('test', 'k', v, 4095)).toThrow(/smoothK/);
   });
 });
 

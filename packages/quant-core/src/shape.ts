@@ -235,3 +235,22 @@ export interface AttentionCall<O> {
   /** max|x| of q, k and v when the entry point's validation already found them (`validateAttentionInputs`). */
   maxAbs?: InputMaxAbs;
 }
+
+/**
+ * Throws `ERR_QATTN_UNSUPPORTED` when smoothing `x` (subtracting its per-channel mean over the keys, `smoothK` /
+ * `smoothV`) could overflow float32: the GPU kernels sum a channel over `tokens` rows in float32 before dividing, and
+ * x − mean can reach 2·max|x|. So max|x|·(tokens + 1) must stay below half of FLOAT32_MAX. Without this a V of
+ * magnitude 1e35 over 4K keys came back as NaN from WebGPU (found by the fuzz suite, tests/fuzz); every backend now
+ * refuses it the same way, naming the option that avoids it.
+ */
+export function assertSmoothingFitsFloat32(context: string, tensor: 'k' | 'v', x: Float32Array, tokens: number, known?: number): void {
+  const bound = (known ?? maxAbs(x)) * (tokens + 1);
+  if (bound > FLOAT32_MAX / 2) {
+    const option = tensor === 'k' ? 'smoothK' : 'smoothV';
+    throw new QattnError(
+      'ERR_QATTN_UNSUPPORTED',
+      `${context}: ${option} sums ${tensor} over ${tokens} keys in float32, and max|${tensor}|·(keys + 1) = ${bound.toExponential(2)} could overflow; set ${option}: false or rescale ${tensor}`,
+      { tensor, option, bound },
+    );
+  }
+}

@@ -1,4 +1,5 @@
-import { type AttentionVariant, type TileStats, assertInt32Accumulation, assertLogitsFitFloat32, attnFwdQuantizedCpu, benchmarkData, timeOnHost } from '@qattn/quant-core';
+import { type AttentionVariant, type TileStats, assertInt32Accumulation, attnFwdQuantizedCpu, benchmarkData, timeOnHost } from '@qattn/quant-core';
+import { assertTurboCallRanges } from '../input-ranges.js';
 import type { TurboBackend, TurboCall } from '../backends.js';
 import type { ResolvedTurboOptions } from '../options.js';
 import { quantizeFlashQ } from './quantize_flashq_cpu.js';
@@ -30,10 +31,11 @@ export function flashQVariant(options: Pick<ResolvedTurboOptions, 'sas' | 'sasTh
  * quant-core's `attnFwdQuantizedCpu` with {@link flashQVariant} — and reports which tiles were skipped. Inputs must
  * already be validated (`turboAttention` does it); they are never modified.
  */
-export function turboAttentionCpu({ q, k, v, shape, scale, causal, options, maxAbs }: TurboCall): { out: Float32Array; stats: FlashQStats } {
+export function turboAttentionCpu(call: TurboCall): { out: Float32Array; stats: FlashQStats } {
+  const { q, k, v, shape, scale, causal, options } = call;
   const variant = flashQVariant(options);
   assertInt32Accumulation('turboAttention', shape.headDim, options.blockN, variant.pCodeMax);
-  assertLogitsFitFloat32('turboAttention', q, k, shape.headDim, scale, maxAbs);
+  assertTurboCallRanges(call);
   const operands = quantizeFlashQ(q, k, v, shape, options);
   return attnFwdQuantizedCpu(operands, shape, { scale, causal, blockM: options.blockM, blockN: options.blockN }, variant);
 }

@@ -11,7 +11,8 @@ import {
   createAttentionRunner,
   getCudaRuntime,
 } from '@qattn/cuda-runtime';
-import { QattnError, type ResolvedShape, assertLogitsFitFloat32 } from '@qattn/quant-core';
+import { QattnError, type ResolvedShape } from '@qattn/quant-core';
+import { assertTurboCallRanges } from '../input-ranges.js';
 import type { TurboBackend, TurboCall } from '../backends.js';
 import type { ResolvedTurboOptions } from '../options.js';
 import { loadTurboAttnAddon } from './addon.js';
@@ -119,7 +120,7 @@ export async function createCudaBackend(): Promise<TurboCudaBackend> {
     async run(call, tuning) {
       const planned = problem(call, tuning);
       // As the CPU backend: logits that overflow float32 are rejected rather than turned into NaN.
-      assertLogitsFitFloat32('turboAttention', call.q, call.k, call.shape.headDim, call.scale, call.maxAbs);
+      assertTurboCallRanges(call);
       return runner.run(call.q, call.k, call.v, planned);
     },
     runDevice: async (q, k, v, call, tuning) => runner.runDevice(q, k, v, problem(call, tuning)),

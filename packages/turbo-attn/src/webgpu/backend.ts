@@ -1,6 +1,6 @@
-import { assertLogitsFitFloat32 } from '@qattn/quant-core';
 import { acquireGpu, benchmarkQuantizedAttention, type GpuContext, quantizedAttentionOnArrays, type WebGpuRunOptions } from '@qattn/webgpu-runtime';
 import type { TurboBackend, TurboCall } from '../backends.js';
+import { assertTurboCallRanges } from '../input-ranges.js';
 import { turboPlanRequest } from './variant.js';
 
 /** The turbo-attn WebGPU backend: the typed-array entry of the registry plus its benchmark. */
@@ -21,7 +21,7 @@ export async function createWebGpuBackend(run: WebGpuRunOptions = {}): Promise<W
     context: () => acquireGpu(),
     async run(call: TurboCall): Promise<Float32Array> {
       // Same input contract as the CPU oracle: logits must fit float32 (the kernel computes them in f32).
-      assertLogitsFitFloat32('turboAttention', call.q, call.k, call.shape.headDim, call.scale, call.maxAbs);
+      assertTurboCallRanges(call);
       const context = await acquireGpu();
       return quantizedAttentionOnArrays('turboAttention (webgpu)', context, turboPlanRequest(call, run), call);
     },
