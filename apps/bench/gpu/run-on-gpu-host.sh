@@ -8,6 +8,9 @@
 #   sass                   static SASS counts of the attention kernels (MMA opcodes, spills) → sass-counts.txt
 #   profile [args…]        Nsight Compute on `qattn-bench --preset profile [args…]` (one attn_fwd launch)
 #                          → profile.ncu-rep, profile.log
+#   fuzz [args…]           the seeded fuzz suite (tests/fuzz) → fuzz.log, e.g. fuzz --shapes 500 --backends cuda,webgpu,cpu
+#                          --seed 1 (exit 1 on any failure; each failure prints the seed and case that replay it)
+#   soak [args…]           the leak soak (tests/fuzz) → soak.log, e.g. soak --calls 10000 --backends cuda,webgpu,cpu
 #   bench [name] [args…]   `qattn-bench [args…]` → <name>.json, <name>.md, <name>.log, <name>.command.txt; the name
 #                          is the first argument unless it starts with '-', else the preset (quick by default)
 #                          (QATTN_NODE_FLAGS: extra Node flags, e.g. --cpu-prof --cpu-prof-dir=DIR)
@@ -22,7 +25,7 @@ stage=$(cd "$(dirname "$0")" && pwd)
 mode=${1:-}
 shift || true
 case "$mode" in
-  tests | sanitize | sass | profile | bench | all) ;;
+  tests | sanitize | sass | profile | bench | fuzz | soak | all) ;;
   *)
     awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0" >&2
     exit 2
@@ -135,8 +138,17 @@ run_bench() {
   return "${PIPESTATUS[0]}"
 }
 
+run_cli() {
+  local name=$1
+  shift
+  [ -f "$bench/dist/qattn-$name.mjs" ] || { echo "bench/dist/qattn-$name.mjs is not staged"; return 1; }
+  { header; "$node" --expose-gc "$bench/dist/qattn-$name.mjs" "$@"; } 2>&1 | tee "$out/$name.log"
+  return "${PIPESTATUS[0]}"
+}
+
 case "$mode" in
   tests) run_tests ;;
+  fuzz | soak) run_cli "$mode" "$@" ;;
   sanitize) run_sanitize "$@" ;;
   sass) run_sass ;;
   profile) run_profile "$@" ;;

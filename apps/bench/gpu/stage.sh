@@ -7,6 +7,7 @@
 #   bench/dist/qattn-bench.mjs         the bench CLI with every @qattn package bundled in (all presets, the
 #                                      compute-sanitizer workload `--preset sanitize` included)
 #   bench/dist/<pkg>.gpu-tests.mjs     every packages/<pkg>/test/gpu/gpu-tests.ts, bundled for node:test
+#   bench/dist/qattn-{fuzz,soak}.mjs   the fuzz and leak-soak CLIs of tests/fuzz
 #   bench/build/Release/*.node.xz      every built CUDA addon of the workspace, xz-compressed
 #   bench/node_modules/webgpu/         Dawn for linux-x64 only, its dawn.node xz-compressed
 #   bench/peers/sdpa_peers.py          the PyTorch SDPA peers; bench/sass_counts.py, the static SASS counts
@@ -23,7 +24,7 @@ node_xz=node-v20.20.2-linux-x64.xz
 cd "$repo"
 
 [ -f "$gpu_host/$node_xz" ] || { echo "stage: $gpu_host/$node_xz is missing (set QATTN_GPU_HOST_DIR)" >&2; exit 1; }
-pnpm exec turbo run build --filter=@qattn/bench... --output-logs=errors-only
+pnpm exec turbo run build --filter=@qattn/bench... --filter=@qattn/fuzz... --output-logs=errors-only
 
 rm -rf "$out/bench"
 mkdir -p "$out/bench/build/Release" "$out/bench/peers"

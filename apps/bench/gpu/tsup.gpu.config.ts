@@ -7,7 +7,8 @@ import { defineConfig } from 'tsup';
  * `$QATTN_GPU_BUNDLE_DIR`:
  * - `qattn-bench.mjs`: the CLI with every @qattn package inlined (every preset, the sanitizer workload included);
  * - `<package>.gpu-tests.mjs`: each `packages/<package>/test/gpu/gpu-tests.ts` that exists, the package's node:test
- *   entry for hosts without vitest.
+ *   entry for hosts without vitest;
+ * - `qattn-fuzz.mjs`, `qattn-soak.mjs`: the fuzz and leak-soak CLIs of tests/fuzz (its gpu/entry-*.ts).
  * Addons keep working: each package finds its `.node` file at `<package root>/build/Release/`, and inside a bundle the
  * package root is the nearest folder with a package.json above it, so stage.sh copies every addon into
  * `<stage>/bench/build/Release/` next to a stand-in `<stage>/bench/package.json`. `webgpu` (Dawn) is resolved at run
@@ -19,9 +20,13 @@ const testEntries = Object.fromEntries(
     .filter((name) => existsSync(`${packagesDir}${name}/test/gpu/gpu-tests.ts`))
     .map((name) => [`${name}.gpu-tests`, `${packagesDir}${name}/test/gpu/gpu-tests.ts`]),
 );
+const fuzzDir = fileURLToPath(new URL('../../../tests/fuzz/gpu/', import.meta.url));
+const fuzzEntries = Object.fromEntries(
+  ['fuzz', 'soak'].filter((cli) => existsSync(`${fuzzDir}entry-${cli}.ts`)).map((cli) => [`qattn-${cli}`, `${fuzzDir}entry-${cli}.ts`]),
+);
 
 export default defineConfig({
-  entry: { 'qattn-bench': 'gpu/entry.ts', ...testEntries },
+  entry: { 'qattn-bench': 'gpu/entry.ts', ...testEntries, ...fuzzEntries },
   outDir: process.env.QATTN_GPU_BUNDLE_DIR ?? '../../.gpu/bench/dist',
   format: ['esm'],
   outExtension: () => ({ js: '.mjs' }),

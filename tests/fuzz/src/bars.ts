@@ -1,7 +1,7 @@
 // The tolerances of the fuzz: the bars each backend's conformance suite already holds it to (relative L2), copied
 // here with the file each comes from, since those suites keep them in test files that are not part of any package's
 // API. None is looser than its source; if a source changes, change it here too.
-import { resolveShape, SAS_MAX_REL_ERROR } from '@qattn/quant-core';
+import { type AttentionShape, resolveShape, SAS_MAX_REL_ERROR } from '@qattn/quant-core';
 import { resolveTurboOptions, turboWebGpuVariant } from '@qattn/turbo-attn';
 import { type GpuContext, planQuantizedAttention, SAS_F32_MAX_REL_ERROR, type SasPrecision } from '@qattn/webgpu-runtime';
 import type { DataClass } from './cases.js';
@@ -107,11 +107,4 @@ export function oracleBound(algorithm: Algorithm, backend: Exclude<Backend, 'cpu
 }
 
 /** A case's shape (every dimension given). */
-export interface FuzzShape {
-  batch: number;
-  heads: number;
-  kvHeads: number;
-  seqQ: number;
-  seqKV: number;
-  headDim: number;
-}
+export type FuzzShape = Required<AttentionShape>;
