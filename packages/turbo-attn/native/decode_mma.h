@@ -10,8 +10,11 @@
 
 namespace qattn {
 
-// Warps per CTA; each warp runs one split on its own (no block barrier after the query prologue).
+// Warps per CTA; each warp runs one split on its own (no block barrier after the query prologue). Four with INT4/INT2
+// room (3 CTAs, 12 warps per SM at hd128, pages of 64); two with INT8 room, whose stages are twice as large (3 CTAs,
+// 6 warps per SM, where 4 warps per CTA would fit one CTA, 4 warps).
 constexpr int kDecodeMmaWarps = 4;
+__host__ __device__ inline int decode_mma_warps(int room_bits) { return room_bits == 8 ? 2 : 4; }
 // Query rows per CTA: the n = 8 of mma.m16n8k16 (more rows take more row tiles).
 constexpr int kDecodeMmaRows = 8;
 // The largest sink it scores (its scores sit in the warp's scratch). Pages of 16, 32 or 64 tokens (a page's logits
@@ -19,7 +22,9 @@ constexpr int kDecodeMmaRows = 8;
 constexpr int kDecodeMmaMaxSink = 64;
 
 // Byte offsets of one pipeline stage: a page's K and V codes (at the widest width the cache holds: `room_bits`), the
-// integer step/zero of INT4/INT2 pages, and the scales (one per page, or one per token for INT8 pages and the buffer).
+// integer step/zero of INT4/INT2 pages, and the scales (one per token for INT8 pages, else one per page). Kept tight:
+// 3 CTAs of 4 warps fit an SM with INT4 room (hd128, pages of 64: 74.6 KB per CTA), where per-token scale room in
+// every stage would leave 2.
 struct DecodeMmaStage {
   int k_codes, v_codes, k_step, k_zero, v_step, v_zero, k_scales, v_scales, bytes;
 };
@@ -32,33 +37,45 @@ __host__ __device__ inline DecodeMmaStage decode_mma_stage(int head_dim, int pag
     offset += decode_align16(bytes);
     return at;
   };
+  const int scales = room_bits == 8 ? page_size * 4 : 4;
   s.k_codes = take(page_size * head_dim * room_bits / 8);
   s.v_codes = take(head_dim * page_size * room_bits / 8);
   s.k_step = take(head_dim);
   s.k_zero = take(head_dim);
   s.v_step = take(page_size);
   s.v_zero = take(page_size);
-  s.k_scales = take(page_size * 4);
-  s.v_scales = take(page_size * 4);
+  s.k_scales = take(scales);
+  s.v_scales = take(scales);
   s.bytes = offset;
   return s;
 }
 
-// Shared memory of one warp: two stages (the page computed and the page loading), then the page's step/zero as fp16
-// (K per channel, V per token) and the sink's scores.
-__host__ __device__ inline int decode_mma_warp_bytes(int head_dim, int page_size, int sink_tokens, int room_bits) {
-  const int scratch = decode_align16(2 * head_dim * 2) + decode_align16(2 * page_size * 2) + decode_align16(kDecodeMmaRows * sink_tokens * 4);
-  return 2 * decode_mma_stage(head_dim, page_size, room_bits).bytes + scratch;
+// The INT8 buffer's layout, over a warp's two stages (INT8 K and V of a whole page and a scale per token: no
+// step/zero), which it always fits: 2·(P·D + 16) ≥ 2·P·D/… for INT4 room, and trivially for INT8 room.
+__host__ __device__ inline DecodeMmaStage decode_mma_buffer_layout(int head_dim, int page_size) {
+  DecodeMmaStage s{};
+  s.k_codes = 0;
+  s.v_codes = page_size * head_dim;
+  s.k_scales = 2 * page_size * head_dim;
+  s.v_scales = s.k_scales + page_size * 4;
+  s.k_step = s.k_zero = s.v_step = s.v_zero = s.k_scales;  // unused by INT8 chunks
+  s.bytes = s.v_scales + page_size * 4;
+  return s;
 }
 
-// The block's query rows (fp16 INT8 codes for the MMA, fp32 rotated rows for the sink, s_q, δ, last key), then the
-// warps' parts.
+// Shared memory of one warp: two stages (the page computed and the page loading), then the sink's scores.
+__host__ __device__ inline int decode_mma_warp_bytes(int head_dim, int page_size, int sink_tokens, int room_bits) {
+  return 2 * decode_mma_stage(head_dim, page_size, room_bits).bytes + decode_align16(kDecodeMmaRows * sink_tokens * 4);
+}
+
+// The block's query rows (INT8 codes for the MMA, fp32 rotated rows for the sink, s_q, δ, last key), then the warps'
+// parts.
 __host__ __device__ inline int decode_mma_block_bytes(int head_dim) {
-  return decode_align16(kDecodeMmaRows * head_dim * 2) + decode_align16(kDecodeMmaRows * head_dim * 4) + 3 * decode_align16(kDecodeMmaRows * 4);
+  return decode_align16(kDecodeMmaRows * head_dim) + decode_align16(kDecodeMmaRows * head_dim * 4) + 3 * decode_align16(kDecodeMmaRows * 4);
 }
 
 __host__ __device__ inline int decode_mma_smem_bytes(int head_dim, int page_size, int sink_tokens, int room_bits) {
-  return decode_mma_block_bytes(head_dim) + kDecodeMmaWarps * decode_mma_warp_bytes(head_dim, page_size, sink_tokens, room_bits);
+  return decode_mma_block_bytes(head_dim) + decode_mma_warps(room_bits) * decode_mma_warp_bytes(head_dim, page_size, sink_tokens, room_bits);
 }
 
 // Whether the tensor-core kernel serves this block (else the SIMT kernel does).

@@ -1,21 +1,28 @@
 // Split-KV decode over the paged, quantized KV cache on tensor cores: the same algorithm as the SIMT kernel
-// (decode_paged_splitkv.cu) and the CPU oracle (src/decode/decode_paged_cpu.ts), computed warp by warp with
-// mma.m16n8k16 (fp16 in, fp32 accumulate).
+// (decode_paged_splitkv.cu) and the CPU oracle (src/decode/decode_paged_cpu.ts), computed warp by warp with integer
+// mma.m16n8k32 (8-bit operands, INT32 accumulators): the same integers as the oracle, exactly.
 //
-// Why fp16 MMA on INT8 data. The SIMT kernel decompressed every 4-bit code to INT8 in shared memory and ran dp4a on
-// it; Nsight put it at 25% occupancy, issue-bound, most instructions in the per-code decompression (H200, B4 H32/8
-// hd128: 495 µs at 16K keys, 0.14× cuDNN). Here a code goes from shared memory to a tensor-core operand in
-// registers: byte-permute, one LOP3 into the mantissa of an fp16 (0x6400 | c = 1024 + c), HSUB2 1024, one HFMA2 with
-// the page's integer step and zero, HMIN2 127 — 2.5 instructions per code, two codes at a time, and no store. Every
-// value is an integer below 2^11, exact in fp16, and every product sum stays below 2^24 (|q̂·k̂| ≤ 127·135·128,
-// P̂·v̂ ≤ 127·135·64), exact in the fp32 accumulator: the MMA result equals the oracle's INT32 dot product, so the
-// tensor-core path computes the same numbers as the INT8 one.
+// Why integer MMA on the raw codes. A page's INT4/INT2 value is k̂ = code·step + zero with an integer step and zero
+// per stored column (quant-core's compressProgressive guarantees the result never leaves INT8, so there is no clamp).
+// The step and zero lie along the reduction axis — K's per channel, V's per token — so they fold into the other
+// operand instead of being applied to every code:
+//
+//   q̂·k̂ = Σ_c (q̂_c·step_c)·code_c + Σ_c q̂_c·zero_c          P̂·v̂ = Σ_t (P̂_t·step_t)·code_t + Σ_t P̂_t·zero_t
+//
+// The codes (0..15 or 0..3) go to the MMA as unsigned bytes after one mask (and a shift for every other one): under
+// half an instruction per code, where decompressing each code first (the SIMT kernel, and an fp16-MMA version of this
+// one at 2.5 instructions per code) bounded the kernel: H200, B4 H32/8 hd128 at 16K keys, 495 µs SIMT, 102 µs with
+// fp16 MMA (27.9M instructions issued, 0.39 issued per scheduler cycle at 8 warps per SM). q̂·step and P̂·step
+// (≤ 127·85) do not fit a byte: they are split into a low 7-bit and a high byte, two MMAs (the tensor cores idle here
+// anyway), recombined as hi·128 + lo. INT8 pages and the buffer multiply their codes by q̂ and P̂ directly. Every sum
+// stays below 2^31 and is exact.
 //
 // Layout of the work. Transposed products keep the query rows in the MMA's n = 8: Sᵀ[keys × rows] = K̂·q̂ᵀ
 // (A = the page's K codes, token-major rows, k = channels) and Oᵀ[channels × rows] += V̂ᵀ·P̂ᵀ (A = the page's V codes,
 // channel-major rows, k = tokens). GQA packs the query heads of one kv head (× the query tokens) into those 8 rows,
-// so a page is read once for all of them. The accumulator of Sᵀ is, per 8×8 block, the transpose of the B operand of
-// P̂ᵀ: one movmatrix per block turns the quantized probabilities into the next MMA's operand without shared memory.
+// so a page is read once for all of them. Each width expands a stored row into A registers in the order its bit
+// fields give (element_of), and the B operand is built in the same order. P·V's B operand comes from the Sᵀ
+// accumulator through movmatrix (8×8 transposes), so Q·Kᵀ gathers its keys in the order V's width needs (slot_key).
 //
 // Layout of the grid. A CTA of 4 warps serves one (sequence, kv head, row tile); warp w runs split 4·blockIdx.x + w
 // on its own — its pages through a two-stage cp.async ring in its part of shared memory, its own online softmax —
@@ -23,7 +30,7 @@
 // running-max-dependent zeros agree). The combine kernel merges the splits.
 //
 // Shared-memory rows are XOR-swizzled by 16-byte chunk, so the eight rows a warp's quads read at one k offset fall in
-// different banks (4-bit K rows of 64 bytes would otherwise put rows r and r + 2 in the same bank).
+// different banks.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -40,9 +47,6 @@ namespace qattn {
 namespace {
 
 constexpr int kRows = kDecodeMmaRows;
-constexpr uint32_t kHalf1024x2 = 0x64006400u;  // (1024, 1024) as fp16x2: the magic base of the code conversions
-constexpr uint32_t kHalf1152x2 = 0x64806480u;  // (1152, 1152): 1024 + 128, the base of offset-binary INT8 codes
-constexpr uint32_t kHalf127x2 = 0x57f057f0u;   // (127, 127): the upper clamp of decompressed codes
 
 __device__ __forceinline__ uint32_t movmatrix_trans(uint32_t x) {
   uint32_t y;
@@ -52,9 +56,10 @@ __device__ __forceinline__ uint32_t movmatrix_trans(uint32_t x) {
 __device__ __forceinline__ void cp_async_4(uint32_t smem_addr, const void* global) {
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(smem_addr), "l"(global));
 }
-__device__ __forceinline__ __half2 as_half2(uint32_t x) { return *reinterpret_cast<__half2*>(&x); }
-__device__ __forceinline__ uint32_t as_u32(__half2 x) { return *reinterpret_cast<uint32_t*>(&x); }
-
+// 16 bytes, or zeros when !valid (the source is not read: src-size 0).
+__device__ __forceinline__ void cp_async_16_or_zero(uint32_t smem_addr, const void* global, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr), "l"(global), "r"(valid ? 16 : 0));
+}
 // Byte offset of byte `byte` of row `row` in a swizzled matrix of `row_bytes`-byte rows: 16-byte chunk c of row r sits
 // at chunk c ^ ((r / L) mod C), C chunks per row, L rows per 128-byte bank line. Rows of fewer than 16 bytes, or of a
 // chunk count that is not a power of two, stay linear. The readers pass a compile-time row_bytes (the kernel is
@@ -83,64 +88,161 @@ __device__ __forceinline__ void copy_bytes_async(unsigned char* dst, const void*
   for (int at = lane * 16; at < bytes; at += 32 * 16) cp_async_16(smem_u32(dst + at), from + at);
 }
 
-// Conversions of stored codes to the fp16 A operand, two k positions per register (k = 2q, 2q + 1 or 2q + 8, 2q + 9
-// for quad lane q). `step`/`zero` hold the integer step and zero of those two positions as fp16; for the odd position
-// the step is pre-divided by 16 (INT4) or 4 (INT2), because the code lands there shifted by 4 or 2 bits.
-__device__ __forceinline__ uint32_t decompress_pair(uint32_t magic, uint32_t step, uint32_t zero) {
-  const __half2 code = __hsub2(as_half2(magic), as_half2(kHalf1024x2));
-  return as_u32(__hmin2(__hfma2(code, as_half2(step), as_half2(zero)), as_half2(kHalf127x2)));
-}
-// INT4: byte q of a word holds codes 2q (low nibble) and 2q + 1.
-__device__ __forceinline__ uint32_t int4_pair(uint32_t word, int q, uint32_t step, uint32_t zero) {
-  const uint32_t bytes = __byte_perm(word, 0, q * 0x1111);
-  return decompress_pair((bytes & 0x00F0000Fu) | kHalf1024x2, step, zero);
-}
-// INT2: the low 4 bits of a 16-bit half-word hold codes 2q and 2q + 1 after the word is shifted right by 4q.
-__device__ __forceinline__ uint32_t int2_pair(uint32_t half_word_twice, uint32_t step, uint32_t zero) {
-  return decompress_pair((half_word_twice & 0x000C0003u) | kHalf1024x2, step, zero);
-}
-// INT8: two signed bytes (low bytes of the 16-bit halves of x) to fp16 through offset binary: (0x64 | b ^ 0x80) − 1152.
-__device__ __forceinline__ uint32_t int8_pair(uint32_t offset_bytes, uint32_t selector) {
-  const uint32_t magic = __byte_perm(offset_bytes, 0x64646464u, selector);
-  return as_u32(__hsub2(as_half2(magic), as_half2(kHalf1152x2)));
+// ---- Operand order -------------------------------------------------------------------------------------------------
+// mma.m16n8k32 with 8-bit operands: A registers hold (row g, k 4q..4q+3) and (row g, k 16+4q..16+4q+3) (and the same
+// for row g + 8), B registers (k 4q..4q+3, n g) and (k 16+4q.., n g), for quad lane q = lane % 4 and g = lane / 4. A
+// stored row of E elements (a key's D channels, or a channel's P tokens) is expanded into KT = max(1, E/32) k-tiles of
+// two registers h = 0, 1 per lane, byte i of register (kt, h) holding element element_of(kt, q, h, i). The order is
+// whatever each width's bit fields give for the fewest instructions; B is built in the same order, and a reduction
+// does not care which k position an element takes as long as both operands agree.
+template <int E>
+__host__ __device__ constexpr int k_tiles() {
+  return E >= 32 ? E / 32 : 1;
 }
 
-// The A fragment of rows (r, r + 8), k-tile j of a stored code matrix in shared memory (swizzled rows of row_bytes).
-// a[0] = (row r, k 2q..2q+1), a[1] = (row r+8, k 2q..), a[2] = (row r, k 2q+8..), a[3] = (row r+8, k 2q+8..).
-template <int kBits>
-__device__ __forceinline__ void load_a(uint32_t (&a)[4], const unsigned char* codes, int row_bytes, int r, int j, int q, uint32_t step_lo,
-                                       uint32_t zero_lo, uint32_t step_hi, uint32_t zero_hi) {
+template <int kBits, int E>
+__device__ __forceinline__ int element_of(int kt, int q, int h, int i) {
+  const int W = k_tiles<E>() * q + kt;
+  if constexpr (kBits == 4) return 8 * W + 2 * i + h;  // word W: nibble 2i (h 0) or 2i + 1 (h 1)
+  else if constexpr (kBits == 2) return 16 * (W >> 1) + 4 * i + 2 * (W & 1) + h;  // word W/2: field 4i + 2(W & 1) + h
+  else return 8 * W + 4 * h + i;  // word 2W + h as it is
+}
+
+// N consecutive 32-bit words at byte `byte` of row `row` of a swizzled matrix (N ≤ 4 lie in one 16-byte chunk).
+template <int N>
+__device__ __forceinline__ void load_words(uint32_t (&w)[N], const unsigned char* matrix, int row, int byte, int row_bytes) {
+  if constexpr (N == 1) {
+    w[0] = *reinterpret_cast<const uint32_t*>(matrix + swizzled(row, byte, row_bytes));
+  } else if constexpr (N == 2) {
+    const uint2 v = *reinterpret_cast<const uint2*>(matrix + swizzled(row, byte, row_bytes));
+    w[0] = v.x, w[1] = v.y;
+  } else {
 #pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const int row = r + 8 * half;
-    if constexpr (kBits == 4) {
-      const uint2 w = *reinterpret_cast<const uint2*>(codes + swizzled(row, 8 * j, row_bytes));
-      a[half] = int4_pair(w.x, q, step_lo, zero_lo);
-      a[2 + half] = int4_pair(w.y, q, step_hi, zero_hi);
-    } else if constexpr (kBits == 2) {
-      const uint32_t w = *reinterpret_cast<const uint32_t*>(codes + swizzled(row, 4 * j, row_bytes)) >> (4 * q);
-      a[half] = int2_pair(__byte_perm(w, 0, 0x1010), step_lo, zero_lo);
-      a[2 + half] = int2_pair(__byte_perm(w, 0, 0x3232), step_hi, zero_hi);
-    } else {
-      const unsigned char* chunk = codes + swizzled(row, 16 * j, row_bytes);
-      const uint32_t lo = *reinterpret_cast<const uint32_t*>(chunk + 4 * (q >> 1));
-      const uint32_t hi = *reinterpret_cast<const uint32_t*>(chunk + 8 + 4 * (q >> 1));
-      const int s = 2 * (q & 1);
-      const uint32_t bytes = __byte_perm(lo, hi, s | (s + 1) << 4 | (s + 4) << 8 | (s + 5) << 12) ^ 0x80808080u;
-      a[half] = int8_pair(bytes, 0x4140);
-      a[2 + half] = int8_pair(bytes, 0x4342);
+    for (int c = 0; c < N / 4; ++c) {
+      const uint4 v = *reinterpret_cast<const uint4*>(matrix + swizzled(row, byte + 16 * c, row_bytes));
+      w[4 * c] = v.x, w[4 * c + 1] = v.y, w[4 * c + 2] = v.z, w[4 * c + 3] = v.w;
     }
   }
 }
 
-// The step/zero pair of k positions (k, k + 1) from the fp16 scratch, as fp16x2 words.
-__device__ __forceinline__ uint32_t half_pair(const __half* h, int k) { return *reinterpret_cast<const uint32_t*>(h + k); }
+// A stored row (E elements at kBits, swizzled in shared memory) expanded to this lane's A bytes: r[kt][h]. INT4: two
+// masks (one shift) per word of 8 codes; INT2: a shift and a mask per 4 codes; INT8: the words themselves. Lanes past
+// a short row (E = 16) and rows past the matrix get zeros.
+template <int kBits, int E>
+__device__ __forceinline__ void expand_row(uint32_t (&r)[k_tiles<E>()][2], const unsigned char* matrix, int row, bool valid, int q) {
+  constexpr int KT = k_tiles<E>();
+  constexpr int row_bytes = E * kBits / 8;
+  if constexpr (kBits == 4) {
+    uint32_t w[KT];
+    const int byte = 4 * KT * q;
+    if (valid && byte < row_bytes) load_words<KT>(w, matrix, row, byte, row_bytes);
+    else
+#pragma unroll
+      for (int i = 0; i < KT; ++i) w[i] = 0;
+#pragma unroll
+    for (int kt = 0; kt < KT; ++kt) {
+      r[kt][0] = w[kt] & 0x0F0F0F0Fu;
+      r[kt][1] = (w[kt] >> 4) & 0x0F0F0F0Fu;
+    }
+  } else if constexpr (kBits == 2) {
+    constexpr int NW = KT >= 2 ? KT / 2 : 1;
+    const int byte = 4 * (KT >= 2 ? NW * q : q >> 1);
+    uint32_t w[NW];
+    if (valid && byte < row_bytes) load_words<NW>(w, matrix, row, byte, row_bytes);
+    else
+#pragma unroll
+      for (int i = 0; i < NW; ++i) w[i] = 0;
+#pragma unroll
+    for (int kt = 0; kt < KT; ++kt) {
+      const uint32_t word = w[KT >= 2 ? kt >> 1 : 0];
+      const int shift = 4 * (KT >= 2 ? kt & 1 : q & 1);
+      r[kt][0] = (word >> shift) & 0x03030303u;
+      r[kt][1] = (word >> (shift + 2)) & 0x03030303u;
+    }
+  } else {
+    uint32_t w[2 * KT];
+    const int byte = 8 * KT * q;
+    if (valid && byte < row_bytes) load_words<2 * KT>(w, matrix, row, byte, row_bytes);
+    else
+#pragma unroll
+      for (int i = 0; i < 2 * KT; ++i) w[i] = 0;
+#pragma unroll
+    for (int kt = 0; kt < KT; ++kt) r[kt][0] = w[2 * kt], r[kt][1] = w[2 * kt + 1];
+  }
+}
 
-// What a warp keeps across chunks: its query B fragments, the output accumulator Oᵀ (C fragments: channel rows
-// 16·t + r and + 8, query rows 2q and 2q + 1), and the running max and sum of its two query rows.
+// Byte j of a word, sign-extended: PTX prmt's sign-replicate selectors (bit 3 of a selector nibble), which CUDA's
+// __byte_perm masks off.
+__device__ __forceinline__ int sign_extend_byte(uint32_t word, int j) {
+  const uint32_t s = j | 8;
+  uint32_t out;
+  asm("prmt.b32 %0, %1, 0, %2;\n" : "=r"(out) : "r"(word), "r"(j | s << 4 | s << 8 | s << 12));
+  return static_cast<int>(out);
+}
+__device__ __forceinline__ uint32_t byte_of(uint32_t word, int j) { return __byte_perm(word, 0, j | 0x4440); }
+// The low bytes of four words, packed (byte 0 = a).
+__device__ __forceinline__ uint32_t pack_bytes(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
+  return __byte_perm(__byte_perm(a, b, 0x0040), __byte_perm(c, d, 0x0040), 0x5410);
+}
+
+// B operand of a page's Q·Kᵀ for INT4/INT2 K: q' = q̂·step split into lo = q' & 127 and hi = q' >> 7 (q' = 128·hi
+// + lo), in width kBits's element order, and this lane's part of the zero term Σ_c q̂_c·zero_c (its 4·KT·2 channels).
+template <int kBits, int D>
+__device__ __forceinline__ int folded_q_frags(uint32_t (&lo)[D / 32][2], uint32_t (&hi)[D / 32][2], const int8_t* q_row, const uint8_t* step, const int8_t* zero,
+                                              int q) {
+  int zero_term = 0;
+#pragma unroll
+  for (int kt = 0; kt < D / 32; ++kt) {
+    if constexpr (kBits == 4) {
+      // Channels 8W..8W+7 of word W = KT·q + kt: even ones are register h 0, odd ones h 1.
+      const int c0 = 8 * (D / 32 * q + kt);
+      const uint2 qv = *reinterpret_cast<const uint2*>(q_row + c0);
+      const uint2 sv = *reinterpret_cast<const uint2*>(step + c0);
+      const uint2 zv = *reinterpret_cast<const uint2*>(zero + c0);
+      zero_term = __dp4a(static_cast<int>(qv.x), static_cast<int>(zv.x), zero_term);
+      zero_term = __dp4a(static_cast<int>(qv.y), static_cast<int>(zv.y), zero_term);
+      int p[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) p[j] = sign_extend_byte(j < 4 ? qv.x : qv.y, j & 3) * static_cast<int>(byte_of(j < 4 ? sv.x : sv.y, j & 3));
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        lo[kt][h] = pack_bytes(p[h], p[2 + h], p[4 + h], p[6 + h]) & 0x7F7F7F7Fu;
+        hi[kt][h] = pack_bytes(p[h] >> 7, p[2 + h] >> 7, p[4 + h] >> 7, p[6 + h] >> 7);
+      }
+    } else {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        int p[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int c = element_of<kBits, D>(kt, q, h, i);
+          const int v = q_row[c];
+          p[i] = v * step[c];
+          zero_term += v * zero[c];
+        }
+        lo[kt][h] = pack_bytes(p[0], p[1], p[2], p[3]) & 0x7F7F7F7Fu;
+        hi[kt][h] = pack_bytes(p[0] >> 7, p[1] >> 7, p[2] >> 7, p[3] >> 7);
+      }
+    }
+  }
+  return zero_term;
+}
+
+// B operand of Q·Kᵀ over INT8 rows (INT8 pages and the buffer): q̂ itself, in the INT8 element order.
+template <int D>
+__device__ __forceinline__ void int8_q_frags(uint32_t (&b)[D / 32][2], const int8_t* q_row, int q) {
+#pragma unroll
+  for (int kt = 0; kt < D / 32; ++kt) {
+    // Element order of INT8 rows: register (kt, h) is word 2W + h of the row, W = KT·q + kt.
+    const uint2 v = *reinterpret_cast<const uint2*>(q_row + 8 * (D / 32 * q + kt));
+    b[kt][0] = v.x, b[kt][1] = v.y;
+  }
+}
+
+// What a warp keeps across chunks: the output accumulator Oᵀ (C fragments: channel rows 16·t + g and + 8, query rows
+// 2q and 2q + 1), and the running max and sum of its two query rows.
 template <int D>
 struct WarpState {
-  uint32_t q_frag[D / 16][2];
   float o[D / 16][4];
   float m[2], l[2];
 };
@@ -151,33 +253,106 @@ struct RowConstants {
   int last_key[2];
 };
 
-// The softmax and P̂ quantization of one chunk of n ≤ 64 keys whose integer logits are in s (C fragments of Sᵀ: key
-// 16·t + r (+ 8), query rows 2q, 2q + 1). Returns false, changing nothing, when SAS's sparse-tile skip drops the chunk;
-// else fills p_frag (B fragments of P̂ᵀ) and descale (max(p·s_v)/127 per row, 0 for a row with nothing to add).
+// One chunk's keys and where its per-key data sit in shared memory (scales per key with stride 1, or one per chunk
+// with stride 0; step/zero per token for INT4/INT2 V).
 struct ChunkKeys {
-  int n;               // keys in the chunk
-  int first_key;       // index of its first key in the sequence
-  const float* k_scale;  // per key (stride 1) or one for the chunk (stride 0), in shared memory
+  int n;          // keys in the chunk
+  int first_key;  // index of its first key in the sequence
+  const float* k_scale;
   int k_scale_stride;
   const float* v_scale;
   int v_scale_stride;
+  const uint8_t* v_step;
+  const int8_t* v_zero;
 };
 
-template <int D, int P>
-__device__ bool softmax_chunk(WarpState<D>& w, const float (&s)[P / 16][4], uint32_t (&p_frag)[P / 16][2], float (&descale)[2], const ChunkKeys& c,
-                              const RowConstants& rc, const DecodeArgs& args, int lane) {
-  const int r = lane >> 2;
+// Where a warp's shared memory is.
+struct WarpSmem {
+  unsigned char* stages;  // two stages of stage_bytes (a pointer pair indexed at run time would live in local memory)
+  int stage_bytes;
+  float* sink;            // [8, sinkTokens] the sink's scores
+};
+
+// Sᵀ slots → keys. Slot σ of key tile t feeds byte i = (σ & 1) + 2(σ ≥ 8) of B register (t / 2, t % 2) of P·V for
+// quad lane (σ & 7) / 2 (movmatrix's transpose of the Sᵀ accumulator), which must be the token V's width puts there.
+template <int kVBits, int P>
+__device__ __forceinline__ int slot_key(int t, int g, int half) {
+  return element_of<kVBits, P>(t >> 1, g >> 1, t & 1, (g & 1) + 2 * half);
+}
+
+template <int P>
+__host__ __device__ constexpr int key_tiles() {
+  return 2 * k_tiles<P>();
+}
+
+// S (integer logits) = K̂·q̂ᵀ for a page's keys, with K at kKBits (INT4/INT2: two MMAs on the folded q, plus the
+// zero term), gathered in the key order V's width kVBits needs.
+template <int D, int P, int kKBits, int kVBits>
+__device__ __forceinline__ void page_logits(int32_t (&s)[key_tiles<P>()][4], const unsigned char* k_codes, const int8_t* q_row, const uint8_t* k_step,
+                                            const int8_t* k_zero, int n, int lane) {
+  const int g = lane >> 2, q = lane & 3;
+  constexpr int KT = D / 32;
+  uint32_t lo[KT][2], hi[KT][2];
+  int zero_term = 0;
+  if constexpr (kKBits == 8) int8_q_frags<D>(lo, q_row, q);
+  else zero_term = folded_q_frags<kKBits, D>(lo, hi, q_row, k_step, k_zero, q);
+  int32_t s_hi[key_tiles<P>()][4];
+#pragma unroll
+  for (int t = 0; t < key_tiles<P>(); ++t) {
+    s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0;
+    s_hi[t][0] = s_hi[t][1] = s_hi[t][2] = s_hi[t][3] = 0;
+    const int key0 = slot_key<kVBits, P>(t, g, 0), key1 = slot_key<kVBits, P>(t, g, 1);
+    uint32_t ra[KT][2], rb[KT][2];
+    expand_row<kKBits, D>(ra, k_codes, key0, key0 < n, q);
+    expand_row<kKBits, D>(rb, k_codes, key1, key1 < n, q);
+#pragma unroll
+    for (int kt = 0; kt < KT; ++kt) {
+      const uint32_t a[4] = {ra[kt][0], rb[kt][0], ra[kt][1], rb[kt][1]};
+      if constexpr (kKBits == 8) {
+        mma_s8_16832(s[t], a, lo[kt][0], lo[kt][1]);
+      } else {
+        mma_u8s8_16832(s[t], a, lo[kt][0], lo[kt][1]);
+        mma_u8s8_16832(s_hi[t], a, hi[kt][0], hi[kt][1]);
+      }
+    }
+  }
+  if constexpr (kKBits != 8) {
+    // Σ_c q̂·zero of query row g sits in quad g's lanes; C rows 2q and 2q + 1 take it from quads 2q and 2q + 1.
+    zero_term += __shfl_xor_sync(0xffffffffu, zero_term, 1);
+    zero_term += __shfl_xor_sync(0xffffffffu, zero_term, 2);
+    const int z0 = __shfl_sync(0xffffffffu, zero_term, 8 * q), z1 = __shfl_sync(0xffffffffu, zero_term, 8 * q + 4);
+#pragma unroll
+    for (int t = 0; t < key_tiles<P>(); ++t) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) s[t][i] += s_hi[t][i] * 128 + (i & 1 ? z1 : z0);
+    }
+  }
+}
+
+// The online softmax of one chunk whose integer logits are in s, then P̂ = round(127·p·s_v / max(p·s_v)) per row
+// folded with V's step (INT4/INT2) into the B operand of P·V (lo/hi bytes), and V's zero term per row. Returns false,
+// changing nothing, when SAS's sparse-tile skip drops the chunk.
+template <int D, int P, int kVBits>
+__device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s)[key_tiles<P>()][4], uint32_t (&p_lo)[k_tiles<P>()][2],
+                                              uint32_t (&p_hi)[k_tiles<P>()][2], float (&descale)[2], int (&zero_term)[2], const ChunkKeys& c,
+                                              const RowConstants& rc, const DecodeArgs& args, int lane) {
+  constexpr int MT = key_tiles<P>();
+  const int g = lane >> 2;
   const float threshold = args.exponent == kDecodeExponentSas ? args.sas_threshold : INFINITY;
-  float x[(P / 16)][4];
+  float x[MT][4];
+  int key[MT][2];
   float chunk_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-  for (int t = 0; t < (P / 16); ++t) {
+  for (int t = 0; t < MT; ++t) {
+    key[t][0] = slot_key<kVBits, P>(t, g, 0);
+    key[t][1] = slot_key<kVBits, P>(t, g, 1);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      const int key = 16 * t + r + 8 * (i >> 1), row = i & 1;
-      const bool visible = key < c.n && c.first_key + key <= rc.last_key[row];
-      const float descale_qk = rc.scale[row] * c.k_scale[key * c.k_scale_stride] * args.sm_scale_log2;
-      x[t][i] = visible ? fmaf(s[t][i], descale_qk, rc.shift[row]) : -INFINITY;  // never a NaN from a masked key
+      const int k = key[t][i >> 1], row = i & 1;
+      const bool visible = k < c.n && c.first_key + k <= rc.last_key[row];
+      const float k_scale = c.k_scale_stride == 0 ? c.k_scale[0] : visible ? c.k_scale[k] : 0.f;
+      const float descale_qk = rc.scale[row] * k_scale * args.sm_scale_log2;
+      x[t][i] = visible ? fmaf(static_cast<float>(s[t][i]), descale_qk, rc.shift[row]) : -INFINITY;
       chunk_max[row] = fmaxf(chunk_max[row], x[t][i]);
     }
   }
@@ -189,29 +364,36 @@ __device__ bool softmax_chunk(WarpState<D>& w, const float (&s)[P / 16][4], uint
   if (args.skip_sparse_tiles) {
     bool kept = false;
 #pragma unroll
-    for (int t = 0; t < (P / 16); ++t) {
+    for (int t = 0; t < MT; ++t) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) kept |= x[t][i] > -INFINITY && x[t][i] >= w.m[i & 1] - threshold;
     }
     if (!__any_sync(0xffffffffu, kept)) return false;
   }
-  float m_new[2], alpha[2], sum[2] = {0.f, 0.f};
+  float m_new[2], alpha[2], sum[2] = {0.f, 0.f}, pv_max[2] = {0.f, 0.f};
 #pragma unroll
   for (int row = 0; row < 2; ++row) {
     m_new[row] = fmaxf(chunk_max[row], w.m[row]);
     alpha[row] = m_new[row] == -INFINITY || w.m[row] == m_new[row] ? 1.f : decode_exp2(w.m[row] - m_new[row], args.exponent, threshold);
   }
-  float pv_max[2] = {0.f, 0.f};
+  // A row with no visible key yet keeps m = −∞: its x are all −∞ and its p must be 0, not exp2(−∞ + ∞).
+  const float m_shift[2] = {m_new[0] == -INFINITY ? 0.f : m_new[0], m_new[1] == -INFINITY ? 0.f : m_new[1]};
+  const bool sas = args.exponent == kDecodeExponentSas;
 #pragma unroll
-  for (int t = 0; t < (P / 16); ++t) {
+  for (int t = 0; t < MT; ++t) {
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int row = i & 1, key = 16 * t + r + 8 * (i >> 1);
-      const float p = m_new[row] == -INFINITY ? 0.f : decode_exp2(x[t][i] - m_new[row], args.exponent, threshold);
-      sum[row] += p;
-      // p·s_v; keys past the chunk (the buffer's tail) have p = 0 and a zero scale in the stage
-      x[t][i] = p * c.v_scale[key * c.v_scale_stride];
-      pv_max[row] = fmaxf(pv_max[row], x[t][i]);
+    for (int i = 0; i < 4; i += 2) {
+      // Both query rows of one key at once: SAS evaluates two scores per polynomial (sas_exp2_pair).
+      const float x0 = x[t][i] - m_shift[0], x1 = x[t][i + 1] - m_shift[1];
+      const float2 p = sas ? sas_exp2_pair(x0, x1, threshold) : make_float2(exp2f(x0), exp2f(x1));
+      const int k = key[t][i >> 1];
+      const float v_scale = c.v_scale_stride == 0 ? c.v_scale[0] : k < c.n ? c.v_scale[k] : 0.f;
+      sum[0] += p.x;
+      sum[1] += p.y;
+      x[t][i] = p.x * v_scale;  // p·s_v (a masked key has p = 0)
+      x[t][i + 1] = p.y * v_scale;
+      pv_max[0] = fmaxf(pv_max[0], x[t][i]);
+      pv_max[1] = fmaxf(pv_max[1], x[t][i + 1]);
     }
   }
 #pragma unroll
@@ -234,120 +416,114 @@ __device__ bool softmax_chunk(WarpState<D>& w, const float (&s)[P / 16][4], uint
       }
     }
   }
-  // P̂ = round(127·p·s_v / max(p·s_v)) per row, in [0, 127]; packed per 8×8 block and transposed into B fragments.
   const float to_code[2] = {pv_max[0] > 0.f ? 127.f / pv_max[0] : 0.f, pv_max[1] > 0.f ? 127.f / pv_max[1] : 0.f};
+  int zero_part[2] = {0, 0};
 #pragma unroll
-  for (int t = 0; t < (P / 16); ++t) {
-    float code[4];
+  for (int t = 0; t < MT; ++t) {
+    uint32_t folded[4];
+    int v_step[2] = {1, 1}, v_zero[2] = {0, 0};
+    if constexpr (kVBits != 8) {
 #pragma unroll
-    for (int i = 0; i < 4; ++i) code[i] = fminf(127.f, fmaxf(0.f, rintf(x[t][i] * to_code[i & 1])));
-    p_frag[t][0] = movmatrix_trans(pack_half2(code[0], code[1]));
-    p_frag[t][1] = movmatrix_trans(pack_half2(code[2], code[3]));
+      for (int half = 0; half < 2; ++half) {
+        const int k = key[t][half];
+        v_step[half] = k < c.n ? c.v_step[k] : 0;  // keys past the chunk: p = 0 and nothing to add
+        v_zero[half] = k < c.n ? c.v_zero[k] : 0;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int code = static_cast<int>(fminf(127.f, fmaxf(0.f, rintf(x[t][i] * to_code[i & 1]))));
+      folded[i] = static_cast<uint32_t>(code * v_step[i >> 1]);  // ≤ 127·85: 16 bits
+      zero_part[i & 1] += code * v_zero[i >> 1];
+    }
+    // Transposed per 8×8 block: this lane gets query row g, slots 2q, 2q + 1 (first) and 2q + 8, 2q + 9 (second).
+    const uint32_t first = movmatrix_trans(folded[0] | folded[1] << 16);
+    const uint32_t second = movmatrix_trans(folded[2] | folded[3] << 16);
+    const int kt = t >> 1, h = t & 1;
+    if constexpr (kVBits == 8) {
+      p_lo[kt][h] = __byte_perm(first, second, 0x6420);
+    } else {
+      p_lo[kt][h] = __byte_perm(first, second, 0x6420) & 0x7F7F7F7Fu;
+      p_hi[kt][h] = __byte_perm((first >> 7) & 0x00FF00FFu, (second >> 7) & 0x00FF00FFu, 0x6420);
+    }
   }
+  if constexpr (kVBits != 8) {
+#pragma unroll
+    for (int o = 4; o < 32; o <<= 1) {
+      zero_part[0] += __shfl_xor_sync(0xffffffffu, zero_part[0], o);
+      zero_part[1] += __shfl_xor_sync(0xffffffffu, zero_part[1], o);
+    }
+  }
+  zero_term[0] = zero_part[0], zero_term[1] = zero_part[1];
   descale[0] = pv_max[0] / 127.f;
   descale[1] = pv_max[1] / 127.f;
   return true;
 }
 
-// Sᵀ = K̂·q̂ᵀ for the chunk's key tiles (K codes token-major in shared memory, k = channels).
-template <int D, int P, int kBits>
-__device__ __forceinline__ void chunk_logits(float (&s)[P / 16][4], const WarpState<D>& w, const unsigned char* k_codes, const __half* step,
-                                             const __half* zero, int key_tiles, int lane) {
-  const int r = lane >> 2, q = lane & 3;
-  constexpr int row_bytes = D * kBits / 8;
-#pragma unroll
-  for (int t = 0; t < P / 16; ++t) s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0.f;
-#pragma unroll
-  for (int j = 0; j < D / 16; ++j) {
-    uint32_t step_lo = 0, zero_lo = 0, step_hi = 0, zero_hi = 0;
-    if constexpr (kBits != 8) {
-      step_lo = half_pair(step, 16 * j + 2 * q), zero_lo = half_pair(zero, 16 * j + 2 * q);
-      step_hi = half_pair(step, 16 * j + 8 + 2 * q), zero_hi = half_pair(zero, 16 * j + 8 + 2 * q);
-    }
-#pragma unroll
-    for (int t = 0; t < (P / 16); ++t) {
-      if (t < key_tiles) {
-        uint32_t a[4];
-        load_a<kBits>(a, k_codes, row_bytes, 16 * t + r, j, q, step_lo, zero_lo, step_hi, zero_hi);
-        mma_f16_16816(s[t], a, w.q_frag[j][0], w.q_frag[j][1]);
-      }
-    }
-  }
-}
-
-// O += (V̂ᵀ·P̂ᵀ)·descale for the chunk's key tiles (V codes channel-major in shared memory, k = tokens).
-template <int D, int P, int kBits>
-__device__ __forceinline__ void chunk_pv(WarpState<D>& w, const uint32_t (&p_frag)[P / 16][2], const float (&descale)[2], const unsigned char* v_codes,
-                                         const __half* step, const __half* zero, int key_tiles, int lane) {
-  const int r = lane >> 2, q = lane & 3;
-  constexpr int row_bytes = P * kBits / 8;
-  float acc[D / 16][4];
-#pragma unroll
-  for (int t = 0; t < D / 16; ++t) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = 0.f;
-#pragma unroll
-  for (int kt = 0; kt < (P / 16); ++kt) {
-    if (kt < key_tiles) {
-      uint32_t step_lo = 0, zero_lo = 0, step_hi = 0, zero_hi = 0;
-      if constexpr (kBits != 8) {
-        step_lo = half_pair(step, 16 * kt + 2 * q), zero_lo = half_pair(zero, 16 * kt + 2 * q);
-        step_hi = half_pair(step, 16 * kt + 8 + 2 * q), zero_hi = half_pair(zero, 16 * kt + 8 + 2 * q);
-      }
-#pragma unroll
-      for (int t = 0; t < D / 16; ++t) {
-        uint32_t a[4];
-        load_a<kBits>(a, v_codes, row_bytes, 16 * t + r, kt, q, step_lo, zero_lo, step_hi, zero_hi);
-        mma_f16_16816(acc[t], a, p_frag[kt][0], p_frag[kt][1]);
-      }
-    }
-  }
+// O += (V̂ᵀ·P̂ᵀ)·descale for a chunk (V codes channel-major in shared memory, k = tokens).
+template <int D, int P, int kVBits>
+__device__ __forceinline__ void chunk_pv(WarpState<D>& w, const uint32_t (&p_lo)[k_tiles<P>()][2], const uint32_t (&p_hi)[k_tiles<P>()][2],
+                                         const float (&descale)[2], const int (&zero_term)[2], const unsigned char* v_codes, int lane) {
+  const int g = lane >> 2, q = lane & 3;
+  constexpr int KT = k_tiles<P>();
 #pragma unroll
   for (int t = 0; t < D / 16; ++t) {
+    int32_t acc[4] = {0, 0, 0, 0}, acc_hi[4] = {0, 0, 0, 0};
+    uint32_t ra[KT][2], rb[KT][2];
+    expand_row<kVBits, P>(ra, v_codes, 16 * t + g, true, q);
+    expand_row<kVBits, P>(rb, v_codes, 16 * t + g + 8, true, q);
 #pragma unroll
-    for (int i = 0; i < 4; ++i) w.o[t][i] = fmaf(acc[t][i], descale[i & 1], w.o[t][i]);
+    for (int kt = 0; kt < KT; ++kt) {
+      const uint32_t a[4] = {ra[kt][0], rb[kt][0], ra[kt][1], rb[kt][1]};
+      if constexpr (kVBits == 8) {
+        mma_s8_16832(acc, a, p_lo[kt][0], p_lo[kt][1]);
+      } else {
+        mma_u8s8_16832(acc, a, p_lo[kt][0], p_lo[kt][1]);
+        mma_u8s8_16832(acc_hi, a, p_hi[kt][0], p_hi[kt][1]);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int total = kVBits == 8 ? acc[i] : acc_hi[i] * 128 + acc[i] + zero_term[i & 1];
+      w.o[t][i] = fmaf(static_cast<float>(total), descale[i & 1], w.o[t][i]);
+    }
   }
 }
 
-// Where a warp's shared memory is.
-struct WarpSmem {
-  unsigned char* stages;  // two stages of stage_bytes (a pointer pair indexed at run time would live in local memory)
-  int stage_bytes;
-  __half* k_step;  // [headDim] the page's K step as fp16 (odd channels pre-divided)
-  __half* k_zero;  // [headDim]
-  __half* v_step;  // [pageSize]
-  __half* v_zero;  // [pageSize]
-  float* sink;     // [8, sinkTokens] the sink's scores, then p
-};
-
-// The step/zero of a stored matrix's k positions as fp16, the odd ones' step divided by the code's shift (INT4 16,
-// INT2 4): the layout load_a reads.
-__device__ __forceinline__ void stage_step_zero(__half* step_h, __half* zero_h, const unsigned char* step, const unsigned char* zero, int n, int bits, int lane) {
-  const float odd = bits == 4 ? 1.f / 16.f : 0.25f;
-  for (int k = lane; k < n; k += 32) {
-    step_h[k] = __float2half_rn(static_cast<float>(step[k]) * (k & 1 ? odd : 1.f));
-    zero_h[k] = __float2half_rn(static_cast<float>(static_cast<int8_t>(zero[k])));
-  }
-}
-
-// One chunk (a page or the buffer) staged at `stage`: logits, softmax, P·V, dispatched on the K and V widths.
-template <int D, int P>
-__device__ void run_chunk(WarpState<D>& w, const WarpSmem& ws, const DecodeMmaStage& layout, const unsigned char* stage, int k_bits, int v_bits,
-                          const ChunkKeys& c, const RowConstants& rc, const DecodeArgs& args, int lane) {
-  const int key_tiles = (c.n + 15) / 16;
-  if (k_bits != 8) stage_step_zero(ws.k_step, ws.k_zero, stage + layout.k_step, stage + layout.k_zero, D, k_bits, lane);
-  if (v_bits != 8) stage_step_zero(ws.v_step, ws.v_zero, stage + layout.v_step, stage + layout.v_zero, P, v_bits, lane);
-  __syncwarp();
-  float s[P / 16][4];
-  const unsigned char* k_codes = stage + layout.k_codes;
-  if (k_bits == 8) chunk_logits<D, P, 8>(s, w, k_codes, ws.k_step, ws.k_zero, key_tiles, lane);
-  else if (k_bits == 4) chunk_logits<D, P, 4>(s, w, k_codes, ws.k_step, ws.k_zero, key_tiles, lane);
-  else chunk_logits<D, P, 2>(s, w, k_codes, ws.k_step, ws.k_zero, key_tiles, lane);
-  uint32_t p_frag[P / 16][2];
+// One staged chunk (a page, or the buffer as INT8): logits, softmax, P·V, for its K and V widths.
+template <int D, int P, int kKBits, int kVBits>
+__device__ __forceinline__ void run_chunk_widths(WarpState<D>& w, const unsigned char* k_codes, const unsigned char* v_codes, const int8_t* q_row,
+                                                 const uint8_t* k_step, const int8_t* k_zero, const ChunkKeys& c, const RowConstants& rc,
+                                                 const DecodeArgs& args, int lane) {
+  int32_t s[key_tiles<P>()][4];
+  page_logits<D, P, kKBits, kVBits>(s, k_codes, q_row, k_step, k_zero, c.n, lane);
+  uint32_t p_lo[k_tiles<P>()][2], p_hi[k_tiles<P>()][2];
   float descale[2];
-  if (!softmax_chunk<D, P>(w, s, p_frag, descale, c, rc, args, lane)) return;
+  int zero_term[2];
+  if (!chunk_softmax<D, P, kVBits>(w, s, p_lo, p_hi, descale, zero_term, c, rc, args, lane)) return;
+  chunk_pv<D, P, kVBits>(w, p_lo, p_hi, descale, zero_term, v_codes, lane);
+}
+
+template <int D, int P, int kKBits>
+__device__ __forceinline__ void run_chunk_v(WarpState<D>& w, int v_bits, const unsigned char* k_codes, const unsigned char* v_codes, const int8_t* q_row,
+                                            const uint8_t* k_step, const int8_t* k_zero, const ChunkKeys& c, const RowConstants& rc, const DecodeArgs& args,
+                                            int lane) {
+  if (v_bits == 8) run_chunk_widths<D, P, kKBits, 8>(w, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
+  else if (v_bits == 4) run_chunk_widths<D, P, kKBits, 4>(w, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
+  else run_chunk_widths<D, P, kKBits, 2>(w, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
+}
+
+// A staged page (or the buffer, as INT8 K and V): dispatched on its K and V widths.
+template <int D, int P>
+__device__ void run_chunk(WarpState<D>& w, const DecodeMmaStage& layout, const unsigned char* stage, int k_bits, int v_bits, const int8_t* q_row,
+                          const ChunkKeys& c, const RowConstants& rc, const DecodeArgs& args, int lane) {
+  const unsigned char* k_codes = stage + layout.k_codes;
   const unsigned char* v_codes = stage + layout.v_codes;
-  if (v_bits == 8) chunk_pv<D, P, 8>(w, p_frag, descale, v_codes, ws.v_step, ws.v_zero, key_tiles, lane);
-  else if (v_bits == 4) chunk_pv<D, P, 4>(w, p_frag, descale, v_codes, ws.v_step, ws.v_zero, key_tiles, lane);
-  else chunk_pv<D, P, 2>(w, p_frag, descale, v_codes, ws.v_step, ws.v_zero, key_tiles, lane);
+  const auto* k_step = reinterpret_cast<const uint8_t*>(stage + layout.k_step);
+  const auto* k_zero = reinterpret_cast<const int8_t*>(stage + layout.k_zero);
+  if (k_bits == 8) run_chunk_v<D, P, 8>(w, v_bits, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
+  else if (k_bits == 4) run_chunk_v<D, P, 4>(w, v_bits, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
+  else run_chunk_v<D, P, 2>(w, v_bits, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
 }
 
 // Starts the asynchronous copy of one tensor's page (codes, then step/zero or per-token scales, and the block scale)
@@ -382,38 +558,51 @@ __device__ __forceinline__ void load_page_async(unsigned char* stage, const Deco
 // The INT8 buffer (the newest n < pageSize tokens, token-major K and V with per-token scales) into a stage laid out
 // for INT8: K rows as they are, V transposed to channel-major, 4 tokens × 4 channels per lane at a time (four
 // coalesced 32-bit loads, eight byte permutes, four stores); keys past n get zero codes and zero scales, so they add
-// nothing (their logits are masked too).
+// nothing (their logits are masked too). It is one split's tail: every load is issued before any is used, so the
+// tail costs about one memory latency, not one per loop trip.
 template <int D, int P>
 __device__ void load_buffer(unsigned char* stage, const DecodeMmaStage& layout, const DecodeArgs& args, int64_t group, int n, int lane) {
   const int8_t* k_codes = args.k.buffer_codes + group * P * D;
   const int8_t* v_codes = args.v.buffer_codes + group * P * D;
   unsigned char* k_dst = stage + layout.k_codes;
   unsigned char* v_dst = stage + layout.v_codes;
-#pragma unroll 4
+  // K rows as they are, asynchronously (zero-filled past n), while the V words come in below.
+#pragma unroll
   for (int chunk = lane; chunk < P * D / 16; chunk += 32) {
     const int t = chunk / (D / 16), byte = (chunk % (D / 16)) * 16;
-    const uint4 value = t < n ? reinterpret_cast<const uint4*>(k_codes)[chunk] : make_uint4(0, 0, 0, 0);
-    *reinterpret_cast<uint4*>(k_dst + swizzled(t, byte, D)) = value;
+    cp_async_16_or_zero(smem_u32(k_dst + swizzled(t, byte, D)), k_codes + (t < n ? chunk * 16 : 0), t < n);
   }
-#pragma unroll 4
-  for (int block = lane; block < (P / 4) * (D / 4); block += 32) {
-    const int t0 = (block / (D / 4)) * 4, c0 = (block % (D / 4)) * 4;
-    uint32_t w[4];
+  cp_async_commit();
+  // V: every load of this lane first (all in flight at once: the buffer is likely out of L2 by now), then the 4×4
+  // byte transposes.
+  constexpr int kBlocks = (P / 4) * (D / 4) / 32;
+  uint32_t w[kBlocks][4];
 #pragma unroll
-    for (int e = 0; e < 4; ++e) w[e] = t0 + e < n ? *reinterpret_cast<const uint32_t*>(v_codes + (t0 + e) * D + c0) : 0u;
-    const uint32_t lo01 = __byte_perm(w[0], w[1], 0x5140), hi01 = __byte_perm(w[0], w[1], 0x7362);
-    const uint32_t lo23 = __byte_perm(w[2], w[3], 0x5140), hi23 = __byte_perm(w[2], w[3], 0x7362);
+  for (int i = 0; i < kBlocks; ++i) {
+    const int block = lane + 32 * i;
+    const int t0 = (block / (D / 4)) * 4, c0 = (block % (D / 4)) * 4;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) w[i][e] = t0 + e < n ? __ldg(reinterpret_cast<const uint32_t*>(v_codes + (t0 + e) * D + c0)) : 0u;
+  }
+  auto* k_scales = reinterpret_cast<float*>(stage + layout.k_scales);
+  auto* v_scales = reinterpret_cast<float*>(stage + layout.v_scales);
+#pragma unroll
+  for (int t = lane; t < P; t += 32) {
+    k_scales[t] = t < n ? __ldg(args.k.buffer_scales + group * P + t) : 0.f;
+    v_scales[t] = t < n ? __ldg(args.v.buffer_scales + group * P + t) : 0.f;
+  }
+#pragma unroll
+  for (int i = 0; i < kBlocks; ++i) {
+    const int block = lane + 32 * i;
+    const int t0 = (block / (D / 4)) * 4, c0 = (block % (D / 4)) * 4;
+    const uint32_t lo01 = __byte_perm(w[i][0], w[i][1], 0x5140), hi01 = __byte_perm(w[i][0], w[i][1], 0x7362);
+    const uint32_t lo23 = __byte_perm(w[i][2], w[i][3], 0x5140), hi23 = __byte_perm(w[i][2], w[i][3], 0x7362);
     *reinterpret_cast<uint32_t*>(v_dst + swizzled(c0 + 0, t0, P)) = __byte_perm(lo01, lo23, 0x5410);
     *reinterpret_cast<uint32_t*>(v_dst + swizzled(c0 + 1, t0, P)) = __byte_perm(lo01, lo23, 0x7632);
     *reinterpret_cast<uint32_t*>(v_dst + swizzled(c0 + 2, t0, P)) = __byte_perm(hi01, hi23, 0x5410);
     *reinterpret_cast<uint32_t*>(v_dst + swizzled(c0 + 3, t0, P)) = __byte_perm(hi01, hi23, 0x7632);
   }
-  auto* k_scales = reinterpret_cast<float*>(stage + layout.k_scales);
-  auto* v_scales = reinterpret_cast<float*>(stage + layout.v_scales);
-  for (int t = lane; t < P; t += 32) {
-    k_scales[t] = t < n ? args.k.buffer_scales[group * P + t] : 0.f;
-    v_scales[t] = t < n ? args.v.buffer_scales[group * P + t] : 0.f;
-  }
+  cp_async_wait<0>();
 }
 
 // The sink (float32 K and V against the unquantized rotated q) in fp32 on the CUDA cores, as the oracle does: the
@@ -425,18 +614,27 @@ __device__ void run_sink(WarpState<D>& w, const WarpSmem& ws, const float* q_rot
   const float* k_sink = args.k.sink + group * S * D;
   const float* v_sink = args.v.sink + group * S * D;
   const float threshold = args.exponent == kDecodeExponentSas ? args.sas_threshold : INFINITY;
-  // Scores: the warp splits each dot product over channels (coalesced loads of the sink's K rows) and reduces it.
-  for (int t = 0; t < sink_n; ++t) {
-    float k[D / 32];
+  // Scores: the warp splits each dot product over channels (coalesced loads of the sink's K rows) and reduces it;
+  // four sink tokens' rows are loaded before any is used (one memory latency per four tokens, not per token).
+  for (int t0 = 0; t0 < sink_n; t0 += 4) {
+    float k[4][D / 32];
 #pragma unroll
-    for (int i = 0; i < D / 32; ++i) k[i] = k_sink[t * D + lane + 32 * i];
+    for (int u = 0; u < 4; ++u) {
 #pragma unroll
-    for (int row = 0; row < kRows; ++row) {
-      float part = 0.f;
+      for (int i = 0; i < D / 32; ++i) k[u][i] = t0 + u < sink_n ? __ldg(k_sink + (t0 + u) * D + lane + 32 * i) : 0.f;
+    }
 #pragma unroll
-      for (int i = 0; i < D / 32; ++i) part = fmaf(q_rot[row * D + lane + 32 * i], k[i], part);
-      part = warp_sum(part);
-      if (lane == 0) ws.sink[row * S + t] = row < rows && t <= last_key[row] ? part * args.sm_scale_log2 : -INFINITY;
+    for (int u = 0; u < 4; ++u) {
+      const int t = t0 + u;
+      if (t >= sink_n) break;
+#pragma unroll
+      for (int row = 0; row < kRows; ++row) {
+        float part = 0.f;
+#pragma unroll
+        for (int i = 0; i < D / 32; ++i) part = fmaf(q_rot[row * D + lane + 32 * i], k[u][i], part);
+        part = warp_sum(part);
+        if (lane == 0) ws.sink[row * S + t] = row < rows && t <= last_key[row] ? part * args.sm_scale_log2 : -INFINITY;
+      }
     }
   }
   __syncwarp();
@@ -456,33 +654,56 @@ __device__ void run_sink(WarpState<D>& w, const WarpSmem& ws, const float* q_rot
     alpha[row] = m_new[row] == -INFINITY || w.m[row] == m_new[row] ? 1.f : decode_exp2(w.m[row] - m_new[row], args.exponent, threshold);
   }
   if (args.skip_sparse_tiles && !__any_sync(0xffffffffu, kept)) return;
+  float sum[2] = {0.f, 0.f};
 #pragma unroll
   for (int row = 0; row < 2; ++row) {
     if (m_new[row] == -INFINITY) continue;
-    float sum = 0.f;
 #pragma unroll
     for (int t = 0; t < D / 16; ++t) {
       w.o[t][row] *= alpha[row];
       w.o[t][2 + row] *= alpha[row];
     }
-    for (int t = 0; t < sink_n; ++t) {
-      const float p = decode_exp2(x_row[row][t] - m_new[row], args.exponent, threshold);
-      sum += p;
-      if (p == 0.f) continue;
+  }
+  // P·V over the sink, two tokens' V rows loaded before either is used.
+  for (int t0 = 0; t0 < sink_n; t0 += 2) {
+    float v[2][D / 16][2];
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
 #pragma unroll
       for (int ct = 0; ct < D / 16; ++ct) {
-        w.o[ct][row] = fmaf(p, v_sink[t * D + 16 * ct + r], w.o[ct][row]);
-        w.o[ct][2 + row] = fmaf(p, v_sink[t * D + 16 * ct + r + 8], w.o[ct][2 + row]);
+        const bool live = t0 + u < sink_n;
+        v[u][ct][0] = live ? __ldg(v_sink + (t0 + u) * D + 16 * ct + r) : 0.f;
+        v[u][ct][1] = live ? __ldg(v_sink + (t0 + u) * D + 16 * ct + r + 8) : 0.f;
       }
     }
-    w.l[row] = alpha[row] * w.l[row] + sum;
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
+      const int t = t0 + u;
+      if (t >= sink_n) break;
+#pragma unroll
+      for (int row = 0; row < 2; ++row) {
+        if (m_new[row] == -INFINITY) continue;
+        const float p = decode_exp2(x_row[row][t] - m_new[row], args.exponent, threshold);
+        sum[row] += p;
+#pragma unroll
+        for (int ct = 0; ct < D / 16; ++ct) {
+          w.o[ct][row] = fmaf(p, v[u][ct][0], w.o[ct][row]);
+          w.o[ct][2 + row] = fmaf(p, v[u][ct][1], w.o[ct][2 + row]);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int row = 0; row < 2; ++row) {
+    if (m_new[row] == -INFINITY) continue;
+    w.l[row] = alpha[row] * w.l[row] + sum[row];
     w.m[row] = m_new[row];
   }
   __syncwarp();  // the scratch is free again
 }
 
 template <int D, int P>
-__global__ void __launch_bounds__(kDecodeMmaWarps * 32, 2) decode_split_mma_kernel(const DecodeArgs args) {
+__global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kernel(const DecodeArgs args) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   const int b = blockIdx.z;
   const int g = blockIdx.y / args.row_tiles;
@@ -498,13 +719,14 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 2) decode_split_mma_kern
   const int rows_total = args.heads / args.kv_heads * args.query_tokens;
   const int row0 = tile * args.rows_per_tile;
   const int rows = min(args.rows_per_tile, rows_total - row0);
-  if (rows <= 0 || static_cast<int>(blockIdx.x) * kDecodeMmaWarps >= splits) return;  // block-uniform
+  const int warps = blockDim.x >> 5;  // decode_mma_warps(room_bits)
+  if (rows <= 0 || static_cast<int>(blockIdx.x) * warps >= splits) return;  // block-uniform
   const int64_t group = static_cast<int64_t>(b) * args.kv_heads + g;
 
-  // The block's query rows: fp16 INT8 codes (rows past `rows` stay zero and see no key), fp32 rotated rows, s_q, δ.
+  // The block's query rows: INT8 codes (rows past `rows` stay zero and see no key), fp32 rotated rows, s_q, δ.
   unsigned char* at = smem_raw;
-  auto* q_half = reinterpret_cast<__half*>(at);
-  at += decode_align16(kRows * D * 2);
+  auto* q_int8 = reinterpret_cast<int8_t*>(at);
+  at += decode_align16(kRows * D);
   auto* q_rot = reinterpret_cast<float*>(at);
   at += decode_align16(kRows * D * 4);
   auto* q_scale = reinterpret_cast<float*>(at);
@@ -513,18 +735,18 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 2) decode_split_mma_kern
   at += decode_align16(kRows * 4);
   auto* last_key = reinterpret_cast<int*>(at);
   at += decode_align16(kRows * 4);
-  for (int r = warp; r < kRows; r += kDecodeMmaWarps) {
-    __half* codes = q_half + r * D;
+  for (int r = warp; r < kRows; r += warps) {
+    int8_t* codes = q_int8 + r * D;
     if (r < rows) {
-      const QueryRow row = prepare_query_row(args, b, g, row0 + r, q_rot + r * D, lane, [&](int d, float code) { codes[d] = __float2half_rn(code); });
+      const QueryRow row = prepare_query_row(args, b, g, row0 + r, q_rot + r * D, lane, [&](int d, float code) { codes[d] = static_cast<int8_t>(code); });
       if (lane == 0) q_scale[r] = row.scale, q_shift[r] = row.shift, last_key[r] = row.last_key;
     } else {
-      for (int d = lane; d < D; d += 32) codes[d] = __float2half_rn(0.f);
+      for (int d = lane; d < D; d += 32) codes[d] = 0;
       if (lane == 0) q_scale[r] = 0.f, q_shift[r] = 0.f, last_key[r] = -1;
     }
   }
   __syncthreads();
-  const int split = blockIdx.x * kDecodeMmaWarps + warp;
+  const int split = blockIdx.x * warps + warp;
   if (split >= splits) return;  // no block barrier after this point
 
   const int room_bits = args.k.pools[0].codes != nullptr || args.v.pools[0].codes != nullptr ? 8 : 4;
@@ -533,22 +755,11 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 2) decode_split_mma_kern
   WarpSmem ws;
   ws.stages = warp_base;
   ws.stage_bytes = layout.bytes;
-  unsigned char* scratch = warp_base + 2 * layout.bytes;
-  ws.k_step = reinterpret_cast<__half*>(scratch);
-  ws.k_zero = ws.k_step + D;
-  scratch += decode_align16(2 * D * 2);
-  ws.v_step = reinterpret_cast<__half*>(scratch);
-  ws.v_zero = ws.v_step + P;
-  scratch += decode_align16(2 * P * 2);
-  ws.sink = reinterpret_cast<float*>(scratch);
+  ws.sink = reinterpret_cast<float*>(warp_base + 2 * layout.bytes);
 
   const int r = lane >> 2, q = lane & 3;
+  const int8_t* q_row = q_int8 + r * D;  // the query row of this lane's B operand
   WarpState<D> w;
-#pragma unroll
-  for (int j = 0; j < D / 16; ++j) {
-    w.q_frag[j][0] = half_pair(q_half + r * D, 16 * j + 2 * q);
-    w.q_frag[j][1] = half_pair(q_half + r * D, 16 * j + 8 + 2 * q);
-  }
 #pragma unroll
   for (int t = 0; t < D / 16; ++t) w.o[t][0] = w.o[t][1] = w.o[t][2] = w.o[t][3] = 0.f;
   w.m[0] = w.m[1] = -INFINITY;
@@ -582,22 +793,34 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 2) decode_split_mma_kern
     const unsigned char* stage = ws.stages + s * ws.stage_bytes;
     const int64_t entry = table_row + page;
     const int k_bits = args.k.page_bits[entry], v_bits = args.v.page_bits[entry];
-    const ChunkKeys c{P, S + page * P, reinterpret_cast<const float*>(stage + layout.k_scales), k_bits == 8 ? 1 : 0,
-                      reinterpret_cast<const float*>(stage + layout.v_scales), v_bits == 8 ? 1 : 0};
-    run_chunk<D, P>(w, ws, layout, stage, k_bits, v_bits, c, rc, args, lane);
+    const ChunkKeys c{P,
+                      S + page * P,
+                      reinterpret_cast<const float*>(stage + layout.k_scales),
+                      k_bits == 8 ? 1 : 0,
+                      reinterpret_cast<const float*>(stage + layout.v_scales),
+                      v_bits == 8 ? 1 : 0,
+                      reinterpret_cast<const uint8_t*>(stage + layout.v_step),
+                      reinterpret_cast<const int8_t*>(stage + layout.v_zero)};
+    run_chunk<D, P>(w, layout, stage, k_bits, v_bits, q_row, c, rc, args, lane);
     __syncwarp();  // stage s is refilled by the next iteration's copy
   }
   cp_async_wait<0>();
 
   if (split == splits - 1 && buffer_n > 0) {
-    // The buffer takes both stages' room: INT8 K and V of a whole page fit in two stages of any width.
-    const DecodeMmaStage buffer_layout = decode_mma_stage(D, P, 8);
+    // The buffer takes both stages' room (decode_mma_buffer_layout).
+    const DecodeMmaStage buffer_layout = decode_mma_buffer_layout(D, P);
     __syncwarp();
     load_buffer<D, P>(ws.stages, buffer_layout, args, group, buffer_n, lane);
     __syncwarp();
-    const ChunkKeys c{buffer_n, S + pages * P, reinterpret_cast<const float*>(ws.stages + buffer_layout.k_scales), 1,
-                      reinterpret_cast<const float*>(ws.stages + buffer_layout.v_scales), 1};
-    run_chunk<D, P>(w, ws, buffer_layout, ws.stages, 8, 8, c, rc, args, lane);
+    const ChunkKeys c{buffer_n,
+                      S + pages * P,
+                      reinterpret_cast<const float*>(ws.stages + buffer_layout.k_scales),
+                      1,
+                      reinterpret_cast<const float*>(ws.stages + buffer_layout.v_scales),
+                      1,
+                      nullptr,
+                      nullptr};
+    run_chunk<D, P>(w, buffer_layout, ws.stages, 8, 8, q_row, c, rc, args, lane);
   }
 
   // The split's state: O / l per row and lse₂ = m + log2 l (base 2; the combine converts).
@@ -624,8 +847,14 @@ const char* launch_for(const DecodeArgs& args, cudaStream_t stream, int smem) {
     const cudaError_t status = cudaFuncSetAttribute(decode_split_mma_kernel<D, P>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (status != cudaSuccess) return cudaGetErrorString(status);
   }
-  const dim3 grid((args.max_splits + kDecodeMmaWarps - 1) / kDecodeMmaWarps, args.kv_heads * args.row_tiles, args.batch);
-  decode_split_mma_kernel<D, P><<<grid, kDecodeMmaWarps * 32, smem, stream>>>(args);
+  // All of L1 as shared memory: 3 CTAs of ~75 KB per SM (the schedule's DECODE_MMA_CTAS_PER_SM) need the largest
+  // carveout, which the driver does not pick by itself for a block that fits a smaller one.
+  const cudaError_t carveout = cudaFuncSetAttribute(decode_split_mma_kernel<D, P>, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+  if (carveout != cudaSuccess) return cudaGetErrorString(carveout);
+  const int room_bits = args.k.pools[0].codes != nullptr || args.v.pools[0].codes != nullptr ? 8 : 4;
+  const int warps = decode_mma_warps(room_bits);
+  const dim3 grid((args.max_splits + warps - 1) / warps, args.kv_heads * args.row_tiles, args.batch);
+  decode_split_mma_kernel<D, P><<<grid, warps * 32, smem, stream>>>(args);
   const cudaError_t status = cudaGetLastError();
   return status == cudaSuccess ? nullptr : cudaGetErrorString(status);
 }

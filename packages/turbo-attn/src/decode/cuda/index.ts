@@ -21,6 +21,9 @@ export interface CudaDecodeTuning {
   path?: DecodePath;
 }
 
+/** The widest page width of a cache (native/decode_paged_mma.cu sizes its stages by it). */
+const roomBitsOf = (storage: DecodeDeviceStorage): 8 | 4 => (storage.k.pools[8] || storage.v.pools[8] ? 8 : 4);
+
 /** `QATTN_CUDA_DECODE_PATH=mma|simt` forces a split kernel (tests run both); anything else is an error, not ignored. */
 function pathFromEnvironment(): DecodePath | undefined {
   const value = process.env.QATTN_CUDA_DECODE_PATH;
@@ -121,6 +124,7 @@ export async function loadCudaDecodeBackend(): Promise<CudaDecodeBackend> {
       smCount: runtime.device.multiProcessorCount,
       headDim,
       path: tuning?.path ?? pathFromEnvironment(),
+      roomBits: roomBitsOf(storage),
     });
     if (tuning?.pagesPerSplit === undefined) return planned;
     let maxPages = 0;
@@ -138,8 +142,7 @@ export async function loadCudaDecodeBackend(): Promise<CudaDecodeBackend> {
       throw new QattnError('ERR_QATTN_UNSUPPORTED', `turboDecode cuda: headDim ${headDim} is not a multiple of 4 (INT8 dot products of 4 channels)`, { headDim });
     }
     const planned = scheduleOf(storage, params, tuning);
-    const roomBits = storage.k.pools[8] || storage.v.pools[8] ? 8 : 4;
-    const smem = planned.path === 'mma' ? decodeMmaSmemBytes(headDim, pageSize, sinkTokens, roomBits) : decodeSmemBytes(planned.rowsPerTile, headDim, pageSize, sinkTokens);
+    const smem = planned.path === 'mma' ? decodeMmaSmemBytes(headDim, pageSize, sinkTokens, roomBitsOf(storage)) : decodeSmemBytes(planned.rowsPerTile, headDim, pageSize, sinkTokens);
     const limit = runtime.device.sharedMemPerBlockOptin || 48 * 1024;
     if (smem > limit) {
       throw new QattnError('ERR_QATTN_UNSUPPORTED', `turboDecode cuda: pageSize ${pageSize} × headDim ${headDim} needs ${smem} bytes of shared memory per block, the device has ${limit}`, {

@@ -18,10 +18,13 @@ describe('cudaDecodeSchedule (tensor-core path)', () => {
       expect.objectContaining({ code: 'ERR_QATTN_UNSUPPORTED' }),
     );
   });
-  it('fills an H200 in one wave at B4 H32/8: 8 warps per SM, split count rounded down to whole CTAs of 4', () => {
-    // 132·8 / 32 groups = 33 warps → 32 splits: 8 CTAs per group, 256 CTAs for the 264 slots of 2 per SM.
-    expect(mma([65536, 65536, 65536, 65536])).toEqual({ path: 'mma', rowsTotal: 4, rowsPerTile: 4, rowTiles: 1, pagesPerSplit: 32, maxSplits: 32 });
-    expect(mma([16384, 16384, 16384, 16384])).toMatchObject({ pagesPerSplit: 8, maxSplits: 32 });
+  it('fills an H200 in one wave at B4 H32/8: 3 CTAs per SM, split count rounded down to whole CTAs', () => {
+    // INT4: 132·3·4 / 32 groups = 49 warps → 48 splits: 12 CTAs of 4 per group, 384 CTAs for 396 slots.
+    expect(mma([65536, 65536, 65536, 65536])).toEqual({ path: 'mma', rowsTotal: 4, rowsPerTile: 4, rowTiles: 1, pagesPerSplit: 22, maxSplits: 47 });
+    expect(mma([16384, 16384, 16384, 16384])).toMatchObject({ pagesPerSplit: 6, maxSplits: 43 });
+    // INT8 pages: 2 warps per CTA: 132·3·2 / 32 = 24 splits.
+    const int8 = cudaDecodeSchedule({ lengths: [65536, 65536, 65536, 65536], kvHeads: 8, heads: 32, queryTokens: 1, pageSize: 64, sinkTokens: 4, smCount: 132, headDim: 128, roomBits: 8 });
+    expect(int8).toMatchObject({ path: 'mma', pagesPerSplit: 43, maxSplits: 24 });
   });
   it('cuts rows into balanced tiles of at most 8 (the MMA n): GQA 8 × 16 query tokens → 16 tiles of 8; 4 × 5 → 3 of 7', () => {
     expect(mma([1000], 64, 16)).toMatchObject({ rowsTotal: 128, rowTiles: 16, rowsPerTile: 8 });
@@ -30,12 +33,13 @@ describe('cudaDecodeSchedule (tensor-core path)', () => {
 });
 
 describe('decodeMmaSmemBytes', () => {
-  it('sums the block rows and 4 warps of two stages plus scratch (native/decode_mma.h): hd128, pages of 64, 4 sinks', () => {
-    const block = 2048 + 4096 + 3 * 32;
-    const stage4 = 4096 + 4096 + 128 + 128 + 64 + 64 + 256 + 256; // INT4 room: K and V codes, step/zero, 64 scales each
-    const scratch = 512 + 256 + 128;
+  it('sums the block rows and 4 warps of two stages plus sink scores (native/decode_mma.h): hd128, pages of 64, 4 sinks', () => {
+    const block = 1024 + 4096 + 3 * 32; // q̂ INT8, rotated q fp32, s_q / δ / last key
+    const stage4 = 4096 + 4096 + 128 + 128 + 64 + 64 + 16 + 16; // INT4 room: K and V codes, step/zero, one scale each
+    const scratch = 128; // 8 rows × 4 sink scores
     expect(decodeMmaSmemBytes(128, 64, 4, 4)).toBe(block + 4 * (2 * stage4 + scratch));
-    expect(decodeMmaSmemBytes(128, 64, 4, 8) - decodeMmaSmemBytes(128, 64, 4, 4)).toBe(4 * 2 * 8192); // INT8 room: twice the codes
+    const stage8 = 8192 + 8192 + 128 + 128 + 64 + 64 + 256 + 256; // INT8 room: twice the codes, a scale per token
+    expect(decodeMmaSmemBytes(128, 64, 4, 8)).toBe(block + 2 * (2 * stage8 + scratch)); // 2 warps per CTA
   });
 });
 

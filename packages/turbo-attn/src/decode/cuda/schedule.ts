@@ -7,12 +7,17 @@ export const DECODE_MAX_SPLITS = 1024;
 export const DECODE_TARGET_CTAS_PER_SM = 4;
 /** Fewest pages per split: below that the combine's reads and the per-split q preparation stop paying. */
 export const DECODE_MIN_PAGES_PER_SPLIT = 2;
-/** Warps per CTA of the tensor-core kernel, each running one split (native/decode_mma.h kDecodeMmaWarps). */
-export const DECODE_MMA_WARPS = 4;
+/**
+ * Warps per CTA of the tensor-core kernel, each running one split (native/decode_mma.h decode_mma_warps): 4 when the
+ * cache's widest pages are INT4/INT2, 2 when it has INT8 pages (stages twice as large).
+ */
+export function decodeMmaWarps(roomBits: 8 | 4): number {
+  return roomBits === 8 ? 2 : 4;
+}
 /** Query rows per CTA of the tensor-core kernel: the n = 8 of mma.m16n8k16 (kDecodeMmaRows). */
 export const DECODE_MMA_ROWS = 8;
-/** Resident warps per SM the tensor-core kernel aims for: 2 CTAs of 4 (its registers and shared memory allow 2). */
-export const DECODE_MMA_WARPS_PER_SM = 8;
+/** CTAs per SM the tensor-core kernel's registers (≤ 168, __launch_bounds__) and shared memory allow at hd128. */
+export const DECODE_MMA_CTAS_PER_SM = 3;
 /** Largest sink the tensor-core kernel scores (kDecodeMmaMaxSink). */
 export const DECODE_MMA_MAX_SINK = 64;
 
@@ -41,6 +46,8 @@ export interface DecodeScheduleInput {
   headDim: number;
   /** The kernel to run; default: `mma` where it serves the layout, else `simt`. */
   path?: DecodePath;
+  /** The widest page width of the cache: 8 when it has INT8 pages, else 4 (sizes the tensor-core kernel's stages). */
+  roomBits?: 8 | 4;
 }
 
 /** The launch schedule of one decode call (native/decode_paged_splitkv.cu). */
@@ -68,9 +75,9 @@ function pagesOf(length: number, sinkTokens: number, pageSize: number): number {
  *
  *   simt  one CTA per split: {@link DECODE_TARGET_CTAS_PER_SM} CTAs per SM. B4 H32/8 at 64K keys on 132 SMs: 17
  *         splits of 61 pages; at 4K: 16 splits of 4 pages.
- *   mma   one warp per split, 4 per CTA: {@link DECODE_MMA_WARPS_PER_SM} warps per SM, the split count rounded down to
- *         whole CTAs so the grid is one full wave (B4 H32/8 on 132 SMs: 32 splits = 256 CTAs for 264 slots, where 33
- *         splits would take 288 CTAs and a second, nearly empty wave). 64K keys: 32 splits of 32 pages.
+ *   mma   one warp per split, {@link decodeMmaWarps} per CTA, {@link DECODE_MMA_CTAS_PER_SM} CTAs per SM, the split
+ *         count rounded down to whole CTAs so the grid is one full wave (B4 H32/8 INT4 on 132 SMs: 48 splits = 384
+ *         CTAs for 396 slots, where 49 would take a second, nearly empty wave). 64K keys: 47 splits of 22 pages.
  */
 export function cudaDecodeSchedule(input: DecodeScheduleInput): DecodeSchedule {
   const mmaServes = decodeMmaSupported(input.headDim, input.pageSize, input.sinkTokens);
@@ -91,8 +98,9 @@ export function cudaDecodeSchedule(input: DecodeScheduleInput): DecodeSchedule {
   const sms = Math.max(1, input.smCount);
   let wanted: number;
   if (path === 'mma') {
-    const warps = Math.floor((sms * DECODE_MMA_WARPS_PER_SM) / tilesPerSplit);
-    wanted = warps >= DECODE_MMA_WARPS ? warps - (warps % DECODE_MMA_WARPS) : Math.max(1, warps);
+    const perCta = decodeMmaWarps(input.roomBits ?? 4);
+    const warps = Math.floor((sms * DECODE_MMA_CTAS_PER_SM * perCta) / tilesPerSplit);
+    wanted = warps >= perCta ? warps - (warps % perCta) : Math.max(1, warps);
   } else {
     wanted = Math.ceil((sms * DECODE_TARGET_CTAS_PER_SM) / tilesPerSplit);
   }
@@ -106,17 +114,17 @@ const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
 
 /**
  * Dynamic shared memory of the tensor-core kernel (native/decode_mma.h decode_mma_smem_bytes, the same sum): the
- * block's 8 query rows, then per warp two pipeline stages (K and V codes at `roomBits` — 8 when the cache has INT8
- * pages, else 4 — step/zero, 64 scales each) and the fp16 step/zero and sink-score scratch.
+ * block's 8 query rows (INT8 codes, fp32 rotated rows, s_q, δ, last key), then per warp two pipeline stages (K and V
+ * codes at `roomBits` — 8 when the cache has INT8 pages, else 4 — step/zero, scales) and the sink's scores.
  */
 export function decodeMmaSmemBytes(headDim: number, pageSize: number, sinkTokens: number, roomBits: 8 | 4): number {
-  const stage = [pageSize * headDim * roomBits / 8, headDim * pageSize * roomBits / 8, headDim, headDim, pageSize, pageSize, pageSize * 4, pageSize * 4].reduce(
+  const scales = roomBits === 8 ? pageSize * 4 : 4; // a scale per token for INT8 pages, else one per page
+  const stage = [pageSize * headDim * roomBits / 8, headDim * pageSize * roomBits / 8, headDim, headDim, pageSize, pageSize, scales, scales].reduce(
     (sum, bytes) => sum + align16(bytes),
     0,
   );
-  const scratch = align16(4 * headDim) + align16(4 * pageSize) + align16(DECODE_MMA_ROWS * sinkTokens * 4);
-  const block = align16(DECODE_MMA_ROWS * headDim * 2) + align16(DECODE_MMA_ROWS * headDim * 4) + 3 * align16(DECODE_MMA_ROWS * 4);
-  return block + DECODE_MMA_WARPS * (2 * stage + scratch);
+  const block = align16(DECODE_MMA_ROWS * headDim) + align16(DECODE_MMA_ROWS * headDim * 4) + 3 * align16(DECODE_MMA_ROWS * 4);
+  return block + decodeMmaWarps(roomBits) * (2 * stage + align16(DECODE_MMA_ROWS * sinkTokens * 4));
 }
 
 /** Dynamic shared memory of the SIMT split kernel (native/decode_smem_layout.h decode_smem_walk, the same sum). */
