@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isQattnError, QattnError } from './errors.js';
-import { assertLogitsFitFloat32, assertSmoothingFitsFloat32, lastVisibleKey, maxAbs, resolveCommonOptions, resolveShape, scanFinite, validateAttentionInputs } from './shape.js';
+import { MAGIC_DEQUANT_MAX_ABS, assertLogitsFitFloat32, assertSmoothingFitsFloat32, assertValuesFitInt8Dequant, lastVisibleKey, maxAbs, resolveCommonOptions, resolveShape, scanFinite, validateAttentionInputs } from './shape.js';
 
 const shape = { batch: 2, heads: 4, kvHeads: 2, seqQ: 3, seqKV: 5, headDim: 8 };
 
@@ -98,6 +98,13 @@ describe('value ranges', () => {
     expect(() => assertSmoothingFitsFloat32('test', 'v', v, 4095)).toThrow(expect.objectContaining({ code: 'ERR_QATTN_UNSUPPORTED', message: expect.stringMatching(/smoothV: false/) }));
     expect(() => assertSmoothingFitsFloat32('test', 'k', v, 4095, 1)).not.toThrow(); // a known max|k| is used as given
     expect(() => assertSmoothingFitsFloat32('test', 'k', v, 4095)).toThrow(/smoothK/);
+  });
+  it('refuses V too large for the magic-number dequantization (1.5·2^23·max|v|/127 must stay finite), twice max|v| when smoothed', () => {
+    expect(1.5 * 2 ** 23 * (MAGIC_DEQUANT_MAX_ABS / 127)).toBeLessThan(3.4028234663852886e38);
+    const v = new Float32Array([1e33, -1]);
+    expect(() => assertValuesFitInt8Dequant('test', v, false)).not.toThrow();
+    expect(() => assertValuesFitInt8Dequant('test', v, true)).toThrow(expect.objectContaining({ code: 'ERR_QATTN_UNSUPPORTED' })); // 2e33 ≥ 1.29e33
+    expect(() => assertValuesFitInt8Dequant('test', new Float32Array([1e38]), false)).toThrow(/magic-number/);
   });
 });
 

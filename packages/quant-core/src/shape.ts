@@ -254,3 +254,27 @@ export function assertSmoothingFitsFloat32(context: string, tensor: 'k' | 'v', x
     );
   }
 }
+
+/**
+ * Largest max|v| the GPU kernels' INT8 P·V can dequantize: they turn INT32 accumulators into fp32 through the
+ * magic-number add (acc·s = fma(bits(1.5·2^23 + acc), s, −1.5·2^23·s), quant-core's kernels in @qattn/cuda-runtime),
+ * with V's scale s = max|v|/127, so 1.5·2^23·s must stay finite with room to spare: max|v| < 127·FLOAT32_MAX/2^25.
+ * Smoothed V (v − mean) can reach twice max|v|.
+ */
+export const MAGIC_DEQUANT_MAX_ABS = (127 * FLOAT32_MAX) / 2 ** 25;
+
+/**
+ * Throws `ERR_QATTN_UNSUPPORTED` when V is too large for the GPU kernels' magic-number dequantization of P·V
+ * ({@link MAGIC_DEQUANT_MAX_ABS}): a V of 1e38 came back as NaN from the CUDA backend (found by the fuzz suite,
+ * tests/fuzz), where −1.5·2^23·s overflowed to −Infinity. Every backend refuses the same calls.
+ */
+export function assertValuesFitInt8Dequant(context: string, v: Float32Array, smoothed: boolean, known?: number): void {
+  const reach = (known ?? maxAbs(v)) * (smoothed ? 2 : 1);
+  if (reach >= MAGIC_DEQUANT_MAX_ABS) {
+    throw new QattnError(
+      'ERR_QATTN_UNSUPPORTED',
+      `${context}: v reaches ${reach.toExponential(2)}${smoothed ? ' (after smoothing)' : ''}; the INT8 P·V dequantizes through a magic-number add that needs |v| < ${MAGIC_DEQUANT_MAX_ABS.toExponential(2)}: rescale v`,
+      { tensor: 'v', reach },
+    );
+  }
+}
