@@ -15,6 +15,12 @@ namespace qattn {
 // 6 warps per SM, where 4 warps per CTA would fit one CTA, 4 warps).
 constexpr int kDecodeMmaWarps = 4;
 __host__ __device__ inline int decode_mma_warps(int room_bits) { return room_bits == 8 ? 2 : 4; }
+
+// The widest page width of the cache an argument block points at: 8 when it has an INT8 pool, else 4 (INT2 pages fit
+// INT4 room). Sizes the stages; TypeScript's roomBitsOf (src/decode/cuda/index.ts) is the same test.
+__host__ __device__ inline int decode_mma_room_bits(const DecodeArgs& a) {
+  return a.k.pools[0].codes != nullptr || a.v.pools[0].codes != nullptr ? 8 : 4;
+}
 // Query rows per CTA: the n = 8 of mma.m16n8k16 (more rows take more row tiles).
 constexpr int kDecodeMmaRows = 8;
 // The largest sink it scores (its scores sit in the warp's scratch). Pages of 16, 32 or 64 tokens (a page's logits

@@ -180,10 +180,6 @@ __device__ __forceinline__ int sign_extend_byte(uint32_t word, int j) {
   return static_cast<int>(out);
 }
 __device__ __forceinline__ uint32_t byte_of(uint32_t word, int j) { return __byte_perm(word, 0, j | 0x4440); }
-// The low bytes of four words, packed (byte 0 = a).
-__device__ __forceinline__ uint32_t pack_bytes(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
-  return __byte_perm(__byte_perm(a, b, 0x0040), __byte_perm(c, d, 0x0040), 0x5410);
-}
 
 // B operand of a page's Q·Kᵀ for INT4/INT2 K: q' = q̂·step split into lo = q' & 127 and hi = q' >> 7 (q' = 128·hi
 // + lo), in width kBits's element order, and this lane's part of the zero term Σ_c q̂_c·zero_c (its 4·KT·2 channels).
@@ -206,8 +202,8 @@ __device__ __forceinline__ int folded_q_frags(uint32_t (&lo)[D / 32][2], uint32_
       for (int j = 0; j < 8; ++j) p[j] = sign_extend_byte(j < 4 ? qv.x : qv.y, j & 3) * static_cast<int>(byte_of(j < 4 ? sv.x : sv.y, j & 3));
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        lo[kt][h] = pack_bytes(p[h], p[2 + h], p[4 + h], p[6 + h]) & 0x7F7F7F7Fu;
-        hi[kt][h] = pack_bytes(p[h] >> 7, p[2 + h] >> 7, p[4 + h] >> 7, p[6 + h] >> 7);
+        lo[kt][h] = pack_low_bytes(p[h], p[2 + h], p[4 + h], p[6 + h]) & 0x7F7F7F7Fu;
+        hi[kt][h] = pack_low_bytes(p[h] >> 7, p[2 + h] >> 7, p[4 + h] >> 7, p[6 + h] >> 7);
       }
     } else {
 #pragma unroll
@@ -220,8 +216,8 @@ __device__ __forceinline__ int folded_q_frags(uint32_t (&lo)[D / 32][2], uint32_
           p[i] = v * step[c];
           zero_term += v * zero[c];
         }
-        lo[kt][h] = pack_bytes(p[0], p[1], p[2], p[3]) & 0x7F7F7F7Fu;
-        hi[kt][h] = pack_bytes(p[0] >> 7, p[1] >> 7, p[2] >> 7, p[3] >> 7);
+        lo[kt][h] = pack_low_bytes(p[0], p[1], p[2], p[3]) & 0x7F7F7F7Fu;
+        hi[kt][h] = pack_low_bytes(p[0] >> 7, p[1] >> 7, p[2] >> 7, p[3] >> 7);
       }
     }
   }
@@ -749,7 +745,7 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   const int split = blockIdx.x * warps + warp;
   if (split >= splits) return;  // no block barrier after this point
 
-  const int room_bits = args.k.pools[0].codes != nullptr || args.v.pools[0].codes != nullptr ? 8 : 4;
+  const int room_bits = decode_mma_room_bits(args);
   const DecodeMmaStage layout = decode_mma_stage(D, P, room_bits);
   unsigned char* warp_base = at + warp * decode_mma_warp_bytes(D, P, S, room_bits);
   WarpSmem ws;
@@ -851,7 +847,7 @@ const char* launch_for(const DecodeArgs& args, cudaStream_t stream, int smem) {
   // carveout, which the driver does not pick by itself for a block that fits a smaller one.
   const cudaError_t carveout = cudaFuncSetAttribute(decode_split_mma_kernel<D, P>, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
   if (carveout != cudaSuccess) return cudaGetErrorString(carveout);
-  const int room_bits = args.k.pools[0].codes != nullptr || args.v.pools[0].codes != nullptr ? 8 : 4;
+  const int room_bits = decode_mma_room_bits(args);
   const int warps = decode_mma_warps(room_bits);
   const dim3 grid((args.max_splits + warps - 1) / warps, args.kv_heads * args.row_tiles, args.batch);
   decode_split_mma_kernel<D, P><<<grid, warps * 32, smem, stream>>>(args);
@@ -862,7 +858,7 @@ const char* launch_for(const DecodeArgs& args, cudaStream_t stream, int smem) {
 }  // namespace
 
 const char* decode_mma_launch(const DecodeArgs& args, cudaStream_t stream) {
-  const int room_bits = args.k.pools[0].codes != nullptr || args.v.pools[0].codes != nullptr ? 8 : 4;
+  const int room_bits = decode_mma_room_bits(args);
   const int smem = decode_mma_smem_bytes(args.head_dim, args.page_size, args.sink_tokens, room_bits);
   // decode_mma_supported: head dim 64 or 128, pages of 16, 32 or 64 tokens.
   if (args.head_dim == 64) {
