@@ -1,17 +1,17 @@
-import { QattnError, assertLogitsFitFloat32, assertSmoothingFitsFloat32, assertValuesFitInt8Dequant, smoothChannels } from '@qattn/quant-core';
+import { QattnError, assertLogitsInRange, assertSmoothingFitsFloat32, assertValuesFitInt8Dequant, smoothChannels } from '@qattn/quant-core';
 import type { FlashInt8Call } from './backends.js';
 
 /** fp16 rounds |x| ≥ 65520 to ±Infinity (65504 is its largest finite value). */
 const FLOAT16_OVERFLOW = 65520;
 
 /**
- * The value-range checks every backend's typed-array entry shares, beyond shape and finiteness: logits that could
- * overflow float32, K/V smoothing sums that could, V beyond what the INT8 P·V's magic-number dequantization can scale
+ * The value-range checks every backend's typed-array entry shares, beyond shape and finiteness: logits beyond
+ * quant-core's MAX_BASE2_LOGIT, K/V smoothing sums that could, V beyond what the INT8 P·V's magic-number dequantization can scale
  * (`pv: 'int8'`), and (`pv: 'fp16'`) V values — after smoothing, when `smoothV` is on — that fp16 cannot hold. All throw `ERR_QATTN_UNSUPPORTED` naming the problem, so no backend returns NaN or
  * ±Infinity for a finite input.
  */
 export function assertCallRanges({ q, k, v, shape, scale, options, maxAbs }: FlashInt8Call): void {
-  assertLogitsFitFloat32('flashInt8Attention', q, k, shape.headDim, scale, maxAbs);
+  assertLogitsInRange('flashInt8Attention', q, k, shape.headDim, scale, maxAbs);
   if (options.smoothK) assertSmoothingFitsFloat32('flashInt8Attention', 'k', k, shape.seqKV, maxAbs?.k);
   if (options.smoothV) assertSmoothingFitsFloat32('flashInt8Attention', 'v', v, shape.seqKV, maxAbs?.v);
   if (options.pv !== 'fp16') {

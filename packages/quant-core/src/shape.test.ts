@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isQattnError, QattnError } from './errors.js';
-import { MAGIC_DEQUANT_MAX_ABS, assertLogitsFitFloat32, assertSmoothingFitsFloat32, assertValuesFitInt8Dequant, lastVisibleKey, maxAbs, resolveCommonOptions, resolveShape, scanFinite, validateAttentionInputs } from './shape.js';
+import { MAGIC_DEQUANT_MAX_ABS, MAX_BASE2_LOGIT, assertLogitsFitFloat32, assertLogitsInRange, assertSmoothingFitsFloat32, assertValuesFitInt8Dequant, lastVisibleKey, maxAbs, resolveCommonOptions, resolveShape, scanFinite, validateAttentionInputs } from './shape.js';
 
 const shape = { batch: 2, heads: 4, kvHeads: 2, seqQ: 3, seqKV: 5, headDim: 8 };
 
@@ -80,17 +80,24 @@ describe('value ranges', () => {
     expect(maxAbs(new Float32Array([1, -7, 3]))).toBe(7);
     expect(maxAbs(new Float32Array(0))).toBe(0);
   });
-  it('refuses logits that could overflow float32 and accepts ordinary ones', () => {
+  it('refuses base-2 logit bounds beyond MAX_BASE2_LOGIT (2^27) and accepts the bound itself', () => {
     const small = new Float32Array([1, 2, 3, 4]);
-    expect(() => assertLogitsFitFloat32('test', small, small, 4, 0.5)).not.toThrow();
-    const huge = new Float32Array([1e19, 0, 0, 0]);
+    expect(() => assertLogitsInRange('test', small, small, 4, 0.5)).not.toThrow();
+    // headDim·max|q|·max|k|·scale·log2e with max|q| chosen so the bound lands exactly on the limit, then one ulp past.
+    const at = Math.sqrt(MAX_BASE2_LOGIT / (4 * 0.5 * Math.LOG2E));
+    expect(() => assertLogitsInRange('test', small, small, 4, 0.5, { q: at * 0.999, k: at })).not.toThrow();
+    const past = { q: at * 1.001, k: at };
+    expect(codeOf(() => assertLogitsInRange('test', small, small, 4, 0.5, past))).toBe('ERR_QATTN_UNSUPPORTED');
+    // q × 1e30 (fuzz seed 1 case 41: NaN on CUDA before) is refused, with a message that names the cause.
+    const huge = new Float32Array([1e30, 0, 0, 0]);
     try {
-      assertLogitsFitFloat32('test', huge, huge, 4, 0.5);
+      assertLogitsInRange('test', huge, small, 4, 0.5);
       expect.unreachable();
     } catch (err) {
       expect(isQattnError(err, 'ERR_QATTN_UNSUPPORTED')).toBe(true);
-      expect((err as Error).message).toMatch(/^test: logits may reach/);
+      expect((err as Error).message).toMatch(/^test: base-2 logits may reach .* fused fp32 softmax/);
     }
+    expect(assertLogitsFitFloat32).toBe(assertLogitsInRange);
   });
   it('refuses K/V smoothing whose float32 channel sums could overflow (max·(keys + 1) > FLOAT32_MAX / 2), naming the option', () => {
     const v = new Float32Array([1e35, -3, 0, 2]);
@@ -137,13 +144,13 @@ describe('scanFinite', () => {
     }
   });
 
-  it('validateAttentionInputs reports each tensor\'s max|x|, which assertLogitsFitFloat32 then trusts', () => {
+  it('validateAttentionInputs reports each tensor\'s max|x|, which assertLogitsInRange then trusts', () => {
     const q = new Float32Array(2 * 4 * 3 * 8).fill(0.25);
     const k = new Float32Array(2 * 2 * 5 * 8).fill(-0.5);
     const v = new Float32Array(2 * 2 * 5 * 8).fill(2);
     const { maxAbs: found } = validateAttentionInputs(q, k, v, shape);
     expect(found).toEqual({ q: 0.25, k: 0.5, v: 2 });
-    expect(codeOf(() => assertLogitsFitFloat32('t', q, k, 8, 1, { q: 1e30, k: 1e30 }))).toBe('ERR_QATTN_UNSUPPORTED');
-    expect(codeOf(() => assertLogitsFitFloat32('t', q, k, 8, 1, found))).toBeUndefined();
+    expect(codeOf(() => assertLogitsInRange('t', q, k, 8, 1, { q: 1e30, k: 1e30 }))).toBe('ERR_QATTN_UNSUPPORTED');
+    expect(codeOf(() => assertLogitsInRange('t', q, k, 8, 1, found))).toBeUndefined();
   });
 });

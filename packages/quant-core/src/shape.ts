@@ -126,7 +126,7 @@ export interface InputMaxAbs {
 /**
  * Validates the typed-array inputs of an attention call: dtypes, lengths against the shape, finiteness, and the
  * shared options (`causal`, `scale`). Returns the resolved shape, the scale to use, and each tensor's max|x| (found by
- * the finiteness pass; backends hand it to {@link assertLogitsFitFloat32} instead of scanning again).
+ * the finiteness pass; backends hand it to {@link assertLogitsInRange} instead of scanning again).
  */
 export function validateAttentionInputs(
   q: unknown,
@@ -196,12 +196,24 @@ export function maxAbs(x: ArrayLike<number>): number {
 const FLOAT32_MAX = 3.4028234663852886e38;
 
 /**
- * Throws `ERR_QATTN_UNSUPPORTED` when base-2 logits could overflow float32: |q·k|·scale·log2e ≤
- * headDim·max|q|·max|k|·scale·log2e. An fp32 softmax would then produce NaNs where the float64 reference does not, so
- * every backend refuses such calls the same way instead of returning garbage. Half of FLOAT32_MAX leaves room for the
- * max subtraction.
+ * The largest base-2 logit bound (|q·k|·scale·log2e) any backend accepts: 2^27.
+ *
+ * Why not float32's maximum: the GPU kernels subtract the running row max inside the same fused multiply-add that
+ * applies the scales (x = y·s − m, one FFMA per score, see attn_fwd_sm80.cuh), and m is the *rounded* product
+ * y_max·s. The max key's x is then that rounding residual, up to ulp(m)/2, instead of 0. Below 2^27 the residual is at
+ * most 4: P of the max key stays in [2^−4, 2^4] — finite, nonzero, above every SAS threshold (≥ 8), so the row sum
+ * is positive and the output a convex combination of V rows. At |m| ≈ 1e31 the residual is ≈ 5e23 and exp2 returns
+ * +∞ or 0 for the whole row (NaN output: fuzz seed 1 case 41, q × 1e30). Logits this large are a hard argmax whose
+ * ranking float32 cannot resolve anyway; real attention logits are below 10^3.
  */
-export function assertLogitsFitFloat32(
+export const MAX_BASE2_LOGIT = 2 ** 27;
+
+/**
+ * Throws `ERR_QATTN_UNSUPPORTED` when base-2 logits could exceed {@link MAX_BASE2_LOGIT}, bounding them by
+ * headDim·max|q|·max|k|·scale·log2e (Hölder; loose by √headDim or more for real data, which stays orders of magnitude
+ * below the limit). Every backend refuses such calls the same way instead of returning garbage.
+ */
+export function assertLogitsInRange(
   context: string,
   q: Float32Array,
   k: Float32Array,
@@ -210,14 +222,17 @@ export function assertLogitsFitFloat32(
   known?: Pick<InputMaxAbs, 'q' | 'k'>,
 ): void {
   const bound = headDim * (known?.q ?? maxAbs(q)) * (known?.k ?? maxAbs(k)) * scale * LOG2E;
-  if (bound > FLOAT32_MAX / 2) {
+  if (bound > MAX_BASE2_LOGIT) {
     throw new QattnError(
       'ERR_QATTN_UNSUPPORTED',
-      `${context}: logits may reach ${bound.toExponential(2)} and overflow float32 (max|q|·max|k|·headDim·scale·log2e); rescale q or k`,
-      { bound },
+      `${context}: base-2 logits may reach ${bound.toExponential(2)}, beyond the ${MAX_BASE2_LOGIT.toExponential(2)} a fused fp32 softmax keeps finite (max|q|·max|k|·headDim·scale·log2e); rescale q or k`,
+      { bound, limit: MAX_BASE2_LOGIT },
     );
   }
 }
+
+/** @deprecated Renamed {@link assertLogitsInRange} (the limit is {@link MAX_BASE2_LOGIT}, not float32's maximum). */
+export const assertLogitsFitFloat32 = assertLogitsInRange;
 
 /** One validated attention call, as a kernel package hands it to its backends. `O` is the package's resolved options. */
 export interface AttentionCall<O> {

@@ -54,7 +54,7 @@ describe('turbo-attn backends', () => {
     expect((err as Error).message).toContain('headDim');
   });
 
-  it('rejects logits that would overflow float32 with ERR_QATTN_UNSUPPORTED', async () => {
+  it('rejects logits beyond MAX_BASE2_LOGIT with ERR_QATTN_UNSUPPORTED', async () => {
     const q = new Float32Array(2 * 16 * 16).fill(1e20);
     const k = new Float32Array(2 * 16 * 16).fill(1e20);
     const err = await turboAttention(q, k, new Float32Array(2 * 16 * 16), shape).catch((e: unknown) => e);

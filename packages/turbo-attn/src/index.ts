@@ -32,7 +32,8 @@ export * from './decode/index.js';
  *
  * Rejects with a `QattnError`: `ERR_QATTN_SHAPE`, `ERR_QATTN_DTYPE`, `ERR_QATTN_NONFINITE` (bad inputs),
  * `ERR_QATTN_OPTION` (unknown option or bad value), `ERR_QATTN_BACKEND_UNAVAILABLE` (the requested backend cannot
- * load here; the message says why), `ERR_QATTN_UNSUPPORTED` (logits that would overflow float32).
+ * load here; the message says why), `ERR_QATTN_UNSUPPORTED` (logits beyond quant-core's `MAX_BASE2_LOGIT`, or values the
+ * INT8 kernels cannot scale).
  *
  * @example
  * const out = await turboAttention(q, k, v, { batch: 1, heads: 8, seqQ: 1024, seqKV: 1024, headDim: 128 }, { causal: true });

@@ -1,4 +1,4 @@
-import { assertLogitsFitFloat32, assertSmoothingFitsFloat32, assertValuesFitInt8Dequant } from '@qattn/quant-core';
+import { assertLogitsInRange, assertSmoothingFitsFloat32, assertValuesFitInt8Dequant } from '@qattn/quant-core';
 import type { TurboCall } from './backends.js';
 
 /**
@@ -8,7 +8,7 @@ import type { TurboCall } from './backends.js';
  * input and all refuse the same calls.
  */
 export function assertTurboCallRanges({ q, k, v, shape, scale, options, maxAbs }: TurboCall): void {
-  assertLogitsFitFloat32('turboAttention', q, k, shape.headDim, scale, maxAbs);
+  assertLogitsInRange('turboAttention', q, k, shape.headDim, scale, maxAbs);
   if (options.smoothK) assertSmoothingFitsFloat32('turboAttention', 'k', k, shape.seqKV, maxAbs?.k);
   if (options.smoothV) assertSmoothingFitsFloat32('turboAttention', 'v', v, shape.seqKV, maxAbs?.v);
   assertValuesFitInt8Dequant('turboAttention', v, options.smoothV, maxAbs?.v);

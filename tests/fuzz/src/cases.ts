@@ -16,6 +16,7 @@ export type DataClass = 'llm' | 'sharp' | 'uniform';
 export const EDGE_KINDS = [
   'q-huge',
   'k-huge',
+  'logit-limit',
   'qk-reciprocal',
   'v-huge',
   'v-max',

@@ -5,11 +5,11 @@ import type { EdgeKind, FuzzCase } from './cases.js';
 import { FLOAT32_MIN_NORMAL } from './inputs.js';
 
 /**
- * Edge kinds whose exact softmax is a hard argmax (logits scaled by 1e30): the output is the value row of the top key,
+ * Edge kinds whose exact softmax is a hard argmax (logits scaled by 1e30, or up to quant-core's MAX_BASE2_LOGIT): the output is the value row of the top key,
  * and an INT8 Q·Kᵀ may rank two nearly tied keys the other way, which moves the output by a whole row of V. No
  * relative-L2 bar applies; the output must instead lie in the hull of the visible value rows (see {@link hullViolation}).
  */
-export const ARGMAX_EDGES: ReadonlySet<EdgeKind> = new Set(['q-huge', 'k-huge']);
+export const ARGMAX_EDGES: ReadonlySet<EdgeKind> = new Set(['q-huge', 'k-huge', 'logit-limit']);
 
 /** The first index where `out` is NaN or ±Infinity, or −1. */
 export function firstNonFinite(out: Float32Array): number {

@@ -1,6 +1,6 @@
 // The q, k and v of a fuzz case: @qattn/reference's generators, then the case's edge values, then (for shared cases)
 // a copy into shared memory.
-import { createRng, maxAbs } from '@qattn/quant-core';
+import { LOG2E, MAX_BASE2_LOGIT, createRng, maxAbs } from '@qattn/quant-core';
 import { type AttentionInputs, generateInputs } from '@qattn/reference';
 import type { EdgeKind, FuzzCase } from './cases.js';
 
@@ -27,6 +27,18 @@ function subnormal(rng: () => number): number {
   return (rng() < 0.5 ? -1 : 1) * units * 2 ** -149;
 }
 
+/**
+ * Calls `each(i)` for about 1 in 32 elements of `x`, drawn at random among its 1/16 smallest by magnitude. Subnormals
+ * and −0 then appear in every row (what `denormal-mix` and `neg-zero` test) while the data stay those the accuracy
+ * bars were set on: replacing random elements instead zeroes real signal — at head dim 32, 1 in 32 random elements
+ * moved flash-int8 from 1.7% to 2.9% relative L2 (fuzz seed 12 case 26), a different data class, not a bug.
+ */
+function forSmallElements(x: Float32Array, rng: () => number, each: (i: number) => void): void {
+  const magnitudes = Float32Array.from(x, Math.abs).sort();
+  const below = magnitudes[Math.floor(magnitudes.length / 16)];
+  for (let i = 0; i < x.length; i++) if (Math.abs(x[i]) < below && rng() < 0.5) each(i);
+}
+
 /** Calls `each(rowStart, rowIndex, headStart)` for every key row of every (batch, kv head). */
 function forEachKeyRow(c: FuzzCase, each: (row: number, j: number, head: number) => void): void {
   const { batch, kvHeads, seqKV, headDim } = c.shape;
@@ -37,8 +49,10 @@ function forEachKeyRow(c: FuzzCase, each: (row: number, j: number, head: number)
 }
 
 /**
- * Applies an edge kind in place. Magnitudes: 1e30 keeps q·k finite in float32 for every head dim here (the backends'
- * logit check refuses what could overflow), 1e38 is within 3.4e38 of float32's maximum, 1e−39 is subnormal.
+ * Applies an edge kind in place. Magnitudes: 1e30 keeps q·k finite in float32 for every head dim here, but its logits
+ * lie far beyond quant-core's MAX_BASE2_LOGIT, so every backend must refuse it; `logit-limit` scales q so that the
+ * logit bound the backends check (headDim·max|q|·max|k|·scale·log2e, default scale) is half that limit — the largest
+ * logits a backend must compute; 1e38 is within 3.4e38 of float32's maximum, 1e−39 is subnormal.
  */
 function applyEdge(edge: EdgeKind, c: FuzzCase, { q, k, v }: AttentionInputs): void {
   const rng = createRng((c.dataSeed ^ 0x5bd1e995) >>> 0);
@@ -48,6 +62,10 @@ function applyEdge(edge: EdgeKind, c: FuzzCase, { q, k, v }: AttentionInputs): v
       return scaleBy(q, 1e30);
     case 'k-huge':
       return scaleBy(k, 1e30);
+    case 'logit-limit': {
+      const bound = headDim * maxAbs(q) * maxAbs(k) * LOG2E / Math.sqrt(headDim);
+      return scaleBy(q, MAX_BASE2_LOGIT / 2 / bound);
+    }
     case 'qk-reciprocal':
       // The logits stay the data's: only the quantization scales see extreme magnitudes.
       scaleBy(q, 1e30);
@@ -67,9 +85,7 @@ function applyEdge(edge: EdgeKind, c: FuzzCase, { q, k, v }: AttentionInputs): v
         if (j > 0 && rng() < 0.5) k.copyWithin(row, row - headDim, row);
       });
     case 'denormal-mix':
-      // 1 in 32: enough subnormals in every row, few enough that the data stay LLM-like for the bar (at 1 in 8, the
-      // zeroed mass alone moved flash-int8 from 1.3% to 2.1% at head dim 32, with or without the subnormals flushed).
-      for (const x of [q, k, v]) for (let i = 0; i < x.length; i++) if (rng() < 1 / 32) x[i] = subnormal(rng);
+      for (const x of [q, k, v]) forSmallElements(x, rng, (i) => (x[i] = subnormal(rng)));
       return;
     case 'qk-denormal':
       // Logits ≈ 0: the exact output is the mean of the visible values.
@@ -78,8 +94,7 @@ function applyEdge(edge: EdgeKind, c: FuzzCase, { q, k, v }: AttentionInputs): v
     case 'v-denormal':
       return scaleBy(v, 1e-39 / maxAbs(v));
     case 'neg-zero':
-      // 1 in 32, as for subnormals: more zeros would make the data other than what the bars were set on.
-      for (const x of [q, k, v]) for (let i = 0; i < x.length; i++) if (rng() < 1 / 32) x[i] = -0;
+      for (const x of [q, k, v]) forSmallElements(x, rng, (i) => (x[i] = -0));
       return;
     case 'q-neg-zero':
       q.fill(-0);

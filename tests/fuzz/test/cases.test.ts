@@ -1,13 +1,13 @@
 // The case generator and the edge inputs: pure, covering what issue 12 asks for, finite, and doing what each edge
 // kind says.
-import { maxAbs } from '@qattn/quant-core';
+import { LOG2E, MAX_BASE2_LOGIT, maxAbs } from '@qattn/quant-core';
 import { describe, expect, it } from 'vitest';
 import { EDGE_KINDS, caseInputs, fuzzCase, FLOAT32_MIN_NORMAL, type FuzzCase } from '../src/index.js';
 
 const many = (seed: number, count: number, profile: 'ci' | 'full' = 'ci') => Array.from({ length: count }, (_, i) => fuzzCase(seed, i, profile));
 
-/** The case with the given edge kind among the first 39 of seed 3. */
-const seed3 = many(3, 39);
+/** The case with the given edge kind among the first 42 of seed 3. */
+const seed3 = many(3, 3 * EDGE_KINDS.length);
 const edgeCase = (edge: string): FuzzCase => seed3.find((c) => c.edge === edge) as FuzzCase;
 
 describe('fuzzCase', () => {
@@ -23,9 +23,9 @@ describe('fuzzCase', () => {
     expect(() => fuzzCase(1, 1.5, 'ci')).toThrow(RangeError);
   });
 
-  it('every 39 consecutive cases hold every edge kind once, the others draw llm, sharp or uniform data', () => {
+  it('every 3 · EDGE_KINDS.length consecutive cases hold every edge kind once, the others draw llm, sharp or uniform data', () => {
     for (const seed of [1, 99]) {
-      const cases = many(seed, 39);
+      const cases = many(seed, 3 * EDGE_KINDS.length);
       expect(cases.filter((c) => c.edge).map((c) => c.edge).sort()).toEqual([...EDGE_KINDS].sort());
       expect(cases.filter((c) => c.edge).every((c) => c.data === 'llm')).toBe(true);
     }
@@ -78,6 +78,10 @@ describe('caseInputs', () => {
     const near = (actual: number, expected: number) => expect(Math.abs(actual / expected - 1)).toBeLessThan(1e-6);
     let c = edgeCase('q-huge');
     near(ratio(caseInputs(c).q, plain(c).q), 1e30);
+    // logit-limit: the bound every backend checks (headDim·max|q|·max|k|·scale·log2e, default scale) is half the limit.
+    c = edgeCase('logit-limit');
+    const { q, k } = caseInputs(c);
+    near((c.shape.headDim * maxAbs(q) * maxAbs(k) * LOG2E) / Math.sqrt(c.shape.headDim), MAX_BASE2_LOGIT / 2);
     c = edgeCase('qk-reciprocal');
     near(ratio(caseInputs(c).q, plain(c).q), 1e30);
     near(ratio(caseInputs(c).k, plain(c).k), 1e-30);

@@ -169,12 +169,17 @@ describe('edge cases', () => {
     expect(compare(out, attention(q, k, v, shape)).relL2).toBeLessThan(0.02);
   });
 
-  it('refuses logits that would overflow float32 (ERR_QATTN_UNSUPPORTED) instead of returning NaN', async () => {
+  it('refuses logits beyond MAX_BASE2_LOGIT (ERR_QATTN_UNSUPPORTED) instead of returning NaN', async () => {
     const shape = { batch: 1, heads: 1, seqQ: 4, seqKV: 4, headDim: 32 };
     const q = new Float32Array(128).fill(1e19);
     const k = new Float32Array(128).fill(1e19);
     const v = new Float32Array(128).fill(1);
     await expectCode(flashInt8Attention(q, k, v, shape, { backend: 'cpu' }), 'ERR_QATTN_UNSUPPORTED');
+    // Issue 12's probe: q × 1e30 with finite logits in float32, which CUDA's fused max subtraction turned into NaN.
+    const probe = { batch: 1, heads: 4, kvHeads: 2, seqQ: 5, seqKV: 9, headDim: 32 };
+    const inputs = generateInputs(probe, { kind: 'llm', seed: 12 });
+    const huge = inputs.q.map((x) => x * 1e30);
+    await expectCode(flashInt8Attention(huge, inputs.k, inputs.v, probe, { backend: 'cpu' }), 'ERR_QATTN_UNSUPPORTED');
   });
 
   it('all-zero and constant inputs give the exact mean of V', async () => {

@@ -119,7 +119,7 @@ export async function createCudaBackend(): Promise<TurboCudaBackend> {
     sasEvaluation: envEvaluation ?? chooseSasEvaluation(runner.archPath),
     async run(call, tuning) {
       const planned = problem(call, tuning);
-      // As the CPU backend: logits that overflow float32 are rejected rather than turned into NaN.
+      // As the CPU backend: logits beyond MAX_BASE2_LOGIT are rejected rather than turned into NaN.
       assertTurboCallRanges(call);
       return runner.run(call.q, call.k, call.v, planned);
     },
