@@ -6,7 +6,7 @@ import { isQattnError } from '@qattn/quant-core';
 import { attention, compare } from '@qattn/reference';
 import { createCudaBackend as createTurboCudaBackend, turboAttention, turboBackends } from '@qattn/turbo-attn';
 import { acquireGpu, chooseSasPrecision, isSupportedHeadDim } from '@qattn/webgpu-runtime';
-import { ALGORITHMS, type Algorithm, type Backend, type DeviceFacts, float64Bar, oracleBound } from './bars.js';
+import { ALGORITHMS, type Algorithm, type Backend, type DeviceFacts, float64Bar, oracleBound, visibleRows } from './bars.js';
 import { type FuzzCase, type FuzzProfile, fuzzCase } from './cases.js';
 import { comparesWithOracle, EQUIVALENCE_EDGES, firstDifference, firstNonFinite, judgeAgainstFloat64, modifiedInput } from './check.js';
 import { caseInputs, cleanedInputs } from './inputs.js';
@@ -156,7 +156,7 @@ function judge(context: CaseContext, algorithm: Algorithm, backend: Backend, out
     result.message = modified;
     return result;
   }
-  const float64 = judgeAgainstFloat64(out, expected, inputs.v, c, float64Bar(algorithm, backend, c.data));
+  const float64 = judgeAgainstFloat64(out, expected, inputs.v, c, float64Bar(algorithm, backend, c.data, visibleRows(c.shape, c.causal)));
   result.relL2 = float64.relL2;
   result.bar = float64.bar;
   const failures = float64.failure ? [float64.failure] : [];

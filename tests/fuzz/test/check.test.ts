@@ -1,6 +1,6 @@
 // The checks the fuzz applies, on hand-made outputs: each must catch what it is for.
 import { describe, expect, it } from 'vitest';
-import { FLOAT32_MIN_NORMAL, type FuzzCase, cleanedInputs, firstDifference, firstNonFinite, hullViolation, judgeAgainstFloat64, modifiedInput } from '../src/index.js';
+import { FLOAT32_MIN_NORMAL, type FuzzCase, cleanedInputs, float64Bar, rowCountFactor, visibleRows, firstDifference, firstNonFinite, hullViolation, judgeAgainstFloat64, modifiedInput } from '../src/index.js';
 
 /** One head, `seqQ` queries, 3 keys, 2 channels. */
 function tinyCase(seqQ: number, causal: boolean, edge: FuzzCase['edge'] = null): FuzzCase {
@@ -55,5 +55,17 @@ describe('checks', () => {
     expect(firstDifference(new Float32Array([-0, 1e-38, 5]), new Float32Array([0, 0, 5]))).toBeUndefined();
     expect(firstDifference(new Float32Array([0, 3e-38]), new Float32Array([0, 0]))).toMatch(/out\[1\]/);
     expect(firstDifference(new Float32Array([Number.NaN]), new Float32Array([Number.NaN]))).toMatch(/out\[0\]/);
+  });
+});
+
+describe('float64 bars', () => {
+  it('widen by 1 + 1.5/√rows for outputs of few rows, counting only rows that see a key', () => {
+    expect(rowCountFactor(1)).toBe(2.5);
+    expect(rowCountFactor(64)).toBeCloseTo(1.1875, 12);
+    expect(float64Bar('flash-int8', 'cpu', 'llm', 1)).toBeCloseTo(0.05, 12);
+    expect(float64Bar('turbo-attn', 'webgpu', 'sharp', 256)).toBeCloseTo(0.045 * 1.09375, 12);
+    // Causal with seqQ > seqKV: the first seqQ − seqKV rows see no key.
+    expect(visibleRows({ batch: 2, heads: 4, kvHeads: 2, seqQ: 7, seqKV: 3, headDim: 32 }, true)).toBe(2 * 4 * 3);
+    expect(visibleRows({ batch: 2, heads: 4, kvHeads: 2, seqQ: 7, seqKV: 3, headDim: 32 }, false)).toBe(2 * 4 * 7);
   });
 });
