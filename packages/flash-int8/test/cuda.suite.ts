@@ -3,7 +3,7 @@
 // QATTN_EXPECT_CUDA=1 makes that a failure.
 import assert from 'node:assert/strict';
 import { cudaAvailability, getCudaRuntime } from '@qattn/cuda-runtime';
-import { type AttentionShape, isQattnError } from '@qattn/quant-core';
+import { type AttentionShape, isQattnError, LOG2E, MAX_BASE2_LOGIT, maxAbs } from '@qattn/quant-core';
 import { attentionRows, compare, defineConformanceSuite, generateInputs, selectRows, type SuiteApi } from '@qattn/reference';
 import { loadFlashInt8Addon } from '../src/cuda/addon.js';
 import { createCudaBackend, flashInt8Attention, flashInt8AttentionDevice, type FlashInt8Options, resolveFlashInt8Options } from '../src/index.js';
@@ -38,21 +38,31 @@ export function defineCudaSuite(test: TestApi): void {
       it(`skipped: the addon is not built here (${addon})`, () => {});
       return;
     }
-    it('sm80 kernel from compute capability 8.0 on; nothing below; no sm90 kernel yet', () => {
-      const override = process.env.QATTN_CUDA_ARCH_PATH;
-      if (override && override !== 'auto' && override !== 'sm80') return;
-      assert.deepEqual(addon.archPath(8, 0), { path: 'sm80' });
-      assert.deepEqual(addon.archPath(8, 9), { path: 'sm80' });
-      assert.deepEqual(addon.archPath(9, 0), { path: 'sm80' });
-      assert.match(addon.archPath(7, 5).error ?? '', /compute capability >= 8\.0/);
+    it('sm90 path on compute capability 9.0 exactly (sm_90a code), sm80 on every other device from 8.0; nothing below', () => {
+      const saved = process.env.QATTN_CUDA_ARCH_PATH;
+      try {
+        delete process.env.QATTN_CUDA_ARCH_PATH;
+        assert.deepEqual(addon.archPath(8, 0), { path: 'sm80' });
+        assert.deepEqual(addon.archPath(8, 9), { path: 'sm80' });
+        assert.deepEqual(addon.archPath(9, 0), { path: 'sm90' });
+        assert.deepEqual(addon.archPath(10, 0), { path: 'sm80' });
+        assert.deepEqual(addon.archPath(12, 0), { path: 'sm80' });
+        assert.match(addon.archPath(7, 5).error ?? '', /compute capability >= 8\.0/);
+      } finally {
+        if (saved === undefined) delete process.env.QATTN_CUDA_ARCH_PATH;
+        else process.env.QATTN_CUDA_ARCH_PATH = saved;
+      }
     });
-    it('QATTN_CUDA_ARCH_PATH overrides the choice: sm80 forced, sm90 refused while no sm90 kernel is built', () => {
+    it('QATTN_CUDA_ARCH_PATH overrides the choice: sm80 forced anywhere, sm90 only on a 9.0 device', () => {
       const saved = process.env.QATTN_CUDA_ARCH_PATH;
       try {
         process.env.QATTN_CUDA_ARCH_PATH = 'sm80';
         assert.deepEqual(addon.archPath(9, 0), { path: 'sm80' });
+        process.env.QATTN_CUDA_ARCH_PATH = 'auto';
+        assert.deepEqual(addon.archPath(9, 0), { path: 'sm90' });
         process.env.QATTN_CUDA_ARCH_PATH = 'sm90';
-        assert.match(addon.archPath(9, 0).error ?? '', /no sm90 attention kernel/);
+        assert.deepEqual(addon.archPath(9, 0), { path: 'sm90' });
+        assert.match(addon.archPath(8, 0).error ?? '', /needs a compute capability 9\.0 device/);
         process.env.QATTN_CUDA_ARCH_PATH = 'sm75';
         assert.match(addon.archPath(9, 0).error ?? '', /must be auto, sm80 or sm90/);
       } finally {
@@ -197,6 +207,22 @@ export function defineCudaSuite(test: TestApi): void {
       const again = await Promise.all([1, 2, 3].map(() => flashInt8Attention(q, k, v, shape, { causal: true, backend: 'cuda' })));
       assert.equal(rt.liveBuffers(), live, 'no new device buffer for a cached shape');
       for (const out of again) assert.deepEqual(out, first);
+    });
+
+    it('refuses q × 1e30 (issue 12: NaN before) and stays finite at the largest accepted logits', async () => {
+      const shape = { batch: 1, heads: 4, kvHeads: 2, seqQ: 5, seqKV: 9, headDim: 32 };
+      const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: 12 });
+      await assert.rejects(flashInt8Attention(q.map((x) => x * 1e30), k, v, shape, { backend: 'cuda' }), (err: unknown) => isQattnError(err, 'ERR_QATTN_UNSUPPORTED'));
+      // q scaled so the checked bound (headDim·max|q|·max|k|·scale·log2e) is MAX_BASE2_LOGIT / 2: a hard argmax.
+      const bound = shape.headDim * maxAbs(q) * maxAbs(k) * LOG2E / Math.sqrt(shape.headDim);
+      const sharp = q.map((x) => (x * MAX_BASE2_LOGIT) / 2 / bound);
+      for (const causal of [false, true]) {
+        const out = await flashInt8Attention(sharp, k, v, shape, { backend: 'cuda', causal });
+        assert.ok(out.every(Number.isFinite), `finite output (causal ${causal})`);
+        // Each output channel lies within the values of its kv head (a convex combination, up to INT8 rounding).
+        const vMax = maxAbs(v);
+        for (let i = 0; i < out.length; i++) assert.ok(Math.abs(out[i]) <= vMax * (1 + 2 / 127), `out[${i}] = ${out[i]} beyond max|v| ${vMax}`);
+      }
     });
 
     it('rejects what it does not implement with ERR_QATTN_UNSUPPORTED', async () => {
