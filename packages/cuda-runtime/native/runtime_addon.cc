@@ -13,10 +13,14 @@
 // Allocation is the exception: once the stream exists, `alloc` calls cudaMallocFromPoolAsync on the main thread. A
 // stream-ordered allocation is valid for every job enqueued after it, and the pool only hands out memory whose
 // cudaFreeAsync is already in the stream, so skipping the queue is safe and saves a round trip per tensor.
+//
+// QATTN_CUDA_TRACE=1 stamps every job at each of these hand-overs (job_trace.h); JS reads the durations through
+// traceTake().
 #include <napi.h>
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -32,9 +36,15 @@
 #include <thread>
 #include <vector>
 
+#include "job_trace.h"
 #include "qattn/launch_abi.h"
 
 namespace {
+
+using qattn_runtime::Clock;
+using qattn_runtime::JobTrace;
+using qattn_runtime::TraceStamp;
+using qattn_runtime::Tracer;
 
 std::string DescribeCudaError(const std::string& call, cudaError_t status) {
   return call + " failed: " + cudaGetErrorString(status) + " (" + cudaGetErrorName(status) + " = " +
@@ -89,16 +99,64 @@ struct Job {
   std::vector<HostCopy> host_copies;                     // downloads through staging
   cudaEvent_t done = nullptr;                            // recorded after the job's work
   JobResult result;
+  // Only while tracing: the job's stage stamps, and timing events around its work (the `device` stage).
+  std::unique_ptr<JobTrace> trace;
+  cudaEvent_t trace_start = nullptr;
+  cudaEvent_t trace_end = nullptr;
+
+  void Stamp(TraceStamp stamp) {
+    if (trace) trace->Stamp(stamp);
+  }
 };
 
 class Runtime;
 void CompleteJob(Napi::Env env, Napi::Function, Runtime* runtime, Job* raw_job);
 using CompletionTsfn = Napi::TypedThreadSafeFunction<Runtime, Job, CompleteJob>;
 
-// A FIFO handed from one thread to another. The consumer spins briefly before it sleeps: back-to-back calls from JS
-// then find it awake, which saves a futex wake-up (tens of microseconds) per hop on the host-overhead path.
+// When the consumer threads may go to sleep. A sleeping consumer costs a futex wake-up on the next job (several
+// microseconds, tens when its core has gone into a deep idle state), and a sequence of awaited calls — each call
+// submitted once the previous one has settled — is exactly where the next job comes right after a quiet spell:
+//   - while a job with a promise is in flight (submitted, not yet settled on the main thread), the next call is
+//     typically submitted a few microseconds after it settles: keep spinning, for up to kBusySpin, so that device
+//     work up to that long (a decode step over a long cache, a typed-array call with its copies) does not send the
+//     queue thread to sleep while it runs;
+//   - once nothing is in flight, spin for kIdleSpin after the later of the last settle and the start of the wait,
+//     which covers the JS between an awaited call and the next one; then sleep.
+// A spinning thread yields its core at every turn, so runnable threads are not starved. Fire-and-forget jobs (frees)
+// hold nothing in flight. With fewer than kBusySpinThreads hardware threads the busy spin is left out: the queue
+// thread would compete with the main thread and CUDA's own spin-wait in cudaEventSynchronize for too few cores.
+class Activity {
+ public:
+  Activity() : busy_spin_(std::thread::hardware_concurrency() >= kBusySpinThreads ? kBusySpin : kIdleSpin) {}
+
+  // Main thread.
+  void Submitted() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
+  void Settled() {
+    last_settled_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    in_flight_.fetch_sub(1, std::memory_order_release);
+  }
+
+  // Consumer threads: whether a wait that began at `since` should still spin at `now`.
+  bool KeepSpinning(Clock::time_point since, Clock::time_point now) const {
+    if (in_flight_.load(std::memory_order_acquire) > 0) return now - since < busy_spin_;
+    const Clock::time_point settled{Clock::duration(last_settled_.load(std::memory_order_relaxed))};
+    return now - std::max(since, settled) < kIdleSpin;
+  }
+
+ private:
+  static constexpr std::chrono::microseconds kIdleSpin{100};
+  static constexpr std::chrono::microseconds kBusySpin{2000};
+  static constexpr unsigned kBusySpinThreads = 4;
+  const std::chrono::microseconds busy_spin_;
+  std::atomic<int64_t> in_flight_{0};
+  std::atomic<Clock::rep> last_settled_{0};
+};
+
+// A FIFO handed from one thread to another. The consumer spins before it sleeps (see Activity).
 class JobQueue {
  public:
+  explicit JobQueue(const Activity& activity) : activity_(activity) {}
+
   // False once stopped: the caller keeps the job (and must not release its JS references off the main thread).
   bool Push(std::unique_ptr<Job>& job) {
     bool wake = false;
@@ -115,9 +173,9 @@ class JobQueue {
 
   // Null once stopped.
   std::unique_ptr<Job> Pop() {
-    const auto spin_until = std::chrono::steady_clock::now() + kSpin;
+    const Clock::time_point since = Clock::now();
     while (size_.load(std::memory_order_acquire) == 0 && !stopped_flag_.load(std::memory_order_acquire) &&
-           std::chrono::steady_clock::now() < spin_until) {
+           activity_.KeepSpinning(since, Clock::now())) {
       std::this_thread::yield();
     }
     std::unique_lock<std::mutex> lock(mutex_);
@@ -147,7 +205,7 @@ class JobQueue {
   }
 
  private:
-  static constexpr std::chrono::microseconds kSpin{100};
+  const Activity& activity_;
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<std::unique_ptr<Job>> items_;
@@ -216,9 +274,11 @@ class StagingPool {
   size_t idle_bytes_ = 0;
 };
 
-// Completion events (no timing), reused: created on demand by the queue thread, returned by the completion thread.
+// Events of one kind (`flags`), reused: created on demand by the queue thread, returned by the completion thread.
 class EventPool {
  public:
+  explicit EventPool(unsigned flags) : flags_(flags) {}
+
   cudaError_t Acquire(cudaEvent_t* event) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -228,7 +288,7 @@ class EventPool {
         return cudaSuccess;
       }
     }
-    return cudaEventCreateWithFlags(event, cudaEventDisableTiming);
+    return cudaEventCreateWithFlags(event, flags_);
   }
 
   void Release(cudaEvent_t event) {
@@ -246,6 +306,7 @@ class EventPool {
   }
 
  private:
+  const unsigned flags_;
   std::mutex mutex_;
   std::vector<cudaEvent_t> idle_;
 };
@@ -281,20 +342,26 @@ class AllocationTable {
 
 class Runtime {
  public:
-  explicit Runtime(Napi::Env env) : env_(env) {}
+  explicit Runtime(Napi::Env env) : env_(env), tracer_(qattn_runtime::TraceFromEnvironment()) {}
 
   ~Runtime() { Stop(); }
 
   // Main thread. Jobs with a promise keep the event loop alive until they settle.
   void Submit(std::unique_ptr<Job> job) {
     EnsureStarted();
-    if (job->deferred && pending_++ == 0) tsfn_.Ref(env_);
+    job->Stamp(qattn_runtime::kSubmitted);
+    if (job->deferred) {
+      if (pending_++ == 0) tsfn_.Ref(env_);
+      activity_.Submitted();
+    }
     queue_.Push(job);
   }
 
   AllocationTable& allocations() { return allocations_; }
   StagingPool& staging() { return staging_; }
   EventPool& events() { return events_; }
+  EventPool& timing_events() { return timing_events_; }
+  Tracer& tracer() { return tracer_; }
 
   // True once the queue thread has created the stream; `stream()` and `pool()` are then fixed.
   bool ready() const { return ready_.load(std::memory_order_acquire); }
@@ -315,6 +382,7 @@ class Runtime {
 
   // Main thread, after a job settled: let the process exit once nothing is pending.
   void OnJobSettled(Napi::Env env) {
+    activity_.Settled();
     if (--pending_ == 0) tsfn_.Unref(env);
   }
 
@@ -330,8 +398,11 @@ class Runtime {
 
   void QueueLoop() {
     while (std::unique_ptr<Job> job = queue_.Pop()) {
+      job->Stamp(qattn_runtime::kPicked);
       if (InitDevice(job->result)) {
+        const bool timed = job->trace && job->deferred && RecordTraceEvent(&job->trace_start);
         job->enqueue(*job, stream_);
+        if (timed && !RecordTraceEvent(&job->trace_end)) ReleaseTraceEvents(*job);
         if (job->deferred) {
           // The event follows everything the job enqueued, also when a step failed: staging buffers of the steps that
           // did run are released only after it.
@@ -344,7 +415,11 @@ class Runtime {
           }
         }
       }
-      if (!job->deferred) continue;  // fire-and-forget: nothing to settle, no JS reference to release
+      job->Stamp(qattn_runtime::kEnqueued);
+      if (!job->deferred) {  // fire-and-forget: nothing to settle, no JS reference to release
+        if (job->trace) tracer_.Record(*job->trace);
+        continue;
+      }
       // If the completion queue is already stopped the environment is closing: the job is leaked on purpose, since
       // its JS references may only be released on the main thread.
       if (!completions_.Push(job)) job.release();
@@ -353,10 +428,18 @@ class Runtime {
 
   void CompletionLoop() {
     while (std::unique_ptr<Job> job = completions_.Pop()) {
+      job->Stamp(qattn_runtime::kCompletionPicked);
       if (job->done != nullptr) {
         Fail(job->result, "device work of the job (cudaEventSynchronize)", cudaEventSynchronize(job->done));
+        job->Stamp(qattn_runtime::kCompleted);
         events_.Release(job->done);
         job->done = nullptr;
+        if (job->trace_end != nullptr && job->result.error.empty()) {
+          // Both events precede `done` on the stream, so both have completed.
+          float ms = 0;
+          if (cudaEventElapsedTime(&ms, job->trace_start, job->trace_end) == cudaSuccess) job->trace->device_ms = ms;
+          cudaGetLastError();
+        }
       } else if (!job->staging.empty() && stream_ != nullptr) {
         // No event could be recorded: copies through staging may still be in flight.
         cudaStreamSynchronize(stream_);
@@ -364,12 +447,34 @@ class Runtime {
       if (job->result.error.empty()) {
         for (const HostCopy& copy : job->host_copies) std::memcpy(copy.host, copy.staging, copy.bytes);
       }
+      ReleaseTraceEvents(*job);
       for (const StagingBlock& block : job->staging) staging_.Release(block);
       job->staging.clear();
       if (job->finish) job->finish(*job);
       // Ownership passes to CompleteJob on the main thread. If the environment is already closing the call fails
       // and the job is leaked on purpose: its JS references may only be released on the main thread.
       tsfn_.NonBlockingCall(job.release());
+    }
+  }
+
+  // Queue thread, tracing only: a timing event recorded on the stream now (false when that failed: no device stage).
+  bool RecordTraceEvent(cudaEvent_t* event) {
+    if (timing_events_.Acquire(event) != cudaSuccess) {
+      cudaGetLastError();
+      *event = nullptr;
+      return false;
+    }
+    if (cudaEventRecord(*event, stream_) == cudaSuccess) return true;
+    cudaGetLastError();
+    timing_events_.Release(*event);
+    *event = nullptr;
+    return false;
+  }
+
+  void ReleaseTraceEvents(Job& job) {
+    for (cudaEvent_t* event : {&job.trace_start, &job.trace_end}) {
+      if (*event != nullptr) timing_events_.Release(*event);
+      *event = nullptr;
     }
   }
 
@@ -417,8 +522,9 @@ class Runtime {
   CompletionTsfn tsfn_;
   std::thread queue_thread_;
   std::thread completion_thread_;
-  JobQueue queue_;
-  JobQueue completions_;
+  Activity activity_;
+  JobQueue queue_{activity_};
+  JobQueue completions_{activity_};
   bool started_ = false;
   size_t pending_ = 0;  // main thread only
   cudaStream_t stream_ = nullptr;
@@ -426,7 +532,9 @@ class Runtime {
   std::atomic<bool> ready_{false};
   AllocationTable allocations_;
   StagingPool staging_;
-  EventPool events_;
+  EventPool events_{cudaEventDisableTiming};
+  EventPool timing_events_{cudaEventDefault};
+  Tracer tracer_;
 };
 
 // Main thread: settle the promise of a finished job. `env` is null when the environment is being torn down.
@@ -437,6 +545,10 @@ void CompleteJob(Napi::Env env, Napi::Function, Runtime* runtime, Job* raw_job) 
     return;
   }
   Napi::HandleScope scope(env);
+  if (job->trace) {
+    job->Stamp(qattn_runtime::kSettling);
+    runtime->tracer().Record(*job->trace);
+  }
   if (job->result.error.empty()) {
     job->deferred->Resolve(job->to_value ? job->to_value(env, job->result) : env.Undefined());
   } else {
@@ -493,7 +605,19 @@ HostView ViewOf(const Napi::TypedArray& array) {
   return {base + array.ByteOffset(), array.ByteLength()};
 }
 
-Napi::Value SubmitWithPromise(const Napi::CallbackInfo& info, std::unique_ptr<Job> job) {
+// Main thread, only while tracing: gives the job its trace, named by the call's string argument `label_arg` when JS
+// passes one (launch, submit and time take the caller's `what`), else by `fallback`.
+void StartTrace(const Napi::CallbackInfo& info, Job& job, const char* fallback, int label_arg = -1) {
+  if (!GetRuntime(info)->tracer().enabled()) return;
+  const bool named = label_arg >= 0 && info[label_arg].IsString();
+  job.trace =
+      std::make_unique<JobTrace>(named ? info[label_arg].As<Napi::String>().Utf8Value() : std::string(fallback));
+}
+
+// Submits a job whose promise the call returns; `fallback` and `label_arg` name it in the trace (StartTrace).
+Napi::Value SubmitWithPromise(const Napi::CallbackInfo& info, std::unique_ptr<Job> job, const char* fallback,
+                              int label_arg = -1) {
+  StartTrace(info, *job, fallback, label_arg);
   job->deferred = std::make_unique<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(info.Env()));
   Napi::Promise promise = job->deferred->Promise();
   GetRuntime(info)->Submit(std::move(job));
@@ -527,46 +651,52 @@ std::string StepLabel(const char* kind, size_t index, size_t count) {
   return std::string(kind) + " " + std::to_string(index + 1) + " of " + std::to_string(count);
 }
 
-// `call` prefixed with the step that made it, when the job has steps.
-std::string InStep(const std::string& label, const std::string& call) {
-  return label.empty() ? call : label + ": " + call;
-}
+// The step of a submit() job a queue-thread call belongs to, or none (a job of one step). Its label is formatted only
+// when a call fails, so that a successful job builds no strings on the queue thread.
+struct Step {
+  const char* kind = nullptr;
+  size_t index = 0;
+  size_t count = 0;
+
+  // `call` prefixed with the step that made it ("upload 2 of 3: …"), when there is a step.
+  std::string In(const std::string& call) const {
+    return kind == nullptr ? call : StepLabel(kind, index, count) + ": " + call;
+  }
+};
 
 // Queue thread. Small copies go through pinned staging so that the DMA runs asynchronously and the queue thread
 // does not wait; larger ones use the pageable host array directly (the driver stages those itself and may wait on
 // the stream first: correct, only slower).
-bool EnqueueUpload(Runtime& runtime, Job& job, const Transfer& transfer, cudaStream_t stream,
-                   const std::string& label) {
+bool EnqueueUpload(Runtime& runtime, Job& job, const Transfer& transfer, cudaStream_t stream, const Step& step) {
   if (transfer.host.bytes == 0) return true;
   void* device = reinterpret_cast<void*>(transfer.pointer);
   const void* source = transfer.host.data;
   if (transfer.host.bytes <= StagingPool::kMaxStaged) {
     StagingBlock block;
     cudaError_t status = runtime.staging().Acquire(transfer.host.bytes, &block);
-    if (Fail(job.result, InStep(label, "cudaHostAlloc (staging)"), status)) return false;
+    if (status != cudaSuccess) return !Fail(job.result, step.In("cudaHostAlloc (staging)"), status);
     job.staging.push_back(block);
     std::memcpy(block.data, transfer.host.data, transfer.host.bytes);
     source = block.data;
   }
-  return !Fail(job.result, InStep(label, "cudaMemcpyAsync(host to device)"),
-               cudaMemcpyAsync(device, source, transfer.host.bytes, cudaMemcpyHostToDevice, stream));
+  const cudaError_t status = cudaMemcpyAsync(device, source, transfer.host.bytes, cudaMemcpyHostToDevice, stream);
+  return status == cudaSuccess || !Fail(job.result, step.In("cudaMemcpyAsync(host to device)"), status);
 }
 
-bool EnqueueDownload(Runtime& runtime, Job& job, const Transfer& transfer, cudaStream_t stream,
-                     const std::string& label) {
+bool EnqueueDownload(Runtime& runtime, Job& job, const Transfer& transfer, cudaStream_t stream, const Step& step) {
   if (transfer.host.bytes == 0) return true;
   const void* device = reinterpret_cast<const void*>(transfer.pointer);
   void* target = transfer.host.data;
   if (transfer.host.bytes <= StagingPool::kMaxStaged) {
     StagingBlock block;
     cudaError_t status = runtime.staging().Acquire(transfer.host.bytes, &block);
-    if (Fail(job.result, InStep(label, "cudaHostAlloc (staging)"), status)) return false;
+    if (status != cudaSuccess) return !Fail(job.result, step.In("cudaHostAlloc (staging)"), status);
     job.staging.push_back(block);
     job.host_copies.push_back({transfer.host.data, block.data, transfer.host.bytes});
     target = block.data;
   }
-  return !Fail(job.result, InStep(label, "cudaMemcpyAsync(device to host)"),
-               cudaMemcpyAsync(target, device, transfer.host.bytes, cudaMemcpyDeviceToHost, stream));
+  const cudaError_t status = cudaMemcpyAsync(target, device, transfer.host.bytes, cudaMemcpyDeviceToHost, stream);
+  return status == cudaSuccess || !Fail(job.result, step.In("cudaMemcpyAsync(device to host)"), status);
 }
 
 qattn_launch_fn LauncherArg(const Napi::Value& value, const std::string& name) {
@@ -584,10 +714,10 @@ std::vector<uint8_t> ArgsBytes(const Napi::Value& value, const std::string& name
 // Queue thread: runs one launcher on the stream. A failed launch leaves its error as the thread's last CUDA error,
 // which would otherwise be reported by the next launcher that checks cudaGetLastError(): clear it.
 bool RunLauncher(JobResult& result, qattn_launch_fn launcher, const std::vector<uint8_t>& args, cudaStream_t stream,
-                 const std::string& label) {
+                 const Step& step) {
   const char* error = launcher(args.data(), args.size(), stream);
   if (error == nullptr) return true;
-  if (result.error.empty()) result.error = InStep(label, error);
+  if (result.error.empty()) result.error = step.In(error);
   cudaGetLastError();
   return false;
 }
@@ -670,7 +800,7 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   job->to_value = [](Napi::Env settle_env, const JobResult& result) -> Napi::Value {
     return Napi::BigInt::New(settle_env, result.pointer);
   };
-  return SubmitWithPromise(info, std::move(job));
+  return SubmitWithPromise(info, std::move(job), "alloc");
 }
 
 // free(pointer): boolean. The allocation leaves the live table at once; the free runs in stream order, after every
@@ -689,6 +819,7 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
       Fail(self.result, "cudaFree", cudaFree(device));
     }
   };
+  StartTrace(info, *job, "free");
   runtime->Submit(std::move(job));
   return Napi::Boolean::New(info.Env(), true);
 }
@@ -701,12 +832,12 @@ Napi::Value Copy(const Napi::CallbackInfo& info, bool to_device) {
   Transfer transfer = TransferArg(info.Env(), runtime, *job, info[0], info[1], call);
   job->enqueue = [runtime, transfer, to_device](Job& self, cudaStream_t stream) {
     if (to_device) {
-      EnqueueUpload(*runtime, self, transfer, stream, "");
+      EnqueueUpload(*runtime, self, transfer, stream, Step{});
     } else {
-      EnqueueDownload(*runtime, self, transfer, stream, "");
+      EnqueueDownload(*runtime, self, transfer, stream, Step{});
     }
   };
-  return SubmitWithPromise(info, std::move(job));
+  return SubmitWithPromise(info, std::move(job), call);
 }
 
 Napi::Value Upload(const Napi::CallbackInfo& info) { return Copy(info, true); }
@@ -723,21 +854,23 @@ Napi::Value Memset(const Napi::CallbackInfo& info) {
   job->enqueue = [pointer, value, bytes](Job& self, cudaStream_t stream) {
     Fail(self.result, "cudaMemsetAsync", cudaMemsetAsync(reinterpret_cast<void*>(pointer), value, bytes, stream));
   };
-  return SubmitWithPromise(info, std::move(job));
+  return SubmitWithPromise(info, std::move(job), "memset");
 }
 
-// launch(launcher, args): Promise<void>. Resolves once the launched work has finished on the device.
+// launch(launcher, args, label?): Promise<void>. Resolves once the launched work has finished on the device. `label`
+// names the job in the trace.
 Napi::Value Launch(const Napi::CallbackInfo& info) {
   qattn_launch_fn launcher = LauncherArg(info[0], "launcher");
   std::vector<uint8_t> args = ArgsBytes(info[1], "args");
   auto job = std::make_unique<Job>();
   job->enqueue = [launcher, args = std::move(args)](Job& self, cudaStream_t stream) {
-    RunLauncher(self.result, launcher, args, stream, "");
+    RunLauncher(self.result, launcher, args, stream, Step{});
   };
-  return SubmitWithPromise(info, std::move(job));
+  return SubmitWithPromise(info, std::move(job), "launch", 2);
 }
 
-// submit({ uploads: [{pointer, host}], launches: [{launcher, args}], downloads: [{pointer, host}] }): Promise<void>.
+// submit({ uploads: [{pointer, host}], launches: [{launcher, args}], downloads: [{pointer, host}] }, label?):
+// Promise<void>.
 // One job: every upload, then every launch, then every download; the first failing step ends the job and names
 // itself ("launch 2 of 3: …").
 Napi::Value SubmitSteps(const Napi::CallbackInfo& info) {
@@ -772,20 +905,21 @@ Napi::Value SubmitSteps(const Napi::CallbackInfo& info) {
   job->enqueue = [runtime, uploads = std::move(uploads), launches = std::move(launches),
                   downloads = std::move(downloads)](Job& self, cudaStream_t stream) {
     for (size_t i = 0; i < uploads.size(); ++i) {
-      if (!EnqueueUpload(*runtime, self, uploads[i], stream, StepLabel("upload", i, uploads.size()))) return;
+      if (!EnqueueUpload(*runtime, self, uploads[i], stream, Step{"upload", i, uploads.size()})) return;
     }
     for (size_t i = 0; i < launches.size(); ++i) {
       const auto& [launcher, args] = launches[i];
-      if (!RunLauncher(self.result, launcher, args, stream, StepLabel("launch", i, launches.size()))) return;
+      if (!RunLauncher(self.result, launcher, args, stream, Step{"launch", i, launches.size()})) return;
     }
     for (size_t i = 0; i < downloads.size(); ++i) {
-      if (!EnqueueDownload(*runtime, self, downloads[i], stream, StepLabel("download", i, downloads.size()))) return;
+      if (!EnqueueDownload(*runtime, self, downloads[i], stream, Step{"download", i, downloads.size()})) return;
     }
   };
-  return SubmitWithPromise(info, std::move(job));
+  return SubmitWithPromise(info, std::move(job), "submit", 1);
 }
 
-// time(launcher, args, warmup, repeats): Promise<number[]> — milliseconds of each repeat, timed with CUDA events.
+// time(launcher, args, warmup, repeats, label?): Promise<number[]> — milliseconds of each repeat, timed with CUDA
+// events.
 Napi::Value Time(const Napi::CallbackInfo& info) {
   qattn_launch_fn launcher = LauncherArg(info[0], "launcher");
   std::vector<uint8_t> args = ArgsBytes(info[1], "args");
@@ -797,14 +931,14 @@ Napi::Value Time(const Napi::CallbackInfo& info) {
   auto events = std::make_shared<std::vector<cudaEvent_t>>(2 * static_cast<size_t>(repeats), nullptr);
   job->enqueue = [launcher, args = std::move(args), warmup, repeats, events](Job& self, cudaStream_t stream) {
     for (int i = 0; i < warmup; ++i) {
-      if (!RunLauncher(self.result, launcher, args, stream, "")) return;
+      if (!RunLauncher(self.result, launcher, args, stream, Step{})) return;
     }
     for (auto& event : *events) {
       if (Fail(self.result, "cudaEventCreate", cudaEventCreate(&event))) return;
     }
     for (int i = 0; i < repeats; ++i) {
       if (Fail(self.result, "cudaEventRecord", cudaEventRecord((*events)[2 * i], stream))) return;
-      if (!RunLauncher(self.result, launcher, args, stream, "")) return;
+      if (!RunLauncher(self.result, launcher, args, stream, Step{})) return;
       if (Fail(self.result, "cudaEventRecord", cudaEventRecord((*events)[2 * i + 1], stream))) return;
     }
   };
@@ -824,7 +958,7 @@ Napi::Value Time(const Napi::CallbackInfo& info) {
     for (size_t i = 0; i < result.samples_ms.size(); ++i) samples.Set(static_cast<uint32_t>(i), result.samples_ms[i]);
     return samples;
   };
-  return SubmitWithPromise(info, std::move(job));
+  return SubmitWithPromise(info, std::move(job), "time", 4);
 }
 
 // synchronize(): Promise<void> — resolves once everything submitted before it has finished. The job enqueues
@@ -832,7 +966,7 @@ Napi::Value Time(const Napi::CallbackInfo& info) {
 Napi::Value Synchronize(const Napi::CallbackInfo& info) {
   auto job = std::make_unique<Job>();
   job->enqueue = [](Job&, cudaStream_t) {};
-  return SubmitWithPromise(info, std::move(job));
+  return SubmitWithPromise(info, std::move(job), "synchronize");
 }
 
 // trimCaches(): Promise<void> — once everything submitted before has finished (so that its frees have run), returns
@@ -848,8 +982,9 @@ Napi::Value TrimCaches(const Napi::CallbackInfo& info) {
     if (runtime->pool() != nullptr) Fail(self.result, "cudaMemPoolTrimTo", cudaMemPoolTrimTo(runtime->pool(), 0));
     runtime->staging().Trim();
     runtime->events().Trim();
+    runtime->timing_events().Trim();
   };
-  return SubmitWithPromise(info, std::move(job));
+  return SubmitWithPromise(info, std::move(job), "trimCaches");
 }
 
 // memInfo(): Promise<{ free, total }> in bytes.
@@ -868,12 +1003,27 @@ Napi::Value MemInfo(const Napi::CallbackInfo& info) {
     out.Set("total", result.mem_total);
     return out;
   };
-  return SubmitWithPromise(info, std::move(job));
+  return SubmitWithPromise(info, std::move(job), "memInfo");
 }
 
 Napi::Value LiveBuffers(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(GetRuntime(info)->allocations().Count()));
 }
+
+// tracing(): boolean — whether jobs submitted now are traced (QATTN_CUDA_TRACE at load, then setTrace).
+Napi::Value Tracing(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), GetRuntime(info)->tracer().enabled());
+}
+
+// setTrace(enabled): traces the jobs submitted from now on, or stops; records already taken stay until traceTake().
+Napi::Value SetTrace(const Napi::CallbackInfo& info) {
+  if (!info[0].IsBoolean()) throw Napi::TypeError::New(info.Env(), "setTrace: enabled must be a boolean");
+  GetRuntime(info)->tracer().set_enabled(info[0].As<Napi::Boolean>().Value());
+  return info.Env().Undefined();
+}
+
+// traceTake(): the stage durations of the traced jobs settled since the last call (job_trace.h, Tracer::Take).
+Napi::Value TraceTake(const Napi::CallbackInfo& info) { return GetRuntime(info)->tracer().Take(info.Env()); }
 
 // Arguments of the built-in launchers; TypeScript packs it (src/runtime.ts builtinArgs).
 struct QattnBuiltinArgs {
@@ -953,6 +1103,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("trimCaches", Napi::Function::New(env, TrimCaches, "trimCaches"));
   exports.Set("memInfo", Napi::Function::New(env, MemInfo, "memInfo"));
   exports.Set("liveBuffers", Napi::Function::New(env, LiveBuffers, "liveBuffers"));
+  exports.Set("tracing", Napi::Function::New(env, Tracing, "tracing"));
+  exports.Set("setTrace", Napi::Function::New(env, SetTrace, "setTrace"));
+  exports.Set("traceTake", Napi::Function::New(env, TraceTake, "traceTake"));
   return exports;
 }
 

@@ -3,6 +3,7 @@
 import { isQattnError, resolveShape } from '@qattn/quant-core';
 import { describe, expect, it } from 'vitest';
 import {
+  ATTENTION_ARGS_IO_OFFSETS,
   type AttentionArgFields,
   type AttentionKernelBinding,
   type AttentionProblem,
@@ -48,7 +49,7 @@ function fakeRuntime(recorder: Recorder, computeCapability: [number, number] = [
       recorder.launches.push({ launcher, args });
     },
     async time(_launcher: bigint, args: Uint8Array, _what: string, _warmup: number, repeats: number) {
-      recorder.timed.push(args[0]);
+      recorder.timed.push(stagesOf(args));
       return Array.from({ length: repeats }, (_, i) => 1 + i);
     },
   };
@@ -59,7 +60,7 @@ function fakeBinding(recorder: Recorder, overrides: Partial<AttentionKernelBindi
   const { headDims, keyBlocks } = attentionCapabilities('turbo-attn');
   return {
     abiVersion: 1,
-    argsBytes: 208,
+    argsBytes: ARGS_BYTES,
     launcher: 0xabcn,
     capabilitiesEntry: 'turbo-attn',
     headDims,
@@ -84,11 +85,25 @@ function fakeBinding(recorder: Recorder, overrides: Partial<AttentionKernelBindi
     }),
     packArgs: (fields) => {
       recorder.packed.push(fields);
-      return Uint8Array.of(fields.stages);
+      return fakePack(fields);
     },
     archPath: () => ({ path: 'sm80' }),
     ...overrides,
   };
+}
+
+/** Bytes of the fake's argument block; `stages` sits in its last byte, the tensors at ATTENTION_ARGS_IO_OFFSETS. */
+const ARGS_BYTES = 208;
+const stagesOf = (args: Uint8Array) => args[ARGS_BYTES - 1];
+const pointerAt = (args: Uint8Array, name: keyof typeof ATTENTION_ARGS_IO_OFFSETS) =>
+  new DataView(args.buffer, args.byteOffset, args.byteLength).getBigUint64(ATTENTION_ARGS_IO_OFFSETS[name], true);
+
+function fakePack(fields: AttentionArgFields): Uint8Array {
+  const args = new Uint8Array(ARGS_BYTES);
+  const view = new DataView(args.buffer);
+  for (const name of ['q', 'k', 'v', 'out'] as const) view.setBigUint64(ATTENTION_ARGS_IO_OFFSETS[name], fields[name], true);
+  args[ARGS_BYTES - 1] = fields.stages;
+  return args;
 }
 
 const recorder = (): Recorder => ({ live: new Set(), allocations: 0, submits: [], launches: [], timed: [], packed: [] });
@@ -125,7 +140,7 @@ describe('AttentionRunner', () => {
     expect(rec.submits.length).toBe(3);
     for (const job of rec.submits) {
       expect(job.uploads?.length).toBe(3);
-      expect(job.launches).toEqual([{ launcher: 0xabcn, args: Uint8Array.of(3) }]);
+      expect(job.launches?.map(({ launcher, args }) => [launcher, stagesOf(args)])).toEqual([[0xabcn, 3]]);
       expect(job.downloads?.length).toBe(1);
     }
     runner.plans.clear();
@@ -168,7 +183,7 @@ describe('AttentionRunner', () => {
     runner.plans.clear();
   });
 
-  it('a device call packs the caller tensors and a new output; bad inputs are rejected and free nothing of theirs', async () => {
+  it('a device call is one launch on the caller tensors and a new output; bad inputs are rejected and free nothing of theirs', async () => {
     const rec = recorder();
     const runtime = fakeRuntime(rec);
     const runner = createAttentionRunner({ packageName: '@qattn/test', runtime, binding: fakeBinding(rec) });
@@ -179,6 +194,16 @@ describe('AttentionRunner', () => {
     expect(rec.launches.length).toBe(1);
     expect(rec.packed[0]).toMatchObject({ q: q.pointer, k: k.pointer, v: v.pointer, out: out.pointer, stages: 3 });
     out.dispose();
+    // Later calls reuse the plan's packed block (no packArgs through Node-API) with their own tensors patched in.
+    const k2 = await runtime.empty('float32', [1, 1, 200, 64]);
+    const outs = [await runner.runDevice(q, k2, v, problem), await runner.runDevice(q, k, v, problem)];
+    expect(rec.packed.length).toBe(1);
+    expect(rec.launches.length).toBe(3);
+    const [, second, third] = rec.launches.map(({ args }) => args);
+    expect([pointerAt(second, 'q'), pointerAt(second, 'k'), pointerAt(second, 'v'), pointerAt(second, 'out')]).toEqual([q.pointer, k2.pointer, v.pointer, outs[0].pointer]);
+    expect([pointerAt(third, 'k'), pointerAt(third, 'out'), stagesOf(third)]).toEqual([k.pointer, outs[1].pointer, 3]);
+    expect(second).not.toBe(third);
+    for (const t of [k2, ...outs]) t.dispose();
     const wrong = await runtime.empty('int8', [1, 2, 100, 64]);
     await expect(runner.runDevice(wrong, k, v, problem)).rejects.toSatisfy((err) => isQattnError(err, 'ERR_QATTN_DTYPE') && /q must be a float32/.test((err as Error).message));
     const short = await runtime.empty('float32', [1, 1, 199, 64]);

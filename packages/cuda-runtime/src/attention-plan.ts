@@ -171,6 +171,12 @@ export interface CudaBenchmarkResult extends BenchmarkResult {
 
 type WorkspaceName = 'qInt8' | 'qScale' | 'kInt8' | 'kScale' | 'vT' | 'vScale' | 'kMean' | 'vMean' | 'statPartial';
 
+/**
+ * Byte offsets of the caller's tensors in the packed `AttentionArgs` block (static_assert in attention_args.h): a
+ * device-resident call patches these in the plan's packed block instead of packing every field again.
+ */
+export const ATTENTION_ARGS_IO_OFFSETS = { q: 0, k: 8, v: 16, out: 24 } as const;
+
 /** The plan-cache key of a problem: everything the packed argument block depends on besides tensor addresses. */
 export function attentionPlanKey(problem: AttentionProblem): string {
   const { shape, scale, causal, flags } = problem;
@@ -211,6 +217,7 @@ async function allocateAll<K extends string>(runtime: CudaRuntime, sizes: Record
  */
 export class AttentionPlan implements PlanResource {
   #io: { q: DeviceTensor; k: DeviceTensor; v: DeviceTensor; out: DeviceTensor; args: Uint8Array } | undefined;
+  #deviceArgs: Uint8Array | undefined;
   #ioPending: Promise<void> | undefined;
   #disposed = false;
 
@@ -293,6 +300,19 @@ export class AttentionPlan implements PlanResource {
     });
   }
 
+  /**
+   * The argument block of a device-resident call (quantize + attention) on these tensors: the plan's block, packed on
+   * its first call through the binding, with the caller's four pointers patched in ({@link ATTENTION_ARGS_IO_OFFSETS}).
+   * A fresh array per call, so a launch in flight never sees the next call's pointers.
+   */
+  deviceArgs(tensors: { q: DeviceTensor; k: DeviceTensor; v: DeviceTensor; out: DeviceTensor }): Uint8Array {
+    this.#deviceArgs ??= this.pack(tensors, this.binding.stageQuantize | this.binding.stageAttention);
+    const args = this.#deviceArgs.slice();
+    const view = new DataView(args.buffer);
+    for (const name of ['q', 'k', 'v', 'out'] as const) view.setBigUint64(ATTENTION_ARGS_IO_OFFSETS[name], tensors[name].pointer, true);
+    return args;
+  }
+
   #sasExponent(): number {
     if (this.problem.flags.sasEvaluation !== 'unit') return this.binding.exponentSas;
     if (this.binding.exponentSasUnit === undefined) {
@@ -372,9 +392,12 @@ export class AttentionRunner {
   readonly capabilities: AttentionKernelCapabilities;
   /** The kernel path arch dispatch runs on this device. */
   readonly archPath: 'sm80' | 'sm90';
+  /** Names the calls' jobs in errors and in the runtime's trace. */
+  readonly #what: string;
 
   /** @internal Use {@link createAttentionRunner}. */
   constructor(readonly options: AttentionRunnerOptions) {
+    this.#what = `${options.packageName} attention`;
     this.plans = new PlanCache<AttentionPlan>({ name: `${options.packageName} cuda`, capacity: options.capacity ?? 8 });
     this.capabilities = attentionCapabilities(options.binding.capabilitiesEntry);
     const [major, minor] = options.runtime.device.computeCapability;
@@ -412,7 +435,7 @@ export class AttentionRunner {
           launches: [{ launcher: this.binding.launcher, args: io.args }],
           downloads: [{ tensor: io.out, host: out }],
         },
-        `${this.options.packageName} attention`,
+        this.#what,
       );
       return out;
     });
@@ -429,10 +452,7 @@ export class AttentionRunner {
     checkDeviceInput('v', v, kvDims);
     const out = await this.runtime.empty('float32', qDims);
     try {
-      await this.#plan(problem, (plan) => {
-        const args = plan.pack({ q, k, v, out }, this.binding.stageQuantize | this.binding.stageAttention);
-        return this.runtime.launch(this.binding.launcher, args, `${this.options.packageName} attention`);
-      });
+      await this.#plan(problem, (plan) => this.runtime.launch(this.binding.launcher, plan.deviceArgs({ q, k, v, out }), this.#what));
       return out;
     } catch (err) {
       out.dispose();

@@ -37,6 +37,21 @@ export interface NativeSubmitJob {
 }
 
 /**
+ * The records of traced jobs (native/job_trace.h): one row of `stages.length` durations in microseconds per job, NaN
+ * where the job did not reach a stage. `summarizeTrace` (src/trace.ts) turns them into medians.
+ */
+export interface NativeTrace {
+  /** Stage names, the columns of `values`. */
+  stages: readonly string[];
+  /** Distinct job labels; `label[i]` indexes them. */
+  labels: readonly string[];
+  label: Uint32Array;
+  values: Float64Array;
+  /** Records not kept because the addon's buffer was full. */
+  dropped: number;
+}
+
+/**
  * Launchers of the runtime addon itself (`qattn_launch_fn`s without kernels). Their args are `QattnBuiltinArgs`
  * (32 bytes, little-endian: u64 dst, u64 src, u64 bytes, i32 value, 4 bytes padding); see `CudaRuntime.fillStep`.
  */
@@ -62,6 +77,8 @@ export interface NativeBuiltinLaunchers {
  * `alloc` is the exception to the queue: once the stream exists, it calls cudaMallocFromPoolAsync on the calling
  * thread and returns a settled promise (stream-ordered allocation needs no wait). Rejections are plain Errors with a
  * `cudaStatus` number; {@link CudaRuntime} turns them into `QattnError`s.
+ *
+ * The `label` of `launch`, `submit` and `time` names the job in the stage trace (`QATTN_CUDA_TRACE=1`), nowhere else.
  */
 export interface Binding {
   /** Version of the launcher ABI (native/include/qattn/launch_abi.h) that kernel addons must match. */
@@ -76,18 +93,24 @@ export interface Binding {
   download(pointer: bigint, host: ArrayBufferView): Promise<void>;
   memset(pointer: bigint, byteValue: number, bytes: number): Promise<void>;
   /** Calls a `qattn_launch_fn` of a kernel addon with the packed `args` on the stream; resolves once it finished. */
-  launch(launcher: bigint, args: Uint8Array): Promise<void>;
+  launch(launcher: bigint, args: Uint8Array, label?: string): Promise<void>;
   /**
    * One job: every upload, then every launch, then every download, one event, one promise. Rejects with the failing
    * step named ("upload 2 of 3: …"); later steps are skipped.
    */
-  submit(job: NativeSubmitJob): Promise<void>;
+  submit(job: NativeSubmitJob, label?: string): Promise<void>;
   /** Runs the launcher `warmup` times, then `repeats` times between CUDA events; resolves to each repeat's ms. */
-  time(launcher: bigint, args: Uint8Array, warmup: number, repeats: number): Promise<number[]>;
+  time(launcher: bigint, args: Uint8Array, warmup: number, repeats: number, label?: string): Promise<number[]>;
   /** Resolves once everything submitted before has finished. */
   synchronize(): Promise<void>;
   /** After everything submitted before: trims the memory pool to its live allocations and frees idle pinned staging. */
   trimCaches(): Promise<void>;
   memInfo(): Promise<{ free: number; total: number }>;
   liveBuffers(): number;
+  /** Whether jobs submitted now are traced: `QATTN_CUDA_TRACE=1` when the addon loaded, then `setTrace`. */
+  tracing?(): boolean;
+  /** Traces the jobs submitted from now on (or stops); zero cost while off. Absent in addons built before the trace. */
+  setTrace?(enabled: boolean): void;
+  /** The records of the traced jobs settled since the last call, which it forgets. */
+  traceTake?(): NativeTrace;
 }

@@ -1,4 +1,4 @@
-export type { Binding, NativeBuiltinLaunchers, NativeLaunch, NativeProbe, NativeSubmitJob, NativeTransfer } from './binding.js';
+export type { Binding, NativeBuiltinLaunchers, NativeLaunch, NativeProbe, NativeSubmitJob, NativeTrace, NativeTransfer } from './binding.js';
 export { loadAddon, packageRoot } from './node-loader.js';
 export {
   CudaRuntime,
@@ -14,3 +14,4 @@ export { DeviceTensor, type DeviceDType, type HostArrayOf, DTYPE_BYTES } from '.
 export * from './plan-cache.js';
 export * from './capabilities.js';
 export * from './attention-plan.js';
+export * from './trace.js';

@@ -32,6 +32,7 @@ import type { Binding, NativeProbe, NativeTransfer } from './binding.js';
 import { loadAddon, packageRoot } from './node-loader.js';
 import { PlanCache } from './plan-cache.js';
 import { DTYPE_BYTES, type DeviceDType, DeviceTensor } from './tensor.js';
+import { type CudaTraceSummary, summarizeTrace } from './trace.js';
 
 /** The CUDA device the runtime drives (device 0 of the driver's primary context). */
 export interface CudaDeviceInfo {
@@ -226,7 +227,7 @@ export class CudaRuntime {
     const downloads = transfers('download', job.downloads);
     const launches = job.launches ?? [];
     try {
-      await this.binding.submit({ uploads, launches, downloads });
+      await this.binding.submit({ uploads, launches, downloads }, what);
     } catch (err) {
       throw deviceError(err, what);
     }
@@ -270,7 +271,7 @@ export class CudaRuntime {
    */
   async launch(launcher: bigint, args: Uint8Array, what: string): Promise<void> {
     try {
-      await this.binding.launch(launcher, args);
+      await this.binding.launch(launcher, args, what);
     } catch (err) {
       throw deviceError(err, what);
     }
@@ -279,7 +280,7 @@ export class CudaRuntime {
   /** Times a launcher with CUDA events: `warmup` untimed launches, then one sample (ms) per repeat. */
   async time(launcher: bigint, args: Uint8Array, what: string, warmup: number, repeats: number): Promise<number[]> {
     try {
-      return await this.binding.time(launcher, args, warmup, repeats);
+      return await this.binding.time(launcher, args, warmup, repeats, what);
     } catch (err) {
       throw deviceError(err, what);
     }
@@ -306,6 +307,36 @@ export class CudaRuntime {
   /** Number of device allocations not yet disposed, across every package (leak tests compare it before/after). */
   liveBuffers(): number {
     return this.binding.liveBuffers();
+  }
+
+  /**
+   * Whether the jobs submitted now are traced (src/trace.ts): on when `QATTN_CUDA_TRACE=1` was set as the addon
+   * loaded, or after {@link setTracing}. Tracing stamps each job at every thread hand-over and times its device work;
+   * off, it costs nothing measurable.
+   */
+  get tracing(): boolean {
+    return this.binding.tracing?.() ?? false;
+  }
+
+  /** Traces the jobs submitted from now on, or stops. `ERR_QATTN_BACKEND_UNAVAILABLE` for an addon without the trace. */
+  setTracing(enabled: boolean): void {
+    if (!this.binding.setTrace) {
+      throw new QattnError('ERR_QATTN_BACKEND_UNAVAILABLE', 'cuda trace: the runtime addon was built without the stage trace: rebuild it', { call: 'setTracing' });
+    }
+    this.binding.setTrace(enabled);
+  }
+
+  /**
+   * The stage trace of the traced jobs settled since the previous call (which it forgets): median and p90 of each
+   * stage, per job label (a launch's or submit's `what`, or `upload`, `free`, …). Empty while nothing was traced.
+   *
+   *   rt.traceSummary();                            // forget what came before
+   *   for (let i = 0; i < 1000; i++) await call();
+   *   console.log(rt.traceSummary().labels);        // [{ label: 'turboDecode cuda', jobs: 1000, stages: { queue: { medianUs, p90Us, count }, … } }, …]
+   */
+  traceSummary(): CudaTraceSummary {
+    const raw = this.binding.traceTake?.();
+    return raw ? summarizeTrace(raw) : { jobs: 0, dropped: 0, labels: [] };
   }
 }
 

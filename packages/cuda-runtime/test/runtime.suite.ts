@@ -292,6 +292,41 @@ export function defineRuntimeSuite({ describe, it }: TestApi): void {
       assert.ok(Number.isFinite(perCallUs));
       t.dispose();
     });
+
+    it('the stage trace times every hand-over of traced jobs, labels them, and stops when switched off (printed)', async () => {
+      const rt = getCudaRuntime();
+      const wasTracing = rt.tracing;
+      const t = await rt.empty('uint8', [256]);
+      const step = rt.fillStep(t, 0);
+      try {
+        rt.setTracing(true);
+        rt.traceSummary();
+        const calls = 500;
+        for (let i = 0; i < calls; i++) await rt.launch(step.launcher, step.args, 'traced fill');
+        (await rt.empty('uint8', [16])).dispose();
+        await rt.synchronize();
+        const summary = rt.traceSummary();
+        const fill = summary.labels.find((l) => l.label === 'traced fill');
+        assert.ok(fill, `labels: ${summary.labels.map((l) => l.label).join(', ')}`);
+        assert.equal(fill.jobs, calls);
+        for (const stage of ['queue', 'enqueue', 'handoff', 'wait', 'device', 'settle', 'total'] as const) {
+          const stats = fill.stages[stage];
+          assert.ok(stats && stats.count === calls && stats.medianUs >= 0 && stats.p90Us >= stats.medianUs, `${stage}: ${JSON.stringify(stats)}`);
+        }
+        assert.ok(fill.stages.total!.medianUs >= fill.stages.wait!.medianUs);
+        // A free never reaches the completion thread: it has the queue-thread stages only.
+        const free = summary.labels.find((l) => l.label === 'free');
+        assert.deepEqual(Object.keys(free?.stages ?? {}), ['queue', 'enqueue']);
+        const line = Object.entries(fill.stages).map(([stage, s]) => `${stage} ${s.medianUs.toFixed(1)}/${s.p90Us.toFixed(1)}`);
+        console.log(`cuda-runtime: trace of an awaited launch (median/p90 µs): ${line.join(', ')}`);
+        rt.setTracing(false);
+        await rt.launch(step.launcher, step.args, 'untraced fill');
+        assert.equal(rt.traceSummary().jobs, 0);
+      } finally {
+        rt.setTracing(wasTracing);
+        t.dispose();
+      }
+    });
   });
 
   describe('cuda-runtime plans and leaks', () => {

@@ -9,7 +9,9 @@ import type { TurboDecodeOptions } from '@qattn/turbo-attn';
 import type { InputTensors } from '../algorithms.js';
 import type { InputSource } from '../inputs.js';
 import { type CellShape, shapeLabel } from '../metrics.js';
+import type { TraceSink } from '../overhead/run.js';
 import { callStats, hostOverheadUs, overheadVerdict } from '../overhead/stats.js';
+import { formatTrace, openTraceWindow } from '../overhead/trace.js';
 import type { ApiCudaRuntime, ApiDeviceTensor, ApiWebGpuRuntime, ReferencePackage } from '../packages.js';
 import type { BackendName } from '../presets.js';
 import type { CellError, CellStatus } from '../sweep.js';
@@ -62,6 +64,11 @@ export interface DecodeCacheDependencies {
   shapePeers?: (shape: CellShape, inputs: InputTensors, score: ScoreOutput, backends: ReadonlySet<BackendName>) => Promise<void>;
   now?: () => number;
   onProgress?: (done: number, total: number, label: string) => void;
+  /**
+   * Receives the CUDA runtime's stage trace of each row's device-resident steps when it traces (QATTN_CUDA_TRACE=1);
+   * default: printed to stderr.
+   */
+  onTrace?: TraceSink;
 }
 
 /** The timer label of each backend's device timers (`benchmarkDecode`). */
@@ -183,10 +190,15 @@ async function measureDeviceStep(
     };
     for (let i = 0; i < Math.max(settings.warmup, 10); i++) await step();
     const samplesMs = new Array<number>(settings.calls);
+    const window = backend === 'cuda' ? openTraceWindow(runtime()) : undefined;
     for (let i = 0; i < settings.calls; i++) {
       const start = now();
       await step();
       samplesMs[i] = now() - start;
+    }
+    if (window) {
+      const sink = deps.onTrace ?? ((title, summary) => void process.stderr.write(formatTrace(title, summary)));
+      sink(`${row.algorithm} ${row.cache} ${shapeLabel(row.shape)} device-resident steps, ${settings.calls} calls`, window.take());
     }
     const wall = callStats(samplesMs);
     const result: DeviceStepOverhead = { status: 'ok', wall };

@@ -2,6 +2,7 @@ import { createAlgorithms } from '../algorithms.js';
 import { createInputSource } from '../inputs.js';
 import { runOverhead } from '../overhead/run.js';
 import { createOverheadSubjects } from '../overhead/subjects.js';
+import { formatTrace } from '../overhead/trace.js';
 import { type GpuBackendName, loadKernelPackages, loadReferencePackage, loadRuntimePackages } from '../packages.js';
 import { createProgressBar } from '../progress.js';
 import { shapeLabel } from '../metrics.js';
@@ -35,10 +36,17 @@ export async function runOverheadMode(ctx: RunContext): Promise<number> {
       `${config.calls} calls per entry after ${config.warmup} warm-up calls\nbackends:\n${describeBackends(backendReport).join('\n')}\n`,
   );
   const bar = createProgressBar(output.progress, 'overhead', io.progressStream);
+  const traces: string[] = [];
   const overhead = await runOverhead(
     config.shapes,
     { warmup: config.warmup, calls: config.calls, kernelRepeats: config.repeats },
-    { subjects, inputs: (shape) => inputs.generate(shape, config.seed), onProgress: (done, total, label) => bar.update(done, total, label) },
+    {
+      subjects,
+      inputs: (shape) => inputs.generate(shape, config.seed),
+      onProgress: (done, total, label) => bar.update(done, total, label),
+      // QATTN_CUDA_TRACE=1: where each entry's host round trip goes, stage by stage (printed after the table).
+      onTrace: (title, summary) => traces.push(formatTrace(title, summary)),
+    },
   );
   bar.stop();
 
@@ -49,6 +57,7 @@ export async function runOverheadMode(ctx: RunContext): Promise<number> {
   }
   const report = buildReport(ctx, { sweptBackends: backends, inputs: inputs.name, backends: backendReport, overhead });
   await writeOutputs(report, output, io);
+  for (const trace of traces) io.stdout(trace);
   const failed = overhead.rows.filter((r) => r.pass === false).length;
   if (failed) io.stderr(`${failed} overhead row(s) missed a target, leaked or failed; see the table\n`);
   return output.strict && failed ? EXIT_CELL_ERRORS : 0;

@@ -5,6 +5,7 @@
  * calls (live device buffers, free device memory, RSS). The runner only sees {@link OverheadSubject}s, so tests drive
  * it with fakes; src/overhead/subjects.ts builds the real ones from the packages.
  */
+import type { CudaTraceSummary } from '@qattn/cuda-runtime';
 import type { BackendAvailability, InputTensors, Timing } from '../algorithms.js';
 import { type CellShape, shapeLabel } from '../metrics.js';
 import type { GpuBackendName } from '../packages.js';
@@ -24,6 +25,7 @@ import {
   type OverheadTargets,
   overheadVerdict,
 } from './stats.js';
+import type { TraceWindow } from './trace.js';
 
 /** One prepared entry: inputs already where the entry wants them; `call()` is one awaited call, output released. */
 export interface PreparedCall {
@@ -47,7 +49,12 @@ export interface OverheadSubject {
   memory(): Promise<MemorySnapshot>;
   /** Releases the runtime's cached plans; resolves to what was called, or undefined when the runtime offers nothing. */
   releaseCaches(): Promise<string | undefined>;
+  /** Starts tracing the runtime's jobs (src/overhead/trace.ts); undefined when it does not trace (QATTN_CUDA_TRACE unset). */
+  traceWindow?(): TraceWindow | undefined;
 }
+
+/** Receives the runtime's stage trace of each measured run of calls, when the runtime traces. */
+export type TraceSink = (title: string, summary: CudaTraceSummary) => void;
 
 /** What the overhead benchmark runs. */
 export interface OverheadSettings {
@@ -111,6 +118,7 @@ export interface OverheadDependencies {
   /** Clock in milliseconds (performance.now by default). */
   now?: () => number;
   onProgress?: (done: number, total: number, label: string) => void;
+  onTrace?: TraceSink;
 }
 
 function toError(err: unknown): CellError {
@@ -120,13 +128,14 @@ function toError(err: unknown): CellError {
   return { code, message: message.split('\n')[0] };
 }
 
-/** Runs one entry: warm-up, snapshot, `calls` timed calls, snapshot. */
+/** Runs one entry: warm-up, snapshot, `calls` timed calls (traced when the runtime traces), snapshot. */
 async function measureEntry(
   kind: EntryKind,
   prepare: () => Promise<PreparedCall>,
   subject: OverheadSubject,
   settings: OverheadSettings,
   now: () => number,
+  trace: { title: string; sink?: TraceSink },
 ): Promise<OverheadEntry> {
   let prepared: PreparedCall | undefined;
   try {
@@ -136,6 +145,7 @@ async function measureEntry(
     const half = Math.floor(settings.calls / 2);
     let mid: MemorySnapshot | undefined;
     const samplesMs = new Array<number>(settings.calls);
+    const window = trace.sink ? subject.traceWindow?.() : undefined;
     for (let i = 0; i < settings.calls; i++) {
       // Between two calls, outside any timed interval.
       if (i === half && half > 0) mid = await subject.memory();
@@ -143,6 +153,7 @@ async function measureEntry(
       await prepared.call();
       samplesMs[i] = now() - start;
     }
+    if (window) trace.sink!(`${trace.title} ${kind}, ${settings.calls} calls`, window.take());
     const after = await subject.memory();
     return { entry: kind, status: 'ok', wall: callStats(samplesMs), leak: leakCheck(settings.calls, before, after, settings.limits ?? LEAK_LIMITS, mid) };
   } catch (err) {
@@ -154,8 +165,18 @@ async function measureEntry(
   }
 }
 
-/** Measures one subject on one shape (see the module comment). Never throws: failures land in the row. */
-export async function measureSubject(subject: OverheadSubject, shape: CellShape, inputs: () => InputTensors, settings: OverheadSettings, now: () => number = () => performance.now()): Promise<OverheadRow> {
+/**
+ * Measures one subject on one shape (see the module comment). Never throws: failures land in the row. `onTrace`
+ * receives the runtime's stage trace of each entry's timed calls, when it traces.
+ */
+export async function measureSubject(
+  subject: OverheadSubject,
+  shape: CellShape,
+  inputs: () => InputTensors,
+  settings: OverheadSettings,
+  now: () => number = () => performance.now(),
+  onTrace?: TraceSink,
+): Promise<OverheadRow> {
   const row: OverheadRow = { algorithm: subject.algorithm, backend: subject.backend, shape, status: 'ok', entries: [] };
   const availability = await subject.availability().catch((err: unknown) => ({ available: false, reason: toError(err).message }));
   if (!availability.available) {
@@ -166,8 +187,9 @@ export async function measureSubject(subject: OverheadSubject, shape: CellShape,
   try {
     const baseline = await subject.memory();
     const tensors = inputs();
-    row.entries.push(await measureEntry('device', () => subject.prepareDevice(tensors, shape), subject, settings, now));
-    row.entries.push(await measureEntry('typed', () => subject.prepareTyped(tensors, shape), subject, settings, now));
+    const trace = { title: `${subject.algorithm} ${subject.backend} ${shapeLabel(shape)}`, sink: onTrace };
+    row.entries.push(await measureEntry('device', () => subject.prepareDevice(tensors, shape), subject, settings, now, trace));
+    row.entries.push(await measureEntry('typed', () => subject.prepareTyped(tensors, shape), subject, settings, now, trace));
     try {
       const timing = await subject.kernelTime(shape, Math.min(settings.warmup, 20), settings.kernelRepeats);
       row.kernel = {
@@ -225,7 +247,7 @@ export async function runOverhead(shapes: CellShape[], settings: OverheadSetting
   for (const shape of shapes) {
     for (const subject of deps.subjects) {
       deps.onProgress?.(rows.length, total, `${subject.algorithm} ${subject.backend} ${shapeLabel(shape)}`);
-      rows.push(await measureSubject(subject, shape, () => deps.inputs(shape), settings, deps.now));
+      rows.push(await measureSubject(subject, shape, () => deps.inputs(shape), settings, deps.now, deps.onTrace));
     }
   }
   deps.onProgress?.(total, total, 'done');

@@ -10,6 +10,7 @@ import type { ApiCudaRuntime, ApiDeviceTensor, DeviceAttentionFn, GpuBackendName
 import { garbageCollector } from './gc.js';
 import type { OverheadSubject, PreparedCall } from './run.js';
 import type { MemorySnapshot } from './stats.js';
+import { openTraceWindow, type TraceWindow } from './trace.js';
 
 const qDims = (s: CellShape) => [s.batch, s.heads, s.seqQ, s.headDim];
 const kvDims = (s: CellShape) => [s.batch, s.kvHeads, s.seqKV, s.headDim];
@@ -26,6 +27,8 @@ interface DeviceSide {
   settle(out: ApiDeviceTensor): Promise<void>;
   memory(): Promise<Omit<MemorySnapshot, 'rssBytes'>>;
   releaseCaches(): Promise<string | undefined>;
+  /** The runtime's stage trace, where it has one and traces (the CUDA runtime under QATTN_CUDA_TRACE=1). */
+  traceWindow?(): TraceWindow | undefined;
 }
 
 function cudaSide(runtimes: RuntimePackages): DeviceSide {
@@ -69,6 +72,7 @@ function cudaSide(runtimes: RuntimePackages): DeviceSide {
       if (released) await rt().synchronize();
       return released;
     },
+    traceWindow: () => openTraceWindow(rt()),
   };
 }
 
@@ -161,6 +165,7 @@ export function createOverheadSubject(
       return { ...device, rssBytes: process.memoryUsage().rss };
     },
     releaseCaches: () => side.releaseCaches(),
+    traceWindow: () => side.traceWindow?.(),
   };
 }
 

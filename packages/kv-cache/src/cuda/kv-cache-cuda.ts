@@ -114,6 +114,11 @@ export class CudaKVCache implements KVCache {
   /** Settles when the last job's device work has finished. */
   #last: Promise<void> = Promise.resolve();
   #pendingDeviceAppend = false;
+  /**
+   * The view deviceStorage() returns, kept until a buffer it names is replaced (a pool or page table grows), so that a
+   * decode loop sees one object per layout and can keep what it derived from it (turbo-attn's packed arguments).
+   */
+  #storageView: CudaKVCacheStorage | null = null;
   #broken: QattnError | null = null;
   #disposed = false;
 
@@ -471,6 +476,9 @@ export class CudaKVCache implements KVCache {
    * append or clear (a pool or page table may be reallocated when it grows). Throws `ERR_QATTN_UNSUPPORTED` while a
    * growing append is still allocating (`await` it, or {@link flush}, first). `hostPageTable`/`hostPageBits` of a
    * cache with 2-bit heads are exact once the append that filled the pages has settled (the device ranks the heads).
+   *
+   * The same object is returned until a buffer it names is reallocated; a new one after that. Its `hostLengths` (and
+   * host page tables) are live: they follow every append.
    */
   deviceStorage(): CudaKVCacheStorage {
     this.#live('deviceStorage');
@@ -479,6 +487,11 @@ export class CudaKVCache implements KVCache {
         backend: 'cuda',
       });
     }
+    this.#storageView ??= this.#buildStorageView();
+    return this.#storageView;
+  }
+
+  #buildStorageView(): CudaKVCacheStorage {
     const tensor = (t: TensorState): CudaKVTensorStorage => {
       const pools: Partial<Record<PageBits, CudaPagePoolStorage>> = {};
       for (const pool of Object.values(t.pools)) pools[pool.bits] = { ...pool };
@@ -529,6 +542,7 @@ export class CudaKVCache implements KVCache {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#storageView = null;
     for (const t of this.#ownedTensors()) t.dispose();
     for (const key of [...this.#workspaces.keys()]) this.#dropWorkspace(key);
   }
@@ -606,6 +620,7 @@ export class CudaKVCache implements KVCache {
           retired.push(pool[part]);
         }
         Object.assign(pool, next, { slots });
+        this.#storageView = null;
       }
     }
     if (this.#deviceMaxPages < this.#maxPages) {
@@ -630,6 +645,7 @@ export class CudaKVCache implements KVCache {
         t.pageBits = bits;
       }
       this.#deviceMaxPages = maxPages;
+      this.#storageView = null;
     }
     if (this.#disposed) {
       for (const t of this.#ownedTensors()) t.dispose();
@@ -827,6 +843,7 @@ export class CudaKVCache implements KVCache {
       t.hostPageBits = bits;
     }
     this.#maxPages = maxPages;
+    this.#storageView = null;
   }
 
   #checkHostInputs(k: unknown, v: unknown, entries: number, layout: string): number {

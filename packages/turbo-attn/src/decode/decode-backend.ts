@@ -43,15 +43,24 @@ const cpuDecode: DecodeBackend = {
   },
 };
 
+/** The GPU decode backends loaded so far: a decode step then costs no dynamic import (several µs each) and no load. */
+const loaded = new Map<'cuda' | 'webgpu', DecodeBackend>();
+
+async function loadGpuDecodeBackend(backend: 'cuda' | 'webgpu'): Promise<DecodeBackend> {
+  const made = backend === 'cuda' ? (await import('./cuda/index.js')).loadCudaDecodeBackend() : (await import('./webgpu/index.js')).loadWebGpuDecodeBackend();
+  // A backend that cannot load is not remembered: a later call tries again.
+  loaded.set(backend, await made);
+  return loaded.get(backend)!;
+}
+
 /** The decode backend for a cache's backend (`ERR_QATTN_BACKEND_UNAVAILABLE` where none exists). */
 export async function decodeBackendFor(cache: KVCache): Promise<DecodeBackend> {
   switch (cache.backend) {
     case 'cpu':
       return cpuDecode;
     case 'cuda':
-      return (await import('./cuda/index.js')).loadCudaDecodeBackend();
     case 'webgpu':
-      return (await import('./webgpu/index.js')).loadWebGpuDecodeBackend();
+      return loaded.get(cache.backend) ?? loadGpuDecodeBackend(cache.backend);
     default:
       throw new QattnError('ERR_QATTN_BACKEND_UNAVAILABLE', `turboDecode: no decode backend for a ${String(cache.backend)} cache`, { backend: cache.backend });
   }

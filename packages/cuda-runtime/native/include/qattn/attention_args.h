@@ -17,6 +17,7 @@
 // `exponent`; every other difference between INT-FlashAttention and FlashQ is a runtime field below.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace qattn {
@@ -57,6 +58,12 @@ struct AttentionArgs {
   int32_t skip_sparse_tiles; // SAS: skip P and P·V of key tiles whose P is all 0 (exact; 0 only in tests)
   int32_t stages;            // AttentionStage bits
 };
+
+// A device-resident call packs the block once per plan and then patches only the caller's tensors, at these offsets
+// (src/attention-plan.ts ATTENTION_ARGS_IO_OFFSETS), instead of packing ~40 fields through Node-API on every call.
+static_assert(offsetof(AttentionArgs, q) == 0 && offsetof(AttentionArgs, k) == 8 && offsetof(AttentionArgs, v) == 16 &&
+                  offsetof(AttentionArgs, out) == 24,
+              "q, k, v and out lead AttentionArgs: TypeScript patches them in a packed block");
 
 // Tokens of one channel-statistics split (K/V means for smoothing).
 constexpr int kStatTokensPerSplit = 512;

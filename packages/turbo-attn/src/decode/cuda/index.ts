@@ -1,13 +1,13 @@
-import { type CudaRuntime, type DeviceTensor, PlanCache, type PlanResource, getCudaRuntime } from '@qattn/cuda-runtime';
+import { type CudaRuntime, type DeviceTensor, PlanCache, getCudaRuntime } from '@qattn/cuda-runtime';
 import type { KVCache } from '@qattn/kv-cache';
-import { LOG2E, QattnError } from '@qattn/quant-core';
+import { QattnError } from '@qattn/quant-core';
 import { type TurboAttnBinding, loadTurboAttnAddon } from '../../cuda/addon.js';
 import type { DecodeParams } from '../decode_paged_cpu.js';
 import type { DecodeBackend, DecodeTimingSettings } from '../decode-backend.js';
 import type { AttentionState } from '../merge-attention-states.js';
-import { type DecodeArgValues, packDecodeArgs } from './args.js';
+import { type DecodeIo, DecodePlan, decodePlanKey } from './decode-plan.js';
 import { type DecodeDeviceStorage, deviceStorageOf, deviceStorageReady } from './device-cache.js';
-import { type DecodePath, type DecodeSchedule, cudaDecodeSchedule, decodeMmaSmemBytes, decodeSmemBytes } from './schedule.js';
+import { DECODE_MAX_SPLITS, type DecodePath, type DecodeSchedule, cudaDecodeSchedule, decodeMmaSmemBytes, decodeSmemBytes } from './schedule.js';
 
 export { type CudaDecodableCache, type DecodeDeviceStorage, deviceStorageOf } from './device-cache.js';
 export { type DecodePath, type DecodeSchedule, type DecodeScheduleInput, cudaDecodeSchedule, decodeMmaSupported, decodeMmaSmemBytes, decodeSmemBytes } from './schedule.js';
@@ -42,76 +42,14 @@ export interface CudaDecodeBackend extends DecodeBackend {
   schedule(cache: KVCache, params: DecodeParams, tuning?: CudaDecodeTuning): DecodeSchedule;
 }
 
-const EXPONENT = { exp2: 0, sas: 1 } as const;
-/** native/decode_args.h kDecodePathSimt, kDecodePathMma. */
-const PATH = { simt: 0, mma: 1 } as const;
-
-/** The workspace of one (shape, splits): the splits' partial states, and q/out/lse for typed-array calls. */
-class DecodePlan implements PlanResource {
-  constructor(
-    readonly partialOut: DeviceTensor<'float32'>,
-    readonly partialLse: DeviceTensor<'float32'>,
-    readonly q: DeviceTensor<'float32'>,
-    readonly out: DeviceTensor<'float32'>,
-    readonly lse: DeviceTensor<'float32'>,
-  ) {}
-
-  get bytes(): number {
-    return this.partialOut.byteLength + this.partialLse.byteLength + this.q.byteLength + this.out.byteLength + this.lse.byteLength;
-  }
-
-  static async allocate(runtime: CudaRuntime, batch: number, heads: number, kvHeads: number, queryTokens: number, headDim: number, schedule: DecodeSchedule): Promise<DecodePlan> {
-    const owned: DeviceTensor[] = [];
-    const take = async (dims: number[]) => {
-      const tensor = await runtime.empty('float32', dims);
-      owned.push(tensor);
-      return tensor;
-    };
-    try {
-      const states = [batch, kvHeads, schedule.maxSplits, schedule.rowsTotal];
-      return new DecodePlan(
-        await take([...states, headDim]),
-        await take(states),
-        await take([batch, heads, queryTokens, headDim]),
-        await take([batch, heads, queryTokens, headDim]),
-        await take([batch, heads, queryTokens]),
-      );
-    } catch (err) {
-      for (const tensor of owned) tensor.dispose();
-      throw err;
-    }
-  }
-
-  dispose(): void {
-    for (const tensor of [this.partialOut, this.partialLse, this.q, this.out, this.lse]) tensor.dispose();
-  }
-}
-
-const plans = new PlanCache<DecodePlan>({ name: '@qattn/turbo-attn cuda decode', capacity: 8 });
-
-function tensorFields(prefix: 'k' | 'v', t: DecodeDeviceStorage['k']): DecodeArgValues {
-  const values: DecodeArgValues = {
-    [`${prefix}Sink`]: t.sink.pointer,
-    [`${prefix}BufferCodes`]: t.bufferCodes.pointer,
-    [`${prefix}BufferScales`]: t.bufferScales.pointer,
-    [`${prefix}PageTable`]: t.pageTable.pointer,
-    [`${prefix}PageBits`]: t.pageBits.pointer,
-  };
-  for (const bits of [8, 4, 2] as const) {
-    const pool = t.pools[bits];
-    values[`${prefix}Pool${bits}Codes`] = pool?.codes.pointer ?? 0n;
-    values[`${prefix}Pool${bits}Step`] = pool?.step.pointer ?? 0n;
-    values[`${prefix}Pool${bits}Zero`] = pool?.zero.pointer ?? 0n;
-    values[`${prefix}Pool${bits}Scales`] = pool?.scales.pointer ?? 0n;
-  }
-  return values;
-}
-
-/** Split-KV decode over a CUDA cache (native/decode_paged_mma.cu on tensor cores, native/decode_paged_splitkv.cu otherwise). */
-export async function loadCudaDecodeBackend(): Promise<CudaDecodeBackend> {
-  const runtime = getCudaRuntime();
-  const binding: TurboAttnBinding = loadTurboAttnAddon();
-
+/**
+ * The CUDA decode backend over `runtime` and turbo-attn's addon `binding` (tests pass fakes of both). A step is one
+ * runtime job — the split kernel and the combine kernel in one launcher — whose host work does not grow with the
+ * cache: the plan is keyed by the shape (its workspace sized for the schedule's split capacity), and its packed
+ * argument block is reused until the cache reallocates a buffer or the schedule changes.
+ */
+export function createCudaDecodeBackend(runtime: CudaRuntime, binding: TurboAttnBinding): CudaDecodeBackend {
+  const plans = new PlanCache<DecodePlan>({ name: '@qattn/turbo-attn cuda decode', capacity: 8 });
   const scheduleOf = (storage: DecodeDeviceStorage, params: DecodeParams, tuning?: CudaDecodeTuning): DecodeSchedule => {
     const { kvHeads, pageSize, sinkTokens, headDim } = storage.config;
     const planned = cudaDecodeSchedule({
@@ -129,15 +67,17 @@ export async function loadCudaDecodeBackend(): Promise<CudaDecodeBackend> {
     if (tuning?.pagesPerSplit === undefined) return planned;
     let maxPages = 0;
     for (const length of storage.hostLengths) maxPages = Math.max(maxPages, Math.floor(Math.max(0, length - sinkTokens) / pageSize));
-    const pagesPerSplit = Math.max(tuning.pagesPerSplit, Math.ceil(maxPages / 1024));
-    return { ...planned, pagesPerSplit, maxSplits: Math.max(1, Math.ceil(maxPages / pagesPerSplit)) };
+    const pagesPerSplit = Math.max(tuning.pagesPerSplit, Math.ceil(maxPages / DECODE_MAX_SPLITS));
+    const maxSplits = Math.max(1, Math.ceil(maxPages / pagesPerSplit));
+    // A test knob: its workspace follows the tuned split count (a new plan when it outgrows the schedule's capacity).
+    return { ...planned, pagesPerSplit, maxSplits, splitCapacity: Math.max(planned.splitCapacity, maxSplits) };
   };
   const schedule = (cache: KVCache, params: DecodeParams, tuning?: CudaDecodeTuning): DecodeSchedule => scheduleOf(deviceStorageOf(cache), params, tuning);
 
-  /** Validates what the kernels need and returns the storage, the schedule and the plan key. */
+  /** Validates what the kernels need and returns the storage and the schedule. */
   const prepare = (cache: KVCache, params: DecodeParams, tuning?: CudaDecodeTuning) => {
     const storage = deviceStorageOf(cache);
-    const { batch, kvHeads, headDim, pageSize, sinkTokens } = storage.config;
+    const { headDim, pageSize, sinkTokens } = storage.config;
     if (headDim % 4 !== 0) {
       throw new QattnError('ERR_QATTN_UNSUPPORTED', `turboDecode cuda: headDim ${headDim} is not a multiple of 4 (INT8 dot products of 4 channels)`, { headDim });
     }
@@ -150,53 +90,16 @@ export async function loadCudaDecodeBackend(): Promise<CudaDecodeBackend> {
         headDim,
       });
     }
-    const key = `${batch}x${params.heads}x${kvHeads}x${params.queryTokens}x${headDim}|s${planned.maxSplits}`;
-    return { storage, planned, key };
+    return { storage, planned };
   };
 
-  const pack = (storage: DecodeDeviceStorage, params: DecodeParams, planned: DecodeSchedule, plan: DecodePlan, io: { q: DeviceTensor; out: DeviceTensor; lse: DeviceTensor }): Uint8Array => {
-    const { batch, kvHeads, headDim, pageSize, sinkTokens } = storage.config;
-    const sas = params.variant.exponent === 'sas';
-    return packDecodeArgs(binding.decodeArgsLayout, {
-      q: io.q.pointer,
-      out: io.out.pointer,
-      lse: io.lse.pointer,
-      partialOut: plan.partialOut.pointer,
-      partialLse: plan.partialLse.pointer,
-      lengths: storage.lengths.pointer,
-      kMean: storage.kMean.pointer,
-      rotationSigns: storage.rotationSigns?.pointer ?? 0n,
-      ...tensorFields('k', storage.k),
-      ...tensorFields('v', storage.v),
-      batch,
-      heads: params.heads,
-      kvHeads,
-      queryTokens: params.queryTokens,
-      headDim,
-      pageSize,
-      sinkTokens,
-      maxPages: storage.maxPages,
-      rowsPerTile: planned.rowsPerTile,
-      rowTiles: planned.rowTiles,
-      maxSplits: planned.maxSplits,
-      pagesPerSplit: planned.pagesPerSplit,
-      exponent: sas ? EXPONENT.sas : EXPONENT.exp2,
-      skipSparseTiles: sas && params.variant.skipSparseTiles ? 1 : 0,
-      // As the oracle: σ·log2 e rounded to float32 once.
-      smScaleLog2: Math.fround(params.scale * LOG2E),
-      sasThreshold: sas ? params.variant.sasThreshold : 0,
-      path: planned.path === 'mma' ? PATH.mma : PATH.simt,
-    });
-  };
-
-  const usePlan = async <R>(cache: KVCache, params: DecodeParams, tuning: CudaDecodeTuning | undefined, fn: (storage: DecodeDeviceStorage, planned: DecodeSchedule, plan: DecodePlan) => Promise<R>) => {
+  const usePlan = async <R>(cache: KVCache, params: DecodeParams, tuning: CudaDecodeTuning | undefined, fn: (args: (io: DecodeIo) => Uint8Array, plan: DecodePlan) => Promise<R>) => {
     await deviceStorageReady(cache);
-    const { storage, planned, key } = prepare(cache, params, tuning);
-    const { batch, kvHeads, headDim } = storage.config;
+    const { storage, planned } = prepare(cache, params, tuning);
     return plans.use(
-      key,
-      () => DecodePlan.allocate(runtime, batch, params.heads, kvHeads, params.queryTokens, headDim, planned),
-      (plan) => fn(storage, planned, plan),
+      decodePlanKey(storage.config, params, planned),
+      () => DecodePlan.allocate(runtime, storage.config, params, planned),
+      (plan) => fn((io) => plan.args(binding.decodeArgsLayout, storage, params, planned, io), plan),
     );
   };
 
@@ -207,11 +110,11 @@ export async function loadCudaDecodeBackend(): Promise<CudaDecodeBackend> {
       const out = new Float32Array(batch * params.heads * params.queryTokens * headDim);
       const lse = new Float32Array(batch * params.heads * params.queryTokens);
       // One queue job (upload q, both kernels, download out and lse): safe on a plan shared by concurrent calls.
-      await usePlan(cache, params, tuning, (storage, planned, plan) =>
+      await usePlan(cache, params, tuning, (args, plan) =>
         runtime.submit(
           {
             uploads: [{ tensor: plan.q, host: q }],
-            launches: [{ launcher: binding.decodeLauncher, args: pack(storage, params, planned, plan, plan) }],
+            launches: [{ launcher: binding.decodeLauncher, args: args(plan) }],
             downloads: [
               { tensor: plan.out, host: out },
               { tensor: plan.lse, host: lse },
@@ -231,9 +134,7 @@ export async function loadCudaDecodeBackend(): Promise<CudaDecodeBackend> {
       const out = await runtime.empty('float32', [batch, params.heads, params.queryTokens, headDim]);
       const lse = await runtime.empty('float32', [batch, params.heads, params.queryTokens]);
       try {
-        await usePlan(cache, params, tuning, (storage, planned, plan) =>
-          runtime.launch(binding.decodeLauncher, pack(storage, params, planned, plan, { q, out, lse }), 'turboDecode cuda'),
-        );
+        await usePlan(cache, params, tuning, (args) => runtime.launch(binding.decodeLauncher, args({ q, out, lse }), 'turboDecode cuda'));
         return { out, lse };
       } catch (err) {
         out.dispose();
@@ -242,10 +143,22 @@ export async function loadCudaDecodeBackend(): Promise<CudaDecodeBackend> {
       }
     },
     async time(q, cache, params, settings, tuning) {
-      return usePlan(cache, params, tuning, async (storage, planned, plan) => {
+      return usePlan(cache, params, tuning, async (args, plan) => {
         await runtime.submit({ uploads: [{ tensor: plan.q, host: q }] }, 'turboDecode cuda timing: upload q');
-        return runtime.time(binding.decodeLauncher, pack(storage, params, planned, plan, plan), 'turboDecode cuda timing', settings.warmup, settings.repeats);
+        return runtime.time(binding.decodeLauncher, args(plan), 'turboDecode cuda timing', settings.warmup, settings.repeats);
       });
     },
   };
+}
+
+let loaded: CudaDecodeBackend | undefined;
+
+/**
+ * Split-KV decode over a CUDA cache (native/decode_paged_mma.cu on tensor cores, native/decode_paged_splitkv.cu
+ * otherwise), on the process's runtime; made once. `ERR_QATTN_BACKEND_UNAVAILABLE` when the runtime or the addon
+ * cannot load (not remembered: a later call tries again).
+ */
+export async function loadCudaDecodeBackend(): Promise<CudaDecodeBackend> {
+  loaded ??= createCudaDecodeBackend(getCudaRuntime(), loadTurboAttnAddon());
+  return loaded;
 }

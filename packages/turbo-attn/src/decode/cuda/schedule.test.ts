@@ -20,7 +20,7 @@ describe('cudaDecodeSchedule (tensor-core path)', () => {
   });
   it('fills an H200 in one wave at B4 H32/8: 3 CTAs per SM, split count rounded down to whole CTAs', () => {
     // INT4: 132·3·4 / 32 groups = 49 warps → 48 splits: 12 CTAs of 4 per group, 384 CTAs for 396 slots.
-    expect(mma([65536, 65536, 65536, 65536])).toEqual({ path: 'mma', rowsTotal: 4, rowsPerTile: 4, rowTiles: 1, pagesPerSplit: 22, maxSplits: 47 });
+    expect(mma([65536, 65536, 65536, 65536])).toEqual({ path: 'mma', rowsTotal: 4, rowsPerTile: 4, rowTiles: 1, pagesPerSplit: 22, maxSplits: 47, splitCapacity: 48 });
     expect(mma([16384, 16384, 16384, 16384])).toMatchObject({ pagesPerSplit: 6, maxSplits: 43 });
     // INT8 pages: 2 warps per CTA: 132·3·2 / 32 = 24 splits.
     const int8 = cudaDecodeSchedule({ lengths: [65536, 65536, 65536, 65536], kvHeads: 8, heads: 32, queryTokens: 1, pageSize: 64, sinkTokens: 4, smCount: 132, headDim: 128, roomBits: 8 });
@@ -45,7 +45,7 @@ describe('decodeMmaSmemBytes', () => {
 
 describe('cudaDecodeSchedule (SIMT path)', () => {
   it('fills an H200 (132 SMs) at B4 H32/8: 4 CTAs per SM over batch·kvHeads = 32 CTAs per split', () => {
-    expect(bench([65536, 65536, 65536, 65536])).toEqual({ path: 'simt', rowsTotal: 4, rowsPerTile: 4, rowTiles: 1, pagesPerSplit: 61, maxSplits: 17 });
+    expect(bench([65536, 65536, 65536, 65536])).toEqual({ path: 'simt', rowsTotal: 4, rowsPerTile: 4, rowTiles: 1, pagesPerSplit: 61, maxSplits: 17, splitCapacity: 17 });
     expect(bench([4096, 4096, 4096, 4096])).toMatchObject({ pagesPerSplit: 4, maxSplits: 16 });
   });
   it('keeps at least 2 pages per split and one split for a sequence without pages', () => {
@@ -65,6 +65,18 @@ describe('cudaDecodeSchedule (SIMT path)', () => {
         const splits = splitKVSchedule({ sinkTokens: Math.min(length, 4), pages, bufferTokens: Math.max(0, length - 4) % 64 }, s.pagesPerSplit);
         expect(splits.length).toBeLessThanOrEqual(s.maxSplits);
         expect(splits.reduce((n, split) => n + split.pageCount, 0)).toBe(pages);
+      }
+    }
+  });
+  it('sizes the workspace for every cache length of a shape: maxSplits ≤ splitCapacity, which the lengths do not change', () => {
+    for (const path of ['simt', 'mma'] as const) {
+      for (const [heads, queryTokens, batch] of [[32, 1, 4], [8, 1, 1], [64, 16, 2], [32, 5, 1]]) {
+        const capacity = bench(new Array<number>(batch).fill(0), heads, queryTokens, 132, path).splitCapacity;
+        for (let length = 0; length <= 4 + 64 * 3000; length += 64 * 37 + 11) {
+          const s = bench(Array.from({ length: batch }, (_, b) => Math.max(0, length - 1000 * b)), heads, queryTokens, 132, path);
+          expect(s.splitCapacity).toBe(capacity);
+          expect(s.maxSplits).toBeLessThanOrEqual(capacity);
+        }
       }
     }
   });

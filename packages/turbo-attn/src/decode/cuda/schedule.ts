@@ -59,8 +59,14 @@ export interface DecodeSchedule {
   rowTiles: number;
   /** Pages per split; a sequence of p pages has max(1, ⌈p / pagesPerSplit⌉) splits (splitKVSchedule). */
   pagesPerSplit: number;
-  /** Splits of the longest sequence: the grid's x extent and the workspace's split dimension. */
+  /** Splits of the longest sequence: the grid's x extent and the partial states' split stride. */
   maxSplits: number;
+  /**
+   * Splits the partial-state workspace is sized for: the most this schedule gives the shape at any cache length (the
+   * split count that fills the device, at most {@link DECODE_MAX_SPLITS}), so `maxSplits ≤ splitCapacity` always and
+   * a workspace keyed by the shape is allocated once, not again each time the cache grows past a split boundary.
+   */
+  splitCapacity: number;
 }
 
 /** Full pages of a sequence of `length` tokens (layout.ts tokenPlacement). */
@@ -106,8 +112,10 @@ export function cudaDecodeSchedule(input: DecodeScheduleInput): DecodeSchedule {
   }
   const splits = Math.max(1, Math.min(wanted, Math.ceil(maxPages / DECODE_MIN_PAGES_PER_SPLIT)));
   const pagesPerSplit = Math.max(1, Math.ceil(maxPages / splits), Math.ceil(maxPages / DECODE_MAX_SPLITS));
+  // ⌈maxPages / pagesPerSplit⌉ ≤ splits ≤ max(1, wanted), and ≤ DECODE_MAX_SPLITS through the last term above.
   const maxSplits = Math.max(1, Math.ceil(maxPages / pagesPerSplit));
-  return { path, rowsTotal, rowsPerTile, rowTiles, pagesPerSplit, maxSplits };
+  const splitCapacity = Math.min(Math.max(1, wanted), DECODE_MAX_SPLITS);
+  return { path, rowsTotal, rowsPerTile, rowTiles, pagesPerSplit, maxSplits, splitCapacity };
 }
 
 const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;

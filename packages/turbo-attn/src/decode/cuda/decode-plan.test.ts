@@ -1,0 +1,194 @@
+// The host side of a CUDA decode step against a recording fake runtime and addon (no GPU): how many jobs, allocations
+// and argument packs a step costs as the cache grows, and what the launched argument block holds. The kernels are
+// tested by test/decode-cuda.suite.ts on a device.
+import { type CudaRuntime, type DeviceDType, DeviceTensor } from '@qattn/cuda-runtime';
+import type { KVCache, KVCacheConfig } from '@qattn/kv-cache';
+import { describe, expect, it } from 'vitest';
+import type { TurboAttnBinding } from '../../cuda/addon.js';
+import type { DecodeParams } from '../decode_paged_cpu.js';
+import type { DecodeArgsLayout } from './args.js';
+import type { DecodeDeviceStorage } from './device-cache.js';
+import { createCudaDecodeBackend } from './index.js';
+import { cudaDecodeSchedule } from './schedule.js';
+
+/** qattn::DecodeArgs's fields (native/decode_args.h QATTN_DECODE_ARG_FIELDS), laid out in order. */
+function decodeLayout(): DecodeArgsLayout {
+  const tensor = (prefix: string) => [
+    ...['Sink', 'BufferCodes', 'BufferScales', 'PageTable', 'PageBits'].map((n) => prefix + n),
+    ...[8, 4, 2].flatMap((bits) => ['Codes', 'Step', 'Zero', 'Scales'].map((n) => `${prefix}Pool${bits}${n}`)),
+  ];
+  const pointers = ['q', 'out', 'lse', 'partialOut', 'partialLse', 'lengths', 'kMean', 'rotationSigns', ...tensor('k'), ...tensor('v')];
+  const ints = ['batch', 'heads', 'kvHeads', 'queryTokens', 'headDim', 'pageSize', 'sinkTokens', 'maxPages', 'rowsPerTile', 'rowTiles', 'maxSplits', 'pagesPerSplit', 'exponent', 'skipSparseTiles', 'path'];
+  const fields: Record<string, [number, 'p' | 'i' | 'f']> = {};
+  let offset = 0;
+  for (const name of pointers) fields[name] = [(offset += 8) - 8, 'p'];
+  for (const name of ints) fields[name] = [(offset += 4) - 4, 'i'];
+  for (const name of ['smScaleLog2', 'sasThreshold']) fields[name] = [(offset += 4) - 4, 'f'];
+  return { bytes: offset, fields };
+}
+
+interface Recorder {
+  allocations: Array<{ dtype: DeviceDType; dims: number[] }>;
+  live: Set<bigint>;
+  launches: Uint8Array[];
+  submits: number;
+}
+
+function fakeRuntime(rec: Recorder): CudaRuntime {
+  let next = 0x10000n;
+  const runtime = {
+    device: { multiProcessorCount: 132, sharedMemPerBlockOptin: 227 * 1024 },
+    async empty<D extends DeviceDType>(dtype: D, dims: readonly number[]) {
+      const pointer = (next += 0x100n);
+      rec.allocations.push({ dtype, dims: [...dims] });
+      rec.live.add(pointer);
+      return new DeviceTensor(runtime as unknown as CudaRuntime, pointer, dtype, [...dims]);
+    },
+    free(pointer: bigint) {
+      rec.live.delete(pointer);
+    },
+    async launch(_launcher: bigint, args: Uint8Array) {
+      rec.launches.push(args);
+    },
+    async submit(job: { launches?: Array<{ args: Uint8Array }> }) {
+      rec.submits++;
+      for (const { args } of job.launches ?? []) rec.launches.push(args);
+    },
+  };
+  return runtime as unknown as CudaRuntime;
+}
+
+const layout = decodeLayout();
+const binding = { decodeLauncher: 0xdecn, decodeArgsLayout: layout } as unknown as TurboAttnBinding;
+
+const config: KVCacheConfig = {
+  batch: 4,
+  kvHeads: 8,
+  headDim: 128,
+  backend: 'cuda',
+  bits: 4,
+  lowBitFraction: { k: 0, v: 0 },
+  pageSize: 64,
+  sinkTokens: 4,
+  hadamard: true,
+  capacity: null,
+};
+
+/** A device storage view of fake tensors at distinct addresses (`base` picks the block), as kv-cache's deviceStorage(). */
+function storageView(runtime: CudaRuntime, hostLengths: Int32Array, maxPages: number, base: bigint): DecodeDeviceStorage {
+  let next = base;
+  const t = () => new DeviceTensor(runtime, (next += 0x10n), 'uint8', [1]);
+  const tensor = () => ({ sink: t(), bufferCodes: t(), bufferScales: t(), pageTable: t(), pageBits: t(), pools: { 4: { codes: t(), step: t(), zero: t(), scales: t() } } });
+  return { config, runtime, maxPages, lengths: t(), kMean: t(), rotationSigns: t(), k: tensor(), v: tensor(), hostLengths };
+}
+
+/** A growing cuda cache as decode sees it: lengths on the host, a storage view replaced when `grow` reallocates. */
+function fakeCache(runtime: CudaRuntime) {
+  const hostLengths = new Int32Array(config.batch);
+  let view = storageView(runtime, hostLengths, 16, 0x9000_0000n);
+  const cache = {
+    backend: 'cuda' as const,
+    config,
+    batch: config.batch,
+    kvHeads: config.kvHeads,
+    headDim: config.headDim,
+    deviceStorage: () => view,
+    ready: async () => {},
+  };
+  return {
+    cache: cache as unknown as KVCache,
+    view: () => view,
+    setLength(length: number) {
+      hostLengths.fill(length);
+    },
+    /** A page table that had to grow: new buffers, so a new view (kv-cache's deviceStorage() after a growing append). */
+    grow(maxPages: number) {
+      view = storageView(runtime, hostLengths, maxPages, 0xa000_0000n + BigInt(maxPages) * 0x1000n);
+    },
+  };
+}
+
+const params: DecodeParams = { heads: 32, queryTokens: 1, scale: 1 / Math.sqrt(128), pagesPerSplit: 16, variant: { exponent: 'sas', sasThreshold: 12, skipSparseTiles: true } };
+
+const field = (args: Uint8Array, name: string): bigint | number => {
+  const [offset, kind] = layout.fields[name];
+  const view = new DataView(args.buffer, args.byteOffset, args.byteLength);
+  return kind === 'p' ? view.getBigUint64(offset, true) : kind === 'i' ? view.getInt32(offset, true) : view.getFloat32(offset, true);
+};
+
+describe('CUDA decode step: host work per step does not grow with the cache', () => {
+  it('one launch per device-resident step; the workspace is allocated once from 100 to 70K tokens', async () => {
+    const rec: Recorder = { allocations: [], live: new Set(), launches: [], submits: 0 };
+    const runtime = fakeRuntime(rec);
+    const backend = createCudaDecodeBackend(runtime, binding);
+    const fake = fakeCache(runtime);
+    const q = await runtime.empty('float32', [4, 32, 1, 128]);
+    rec.allocations.length = 0;
+    let steps = 0;
+    let maxPages = 16;
+    for (let length = 100; length <= 70_000; length += 97) {
+      fake.setLength(length);
+      // The cache's page tables grow geometrically, as kv-cache's do: a new storage view now and then.
+      if (Math.ceil(length / 64) > maxPages) fake.grow((maxPages = Math.ceil(maxPages * 1.5)));
+      const { out, lse } = await backend.decodeDevice(q, fake.cache, params);
+      const args = rec.launches[steps++];
+      expect([field(args, 'q'), field(args, 'out'), field(args, 'lse')]).toEqual([q.pointer, out.pointer, lse.pointer]);
+      const schedule = cudaDecodeSchedule({ lengths: [length, length, length, length], kvHeads: 8, heads: 32, queryTokens: 1, pageSize: 64, sinkTokens: 4, smCount: 132, headDim: 128 });
+      expect([field(args, 'maxSplits'), field(args, 'pagesPerSplit'), field(args, 'maxPages')]).toEqual([schedule.maxSplits, schedule.pagesPerSplit, maxPages]);
+      expect([field(args, 'kPageTable'), field(args, 'vPool4Codes')]).toEqual([fake.view().k.pageTable.pointer, fake.view().v.pools[4]!.codes.pointer]);
+      out.dispose();
+      lse.dispose();
+    }
+    expect(rec.launches.length).toBe(steps);
+    expect(rec.submits).toBe(0);
+    // The plan's five tensors once, then each step's out and lse: nothing else, at any length.
+    expect(rec.allocations.length).toBe(5 + 2 * steps);
+    // The partial states: splitCapacity 48 (one wave of the H200), not any one step's split count.
+    expect(rec.allocations.filter((a) => a.dims.length === 5).map((a) => a.dims)).toEqual([[4, 8, 48, 4, 128]]);
+    expect(new Set(rec.launches.map((args) => field(args, 'partialOut'))).size).toBe(1);
+    q.dispose();
+  });
+
+  it('a typed-array step is one submit job; concurrent steps of one shape share the plan', async () => {
+    const rec: Recorder = { allocations: [], live: new Set(), launches: [], submits: 0 };
+    const runtime = fakeRuntime(rec);
+    const backend = createCudaDecodeBackend(runtime, binding);
+    const fake = fakeCache(runtime);
+    const q = new Float32Array(4 * 32 * 128);
+    for (const length of [300, 301, 5000, 5001]) {
+      fake.setLength(length);
+      await Promise.all([backend.decode(q, fake.cache, params), backend.decode(q, fake.cache, params)]);
+    }
+    expect(rec.submits).toBe(8);
+    expect(rec.allocations.length).toBe(5);
+    const plan = rec.allocations.slice(2, 5).map((a) => a.dims);
+    expect(plan).toEqual([
+      [4, 32, 1, 128],
+      [4, 32, 1, 128],
+      [4, 32, 1],
+    ]);
+  });
+
+  it('packs the argument block again when the softmax parameters change, and only then', async () => {
+    const rec: Recorder = { allocations: [], live: new Set(), launches: [], submits: 0 };
+    const runtime = fakeRuntime(rec);
+    const backend = createCudaDecodeBackend(runtime, binding);
+    const fake = fakeCache(runtime);
+    fake.setLength(1000);
+    const q = await runtime.empty('float32', [4, 32, 1, 128]);
+    for (const p of [params, { ...params, variant: { exponent: 'exp2' as const, sasThreshold: 0, skipSparseTiles: false } }, { ...params, scale: 0.5 }, params]) {
+      const { out, lse } = await backend.decodeDevice(q, fake.cache, p);
+      out.dispose();
+      lse.dispose();
+    }
+    expect(rec.launches.map((args) => [field(args, 'exponent'), field(args, 'skipSparseTiles'), field(args, 'sasThreshold')])).toEqual([
+      [1, 1, 12],
+      [0, 0, 0],
+      [1, 1, 12],
+      [1, 1, 12],
+    ]);
+    expect(field(rec.launches[2], 'smScaleLog2')).toBeCloseTo(0.5 * Math.LOG2E, 6);
+    expect(field(rec.launches[3], 'smScaleLog2')).toBeCloseTo(Math.LOG2E / Math.sqrt(128), 6);
+    q.dispose();
+  });
+});

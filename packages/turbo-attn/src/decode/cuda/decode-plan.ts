@@ -1,0 +1,183 @@
+// The plan of a CUDA decode shape: its workspace, and the packed argument block of its steps. A decode loop calls the
+// same shape over a cache that grows by a token per step; everything here is built once for the shape and reused at
+// every length, so a steady-state step does O(1) host work: one array copy and three pointers patched, then one launch.
+import type { CudaRuntime, DeviceTensor, PlanResource } from '@qattn/cuda-runtime';
+import type { KVCacheConfig } from '@qattn/kv-cache';
+import { LOG2E } from '@qattn/quant-core';
+import type { DecodeParams } from '../decode_paged_cpu.js';
+import { type DecodeArgsLayout, type DecodeArgValues, packDecodeArgs } from './args.js';
+import type { DecodeDeviceStorage } from './device-cache.js';
+import type { DecodeSchedule } from './schedule.js';
+
+const EXPONENT = { exp2: 0, sas: 1 } as const;
+/** native/decode_args.h kDecodePathSimt, kDecodePathMma. */
+const PATH = { simt: 0, mma: 1 } as const;
+
+/** The tensors a call brings: q, and where its output and log-sum-exp go. */
+export interface DecodeIo {
+  q: DeviceTensor;
+  out: DeviceTensor;
+  lse: DeviceTensor;
+}
+
+/**
+ * The plan-cache key of a decode call: the shape and the split capacity, which is all the workspace's size depends
+ * on. Not the cache's length: the workspace holds `schedule.splitCapacity` splits, the most the shape ever takes.
+ */
+export function decodePlanKey(config: Pick<KVCacheConfig, 'batch' | 'kvHeads' | 'headDim'>, params: Pick<DecodeParams, 'heads' | 'queryTokens'>, schedule: DecodeSchedule): string {
+  return `${config.batch}x${params.heads}x${config.kvHeads}x${params.queryTokens}x${config.headDim}|s${schedule.splitCapacity}`;
+}
+
+function tensorFields(prefix: 'k' | 'v', t: DecodeDeviceStorage['k']): DecodeArgValues {
+  const values: DecodeArgValues = {
+    [`${prefix}Sink`]: t.sink.pointer,
+    [`${prefix}BufferCodes`]: t.bufferCodes.pointer,
+    [`${prefix}BufferScales`]: t.bufferScales.pointer,
+    [`${prefix}PageTable`]: t.pageTable.pointer,
+    [`${prefix}PageBits`]: t.pageBits.pointer,
+  };
+  for (const bits of [8, 4, 2] as const) {
+    const pool = t.pools[bits];
+    values[`${prefix}Pool${bits}Codes`] = pool?.codes.pointer ?? 0n;
+    values[`${prefix}Pool${bits}Step`] = pool?.step.pointer ?? 0n;
+    values[`${prefix}Pool${bits}Zero`] = pool?.zero.pointer ?? 0n;
+    values[`${prefix}Pool${bits}Scales`] = pool?.scales.pointer ?? 0n;
+  }
+  return values;
+}
+
+/** A packed argument block and everything it was packed from besides the call's q/out/lse. */
+interface ArgsTemplate {
+  readonly layout: DecodeArgsLayout;
+  readonly storage: DecodeDeviceStorage;
+  readonly schedule: DecodeSchedule;
+  readonly scale: number;
+  readonly variant: DecodeParams['variant'];
+  readonly bytes: Uint8Array;
+}
+
+function sameTemplate(t: ArgsTemplate, layout: DecodeArgsLayout, storage: DecodeDeviceStorage, params: DecodeParams, schedule: DecodeSchedule): boolean {
+  const s = t.schedule;
+  return (
+    t.layout === layout &&
+    t.storage === storage &&
+    s.path === schedule.path &&
+    s.rowsPerTile === schedule.rowsPerTile &&
+    s.rowTiles === schedule.rowTiles &&
+    s.maxSplits === schedule.maxSplits &&
+    s.pagesPerSplit === schedule.pagesPerSplit &&
+    t.scale === params.scale &&
+    t.variant.exponent === params.variant.exponent &&
+    t.variant.sasThreshold === params.variant.sasThreshold &&
+    t.variant.skipSparseTiles === params.variant.skipSparseTiles
+  );
+}
+
+/**
+ * The workspace of one decode shape (see {@link decodePlanKey}): the splits' partial states, sized for the schedule's
+ * split capacity, and q/out/lse for typed-array calls. It also keeps the last packed argument block: the cache's
+ * storage view (`deviceStorage()`, a new object whenever the cache reallocates a buffer), the schedule and the softmax
+ * parameters determine it, so a step that changes none of them only patches its own q/out/lse.
+ */
+export class DecodePlan implements PlanResource {
+  #template: ArgsTemplate | undefined;
+
+  private constructor(
+    readonly partialOut: DeviceTensor<'float32'>,
+    readonly partialLse: DeviceTensor<'float32'>,
+    readonly q: DeviceTensor<'float32'>,
+    readonly out: DeviceTensor<'float32'>,
+    readonly lse: DeviceTensor<'float32'>,
+  ) {}
+
+  get bytes(): number {
+    return this.partialOut.byteLength + this.partialLse.byteLength + this.q.byteLength + this.out.byteLength + this.lse.byteLength;
+  }
+
+  static async allocate(
+    runtime: CudaRuntime,
+    config: Pick<KVCacheConfig, 'batch' | 'kvHeads' | 'headDim'>,
+    params: Pick<DecodeParams, 'heads' | 'queryTokens'>,
+    schedule: DecodeSchedule,
+  ): Promise<DecodePlan> {
+    const { batch, kvHeads, headDim } = config;
+    const owned: DeviceTensor[] = [];
+    const take = async (dims: number[]) => {
+      const tensor = await runtime.empty('float32', dims);
+      owned.push(tensor);
+      return tensor;
+    };
+    try {
+      const states = [batch, kvHeads, schedule.splitCapacity, schedule.rowsTotal];
+      return new DecodePlan(
+        await take([...states, headDim]),
+        await take(states),
+        await take([batch, params.heads, params.queryTokens, headDim]),
+        await take([batch, params.heads, params.queryTokens, headDim]),
+        await take([batch, params.heads, params.queryTokens]),
+      );
+    } catch (err) {
+      for (const tensor of owned) tensor.dispose();
+      throw err;
+    }
+  }
+
+  /**
+   * The argument block of a call on `io`: the block packed for (storage, schedule, softmax parameters) — packed again
+   * only when one of them changed since the last call — with `io`'s pointers patched in. A fresh array per call: the
+   * runtime copies the block when the launch is submitted, but a caller's reference must not change under it.
+   */
+  args(layout: DecodeArgsLayout, storage: DecodeDeviceStorage, params: DecodeParams, schedule: DecodeSchedule, io: DecodeIo): Uint8Array {
+    let template = this.#template;
+    if (!template || !sameTemplate(template, layout, storage, params, schedule)) {
+      template = { layout, storage, schedule, scale: params.scale, variant: { ...params.variant }, bytes: this.#pack(layout, storage, params, schedule, io) };
+      this.#template = template;
+    }
+    const bytes = template.bytes.slice();
+    const view = new DataView(bytes.buffer);
+    view.setBigUint64(layout.fields.q[0], io.q.pointer, true);
+    view.setBigUint64(layout.fields.out[0], io.out.pointer, true);
+    view.setBigUint64(layout.fields.lse[0], io.lse.pointer, true);
+    return bytes;
+  }
+
+  #pack(layout: DecodeArgsLayout, storage: DecodeDeviceStorage, params: DecodeParams, schedule: DecodeSchedule, io: DecodeIo): Uint8Array {
+    const { batch, kvHeads, headDim, pageSize, sinkTokens } = storage.config;
+    const sas = params.variant.exponent === 'sas';
+    return packDecodeArgs(layout, {
+      q: io.q.pointer,
+      out: io.out.pointer,
+      lse: io.lse.pointer,
+      partialOut: this.partialOut.pointer,
+      partialLse: this.partialLse.pointer,
+      lengths: storage.lengths.pointer,
+      kMean: storage.kMean.pointer,
+      rotationSigns: storage.rotationSigns?.pointer ?? 0n,
+      ...tensorFields('k', storage.k),
+      ...tensorFields('v', storage.v),
+      batch,
+      heads: params.heads,
+      kvHeads,
+      queryTokens: params.queryTokens,
+      headDim,
+      pageSize,
+      sinkTokens,
+      maxPages: storage.maxPages,
+      rowsPerTile: schedule.rowsPerTile,
+      rowTiles: schedule.rowTiles,
+      maxSplits: schedule.maxSplits,
+      pagesPerSplit: schedule.pagesPerSplit,
+      exponent: sas ? EXPONENT.sas : EXPONENT.exp2,
+      skipSparseTiles: sas && params.variant.skipSparseTiles ? 1 : 0,
+      // As the oracle: σ·log2 e rounded to float32 once.
+      smScaleLog2: Math.fround(params.scale * LOG2E),
+      sasThreshold: sas ? params.variant.sasThreshold : 0,
+      path: schedule.path === 'mma' ? PATH.mma : PATH.simt,
+    });
+  }
+
+  dispose(): void {
+    this.#template = undefined;
+    for (const tensor of [this.partialOut, this.partialLse, this.q, this.out, this.lse]) tensor.dispose();
+  }
+}
