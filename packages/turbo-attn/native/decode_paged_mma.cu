@@ -34,6 +34,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -839,14 +840,22 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
 
 template <int D, int P>
 const char* launch_for(const DecodeArgs& args, cudaStream_t stream, int smem) {
-  if (smem > 48 * 1024) {
+  // Kernel attributes only when they change: a driver call per step is host time every decode step pays. The dynamic
+  // shared memory limit only grows (the largest layout seen so far serves every smaller one), and the carveout is
+  // set once: all of L1 as shared memory, since 3 CTAs of ~75 KB per SM (the schedule's DECODE_MMA_CTAS_PER_SM) need
+  // the largest carveout, which the driver does not pick by itself for a block that fits a smaller one.
+  static std::atomic<int> smem_limit{0};
+  if (smem > 48 * 1024 && smem > smem_limit.load(std::memory_order_acquire)) {
     const cudaError_t status = cudaFuncSetAttribute(decode_split_mma_kernel<D, P>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (status != cudaSuccess) return cudaGetErrorString(status);
+    smem_limit.store(smem, std::memory_order_release);
   }
-  // All of L1 as shared memory: 3 CTAs of ~75 KB per SM (the schedule's DECODE_MMA_CTAS_PER_SM) need the largest
-  // carveout, which the driver does not pick by itself for a block that fits a smaller one.
-  const cudaError_t carveout = cudaFuncSetAttribute(decode_split_mma_kernel<D, P>, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
-  if (carveout != cudaSuccess) return cudaGetErrorString(carveout);
+  static std::atomic<bool> carveout_set{false};
+  if (!carveout_set.load(std::memory_order_acquire)) {
+    const cudaError_t carveout = cudaFuncSetAttribute(decode_split_mma_kernel<D, P>, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+    if (carveout != cudaSuccess) return cudaGetErrorString(carveout);
+    carveout_set.store(true, std::memory_order_release);
+  }
   const int room_bits = decode_mma_room_bits(args);
   const int warps = decode_mma_warps(room_bits);
   const dim3 grid((args.max_splits + warps - 1) / warps, args.kv_heads * args.row_tiles, args.batch);

@@ -13,6 +13,7 @@
 // sequence's length on the host (the plan) and here. Never synchronizes, never allocates.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -458,9 +459,12 @@ extern "C" const char* qattn_turbo_decode_launch(const void* raw_args, size_t ar
     if (const char* error = decode_mma_launch(args, stream)) return fail(std::string("decode_split_mma_kernel: ") + error);
   } else {
     const int smem = decode_smem_bytes(args.rows_per_tile, args.head_dim, args.page_size, args.sink_tokens);
-    if (smem > 48 * 1024) {
+    // Only when the limit must grow: the largest layout seen so far serves every smaller one (no driver call per step).
+    static std::atomic<int> smem_limit{0};
+    if (smem > 48 * 1024 && smem > smem_limit.load(std::memory_order_acquire)) {
       const cudaError_t status = cudaFuncSetAttribute(decode_split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
       if (status != cudaSuccess) return cuda_fail("cudaFuncSetAttribute(decode_split_kernel)", status);
+      smem_limit.store(smem, std::memory_order_release);
     }
     const dim3 grid(args.max_splits, args.kv_heads * args.row_tiles, args.batch);
     decode_split_kernel<<<grid, kDecodeThreads, smem, stream>>>(args);
