@@ -2,7 +2,8 @@
 # The one command a CUDA host without Node.js runs, from a folder staged by apps/bench/gpu/stage.sh. Logs and reports
 # go to $OUT (the device machine's output folder; ./gpu-out elsewhere). Usage: bash .gpu/run-on-gpu-host.sh <mode> …
 #   tests                  every package's GPU tests (bench/dist/*.gpu-tests.mjs) under node:test, QATTN_EXPECT_CUDA=1
-#                          → tests-<package>.log
+#                          → tests-<package>.log; on a 9.0 device flash-int8's and turbo-attn's again on the sm90a
+#                          kernel (QATTN_CUDA_ARCH_PATH=sm90) → tests-<package>-sm90.log
 #   sanitize [tool…]       compute-sanitizer memcheck, racecheck and synccheck (or the tools named) on the workload
 #                          `qattn-bench --preset sanitize` → sanitize-<tool>.log
 #   sass                   static SASS counts of the attention kernels (MMA opcodes, spills) → sass-counts.txt
@@ -81,6 +82,19 @@ run_tests() {
     [ $rc = 0 ] || status=1
   done
   [ $found = 1 ] || { echo "no bench/dist/*.gpu-tests.mjs staged"; status=1; }
+  # On a 9.0 device the attention suites run again on the opt-in sm90a kernel (arch_path.h) → tests-<package>-sm90.log.
+  if [ "$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1)" = "9.0" ]; then
+    for name in flash-int8 turbo-attn; do
+      file=$bench/dist/$name.gpu-tests.mjs
+      [ -f "$file" ] || continue
+      echo "== tests: $name (QATTN_CUDA_ARCH_PATH=sm90)"
+      { header; QATTN_CUDA_ARCH_PATH=sm90 QATTN_EXPECT_CUDA=1 "$node" --test --test-reporter=spec "$file"; } > "$out/tests-$name-sm90.log" 2>&1
+      rc=$?
+      grep -E '^ℹ (tests|pass|fail|skipped)' "$out/tests-$name-sm90.log" || tail -5 "$out/tests-$name-sm90.log"
+      echo "exit $rc"
+      [ $rc = 0 ] || status=1
+    done
+  fi
   return $status
 }
 

@@ -144,12 +144,14 @@ export type SasEvaluation = 'polynomial' | 'unit';
 
 /**
  * The SAS evaluation an arch path runs by default. The polynomial moves the exponent off the exponent unit (MUFU) onto
- * the FMA pipes at ≈ 10.5 issue slots per score; that pays only where MUFU is the limit (Hopper's wgmma kernels, above
- * ~800 TOPS). The sm80 mma.sync kernel is issue-bound instead: measured on an H200 (B4 H32 hd128, kernel only), SAS
- * with the polynomial ran at 0.76–0.81× of the same kernel with exact exp2, so sm80 takes 2^x from the unit.
+ * the FMA pipes at ≈ 10.5 issue slots per score; that pays only where MUFU is the limit (a wgmma kernel above
+ * ~800 TOPS). Neither kernel is there: the sm80 mma.sync kernel is issue-bound (H200, B4 H32 hd128, kernel only: SAS
+ * with the polynomial at 0.76–0.81× of the same kernel with exact exp2), and the first sm90a kernel runs at the sm80
+ * kernel's rate (N16K: flash-int8 381 TOPS, turbo-attn with the polynomial 311 — the same 0.8×). Both take 2^x from
+ * the unit until a kernel is MUFU-bound; the parameter keeps the choice per path.
  */
-export function chooseSasEvaluation(path: 'sm80' | 'sm90'): SasEvaluation {
-  return path === 'sm80' ? 'unit' : 'polynomial';
+export function chooseSasEvaluation(_path: 'sm80' | 'sm90'): SasEvaluation {
+  return 'unit';
 }
 
 /** One attention problem: shape, softmax scale, mask and flags. */

@@ -1,4 +1,5 @@
-// flash-int8's attention kernels with INT8 P·V: IntFlashVariant for every head dim and key block of capabilities.json.
+// flash-int8's attention kernels with INT8 P·V: IntFlashVariant for every head dim and key block of capabilities.json,
+// on the sm80 kernel and, at the head dims tile_config_sm90 serves, the sm90a kernel (arch_dispatch.cuh picks).
 #include "flash_int8_kernels.h"
 #include "qattn/arch_dispatch.cuh"
 

@@ -1,5 +1,6 @@
 // turbo-attn's attention kernels with SAS's sparsity and the exponent unit's 2^x (FlashQSasUnitVariant) for every
-// head dim and key block of capabilities.json: the SAS the sm80 path runs by default (see SasUnitExponent).
+// head dim and key block of capabilities.json: the SAS the sm80 path runs by default (see SasUnitExponent); the sm90a
+// kernel serves it too, at its head dims.
 #include "qattn/arch_dispatch.cuh"
 #include "turbo_attn_kernels.h"
 

@@ -9,6 +9,7 @@
 #include "qattn/arch_path.h"
 #include "qattn/attention_args.h"
 #include "qattn/attn_fwd_sm80.cuh"
+#include "qattn/attn_fwd_sm90.cuh"
 
 namespace qattn {
 
@@ -31,15 +32,17 @@ inline ArchChoice current_attention_arch_path(cudaError_t* status) {
   return choose_attention_arch_path(cc / 10, cc % 10, override_path);
 }
 
-// The attention kernel of `Variant` and P·V precision on the chosen path.
+// The attention kernel of `Variant` and P·V precision on the chosen path. The sm90 path runs the sm90a kernel where it
+// serves the call (INT8 P·V, head dims of tile_config_sm90_serves) and the sm80 kernel otherwise (fp16 P·V, other head
+// dims): the path names the device's best kernel set, not one kernel.
 template <typename Variant, PvPrecision kPv>
 cudaError_t launch_attention(const AttentionArgs& args, AttentionArchPath path, cudaStream_t stream) {
-  switch (path) {
-    case AttentionArchPath::kSm90:  // never chosen while kHasSm90AttentionKernel is false
-    case AttentionArchPath::kSm80:
-      return launch_attn_fwd_sm80<Variant, kPv>(args, stream);
+  if constexpr (kPv == PvPrecision::kInt8) {
+    if (path == AttentionArchPath::kSm90 && attn_fwd_sm90_serves(args)) {
+      return launch_attn_fwd_sm90<Variant>(args, stream);
+    }
   }
-  return cudaErrorInvalidValue;
+  return launch_attn_fwd_sm80<Variant, kPv>(args, stream);
 }
 
 }  // namespace qattn

@@ -21,11 +21,12 @@ constexpr int kMinKeyBlock = 32;
 constexpr int kSeqQPad = 128;
 constexpr int kSeqKVPad = 64;
 
-// sm80 path (mma.sync m16n8k32 s8; also what runs on sm90 today). One warp keeps O (16 x head_dim fp32) and S
-// (16 x block_n) in registers, so rows per warp stay at 16 and the occupancy target decides how many registers the
-// compiler may use. The kernel is issue-bound (Nsight Compute: ~55% issue-slot use, FMA the busiest pipe), so more
-// resident warps beat more registers per warp. Alternatives measured on an H200 (B=4 H=32 N=16K, non-causal,
-// kernel-only TOPS, one run each; "int8/32" is pv 'int8' with 32-key P/V blocks, "int8/64" with 64; INT-FA variant):
+// sm80 path (mma.sync m16n8k32 s8; on sm90 too, for the calls the sm90a kernel below does not serve). One warp keeps
+// O (16 x head_dim fp32) and S (16 x block_n) in registers, so rows per warp stay at 16 and the occupancy target
+// decides how many registers the compiler may use. The kernel is issue-bound (Nsight Compute: ~55% issue-slot use,
+// FMA the busiest pipe), so more resident warps beat more registers per warp. Alternatives measured on an H200 (B=4
+// H=32 N=16K, non-causal, kernel-only TOPS, one run each; "int8/32" is pv 'int8' with 32-key P/V blocks, "int8/64"
+// with 64; INT-FA variant):
 //   variant                                  hd128 int8/32  int8/64  pv fp16   hd64 int8/32
 //   1  128x64,  8 warps, 1 CTA/SM (255 reg)       244         298       294           181
 //   2   64x64,  4 warps, 2 CTAs/SM (<=255)        274         313       341           230
@@ -49,6 +50,36 @@ constexpr TileConfig tile_config_sm80(int head_dim, int variant = 0) {
          : variant == 5 ? TileConfig{64, 64, 4, 2, 5}
          : head_dim <= 128 ? TileConfig{64, 64, 4, 2, 4}
                            : TileConfig{64, 64, 4, 2, 1};
+}
+
+// sm90a path (attn_fwd_sm90.cuh: wgmma, TMA, warp specialization), INT8 P·V at head dims 64 and 128; every other call
+// on a 9.0 device runs the sm80 kernel (arch_dispatch.cuh).
+struct TileConfigSm90 {
+  int block_m;              // queries per CTA: 64 per consumer warpgroup (the M of wgmma)
+  int block_n;              // keys per pipeline stage: the N of Q·Kᵀ's wgmma and the K of P·V's
+  int consumer_warpgroups;  // warpgroups that compute; one more warpgroup issues the TMA loads
+  int stages;               // depth of the K/V ring in shared memory
+  int producer_registers;   // setmaxnreg of the producer warpgroup (it needs few: addresses and a loop)
+  int consumer_registers;   // setmaxnreg of each consumer warpgroup (O, S, the P·V accumulator and the P codes)
+};
+
+// Head dims with an sm90a kernel.
+constexpr bool tile_config_sm90_serves(int head_dim) { return head_dim == 64 || head_dim == 128; }
+
+// FlashAttention-3's shape: two consumer warpgroups of 64 query rows share every K/V tile a producer warpgroup brings
+// in with TMA; 1 CTA/SM (384 threads: 128·40 + 256·232 = 64512 of the 65536 registers after setmaxnreg).
+//   block_n 64: the oracles' default blockN and the sm80 kernel's tile, so the running max steps at the same keys and
+//     the outputs match the sm80 path's up to fp32 rounding (SAS's fp16 polynomial makes P depend on the running
+//     max, not only on the score). It also divides kSeqKVPad, so no tile reads past the padded keys. 128 or more
+//     (FlashAttention-3 takes 128–176 at hd128) halves the per-tile overheads (barriers, O rescale) but needs the
+//     last tile clamped to the padding: the next step, measured against this.
+//   stages 4: a 64-key tile is 8–16 KB of K and V; four in flight cover the TMA latency (~1 µs) at the issue rate of
+//     the softmax (~0.5 µs per tile). Shared memory: 16 KB of Q + 4 · 19 KB at hd128 (8 KB + 4 · 10 KB at hd64).
+// Both head dims take this shape, and causal masking too (a masked tile costs the same as a full one here). Unmeasured:
+// the alternatives (block_n 128/176, 2–3 stages, ping-pong scheduling between the consumers, a smaller causal tile)
+// are the table this comment will hold once they run on an H200.
+constexpr TileConfigSm90 tile_config_sm90([[maybe_unused]] int head_dim) {
+  return TileConfigSm90{128, 64, 2, 4, 40, 232};
 }
 
 }  // namespace qattn

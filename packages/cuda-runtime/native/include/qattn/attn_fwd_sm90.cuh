@@ -1,0 +1,566 @@
+// The INT8 attention forward on Hopper (sm_90a): the math of attn_fwd_sm80.cuh (same quantized inputs, x-domain
+// online softmax, P codes, magic-number dequantization, Variant hooks), on wgmma with a TMA producer. INT8 P·V only
+// (fp16 P·V stays on sm80), head dims 64 and 128, key blocks 32 and 64; tile shape from tile_config_sm90.
+//
+// CTA = 3 warpgroups, one (batch, head) and kBlockM = 128 queries (FlashAttention-3's shape):
+//   warpgroup 0, producer   setmaxnreg down to 40; one thread issues every load: Q once (TMA), then per key tile
+//                           K [64, D] and V_t [D, 64] (TMA, swizzled) and their scales (1-D bulk copies) into a ring of
+//                           kStages stages, each completing on the stage's "full" mbarrier (transaction bytes)
+//   warpgroups 1, 2,        setmaxnreg up to 232; consumer c owns query rows 64c..64c+63 for the whole pass (O, m, l in
+//   consumers               registers) and walks every key tile of the CTA:
+//     S = Q̂·K̂ᵀ     wgmma m64n64k32 s8·s8 → s32, Q and K both from shared memory (K-major: rows contiguous in D, as
+//                   quantized), D/32 instructions, accumulators starting at kMagicBits
+//     softmax       as the sm80 kernel, per thread on the same (row, column) pairs: the wgmma accumulator fragment of a
+//                   warp is the mma.sync m16n8 fragment of its 16 rows (mma_sm90.cuh), so every line of that code
+//                   carries over with warp w of consumer c in place of sm80's warp
+//     P̂·V̂          wgmma m64nDk32 u8·s8 → s32 with A = the P codes from registers and B = V_t from shared memory
+//                   (K-major: keys contiguous, which is why V is stored transposed), one INT32 accumulator per key
+//                   block, dequantized into O as on sm80
+//   then one arrival per consumer thread on the stage's "empty" mbarrier hands the stage back to the producer.
+//
+// The P repack. The register A fragment of a k32 8-bit wgmma holds, per thread, K bytes 4q..4q+3 and 16+4q..16+4q+3 of
+// rows g and g+8 (q = lane % 4, g = lane / 4); the S accumulator holds columns 8t+2q, 8t+2q+1 of the same rows for
+// every n8 tile t. Packing the codes of tiles 4kc..4kc+3 in accumulator order, [t0 c0 c1, t1 c0 c1 | t2 c0 c1, t3 c0
+// c1] per row, puts key 8·(i/2) + 2q + i%2 (+16) at K position 4q + i (+16): V_t's keys were permuted to exactly
+// that order when it was quantized (quantize_qkv.cuh, v_key_position), so the repack is byte packing only, no shuffle
+// — the sm80 kernel's packing, because the fragments coincide.
+//
+// Shared memory: the tiles TMA writes with the 64- or 128-byte swizzle equal to their row length (K and Q rows are D
+// bytes, V_t rows kBlockN = 64 bytes) and the wgmma descriptors of mma_sm90.cuh describe (every tile base is aligned
+// to 1024 bytes, the longest swizzle period).
+//
+// Pipeline: full[s] (1 arrival + transaction bytes) and empty[s] (256 arrivals) per stage s; a tile j uses stage
+// j % kStages for the (j / kStages)-th time, so both sides wait for phase parity (j / kStages) & 1 (the producer for
+// the previous use's release: a fresh barrier passes parity 1 at once). Every consumer thread arrives on empty[s] after
+// its last read of the stage (the wgmma reads are complete at wgmma.wait_group; the scale reads are ordinary loads),
+// also for tiles it skips, so both consumers release every tile exactly once.
+//
+// Why this first version stops here, and what comes next (issue 10): the two consumers run freely (the warp
+// schedulers interleave one's softmax with the other's wgmma) rather than in FlashAttention-3's ping-pong with named
+// barriers, and a consumer waits for each wgmma group at once rather than issuing Q·Kᵀ of tile j+1 before the softmax
+// of tile j (that overlap needs a second S accumulator: 32 more registers); O is stored from registers as on sm80, not
+// staged through shared memory for a TMA store; block_n stays 64 (tile_config.h says why). Each is a step to measure
+// against this kernel, whose arithmetic is the sm80 path's operation for operation.
+#pragma once
+
+#include <cuda.h>
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "qattn/attention_args.h"
+#include "qattn/attention_variant.cuh"
+#include "qattn/capabilities.h"
+#include "qattn/mma_sm80.cuh"
+#include "qattn/mma_sm90.cuh"
+#include "qattn/tile_config.h"
+
+namespace qattn {
+
+template <int HeadDim, int KeyBlock>
+struct AttnFwdSm90Traits {
+  static constexpr int kHeadDim = HeadDim;
+  // Keys per P-rowmax block and per V scale block (the oracle's blockN): 32 or 64, a divisor of kBlockN.
+  static constexpr int kKeyBlock = KeyBlock;
+  static constexpr TileConfigSm90 kTile = tile_config_sm90(kHeadDim);
+  static constexpr int kBlockM = kTile.block_m;
+  static constexpr int kBlockN = kTile.block_n;
+  static constexpr int kStages = kTile.stages;
+  static constexpr int kConsumers = kTile.consumer_warpgroups;
+  static constexpr int kConsumerThreads = 128 * kConsumers;
+  static constexpr int kThreads = 128 + kConsumerThreads;
+
+  // Shared memory, every tile 1024-byte aligned: Q [kBlockM, D], then kStages x {K [kBlockN, D], V_t [D, kBlockN],
+  // k_scale [kBlockN, 2] fp32, v_scale [kKeyBlocks, D, 2] fp32}, then the mbarriers.
+  static constexpr int kQBytes = kBlockM * kHeadDim;
+  static constexpr int kKBytes = kBlockN * kHeadDim;
+  static constexpr int kVBytes = kHeadDim * kBlockN;
+  static constexpr int kKScaleBytes = kBlockN * 8;
+  static constexpr int kKeyBlocks = kBlockN / kKeyBlock;
+  static constexpr int kVScaleBytes = kKeyBlocks * kHeadDim * 8;
+  static constexpr int kStageTxBytes = kKBytes + kVBytes + kKScaleBytes + kVScaleBytes;  // bytes TMA brings per tile
+  static constexpr int kStageBytes = (kStageTxBytes + 1023) / 1024 * 1024;
+  static constexpr int kVOffset = kKBytes;  // inside a stage
+  static constexpr int kKScaleOffset = kKBytes + kVBytes;
+  static constexpr int kVScaleOffset = kKScaleOffset + kKScaleBytes;
+  static constexpr int kStagesOffset = kQBytes;
+  static constexpr int kBarriersOffset = kStagesOffset + kStages * kStageBytes;  // full[kStages], empty[kStages], q
+  static constexpr int kBarrierBytes = (2 * kStages + 1) * 8;
+  // + 1024: the dynamic shared memory base is rounded up to 1024 bytes inside the kernel.
+  static constexpr int kSmemBytes = kBarriersOffset + kBarrierBytes + 1024;
+
+  static constexpr int kSTiles = kBlockN / 8;        // n8 tiles of S per thread's rows
+  static constexpr int kOTiles = kHeadDim / 8;       // n8 tiles of O
+  static constexpr int kQkChunks = kHeadDim / 32;    // k32 wgmmas of Q·Kᵀ
+  static constexpr int kPvChunks = kBlockN / 32;     // k32 wgmmas of P·V per tile
+  static constexpr int kChunksPerKeyBlock = kKeyBlock / 32;
+
+  static_assert(kBlockM == 64 * kConsumers, "one consumer warpgroup per 64 query rows (wgmma m64)");
+  static_assert(kSeqQPad % kBlockM == 0, "a Q tile never crosses the padded rows of its head");
+  static_assert(kSeqKVPad % kBlockN == 0, "a K/V tile never crosses the padded keys of its head");
+  static_assert(kBlockN == 64, "Q·Kᵀ is written for wgmma n64; V_t rows are then 64 bytes (64-byte swizzle)");
+  static_assert(kHeadDim == 64 || kHeadDim == 128, "K and Q rows of 64 or 128 bytes (one swizzle row)");
+  static_assert((kKeyBlock == 32 || kKeyBlock == 64) && kBlockN % kKeyBlock == 0, "key blocks of 32 or 64 keys");
+  static_assert(kQBytes % 1024 == 0 && kKBytes % 1024 == 0 && kVBytes % 1024 == 0, "1024-aligned tiles");
+  static_assert(kSmemBytes <= 227 * 1024, "Hopper's shared memory per block");
+};
+
+// The kernel's parameter block: the call's arguments and the TMA descriptors of its Q, K and V_t (built on the host
+// for each launch, since the workspace addresses change between calls).
+struct AttnFwdSm90Params {
+  AttentionArgs args;
+  CUtensorMap q_map;  // q_int8 as [batch·heads·seq_q_pad, D] bytes, box [kBlockM, D]
+  CUtensorMap k_map;  // k_int8 as [batch·kv_heads·seq_kv_pad, D] bytes, box [kBlockN, D]
+  CUtensorMap v_map;  // v_t as [batch·kv_heads·D, seq_kv_pad] bytes, box [D, kBlockN]
+};
+
+#ifdef QATTN_SM90A_DEVICE_CODE
+
+// The shared-memory addresses of one CTA (32-bit shared window) and its generic base.
+template <typename T>
+struct AttnFwdSm90Smem {
+  uint8_t* base;  // 1024-byte aligned
+  uint32_t addr;  // smem_u32(base)
+  __device__ __forceinline__ uint32_t q() const { return addr; }
+  __device__ __forceinline__ uint32_t stage(int s) const { return addr + T::kStagesOffset + s * T::kStageBytes; }
+  __device__ __forceinline__ const uint8_t* stage_ptr(int s) const {
+    return base + T::kStagesOffset + s * T::kStageBytes;
+  }
+  __device__ __forceinline__ uint32_t full(int s) const { return addr + T::kBarriersOffset + 8 * s; }
+  __device__ __forceinline__ uint32_t empty(int s) const { return addr + T::kBarriersOffset + 8 * (T::kStages + s); }
+  __device__ __forceinline__ uint32_t q_full() const { return addr + T::kBarriersOffset + 16 * T::kStages; }
+};
+
+// The producer: one thread. Q once, then every key tile of the CTA into the ring.
+template <typename T>
+__device__ __forceinline__ void attn_fwd_sm90_produce(const AttnFwdSm90Params& params, const AttnFwdSm90Smem<T>& smem,
+                                                      int m0, int n_blocks, int64_t bh, int64_t bkv) {
+  const AttentionArgs& args = params.args;
+  mbarrier_arrive_expect_tx(smem.q_full(), T::kQBytes);
+  tma_load_2d(smem.q(), &params.q_map, 0, static_cast<int>(bh * args.seq_q_pad + m0), smem.q_full());
+  const float* k_scale = args.k_scale + bkv * args.seq_kv_pad * 2;                                // [seq_kv_pad, 2]
+  const float* v_scale = args.v_scale + bkv * (args.seq_kv_pad / T::kKeyBlock) * T::kHeadDim * 2;  // [blocks, D, 2]
+  const int k_row0 = static_cast<int>(bkv * args.seq_kv_pad);
+  const int v_row0 = static_cast<int>(bkv * T::kHeadDim);
+  for (int n_block = 0; n_block < n_blocks; ++n_block) {
+    const int s = n_block % T::kStages;
+    const uint32_t use_parity = (n_block / T::kStages) & 1;
+    mbarrier_wait(smem.empty(s), use_parity ^ 1);  // the consumers released the stage's previous tile
+    const int n0 = n_block * T::kBlockN;
+    const uint32_t stage = smem.stage(s);
+    mbarrier_arrive_expect_tx(smem.full(s), T::kStageTxBytes);
+    tma_load_2d(stage, &params.k_map, 0, k_row0 + n0, smem.full(s));
+    tma_load_2d(stage + T::kVOffset, &params.v_map, n0, v_row0, smem.full(s));
+    bulk_load(stage + T::kKScaleOffset, k_scale + 2 * n0, T::kKScaleBytes, smem.full(s));
+    // The tile's key blocks are consecutive rows of v_scale.
+    bulk_load(stage + T::kVScaleOffset, v_scale + (n0 / T::kKeyBlock) * T::kHeadDim * 2, T::kVScaleBytes, smem.full(s));
+  }
+}
+
+// A consumer warpgroup: query rows m0 + 64·consumer + [0, 64) against every key tile of the CTA.
+template <typename Variant, typename T>
+__device__ __forceinline__ void attn_fwd_sm90_consume(const AttentionArgs& args, const AttnFwdSm90Smem<T>& smem,
+                                                      int consumer, int m0, int n_blocks, int first_masked,
+                                                      int64_t bh, int64_t bkv) {
+  constexpr int kHeadDim = T::kHeadDim, kBlockN = T::kBlockN, kKeyBlock = T::kKeyBlock;
+  // K scale per key block: the scale folds into a per-(row, key block) factor and scores stay magic-biased INT32.
+  constexpr bool kFoldKScale = Variant::kKScaleLayout == KScaleLayout::kPerKeyBlock;
+  const typename Variant::Exponent exponent(args);
+
+  const int tid = threadIdx.x % 128;  // thread of this warpgroup
+  const int warp = tid / 32, lane = tid % 32;
+  const int group = lane / 4;  // accumulator row (and row + 8) inside the warp's 16 rows
+  const int quad = lane % 4;   // accumulator column pair 2·quad, 2·quad + 1 inside each n8 tile
+  const int diag = args.seq_kv - args.seq_q;  // causal: query i sees keys j <= i + diag (bottom-right aligned)
+  const int row0 = m0 + 64 * consumer + 16 * warp + group;  // this thread's rows: row0 and row0 + 8
+  float* out_rows = args.out + bh * args.seq_q * kHeadDim;
+
+  // Q scales of this thread's two rows, in the x domain (σ·log2e folded in). Padded rows have codes 0.
+  const float q_scale_x[2] = {args.q_scale[bh * args.seq_q_pad + row0] * args.sm_scale_log2,
+                              args.q_scale[bh * args.seq_q_pad + row0 + 8] * args.sm_scale_log2};
+  const uint64_t q_desc = kmajor_desc<kHeadDim>(smem.q() + 64 * consumer * kHeadDim);
+
+  float o_acc[T::kOTiles][4];        // [64, D] fp32 per warpgroup: rows (group, group + 8), cols 8·t + 2·quad + {0,1}
+  float m_run[2] = {-INFINITY, -INFINITY};  // running row max, x domain
+  float l_run[2] = {0.f, 0.f};              // running row sum of P, this thread's columns (quad-reduced at the end)
+#pragma unroll
+  for (int t = 0; t < T::kOTiles; ++t) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o_acc[t][e] = 0.f;
+  }
+
+  mbarrier_wait(smem.q_full(), 0);
+  for (int n_block = 0; n_block < n_blocks; ++n_block) {
+    const int n0 = n_block * kBlockN;
+    const int s = n_block % T::kStages;
+    mbarrier_wait(smem.full(s), (n_block / T::kStages) & 1);
+    const uint32_t stage = smem.stage(s);
+    const float* k_scale_smem = reinterpret_cast<const float*>(smem.stage_ptr(s) + T::kKScaleOffset);  // [kBlockN, 2]
+    const float* v_scale_smem = reinterpret_cast<const float*>(smem.stage_ptr(s) + T::kVScaleOffset);  // [blocks, D, 2]
+
+    // S = Q̂·K̂ᵀ: [64, kBlockN] INT32 per warpgroup, biased by kMagicBits (see dequantize_magic); s_acc[4t + e] is
+    // the sm80 kernel's s_acc[t][e].
+    int32_t s_acc[4 * T::kSTiles];
+#pragma unroll
+    for (int i = 0; i < 4 * T::kSTiles; ++i) s_acc[i] = kMagicBits;
+    pin_registers(s_acc);
+    wgmma_fence();
+    const uint64_t k_desc = kmajor_desc<kHeadDim>(stage);
+#pragma unroll
+    for (int kc = 0; kc < T::kQkChunks; ++kc) {
+      wgmma_m64n64k32_s8s8_ss(s_acc, desc_k_step(q_desc, kc), desc_k_step(k_desc, kc));
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    pin_registers(s_acc);
+
+    // From here to the P codes, the sm80 kernel's softmax line for line (attn_fwd_sm80.cuh explains each step).
+    float y[T::kSTiles][4];
+#pragma unroll
+    for (int t = 0; t < T::kSTiles; ++t) {
+      if constexpr (!kFoldKScale) {
+        const float4 k_pairs = *reinterpret_cast<const float4*>(k_scale_smem + 2 * (8 * t + 2 * quad));
+        const float k_descale[2] = {k_pairs.x, k_pairs.z};
+        const float k_neg_magic[2] = {k_pairs.y, k_pairs.w};
+#pragma unroll
+        for (int e = 0; e < 4; ++e) y[t][e] = dequantize_magic(s_acc[4 * t + e], k_descale[e & 1], k_neg_magic[e & 1]);
+      } else {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) y[t][e] = __int_as_float(s_acc[4 * t + e]);
+      }
+    }
+    if (n_block >= first_masked) {  // uniform branch: only the tail tile and the causal diagonal tiles
+#pragma unroll
+      for (int t = 0; t < T::kSTiles; ++t) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = n0 + 8 * t + 2 * quad + (e & 1), row = row0 + 8 * (e >> 1);
+          if (key >= args.seq_kv || (args.causal && key > row + diag)) y[t][e] = -INFINITY;
+        }
+      }
+    }
+
+    float block_y_max[2][T::kKeyBlocks];  // row max of y over each key block (quad-reduced)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+#pragma unroll
+      for (int b = 0; b < T::kKeyBlocks; ++b) {
+        block_y_max[r][b] = -INFINITY;
+#pragma unroll
+        for (int t = b * kKeyBlock / 8; t < (b + 1) * kKeyBlock / 8; ++t) {
+          block_y_max[r][b] = fmaxf(block_y_max[r][b], fmaxf(y[t][2 * r], y[t][2 * r + 1]));
+        }
+      }
+    }
+#pragma unroll
+    for (int lane_mask = 1; lane_mask <= 2; lane_mask *= 2) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+#pragma unroll
+        for (int b = 0; b < T::kKeyBlocks; ++b) {
+          block_y_max[r][b] = fmaxf(block_y_max[r][b], __shfl_xor_sync(0xffffffffu, block_y_max[r][b], lane_mask));
+        }
+      }
+    }
+
+    float x_scale[2][T::kKeyBlocks], x_offset[2][T::kKeyBlocks];
+    float tile_logit_max[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      if constexpr (!kFoldKScale) {
+        float y_max = block_y_max[r][0];
+#pragma unroll
+        for (int b = 1; b < T::kKeyBlocks; ++b) y_max = fmaxf(y_max, block_y_max[r][b]);
+        tile_logit_max[r] = y_max * q_scale_x[r];
+#pragma unroll
+        for (int b = 0; b < T::kKeyBlocks; ++b) {
+          x_scale[r][b] = q_scale_x[r];
+          x_offset[r][b] = 0.f;
+        }
+      } else {
+        tile_logit_max[r] = -INFINITY;
+#pragma unroll
+        for (int b = 0; b < T::kKeyBlocks; ++b) {
+          x_scale[r][b] = k_scale_smem[2 * b * kKeyBlock] * q_scale_x[r];
+          x_offset[r][b] = -kMagic * x_scale[r][b];
+          tile_logit_max[r] = fmaxf(tile_logit_max[r], fmaf(block_y_max[r][b], x_scale[r][b], x_offset[r][b]));
+        }
+      }
+    }
+
+    // The sparse-tile skip, voted over the warpgroup (the sm80 kernel votes per warp; wgmma needs the whole warpgroup
+    // on one path). Exact either way: a skipped tile would have left m and l unchanged and added exactly 0 to O.
+    bool skip = false;
+    if constexpr (Variant::kSkipSparseTiles) {
+      bool kept = false;
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        kept |= tile_logit_max[r] > m_run[r];
+#pragma unroll
+        for (int b = 0; b < T::kKeyBlocks; ++b) {
+          const float run_bias = kFoldKScale ? x_offset[r][b] - m_run[r] : -m_run[r];
+          kept |= exponent.may_be_nonzero(fmaf(block_y_max[r][b], x_scale[r][b], run_bias));
+        }
+      }
+      // Named barrier 1 + consumer: one per consumer warpgroup (the branch is uniform over the warpgroup).
+      if (args.skip_sparse_tiles) skip = !(consumer == 0 ? warpgroup_any<1>(kept) : warpgroup_any<2>(kept));
+    }
+
+    if (!skip) {
+      float m_sub[2], alpha[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const float m_new = fmaxf(m_run[r], tile_logit_max[r]);
+        m_sub[r] = m_new == -INFINITY ? 0.f : m_new;
+        alpha[r] = exponent(m_run[r] - m_sub[r]);
+        m_run[r] = m_new;
+      }
+      float x_bias[2][T::kKeyBlocks];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+#pragma unroll
+        for (int b = 0; b < T::kKeyBlocks; ++b) x_bias[r][b] = kFoldKScale ? x_offset[r][b] - m_sub[r] : -m_sub[r];
+      }
+      float row_sum[2] = {0.f, 0.f};
+#pragma unroll
+      for (int t = 0; t < T::kSTiles; ++t) {
+        const int b = 8 * t / kKeyBlock;
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const float2 p = exponent.pair(fmaf(y[t][2 * r], x_scale[r][b], x_bias[r][b]),
+                                         fmaf(y[t][2 * r + 1], x_scale[r][b], x_bias[r][b]));
+          y[t][2 * r] = p.x;  // y now holds P in [0, 1]
+          y[t][2 * r + 1] = p.y;
+          row_sum[r] += p.x;
+          row_sum[r] += p.y;
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < 2; ++r) l_run[r] = l_run[r] * alpha[r] + row_sum[r];
+      if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
+#pragma unroll
+        for (int t = 0; t < T::kOTiles; ++t) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) o_acc[t][e] *= alpha[e >> 1];
+        }
+      }
+      float p_descale[2][T::kKeyBlocks];  // fp32 value of one P code unit, per row and key block
+      float p_encode[2][T::kKeyBlocks];   // P -> code factor, per row and key block
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+#pragma unroll
+        for (int b = 0; b < T::kKeyBlocks; ++b) {
+          const float p_block_max = exponent(fmaf(block_y_max[r][b], x_scale[r][b], x_bias[r][b]));
+          const bool rowmax = args.p_rowmax && p_block_max > 0.f;
+          const float p_range = rowmax ? p_block_max : 1.f;
+          p_encode[r][b] = __fdividef(args.p_code_max, p_range);
+          p_descale[r][b] = p_range * args.p_code_unit;
+          if constexpr (Variant::Exponent::kSparse) p_descale[r][b] = p_block_max > 0.f ? p_descale[r][b] : 0.f;
+        }
+      }
+
+      // P̂ as register A fragments of k32 wgmmas: chunk kc covers S tiles 4kc..4kc+3 (the repack of the header).
+      uint32_t p_frag[T::kPvChunks][4];
+#pragma unroll
+      for (int kc = 0; kc < T::kPvChunks; ++kc) {
+        uint32_t code[4][4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            code[j][e] = round_to_low_byte(y[4 * kc + j][e], p_encode[e >> 1][kc / T::kChunksPerKeyBlock]);
+          }
+        }
+        p_frag[kc][0] = pack_low_bytes(code[0][0], code[0][1], code[1][0], code[1][1]);  // row g,     K 4q..4q+3
+        p_frag[kc][1] = pack_low_bytes(code[0][2], code[0][3], code[1][2], code[1][3]);  // row g + 8, K 4q..4q+3
+        p_frag[kc][2] = pack_low_bytes(code[2][0], code[2][1], code[3][0], code[3][1]);  // row g,     K 16+4q..
+        p_frag[kc][3] = pack_low_bytes(code[2][2], code[2][3], code[3][2], code[3][3]);  // row g + 8, K 16+4q..
+      }
+
+      // O += Σ_b (P̂·V̂)_b·p_descale_b·v_scale_b: one INT32 accumulator [64, D] per key block, all D channels at once.
+      const uint64_t v_desc = kmajor_desc<kBlockN>(stage + T::kVOffset);
+#pragma unroll
+      for (int b = 0; b < T::kKeyBlocks; ++b) {
+        int32_t pv_acc[4 * T::kOTiles];
+#pragma unroll
+        for (int i = 0; i < 4 * T::kOTiles; ++i) pv_acc[i] = kMagicBits;
+        pin_registers(pv_acc);
+#pragma unroll
+        for (int kc = b * T::kChunksPerKeyBlock; kc < (b + 1) * T::kChunksPerKeyBlock; ++kc) pin_registers(p_frag[kc]);
+        wgmma_fence();
+#pragma unroll
+        for (int kc = b * T::kChunksPerKeyBlock; kc < (b + 1) * T::kChunksPerKeyBlock; ++kc) {
+          wgmma_m64nk32_u8s8_rs<kHeadDim>(pv_acc, p_frag[kc], desc_k_step(v_desc, kc));
+        }
+        wgmma_commit();
+        wgmma_wait<0>();
+        pin_registers(pv_acc);
+#pragma unroll
+        for (int t = 0; t < T::kOTiles; ++t) {
+          const int col = 8 * t + 2 * quad;
+          const float4 v_pairs = *reinterpret_cast<const float4*>(v_scale_smem + 2 * (b * kHeadDim + col));
+          const float v_descale[2] = {v_pairs.x, v_pairs.z};
+          const float v_neg_magic[2] = {v_pairs.y, v_pairs.w};
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const float pv = dequantize_magic(pv_acc[4 * t + e], v_descale[e & 1], v_neg_magic[e & 1]);
+            o_acc[t][e] = fmaf(pv, p_descale[e >> 1][b], o_acc[t][e]);
+          }
+        }
+      }
+    }
+    mbarrier_arrive(smem.empty(s));  // this thread's last read of the stage is done
+  }
+
+  // Epilogue: O / l (+ V's channel mean when V was smoothed); rows that saw no key stay exactly 0.
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float l = l_run[r];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const int row = row0 + 8 * r;
+    if (row >= args.seq_q) continue;
+    const float inv_l = l > 0.f ? 1.f / l : 0.f;
+    const bool add_mean = args.smooth_v && l > 0.f;
+    const float* v_mean = args.v_mean + bkv * kHeadDim;
+#pragma unroll
+    for (int t = 0; t < T::kOTiles; ++t) {
+      const int col = 8 * t + 2 * quad;
+      float2 value = make_float2(o_acc[t][2 * r] * inv_l, o_acc[t][2 * r + 1] * inv_l);
+      if (add_mean) {
+        value.x += v_mean[col];
+        value.y += v_mean[col + 1];
+      }
+      *reinterpret_cast<float2*>(out_rows + (int64_t)row * kHeadDim + col) = value;
+    }
+  }
+}
+
+#endif  // QATTN_SM90A_DEVICE_CODE
+
+template <typename Variant, int kHeadDim, int kKeyBlock>
+__global__ void __launch_bounds__(AttnFwdSm90Traits<kHeadDim, kKeyBlock>::kThreads, 1)
+    attn_fwd_sm90_kernel(const __grid_constant__ AttnFwdSm90Params params) {
+#ifdef QATTN_SM90A_DEVICE_CODE
+  using T = AttnFwdSm90Traits<kHeadDim, kKeyBlock>;
+  const AttentionArgs& args = params.args;
+  extern __shared__ uint8_t smem_raw[];
+
+  // Causal: the last query tiles see the most keys; launch them first so the tail of the grid is short.
+  const int m_block = args.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
+  const int head = blockIdx.y, batch = blockIdx.z;
+  const int kv_head = head / (args.heads / args.kv_heads);
+  const int m0 = m_block * T::kBlockM;
+  const int diag = args.seq_kv - args.seq_q;
+  const int key_end = args.causal ? min(args.seq_kv, m0 + T::kBlockM + diag) : args.seq_kv;
+  const int n_blocks = key_end > 0 ? (key_end + T::kBlockN - 1) / T::kBlockN : 0;
+  // Key tiles below first_masked need no element mask: fully inside seq_kv and visible to the tile's first row.
+  int first_masked = args.seq_kv / T::kBlockN;
+  if (args.causal) first_masked = min(first_masked, max(0, m0 + diag + 1) / T::kBlockN);
+  const int64_t bh = (int64_t)batch * args.heads + head;
+  const int64_t bkv = (int64_t)batch * args.kv_heads + kv_head;
+
+  if (n_blocks == 0) {  // every query of this tile sees no key: zero rows, as the reference defines them
+    float* out_rows = args.out + bh * args.seq_q * kHeadDim;
+    for (int i = threadIdx.x; i < T::kBlockM * kHeadDim; i += T::kThreads) {
+      const int row = m0 + i / kHeadDim;
+      if (row < args.seq_q) out_rows[(int64_t)row * kHeadDim + i % kHeadDim] = 0.f;
+    }
+    return;
+  }
+
+  AttnFwdSm90Smem<T> smem;
+  smem.base = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
+  smem.addr = smem_u32(smem.base);
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < T::kStages; ++s) {
+      mbarrier_init(smem.full(s), 1);                     // the producer's arrive.expect_tx
+      mbarrier_init(smem.empty(s), T::kConsumerThreads);  // every consumer thread, once per tile
+    }
+    mbarrier_init(smem.q_full(), 1);
+    fence_mbarrier_init();
+  }
+  __syncthreads();  // the last CTA-wide barrier: after the role split the producer's idle threads exit
+
+  // Each role is one branch of this if/else: ptxas honours setmaxnreg only in that form (else it warns, C7508).
+  if (threadIdx.x < 128) {
+    warpgroup_registers_dec<T::kTile.producer_registers>();
+    if (threadIdx.x == 0) attn_fwd_sm90_produce<T>(params, smem, m0, n_blocks, bh, bkv);
+  } else {
+    warpgroup_registers_inc<T::kTile.consumer_registers>();
+    attn_fwd_sm90_consume<Variant, T>(args, smem, threadIdx.x / 128 - 1, m0, n_blocks, first_masked, bh, bkv);
+  }
+#elif defined(__CUDA_ARCH__)
+  __trap();  // compiled for sm_80 / compute_80 too; only a 9.0 device (sm_90a code) ever launches it
+#endif
+}
+
+// Whether the sm90a kernel serves a call; launch_attention runs the sm80 kernel for the rest. Beyond the head dim
+// (and INT8 P·V, which the caller checks): a tensor map describes a non-empty tensor, and TMA coordinates are 32-bit,
+// so every row index of the flattened Q, K and V_t must fit.
+inline bool attn_fwd_sm90_serves(const AttentionArgs& args) {
+  if (!tile_config_sm90_serves(args.head_dim)) return false;
+  const int64_t q_rows = (int64_t)args.batch * args.heads * args.seq_q_pad;
+  const int64_t k_rows = (int64_t)args.batch * args.kv_heads * args.seq_kv_pad;
+  const int64_t v_rows = (int64_t)args.batch * args.kv_heads * args.head_dim;
+  const auto fits = [](int64_t rows) { return rows > 0 && rows <= INT32_MAX; };
+  return fits(q_rows) && fits(k_rows) && fits(v_rows);
+}
+
+template <typename Variant, int kHeadDim, int kKeyBlock>
+cudaError_t launch_attn_fwd_sm90_impl(const AttentionArgs& args, cudaStream_t stream) {
+  using T = AttnFwdSm90Traits<kHeadDim, kKeyBlock>;
+  auto kernel = attn_fwd_sm90_kernel<Variant, kHeadDim, kKeyBlock>;
+  // Once per kernel, as the sm80 launcher does.
+  static std::atomic<bool> smem_configured{false};
+  if (!smem_configured.load(std::memory_order_acquire)) {
+    const cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
+    if (status != cudaSuccess) return status;
+    smem_configured.store(true, std::memory_order_release);
+  }
+  AttnFwdSm90Params params;
+  params.args = args;
+  const uint64_t q_rows = (uint64_t)args.batch * args.heads * args.seq_q_pad;
+  const uint64_t kv_rows = (uint64_t)args.batch * args.kv_heads * args.seq_kv_pad;
+  const uint64_t v_rows = (uint64_t)args.batch * args.kv_heads * kHeadDim;
+  cudaError_t status = encode_byte_tile_map(&params.q_map, args.q_int8, kHeadDim, q_rows, kHeadDim, T::kBlockM);
+  if (status != cudaSuccess) return status;
+  status = encode_byte_tile_map(&params.k_map, args.k_int8, kHeadDim, kv_rows, kHeadDim, T::kBlockN);
+  if (status != cudaSuccess) return status;
+  status = encode_byte_tile_map(&params.v_map, args.v_t, args.seq_kv_pad, v_rows, T::kBlockN, kHeadDim);
+  if (status != cudaSuccess) return status;
+  const dim3 grid((args.seq_q + T::kBlockM - 1) / T::kBlockM, args.heads, args.batch);
+  kernel<<<grid, T::kThreads, T::kSmemBytes, stream>>>(params);
+  return cudaGetLastError();
+}
+
+template <typename Variant, int kKeyBlock>
+cudaError_t launch_attn_fwd_sm90_dim(const AttentionArgs& args, cudaStream_t stream) {
+  switch (args.head_dim) {
+#define QATTN_ATTN_SM90_HEAD_DIM_CASE(dim)                                           \
+  case dim:                                                                         \
+    if constexpr (tile_config_sm90_serves(dim)) {                                   \
+      return launch_attn_fwd_sm90_impl<Variant, dim, kKeyBlock>(args, stream);      \
+    }                                                                               \
+    break;
+    QATTN_FOR_EACH_HEAD_DIM(QATTN_ATTN_SM90_HEAD_DIM_CASE)
+#undef QATTN_ATTN_SM90_HEAD_DIM_CASE
+    default: break;
+  }
+  return cudaErrorInvalidValue;
+}
+
+// The sm90a attention kernel of one variant (INT8 P·V), for a call attn_fwd_sm90_serves.
+template <typename Variant>
+cudaError_t launch_attn_fwd_sm90(const AttentionArgs& args, cudaStream_t stream) {
+  switch (args.key_block) {
+#define QATTN_ATTN_SM90_KEY_BLOCK_CASE(keys) \
+  case keys: return launch_attn_fwd_sm90_dim<Variant, keys>(args, stream);
+    QATTN_FOR_EACH_KEY_BLOCK(QATTN_ATTN_SM90_KEY_BLOCK_CASE)
+#undef QATTN_ATTN_SM90_KEY_BLOCK_CASE
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace qattn
