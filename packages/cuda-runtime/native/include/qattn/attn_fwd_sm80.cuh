@@ -36,6 +36,7 @@
 #include "qattn/mma_sm80.cuh"
 #include "qattn/smem_tile_sm80.cuh"
 #include "qattn/tile_config.h"
+#include "qattn/tile_softmax.cuh"
 
 namespace qattn {
 
@@ -91,8 +92,6 @@ __global__ void __launch_bounds__(AttnFwdSm80Traits<kHeadDim, kPv, kKeyBlock, kT
   using T = AttnFwdSm80Traits<kHeadDim, kPv, kKeyBlock, kTileVariant>;
   constexpr int kBlockM = T::kBlockM, kBlockN = T::kBlockN;
   constexpr bool kPvFp16 = T::kPvFp16;
-  // K scale per key block: the scale folds into a per-(row, key block) factor and scores stay magic-biased INT32.
-  constexpr bool kFoldKScale = Variant::kKScaleLayout == KScaleLayout::kPerKeyBlock;
   const typename Variant::Exponent exponent(args);
   extern __shared__ __align__(1024) uint8_t smem[];
 
@@ -199,174 +198,22 @@ __global__ void __launch_bounds__(AttnFwdSm80Traits<kHeadDim, kPv, kKeyBlock, kT
       }
     }
 
-    // y: per-key K scales are applied here (y = S·s_k; the row factor s_q·σ·log2e comes with the max subtraction:
-    // x = y·q_scale_x − m). Per-key-block K scales stay out: y is the biased INT32 read as a float, which keeps the
-    // integer order (max and masking work on it unchanged) and is mapped to x by one FFMA per (row, key block).
+    // The tile's online softmax (tile_softmax.cuh): y from S, masks, block maxima and the logit map, then P.
+    using Softmax = TileSoftmax<Variant, T::kSTiles, kKeyBlock>;
     float y[T::kSTiles][4];
-#pragma unroll
-    for (int t = 0; t < T::kSTiles; ++t) {
-      if constexpr (!kFoldKScale) {
-        const float4 k_pairs = *reinterpret_cast<const float4*>(k_scale_smem + 2 * (8 * t + 2 * quad));
-        const float k_descale[2] = {k_pairs.x, k_pairs.z};
-        const float k_neg_magic[2] = {k_pairs.y, k_pairs.w};
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          y[t][e] = dequantize_magic(s_acc[t][e], k_descale[e & 1], k_neg_magic[e & 1]);
-        }
-      } else {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) y[t][e] = __int_as_float(s_acc[t][e]);
-      }
-    }
-    if (n_block >= first_masked) {  // uniform branch: only the tail tile and the causal diagonal tiles
-#pragma unroll
-      for (int t = 0; t < T::kSTiles; ++t) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int key = n0 + 8 * t + 2 * quad + (e & 1), row = row0 + 8 * (e >> 1);
-          if (key >= args.seq_kv || (args.causal && key > row + diag)) y[t][e] = -INFINITY;
-        }
-      }
-    }
-
-    // Both rows side by side, so their quad shuffles and exponent chains are in flight together (the warp has little
-    // else to overlap them with at 4 warps per scheduler).
-    float block_y_max[2][T::kKeyBlocks];  // row max of y over each key block (quad-reduced)
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-#pragma unroll
-      for (int b = 0; b < T::kKeyBlocks; ++b) {
-        block_y_max[r][b] = -INFINITY;
-#pragma unroll
-        for (int t = b * kKeyBlock / 8; t < (b + 1) * kKeyBlock / 8; ++t) {
-          block_y_max[r][b] = fmaxf(block_y_max[r][b], fmaxf(y[t][2 * r], y[t][2 * r + 1]));
-        }
-      }
-    }
-#pragma unroll
-    for (int lane_mask = 1; lane_mask <= 2; lane_mask *= 2) {
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-#pragma unroll
-        for (int b = 0; b < T::kKeyBlocks; ++b) {
-          block_y_max[r][b] = fmaxf(block_y_max[r][b], __shfl_xor_sync(0xffffffffu, block_y_max[r][b], lane_mask));
-        }
-      }
-    }
-
-    // The map y -> base-2 logit of each (row, key block): logit = fmaf(y, x_scale, x_offset), with x_offset 0 for
-    // per-key K scales (y already carries s_k) and −kMagic·x_scale for per-block ones (removes the INT32 bias).
-    float x_scale[2][T::kKeyBlocks], x_offset[2][T::kKeyBlocks];
-    float tile_logit_max[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      if constexpr (!kFoldKScale) {
-        float y_max = block_y_max[r][0];
-#pragma unroll
-        for (int b = 1; b < T::kKeyBlocks; ++b) y_max = fmaxf(y_max, block_y_max[r][b]);
-        tile_logit_max[r] = y_max * q_scale_x[r];
-#pragma unroll
-        for (int b = 0; b < T::kKeyBlocks; ++b) {
-          x_scale[r][b] = q_scale_x[r];
-          x_offset[r][b] = 0.f;
-        }
-      } else {
-        tile_logit_max[r] = -INFINITY;
-#pragma unroll
-        for (int b = 0; b < T::kKeyBlocks; ++b) {
-          // Every key of the block has the same K scale: read the block's first.
-          x_scale[r][b] = k_scale_smem[2 * b * kKeyBlock] * q_scale_x[r];
-          x_offset[r][b] = -kMagic * x_scale[r][b];
-          tile_logit_max[r] = fmaxf(tile_logit_max[r], fmaf(block_y_max[r][b], x_scale[r][b], x_offset[r][b]));
-        }
-      }
-    }
-
+    Softmax::scores_to_y(&s_acc[0][0], k_scale_smem, quad, y);
+    if (n_block >= first_masked) Softmax::mask_y(y, args, n0, row0, quad, diag);  // uniform: tail and diagonal tiles
+    Softmax softmax;
+    softmax.reduce(y, q_scale_x, k_scale_smem);
     if constexpr (Variant::kSkipSparseTiles) {
-      // A row keeps the tile if it raises the running max, or if a score could give a nonzero P against the current
-      // max (tested on each key block's max with the same FFMA that computes the P below: monotone in y, so no
-      // score of a block passes when its max does not). When no row of the warp keeps it, the unskipped path would
-      // leave m and l unchanged (alpha = exp(0) = 1), produce P = 0 everywhere and add exactly 0 to O (p_descale 0
-      // below): skipping is exact. With m = −inf, fmaf(·, ·, +inf) is +inf (kept) or NaN for an all-masked block.
-      bool kept = false;
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        kept |= tile_logit_max[r] > m_run[r];
-#pragma unroll
-        for (int b = 0; b < T::kKeyBlocks; ++b) {
-          const float run_bias = kFoldKScale ? x_offset[r][b] - m_run[r] : -m_run[r];
-          kept |= exponent.may_be_nonzero(fmaf(block_y_max[r][b], x_scale[r][b], run_bias));
-        }
-      }
-      if (args.skip_sparse_tiles && !__any_sync(0xffffffffu, kept)) continue;
+      if (args.skip_sparse_tiles && !__any_sync(0xffffffffu, softmax.keeps_tile(exponent, m_run))) continue;
     }
-
-    float m_sub[2], alpha[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const float m_new = fmaxf(m_run[r], tile_logit_max[r]);
-      // A row that has seen only masked keys keeps m = −inf; subtracting 0 then keeps exp(−inf) = 0 and no NaN.
-      m_sub[r] = m_new == -INFINITY ? 0.f : m_new;
-      alpha[r] = exponent(m_run[r] - m_sub[r]);
-      m_run[r] = m_new;
-    }
-    // x = fmaf(y, x_scale, x_bias): the score minus the new running max, base 2.
-    float x_bias[2][T::kKeyBlocks];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-#pragma unroll
-      for (int b = 0; b < T::kKeyBlocks; ++b) x_bias[r][b] = kFoldKScale ? x_offset[r][b] - m_sub[r] : -m_sub[r];
-    }
-    float row_sum[2] = {0.f, 0.f};
-#pragma unroll
-    for (int t = 0; t < T::kSTiles; ++t) {
-      const int b = 8 * t / kKeyBlock;
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const float2 p = exponent.pair(fmaf(y[t][2 * r], x_scale[r][b], x_bias[r][b]),
-                                       fmaf(y[t][2 * r + 1], x_scale[r][b], x_bias[r][b]));
-        y[t][2 * r] = p.x;  // y now holds P in [0, 1]
-        y[t][2 * r + 1] = p.y;
-        row_sum[r] += p.x;
-        row_sum[r] += p.y;
-      }
-    }
-#pragma unroll
-    for (int r = 0; r < 2; ++r) l_run[r] = l_run[r] * alpha[r] + row_sum[r];
-    // Once the running max settles, alpha is exactly 1 for every row of the warp: skip the 2·D/4 multiplies (a row
-    // whose alpha is 1 is multiplied by 1 when the other is not: exact).
-    if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
-#pragma unroll
-      for (int t = 0; t < T::kOTiles; ++t) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) o_acc[t][e] *= alpha[e >> 1];
-      }
-    }
+    float alpha[2], x_bias[2][T::kKeyBlocks];
+    softmax.exponentiate(exponent, y, m_run, l_run, alpha, x_bias);
+    rescale_rows(o_acc, alpha);
     float p_descale[2][T::kKeyBlocks];  // fp32 value of one P code unit, per row and key block
     float p_encode[2][T::kKeyBlocks];   // P -> code factor, per row and key block
-    if constexpr (!kPvFp16) {
-      // 'rowmax': the block's largest P of the row maps to code p_code_max, so small probabilities keep resolution.
-      // No clamp is needed: every P of the block is computed by the same FFMA and exponent from a y ≤ block_y_max, so
-      // P·encode ≤ p_code_max·(1 + a few ulp) for exp2 ('global': P ≤ 1 + a few ulp, likewise); SAS is monotone up
-      // to 1.2e−4 relative (2^−n·p(1) < 2^−n−1 at the seams), so its codes stay ≤ p_code_max too (≤ 127.02 before
-      // rounding). P ≥ 0, so no code is negative.
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-#pragma unroll
-        for (int b = 0; b < T::kKeyBlocks; ++b) {
-          const float p_block_max = exponent(fmaf(block_y_max[r][b], x_scale[r][b], x_bias[r][b]));
-          const bool rowmax = args.p_rowmax && p_block_max > 0.f;
-          // pCodeMax is runtime-uniform: two folded constants read straight from the parameter bank (no register
-          // held across the loop, no second instantiation, no branch).
-          const float p_range = rowmax ? p_block_max : 1.f;
-          p_encode[r][b] = __fdividef(args.p_code_max, p_range);
-          p_descale[r][b] = p_range * args.p_code_unit;
-          // A sparse exponent zeroes whole blocks of a row: their P·V partial (magic-biased 0, dequantized to the
-          // rounding error of kMagic·v_scale) must add exactly 0, as the oracle's and as a skipped tile's.
-          if constexpr (Variant::Exponent::kSparse) p_descale[r][b] = p_block_max > 0.f ? p_descale[r][b] : 0.f;
-        }
-      }
-    }
+    if constexpr (!kPvFp16) softmax.p_code_scales(exponent, args, x_bias, p_encode, p_descale);
 
     if constexpr (!kPvFp16) {
       // P̂ as A fragments of m16n8k32. Keys are taken in accumulator order, i.e. k step kc covers S tiles 4kc..4kc+3

@@ -55,6 +55,7 @@
 #include "qattn/mma_sm80.cuh"
 #include "qattn/mma_sm90.cuh"
 #include "qattn/tile_config.h"
+#include "qattn/tile_softmax.cuh"
 
 namespace qattn {
 
@@ -164,8 +165,6 @@ __device__ __forceinline__ void attn_fwd_sm90_consume(const AttentionArgs& args,
                                                       int consumer, int m0, int n_blocks, int first_masked,
                                                       int64_t bh, int64_t bkv) {
   constexpr int kHeadDim = T::kHeadDim, kBlockN = T::kBlockN, kKeyBlock = T::kKeyBlock;
-  // K scale per key block: the scale folds into a per-(row, key block) factor and scores stay magic-biased INT32.
-  constexpr bool kFoldKScale = Variant::kKScaleLayout == KScaleLayout::kPerKeyBlock;
   const typename Variant::Exponent exponent(args);
 
   const int tid = threadIdx.x % 128;  // thread of this warpgroup
@@ -215,150 +214,31 @@ __device__ __forceinline__ void attn_fwd_sm90_consume(const AttentionArgs& args,
     wgmma_wait<0>();
     pin_registers(s_acc);
 
-    // From here to the P codes, the sm80 kernel's softmax line for line (attn_fwd_sm80.cuh explains each step).
+    // The tile's online softmax, shared with the sm80 kernel (tile_softmax.cuh): per warp, the wgmma accumulator is
+    // the mma.sync m16n8 fragment of its 16 rows.
+    using Softmax = TileSoftmax<Variant, T::kSTiles, kKeyBlock>;
     float y[T::kSTiles][4];
-#pragma unroll
-    for (int t = 0; t < T::kSTiles; ++t) {
-      if constexpr (!kFoldKScale) {
-        const float4 k_pairs = *reinterpret_cast<const float4*>(k_scale_smem + 2 * (8 * t + 2 * quad));
-        const float k_descale[2] = {k_pairs.x, k_pairs.z};
-        const float k_neg_magic[2] = {k_pairs.y, k_pairs.w};
-#pragma unroll
-        for (int e = 0; e < 4; ++e) y[t][e] = dequantize_magic(s_acc[4 * t + e], k_descale[e & 1], k_neg_magic[e & 1]);
-      } else {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) y[t][e] = __int_as_float(s_acc[4 * t + e]);
-      }
-    }
-    if (n_block >= first_masked) {  // uniform branch: only the tail tile and the causal diagonal tiles
-#pragma unroll
-      for (int t = 0; t < T::kSTiles; ++t) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int key = n0 + 8 * t + 2 * quad + (e & 1), row = row0 + 8 * (e >> 1);
-          if (key >= args.seq_kv || (args.causal && key > row + diag)) y[t][e] = -INFINITY;
-        }
-      }
-    }
-
-    float block_y_max[2][T::kKeyBlocks];  // row max of y over each key block (quad-reduced)
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-#pragma unroll
-      for (int b = 0; b < T::kKeyBlocks; ++b) {
-        block_y_max[r][b] = -INFINITY;
-#pragma unroll
-        for (int t = b * kKeyBlock / 8; t < (b + 1) * kKeyBlock / 8; ++t) {
-          block_y_max[r][b] = fmaxf(block_y_max[r][b], fmaxf(y[t][2 * r], y[t][2 * r + 1]));
-        }
-      }
-    }
-#pragma unroll
-    for (int lane_mask = 1; lane_mask <= 2; lane_mask *= 2) {
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-#pragma unroll
-        for (int b = 0; b < T::kKeyBlocks; ++b) {
-          block_y_max[r][b] = fmaxf(block_y_max[r][b], __shfl_xor_sync(0xffffffffu, block_y_max[r][b], lane_mask));
-        }
-      }
-    }
-
-    float x_scale[2][T::kKeyBlocks], x_offset[2][T::kKeyBlocks];
-    float tile_logit_max[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      if constexpr (!kFoldKScale) {
-        float y_max = block_y_max[r][0];
-#pragma unroll
-        for (int b = 1; b < T::kKeyBlocks; ++b) y_max = fmaxf(y_max, block_y_max[r][b]);
-        tile_logit_max[r] = y_max * q_scale_x[r];
-#pragma unroll
-        for (int b = 0; b < T::kKeyBlocks; ++b) {
-          x_scale[r][b] = q_scale_x[r];
-          x_offset[r][b] = 0.f;
-        }
-      } else {
-        tile_logit_max[r] = -INFINITY;
-#pragma unroll
-        for (int b = 0; b < T::kKeyBlocks; ++b) {
-          x_scale[r][b] = k_scale_smem[2 * b * kKeyBlock] * q_scale_x[r];
-          x_offset[r][b] = -kMagic * x_scale[r][b];
-          tile_logit_max[r] = fmaxf(tile_logit_max[r], fmaf(block_y_max[r][b], x_scale[r][b], x_offset[r][b]));
-        }
-      }
-    }
+    Softmax::scores_to_y(s_acc, k_scale_smem, quad, y);
+    if (n_block >= first_masked) Softmax::mask_y(y, args, n0, row0, quad, diag);  // uniform: tail and diagonal tiles
+    Softmax softmax;
+    softmax.reduce(y, q_scale_x, k_scale_smem);
 
     // The sparse-tile skip, voted over the warpgroup (the sm80 kernel votes per warp; wgmma needs the whole warpgroup
     // on one path). Exact either way: a skipped tile would have left m and l unchanged and added exactly 0 to O.
     bool skip = false;
     if constexpr (Variant::kSkipSparseTiles) {
-      bool kept = false;
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        kept |= tile_logit_max[r] > m_run[r];
-#pragma unroll
-        for (int b = 0; b < T::kKeyBlocks; ++b) {
-          const float run_bias = kFoldKScale ? x_offset[r][b] - m_run[r] : -m_run[r];
-          kept |= exponent.may_be_nonzero(fmaf(block_y_max[r][b], x_scale[r][b], run_bias));
-        }
-      }
+      const bool kept = softmax.keeps_tile(exponent, m_run);
       // Named barrier 1 + consumer: one per consumer warpgroup (the branch is uniform over the warpgroup).
       if (args.skip_sparse_tiles) skip = !(consumer == 0 ? warpgroup_any<1>(kept) : warpgroup_any<2>(kept));
     }
 
     if (!skip) {
-      float m_sub[2], alpha[2];
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const float m_new = fmaxf(m_run[r], tile_logit_max[r]);
-        m_sub[r] = m_new == -INFINITY ? 0.f : m_new;
-        alpha[r] = exponent(m_run[r] - m_sub[r]);
-        m_run[r] = m_new;
-      }
-      float x_bias[2][T::kKeyBlocks];
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-#pragma unroll
-        for (int b = 0; b < T::kKeyBlocks; ++b) x_bias[r][b] = kFoldKScale ? x_offset[r][b] - m_sub[r] : -m_sub[r];
-      }
-      float row_sum[2] = {0.f, 0.f};
-#pragma unroll
-      for (int t = 0; t < T::kSTiles; ++t) {
-        const int b = 8 * t / kKeyBlock;
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          const float2 p = exponent.pair(fmaf(y[t][2 * r], x_scale[r][b], x_bias[r][b]),
-                                         fmaf(y[t][2 * r + 1], x_scale[r][b], x_bias[r][b]));
-          y[t][2 * r] = p.x;  // y now holds P in [0, 1]
-          y[t][2 * r + 1] = p.y;
-          row_sum[r] += p.x;
-          row_sum[r] += p.y;
-        }
-      }
-#pragma unroll
-      for (int r = 0; r < 2; ++r) l_run[r] = l_run[r] * alpha[r] + row_sum[r];
-      if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
-#pragma unroll
-        for (int t = 0; t < T::kOTiles; ++t) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) o_acc[t][e] *= alpha[e >> 1];
-        }
-      }
+      float alpha[2], x_bias[2][T::kKeyBlocks];
+      softmax.exponentiate(exponent, y, m_run, l_run, alpha, x_bias);
+      rescale_rows(o_acc, alpha);
       float p_descale[2][T::kKeyBlocks];  // fp32 value of one P code unit, per row and key block
       float p_encode[2][T::kKeyBlocks];   // P -> code factor, per row and key block
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-#pragma unroll
-        for (int b = 0; b < T::kKeyBlocks; ++b) {
-          const float p_block_max = exponent(fmaf(block_y_max[r][b], x_scale[r][b], x_bias[r][b]));
-          const bool rowmax = args.p_rowmax && p_block_max > 0.f;
-          const float p_range = rowmax ? p_block_max : 1.f;
-          p_encode[r][b] = __fdividef(args.p_code_max, p_range);
-          p_descale[r][b] = p_range * args.p_code_unit;
-          if constexpr (Variant::Exponent::kSparse) p_descale[r][b] = p_block_max > 0.f ? p_descale[r][b] : 0.f;
-        }
-      }
+      softmax.p_code_scales(exponent, args, x_bias, p_encode, p_descale);
 
       // P̂ as register A fragments of k32 wgmmas: chunk kc covers S tiles 4kc..4kc+3 (the repack of the header).
       uint32_t p_frag[T::kPvChunks][4];

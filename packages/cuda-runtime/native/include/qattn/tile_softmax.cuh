@@ -1,0 +1,220 @@
+// The online softmax of one key tile, as every INT8 attention kernel computes it for the two query rows a thread holds:
+// rows g and g + 8 of a 16-row slice, columns 8t + 2q and 8t + 2q + 1 of each n8 tile t (g = lane / 4, q = lane % 4).
+// That is the accumulator layout of mma.sync m16n8 (attn_fwd_sm80.cuh) and, per warp, of a wgmma m64nN accumulator
+// (attn_fwd_sm90.cuh), so both kernels run this code unchanged; they differ only in how S is produced and P consumed,
+// and in the scope of the sparse-tile vote (a warp on sm80, a warpgroup on sm90, which must stay on one path).
+//
+// Per tile, in the kernel's order:
+//   scores_to_y       S (INT32, biased by kMagicBits) → y: per-key K scales applied (y = S·s_k), or, with per-block K
+//                     scales, the biased INT32 read as a float (integer order kept, mapped to x by one FFMA later)
+//   mask_y            −∞ for keys ≥ seq_kv and, causal, right of a row's diagonal (bottom-right aligned)
+//   reduce            row max of y per key block (quad-reduced), and the map y → base-2 logit per (row, key block):
+//                     logit = fmaf(y, x_scale, x_offset)
+//   keeps_tile        the SAS sparsity test of this thread's rows (the caller votes)
+//   exponentiate      m, l and alpha updated, y replaced by P = exp(x − m)
+//   p_code_scales     per (row, key block): P → code factor and the fp32 value of one code unit
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "qattn/attention_args.h"
+#include "qattn/attention_variant.cuh"
+#include "qattn/mma_sm80.cuh"
+
+namespace qattn {
+
+template <typename Variant, int kSTiles, int kKeyBlock>
+struct TileSoftmax {
+  using Exponent = typename Variant::Exponent;
+  static constexpr int kKeyBlocks = 8 * kSTiles / kKeyBlock;
+  // K scale per key block: the scale folds into a per-(row, key block) factor and scores stay magic-biased INT32.
+  static constexpr bool kFoldKScale = Variant::kKScaleLayout == KScaleLayout::kPerKeyBlock;
+
+  float block_y_max[2][kKeyBlocks];  // row max of y over each key block (quad-reduced)
+  float x_scale[2][kKeyBlocks];      // y -> base-2 logit: fmaf(y, x_scale, x_offset)
+  float x_offset[2][kKeyBlocks];
+  float tile_logit_max[2];
+
+  // y from the biased INT32 scores `s` (element 4t + e of n8 tile t). Per-key K scales are applied here (y = S·s_k;
+  // the row factor s_q·σ·log2e comes with the max subtraction: x = y·q_scale_x − m). Per-key-block K scales stay out:
+  // y is the biased INT32 read as a float, which keeps the integer order (max and masking work on it unchanged) and is
+  // mapped to x by one FFMA per (row, key block). k_scale_smem: the tile's [keys, 2] dequantization pairs.
+  static __device__ __forceinline__ void scores_to_y(const int32_t* s, const float* k_scale_smem, int quad,
+                                                     float (&y)[kSTiles][4]) {
+#pragma unroll
+    for (int t = 0; t < kSTiles; ++t) {
+      if constexpr (!kFoldKScale) {
+        const float4 k_pairs = *reinterpret_cast<const float4*>(k_scale_smem + 2 * (8 * t + 2 * quad));
+        const float k_descale[2] = {k_pairs.x, k_pairs.z};
+        const float k_neg_magic[2] = {k_pairs.y, k_pairs.w};
+#pragma unroll
+        for (int e = 0; e < 4; ++e) y[t][e] = dequantize_magic(s[4 * t + e], k_descale[e & 1], k_neg_magic[e & 1]);
+      } else {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) y[t][e] = __int_as_float(s[4 * t + e]);
+      }
+    }
+  }
+
+  // −∞ for keys past seq_kv and, causal, keys j > row + diag. n0: the tile's first key; row0: this thread's first row.
+  static __device__ __forceinline__ void mask_y(float (&y)[kSTiles][4], const AttentionArgs& args, int n0, int row0,
+                                                int quad, int diag) {
+#pragma unroll
+    for (int t = 0; t < kSTiles; ++t) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = n0 + 8 * t + 2 * quad + (e & 1), row = row0 + 8 * (e >> 1);
+        if (key >= args.seq_kv || (args.causal && key > row + diag)) y[t][e] = -INFINITY;
+      }
+    }
+  }
+
+  // Block maxima and the logit map. Both rows side by side, so their quad shuffles and exponent chains are in flight
+  // together. x_offset is 0 for per-key K scales (y already carries s_k) and −kMagic·x_scale for per-block ones (it
+  // removes the INT32 bias); a per-block layout reads each block's scale from its first key.
+  __device__ __forceinline__ void reduce(const float (&y)[kSTiles][4], const float (&q_scale_x)[2],
+                                         const float* k_scale_smem) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+#pragma unroll
+      for (int b = 0; b < kKeyBlocks; ++b) {
+        block_y_max[r][b] = -INFINITY;
+#pragma unroll
+        for (int t = b * kKeyBlock / 8; t < (b + 1) * kKeyBlock / 8; ++t) {
+          block_y_max[r][b] = fmaxf(block_y_max[r][b], fmaxf(y[t][2 * r], y[t][2 * r + 1]));
+        }
+      }
+    }
+#pragma unroll
+    for (int lane_mask = 1; lane_mask <= 2; lane_mask *= 2) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+#pragma unroll
+        for (int b = 0; b < kKeyBlocks; ++b) {
+          block_y_max[r][b] = fmaxf(block_y_max[r][b], __shfl_xor_sync(0xffffffffu, block_y_max[r][b], lane_mask));
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      if constexpr (!kFoldKScale) {
+        float y_max = block_y_max[r][0];
+#pragma unroll
+        for (int b = 1; b < kKeyBlocks; ++b) y_max = fmaxf(y_max, block_y_max[r][b]);
+        tile_logit_max[r] = y_max * q_scale_x[r];
+#pragma unroll
+        for (int b = 0; b < kKeyBlocks; ++b) {
+          x_scale[r][b] = q_scale_x[r];
+          x_offset[r][b] = 0.f;
+        }
+      } else {
+        tile_logit_max[r] = -INFINITY;
+#pragma unroll
+        for (int b = 0; b < kKeyBlocks; ++b) {
+          x_scale[r][b] = k_scale_smem[2 * b * kKeyBlock] * q_scale_x[r];
+          x_offset[r][b] = -kMagic * x_scale[r][b];
+          tile_logit_max[r] = fmaxf(tile_logit_max[r], fmaf(block_y_max[r][b], x_scale[r][b], x_offset[r][b]));
+        }
+      }
+    }
+  }
+
+  // Whether one of this thread's rows keeps the tile: it raises the running max, or a score could give a nonzero P
+  // against the current max (tested on each key block's max with the same FFMA that computes the P below: monotone
+  // in y, so no score of a block passes when its max does not). When no row of the voting scope keeps it, the full
+  // path would leave m and l unchanged (alpha = exp(0) = 1), produce P = 0 everywhere and add exactly 0 to O (p_descale
+  // 0 below): skipping is exact. With m = −inf, fmaf(·, ·, +inf) is +inf (kept) or NaN for an all-masked block.
+  __device__ __forceinline__ bool keeps_tile(const Exponent& exponent, const float (&m_run)[2]) const {
+    bool kept = false;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      kept |= tile_logit_max[r] > m_run[r];
+#pragma unroll
+      for (int b = 0; b < kKeyBlocks; ++b) {
+        const float run_bias = kFoldKScale ? x_offset[r][b] - m_run[r] : -m_run[r];
+        kept |= exponent.may_be_nonzero(fmaf(block_y_max[r][b], x_scale[r][b], run_bias));
+      }
+    }
+    return kept;
+  }
+
+  // The online update: new running max m, alpha = exp(m_old − m_new), y := P = exp(x − m) with x = fmaf(y, x_scale,
+  // x_bias), l := l·alpha + Σ P (this thread's columns). x_bias is kept for p_code_scales.
+  __device__ __forceinline__ void exponentiate(const Exponent& exponent, float (&y)[kSTiles][4], float (&m_run)[2],
+                                               float (&l_run)[2], float (&alpha)[2],
+                                               float (&x_bias)[2][kKeyBlocks]) const {
+    float m_sub[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const float m_new = fmaxf(m_run[r], tile_logit_max[r]);
+      // A row that has seen only masked keys keeps m = −inf; subtracting 0 then keeps exp(−inf) = 0 and no NaN.
+      m_sub[r] = m_new == -INFINITY ? 0.f : m_new;
+      alpha[r] = exponent(m_run[r] - m_sub[r]);
+      m_run[r] = m_new;
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+#pragma unroll
+      for (int b = 0; b < kKeyBlocks; ++b) x_bias[r][b] = kFoldKScale ? x_offset[r][b] - m_sub[r] : -m_sub[r];
+    }
+    float row_sum[2] = {0.f, 0.f};
+#pragma unroll
+    for (int t = 0; t < kSTiles; ++t) {
+      const int b = 8 * t / kKeyBlock;
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const float2 p = exponent.pair(fmaf(y[t][2 * r], x_scale[r][b], x_bias[r][b]),
+                                       fmaf(y[t][2 * r + 1], x_scale[r][b], x_bias[r][b]));
+        y[t][2 * r] = p.x;  // y now holds P in [0, 1]
+        y[t][2 * r + 1] = p.y;
+        row_sum[r] += p.x;
+        row_sum[r] += p.y;
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) l_run[r] = l_run[r] * alpha[r] + row_sum[r];
+  }
+
+  // 'rowmax': the block's largest P of the row maps to code p_code_max, so small probabilities keep resolution. No
+  // clamp is needed: every P of the block is computed by the same FFMA and exponent from a y ≤ block_y_max, so
+  // P·encode ≤ p_code_max·(1 + a few ulp) for exp2 ('global': P ≤ 1 + a few ulp, likewise); SAS is monotone up to
+  // 1.2e−4 relative (2^−n·p(1) < 2^−n−1 at the seams), so its codes stay ≤ p_code_max too (≤ 127.02 before rounding).
+  // P ≥ 0, so no code is negative.
+  __device__ __forceinline__ void p_code_scales(const Exponent& exponent, const AttentionArgs& args,
+                                                const float (&x_bias)[2][kKeyBlocks], float (&p_encode)[2][kKeyBlocks],
+                                                float (&p_descale)[2][kKeyBlocks]) const {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+#pragma unroll
+      for (int b = 0; b < kKeyBlocks; ++b) {
+        const float p_block_max = exponent(fmaf(block_y_max[r][b], x_scale[r][b], x_bias[r][b]));
+        const bool rowmax = args.p_rowmax && p_block_max > 0.f;
+        // pCodeMax is runtime-uniform: two folded constants read straight from the parameter bank (no register held
+        // across the loop, no second instantiation, no branch).
+        const float p_range = rowmax ? p_block_max : 1.f;
+        p_encode[r][b] = __fdividef(args.p_code_max, p_range);
+        p_descale[r][b] = p_range * args.p_code_unit;
+        // A sparse exponent zeroes whole blocks of a row: their P·V partial (magic-biased 0, dequantized to the
+        // rounding error of kMagic·v_scale) must add exactly 0, as the oracle's and as a skipped tile's.
+        if constexpr (Exponent::kSparse) p_descale[r][b] = p_block_max > 0.f ? p_descale[r][b] : 0.f;
+      }
+    }
+  }
+};
+
+// O·alpha per row, skipped when alpha is 1 for every row of the warp (the running max settled): a row whose alpha is
+// 1 is multiplied by 1 when the other is not, which is exact.
+template <int kOTiles>
+__device__ __forceinline__ void rescale_rows(float (&o_acc)[kOTiles][4], const float (&alpha)[2]) {
+  if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
+#pragma unroll
+    for (int t = 0; t < kOTiles; ++t) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o_acc[t][e] *= alpha[e >> 1];
+    }
+  }
+}
+
+}  // namespace qattn
