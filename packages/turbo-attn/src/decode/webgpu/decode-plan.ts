@@ -348,7 +348,7 @@ export class DecodePlan {
     const combineConfig: DecodeKernelConfig = {
       ...config,
       sasPrecision: 'f32',
-      tiles: { ...config.tiles, rowCapacity: 1, rowsPerTile: 1, rowTiles: 1, keysPerTile: 4, channelsPerTile: 4, threadsPerRow: config.tiles.workgroupSize },
+      tiles: { ...config.tiles, rowCapacity: 1, rowsPerTile: 1, rowTiles: 1, threadsPerRow: config.tiles.workgroupSize },
     };
     const set: DecodePipelines = {
       qSink: cachedPipeline(context, decodeQSinkKey(config), () => decodeQSinkWgsl(config)),

@@ -15,9 +15,9 @@ function expectFits(tiles: ReturnType<typeof chooseDecodeTiles>, headDim: number
 describe('chooseDecodeTiles', () => {
   const base = { headDim: 128, pageSize: 64, sinkTokens: 4, workgroupStorage: LAVAPIPE, workgroupSize: 64 };
 
-  it('keeps whole pages at hd 128 / 64-token pages, balancing rows over ⌈rows / 16⌉ tiles', () => {
+  it('balances rows over ⌈rows / 16⌉ tiles at hd 128 / 64-token pages', () => {
     const tiles = chooseDecodeTiles({ ...base, rowsTotal: 4 });
-    expect(tiles).toMatchObject({ rowCapacity: 4, rowsPerTile: 4, rowTiles: 1, keysPerTile: 64, channelsPerTile: 128, threadsPerRow: 16 });
+    expect(tiles).toMatchObject({ rowCapacity: 4, rowsPerTile: 4, rowTiles: 1, threadsPerRow: 16 });
     // 8:1 GQA × 4 query tokens: 2 tiles of 16; 17 rows: 2 tiles of 9.
     expect(chooseDecodeTiles({ ...base, rowsTotal: 32 })).toMatchObject({ rowsPerTile: 16, rowTiles: 2, threadsPerRow: 4 });
     expect(chooseDecodeTiles({ ...base, rowsTotal: 17 })).toMatchObject({ rowCapacity: 9, rowsPerTile: 9, rowTiles: 2, threadsPerRow: 4 });
@@ -34,7 +34,7 @@ describe('chooseDecodeTiles', () => {
     }
   });
 
-  it('halves the K and V tiles before it gives up rows, and fits every pass', () => {
+  it('fits every pass, giving up rows only where a chunk\'s logits and operands do not fit', () => {
     for (const [headDim, pageSize, sinkTokens] of [
       [256, 64, 4],
       [512, 256, 4],
@@ -44,15 +44,16 @@ describe('chooseDecodeTiles', () => {
       for (const limit of [LAVAPIPE, H200]) {
         const tiles = chooseDecodeTiles({ headDim, pageSize, sinkTokens, rowsTotal: 16, workgroupStorage: limit, workgroupSize: 64 });
         expectFits(tiles, headDim, pageSize, sinkTokens, limit);
-        expect(tiles.keysPerTile).toBeGreaterThanOrEqual(1);
-        expect(tiles.channelsPerTile).toBeGreaterThanOrEqual(1);
+        expect(tiles.rowCapacity).toBeGreaterThanOrEqual(1);
       }
     }
-    const big = chooseDecodeTiles({ headDim: 256, pageSize: 64, sinkTokens: 4, rowsTotal: 16, workgroupStorage: LAVAPIPE, workgroupSize: 64 });
-    expect(big.rowCapacity).toBe(16);
-    expect(big.keysPerTile * big.channelsPerTile).toBeLessThan(64 * 256);
-    // A 1024-token sink chunk: 4 KiB of logits a row, so fewer rows per tile.
+    // hd 128 and 256 at 64-token pages: 16 rows (17.7 KiB and 23.7 KiB of operands, P̂ and reduction scratch).
+    expect(pagesPassBytes({ rowCapacity: 16, workgroupSize: 64 }, 128, 64)).toBe(18_120);
+    expect(pagesPassBytes({ rowCapacity: 16, workgroupSize: 64 }, 256, 64)).toBe(24_264);
+    expect(chooseDecodeTiles({ headDim: 256, pageSize: 64, sinkTokens: 4, rowsTotal: 16, workgroupStorage: LAVAPIPE, workgroupSize: 64 }).rowCapacity).toBe(16);
+    // A 1024-token sink chunk or page: 16 KiB of P a row block, so fewer rows per tile.
     expect(chooseDecodeTiles({ headDim: 128, pageSize: 64, sinkTokens: 1024, rowsTotal: 16, workgroupStorage: LAVAPIPE, workgroupSize: 64 }).rowCapacity).toBeLessThan(16);
+    expect(chooseDecodeTiles({ headDim: 128, pageSize: 1024, sinkTokens: 4, rowsTotal: 16, workgroupStorage: LAVAPIPE, workgroupSize: 64 }).rowCapacity).toBeLessThan(16);
   });
 
   it('refuses what one row cannot fit (ERR_QATTN_UNSUPPORTED)', () => {

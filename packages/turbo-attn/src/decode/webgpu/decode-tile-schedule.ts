@@ -29,11 +29,7 @@ export interface DecodeTiles {
   /** Rows of one tile (a uniform); the last tile may hold fewer. */
   rowsPerTile: number;
   rowTiles: number;
-  /** Keys of a page decompressed into workgroup memory at once for Q·Kᵀ (the page's logits are all kept). */
-  keysPerTile: number;
-  /** Channels of a page's V decompressed at once for P·V. */
-  channelsPerTile: number;
-  /** Invocations that reduce one row (max, sum): workgroupSize / nextPow2(rowCapacity). */
+  /** Invocations that reduce one row of q (decode_q_sink: its scale and shift): workgroupSize / nextPow2(rowCapacity). */
   threadsPerRow: number;
   workgroupSize: number;
 }
@@ -41,22 +37,34 @@ export interface DecodeTiles {
 const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 const words = (n: number) => Math.ceil(n / 4);
 
-/**
- * Workgroup bytes of the page and buffer passes (decode_pages / decode_buffer): q codes, a K tile and a V tile of
- * decompressed INT8 (rows padded by one word against bank conflicts), the chunk's logits and P codes, per-key scales,
- * reduction scratch and per-row state. Mirrors the `var<workgroup>` declarations of kernels/decode-common.wgsl.ts.
- */
-export function pagesPassBytes(t: Pick<DecodeTiles, 'rowCapacity' | 'keysPerTile' | 'channelsPerTile' | 'workgroupSize'>, headDim: number, pageSize: number): number {
-  const rows = t.rowCapacity;
-  const wordsD = words(headDim);
-  const wordsT = words(pageSize);
-  return 4 * (rows * wordsD + t.keysPerTile * (wordsD + 1) + t.channelsPerTile * (wordsT + 1) + rows * pageSize + rows * wordsT + 2 * pageSize + 2 * t.workgroupSize + 8 * rows + 1);
+/** Operand groups of four channels of a K row at the low-bit width that needs most (INT4 or INT2; see decode_pages). */
+function kOperandGroups(headDim: number): number {
+  return Math.max(Math.ceil(headDim / 8) * 2, Math.ceil(headDim / 16) * 4);
 }
 
-/** Workgroup bytes of the q + sink pass (decode_q_sink): the rotated q rows, the sink's logits, scratch, row state. */
+/**
+ * Workgroup bytes of the softmax every attending pass shares (kernels/decode-common.wgsl.ts SOFTMAX_WGSL): per-row
+ * state, the two reduction arrays (a vec4 per row block and invocation) and the chunk's maxima.
+ */
+function softmaxBytes(blocks: number, workgroupSize: number): number {
+  return 4 * 5 * 4 * blocks + 16 * blocks * (2 * workgroupSize + 1) + 8;
+}
+
+/**
+ * Workgroup bytes of the page and buffer passes (decode_pages, the larger): the q̂ operands, the folded K and V
+ * operands (lo and hi words, four rows to a vec4), P̂ of every key, the zero terms and per-row values. Mirrors the
+ * `var<workgroup>` declarations of kernels/decode-common.wgsl.ts and decode_pages.
+ */
+export function pagesPassBytes(t: Pick<DecodeTiles, 'rowCapacity' | 'workgroupSize'>, headDim: number, pageSize: number): number {
+  const blocks = Math.ceil(t.rowCapacity / 4);
+  const operands = 16 * blocks * (words(headDim) + 2 * kOperandGroups(headDim) + 2 * words(pageSize));
+  return softmaxBytes(blocks, t.workgroupSize) + operands + 4 * (5 * 4 * blocks + blocks * pageSize);
+}
+
+/** Workgroup bytes of the q + sink pass (decode_q_sink): the rotated q rows, P of the sink chunk, scratch, row state. */
 export function qSinkPassBytes(t: Pick<DecodeTiles, 'rowCapacity' | 'workgroupSize'>, headDim: number, sinkTokens: number): number {
-  const rows = t.rowCapacity;
-  return 4 * (rows * headDim + rows * Math.max(1, sinkTokens) + 2 * t.workgroupSize + 8 * rows + 1);
+  const blocks = Math.ceil(t.rowCapacity / 4);
+  return softmaxBytes(blocks, t.workgroupSize) + 4 * (t.rowCapacity * (headDim + sinkTokens + 1) + t.workgroupSize);
 }
 
 /** Workgroup bytes of the combine pass (decode_combine): one output row, split weights and scratch. */
@@ -66,13 +74,12 @@ export function combinePassBytes(workgroupSize: number, headDim: number): number
 
 /**
  * Tiles a decode step to fit the device's workgroup memory (pure). Rows: at most {@link DECODE_MAX_ROWS_PER_TILE},
- * balanced over ⌈rowsTotal / 16⌉ tiles (e.g. 8:1 GQA × 4 query tokens = 32 rows: 2 tiles of 16). K and V tiles start
- * at a whole page (pageSize keys, headDim channels) and are halved, the larger first, until the page pass fits; rows
- * shrink only when tiles of 4 keys and 4 channels still do not fit (a 1024-token page or sink chunk: its logits alone
- * are 4 KiB a row). With `fixedRowCapacity` the kernels are sized for that many rows whatever rowsTotal is. Throws
- * `ERR_QATTN_UNSUPPORTED` when one row does not fit.
+ * balanced over ⌈rowsTotal / 16⌉ tiles (e.g. 8:1 GQA × 4 query tokens = 32 rows: 2 tiles of 16), fewer when a chunk's
+ * P and operands do not fit (a 1024-token page or sink chunk: its P alone is 4 KiB a row). With
+ * `fixedRowCapacity` the kernels are sized for that many rows whatever rowsTotal is. Throws `ERR_QATTN_UNSUPPORTED`
+ * when one row does not fit.
  *
- * hd 128, 64-token pages, 16 rows, 64 invocations: 24 KiB (whole pages; lavapipe has 32 KiB, the H200 48 KiB).
+ * hd 128, 64-token pages, 16 rows, 64 invocations: 17.7 KiB (lavapipe has 32 KiB, the H200 48 KiB).
  */
 export function chooseDecodeTiles(problem: DecodeTileProblem): DecodeTiles {
   const { headDim, pageSize, sinkTokens, rowsTotal, workgroupStorage, workgroupSize, fixedRowCapacity = false } = problem;
@@ -85,16 +92,9 @@ export function chooseDecodeTiles(problem: DecodeTileProblem): DecodeTiles {
   for (let maxRows = start; maxRows >= 1; maxRows--) {
     const rowTiles = Math.ceil(Math.max(1, rowsTotal) / maxRows);
     const rowsPerTile = Math.ceil(Math.max(1, rowsTotal) / rowTiles);
-    const rowCapacity = fixedRowCapacity ? maxRows : rowsPerTile;
-    const tiles = { rowCapacity, keysPerTile: pageSize, channelsPerTile: headDim, workgroupSize };
-    while (pagesPassBytes(tiles, headDim, pageSize) > workgroupStorage && (tiles.keysPerTile > 4 || tiles.channelsPerTile > 4)) {
-      const kBytes = tiles.keysPerTile * (words(headDim) + 1);
-      const vBytes = tiles.channelsPerTile * (words(pageSize) + 1);
-      if ((kBytes >= vBytes && tiles.keysPerTile > 4) || tiles.channelsPerTile <= 4) tiles.keysPerTile = Math.ceil(tiles.keysPerTile / 2);
-      else tiles.channelsPerTile = Math.ceil(tiles.channelsPerTile / 2);
-    }
+    const tiles = { rowCapacity: fixedRowCapacity ? maxRows : rowsPerTile, workgroupSize };
     if (pagesPassBytes(tiles, headDim, pageSize) > workgroupStorage || qSinkPassBytes(tiles, headDim, sinkTokens) > workgroupStorage) continue;
-    return { ...tiles, rowsPerTile, rowTiles, threadsPerRow: workgroupSize / nextPow2(rowCapacity) };
+    return { ...tiles, rowsPerTile, rowTiles, threadsPerRow: workgroupSize / nextPow2(tiles.rowCapacity) };
   }
   throw new QattnError(
     'ERR_QATTN_UNSUPPORTED',

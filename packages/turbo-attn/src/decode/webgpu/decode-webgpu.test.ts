@@ -167,6 +167,26 @@ describe.skipIf(!gpu)('turboDecode webgpu: passes, profiles, device-resident q, 
     }
   });
 
+  it('K rows that do not start on a word (hd 36: 144-bit INT4 and 72-bit INT2 rows) agree with the oracle in both profiles', async () => {
+    const backend = await loadWebGpuDecodeBackend();
+    const [heads, kvHeads, headDim, length] = [4, 2, 36, 5 + 16 * 6 + 3];
+    const data = llmBatch(1, heads, kvHeads, length, headDim, 1, 15);
+    const exact = attention(data.q, data.k, data.v, { batch: 1, heads, kvHeads, seqQ: 1, seqKV: length, headDim }, { causal: true });
+    const cache = (await createKVCache({ batch: 1, kvHeads, headDim, backend: 'webgpu', pageSize: 16, sinkTokens: 5, lowBitFraction: 0.5 })) as WebGpuKVCache;
+    try {
+      cache.append(data.k, data.v);
+      for (const profile of ['software', 'hardware'] as const) {
+        const params = paramsOf(cache, heads, 1, true);
+        const tuning = { profile, pagesPerSplit: 2 };
+        const bound = backend.schedule(cache, params, tuning).pagePasses.length > 1 ? REORDERED_AGREEMENT : ORACLE_AGREEMENT;
+        const { state, oracle } = await expectOracleAgreement(`unaligned K rows, ${profile}`, backend, cache, data.q, params, tuning, bound);
+        expect(compare(state.out, exact).relL2).toBeLessThanOrEqual(compare(oracle.out, exact).relL2 + bound.out);
+      }
+    } finally {
+      cache.dispose();
+    }
+  });
+
   it('headDim 48 (no rotation), 7 sink tokens, 32-token pages, three sequences: agrees with the oracle and float64', async () => {
     const backend = await loadWebGpuDecodeBackend();
     const [heads, kvHeads, headDim, queryTokens] = [6, 3, 48, 2];

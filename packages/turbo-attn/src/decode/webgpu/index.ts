@@ -51,10 +51,11 @@ function prepare(cache: KVCache, params: DecodeParams, tuning: WebGpuDecodeTunin
 
 /**
  * Split-KV decode over a WebGPU cache (kv-cache's `WebGpuKVCache`), reading its pages where they are: the WGSL of
- * kernels/ — decode_q_sink (q rotated and quantized once per row, the float32 sink), decode_pages (INT4/INT2/INT8
- * pages decompressed to INT8 in workgroup memory, INT8 Q·Kᵀ and P·V with dot4, online base-2 softmax with SAS or
- * exp2), decode_buffer (the INT8 buffer), decode_combine (merge of the splits, un-rotation, lse) — the CPU oracle's
- * algorithm (decode_paged_cpu.ts) on the same codes. Uses the cache's own device; loading acquires nothing.
+ * kernels/ — decode_q_sink (q rotated and quantized once per row, the float32 sink), decode_pages (INT8 Q·Kᵀ and
+ * P·V with dot4 straight on the stored codes: INT4/INT2 step and zero folded into q̂ and P̂ once per page, no
+ * decompression; online base-2 softmax with SAS or exp2), decode_buffer (the INT8 buffer), decode_combine (merge of
+ * the splits, un-rotation, lse) — the CPU oracle's algorithm (decode_paged_cpu.ts) on the same integers. Uses the
+ * cache's own device; loading acquires nothing.
  */
 export async function loadWebGpuDecodeBackend(): Promise<WebGpuDecodeBackend> {
   return {

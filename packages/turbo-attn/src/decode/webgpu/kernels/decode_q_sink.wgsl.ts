@@ -25,6 +25,13 @@ ${sinks ? `@group(0) @binding(5) var<storage, read> k_sink: array<f32>;
 ${SOFTMAX_WGSL}
 var<workgroup> q_rot: array<f32, ROWS * HEAD_DIM>; // (ROWS, HEAD_DIM) rotated q
 var<workgroup> q_scale_row: array<f32, ROWS>;
+var<workgroup> red_f: array<f32, WG>; // per-invocation partial max / sum of a row
+${sinks ? 'var<workgroup> sink_p: array<f32, ROWS * SINK_TOKENS>; // (ROWS, SINK_TOKENS) P' : ''}
+
+// The sink keys carry no V scale: P is not quantized.
+fn p_weight(t: u32) -> f32 {
+  return 0.0;
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -120,35 +127,50 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 ${sinks ? `  // Sink: float32 K and V against the unquantized rotated q (never quantized: it carries much of every row's mass).
   let sink_n = min(length, SINK_TOKENS);
   if (sink_n > 0u) {
-    for (var e = tid; e < rows * sink_n; e += WG) {
-      let rr = e / sink_n;
-      let t = e % sink_n;
-      let last_key = i32(length) - i32(params.query_tokens) + i32((row0 + rr) % params.query_tokens);
-      var x = MASKED;
-      if (i32(t) <= last_key) {
-        var dot = 0.0;
-        let k_row = (group * SINK_TOKENS + t) * HEAD_DIM;
-        for (var d = 0u; d < bound(HEAD_DIM); d++) {
-          dot = fma(q_rot[rr * HEAD_DIM + d], k_sink[k_row + d], dot);
-        }
-        x = dot * params.sm_scale_log2;
-      }
-      scores[rr * SCORE_STRIDE + t] = x;
-    }
-    workgroupBarrier();
-    if (softmax_chunk(tid, rows, sink_n)) {
-      for (var i = 0u; i < bound(ACC_N); i++) {
-        let e = tid + i * WG;
-        let rr = e / HEAD_DIM;
-        if (rr < rows) {
-          var o = acc[i];
-          for (var t = 0u; t < sink_n; t++) {
-            let p = scores[rr * SCORE_STRIDE + t];
-            if (p != 0.0) {
-              o = fma(p, v_sink[(group * SINK_TOKENS + t) * HEAD_DIM + e % HEAD_DIM], o);
-            }
+    let blocks = (rows + 3u) / 4u;
+    for (var k = 0u; k < bound(KPL); k++) {
+      let t = tid + k * WG;
+      for (var blk = 0u; blk < blocks; blk++) {
+        var x = vec4<f32>(MASKED);
+        if (t < sink_n) {
+          var dot = vec4<f32>(0.0);
+          let k_row = (group * SINK_TOKENS + t) * HEAD_DIM;
+          // Rows past ROWS read row ROWS − 1: their logits are masked below.
+          let row = vec4<u32>(4u * blk) + vec4<u32>(0u, 1u, 2u, 3u);
+          let q_row = min(row, vec4<u32>(ROWS - 1u)) * HEAD_DIM;
+          for (var d = 0u; d < bound(HEAD_DIM); d++) {
+            let y = vec4<f32>(q_rot[q_row.x + d], q_rot[q_row.y + d], q_rot[q_row.z + d], q_rot[q_row.w + d]);
+            dot = fma(y, vec4<f32>(k_sink[k_row + d]), dot);
           }
-          acc[i] = o;
+          let last_key = vec4<i32>(i32(length) - i32(params.query_tokens)) + vec4<i32>((vec4<u32>(row0) + row) % vec4<u32>(params.query_tokens));
+          x = select(x, dot * params.sm_scale_log2, (row < vec4<u32>(rows)) & (vec4<i32>(i32(t)) <= last_key));
+        }
+        x_keys[k * RB + blk] = x;
+      }
+    }
+    if (softmax_keys(tid, rows)) {
+      for (var k = 0u; k < bound(KPL); k++) {
+        let t = tid + k * WG;
+        for (var r = 0u; r < rows; r++) {
+          if (t < sink_n) {
+            sink_p[r * SINK_TOKENS + t] = x_keys[k * RB + r / 4u][r % 4u];
+          }
+        }
+      }
+      workgroupBarrier();
+      for (var j = 0u; j < bound(CPL); j++) {
+        let d = tid + j * WG;
+        if (d < HEAD_DIM) {
+          for (var blk = 0u; blk < blocks; blk++) {
+            var o = acc[j * RB + blk];
+            // Rows past the tile's read row 0: their O is never stored.
+            let p_row = select(vec4<u32>(0u), vec4<u32>(4u * blk) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(4u * blk) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(rows)) * SINK_TOKENS;
+            for (var t = 0u; t < sink_n; t++) {
+              let p = vec4<f32>(sink_p[p_row.x + t], sink_p[p_row.y + t], sink_p[p_row.z + t], sink_p[p_row.w + t]);
+              o = fma(p, vec4<f32>(v_sink[(group * SINK_TOKENS + t) * HEAD_DIM + d]), o);
+            }
+            acc[j * RB + blk] = o;
+          }
         }
       }
     }
