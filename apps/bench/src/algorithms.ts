@@ -10,6 +10,13 @@ export type TimerKind = 'events' | 'timestamp-query' | 'host' | 'host-fallback' 
 /** One timed cell, whatever produced it: a package's benchmark result, or the bench's own host timing. */
 export interface Timing extends Omit<BenchmarkResult, 'backend' | 'timer'> {
   timer: TimerKind;
+  /**
+   * The kernel path the backend reports having run, where it reports one (flash-int8's WebGPU backend: the dot4 or
+   * subgroup-matrix kernel).
+   */
+  path?: string;
+  /** Why the backend ran that path rather than a faster one (a fallback's reason). */
+  pathNote?: string;
 }
 
 export interface InputTensors {
@@ -48,8 +55,10 @@ export interface Algorithm {
 }
 
 /** The fields of a package's benchmark result that the bench keeps (no `backend`, defined fields only). */
-export function timingOf(result: Omit<BenchmarkResult, 'backend' | 'timer'> & { timer?: string }, fallbackTimer: TimerKind): Timing {
+export function timingOf(result: Omit<BenchmarkResult, 'backend' | 'timer'> & { timer?: string; path?: unknown; pathNote?: unknown }, fallbackTimer: TimerKind): Timing {
   const timing: Timing = { medianMs: result.medianMs, minMs: result.minMs, samplesMs: result.samplesMs, timer: result.timer ?? fallbackTimer };
+  if (typeof result.path === 'string') timing.path = result.path;
+  if (typeof result.pathNote === 'string') timing.pathNote = result.pathNote;
   if (result.quantMs !== undefined) timing.quantMs = result.quantMs;
   if (result.attnMs !== undefined) timing.attnMs = result.attnMs;
   if (result.peakDeviceBytes !== undefined) timing.peakDeviceBytes = result.peakDeviceBytes;

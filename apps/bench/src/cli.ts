@@ -180,7 +180,7 @@ export function createProgram(io: CliIo): Command {
     .option('--json <file>', 'write every number, the machine, versions and commit as JSON')
     .option('--md <file>', 'write the tables as markdown')
     .option('--plot <dir>', 'write TOPS-vs-sequence and accuracy plots (SVG, PNG, vega-lite spec) into dir')
-    .option('--peers', 'also run PyTorch SDPA (flash fp16, cuDNN bf16, math fp32) on the same shapes, when torch+CUDA are there')
+    .option('--peers', "also run PyTorch SDPA (flash fp16, cuDNN bf16, math fp32) on the same shapes, when torch+CUDA are there, and onnxruntime-web's WebGPU attention (f32, f16) on the same adapter when the webgpu backend runs")
     .option('--no-peers', 'cancel an earlier --peers')
     .option('--python <bin>', 'python interpreter for --peers (default: $QATTN_PYTHON or python3)')
     .option('--no-progress', 'no progress bar (it is also off when stderr is not a terminal)')

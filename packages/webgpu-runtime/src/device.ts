@@ -10,6 +10,30 @@ export interface GpuCapabilities {
   subgroups: boolean;
   /** WGSL language feature `packed_4x8_integer_dot_product`: `dot4I8Packed` / `dot4U8Packed`. */
   packedDot4: boolean;
+  /**
+   * `chromium-experimental-subgroup-matrix` on the device: WGSL `enable chromium_experimental_subgroup_matrix;` and the
+   * shapes of {@link SubgroupInfo.matrixConfigs}. Only requested when asked for ({@link AcquireOptions.subgroupMatrix}).
+   */
+  subgroupMatrix: boolean;
+}
+
+/** One entry of `GPUAdapterInfo.subgroupMatrixConfigs`: an M×K · K×N → M×N product the device's matrix units run. */
+export interface SubgroupMatrixConfig {
+  /** Element type of the left and right matrices: `'i8'`, `'u8'`, `'f16'`, `'f32'`, … */
+  readonly componentType: string;
+  /** Element type of the result (accumulator) matrix: `'i32'`, `'u32'`, `'f16'`, `'f32'`, … */
+  readonly resultComponentType: string;
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+}
+
+/** What the adapter reports about its subgroups (`GPUAdapterInfo`); sizes are 0 where the platform does not say. */
+export interface SubgroupInfo {
+  readonly minSize: number;
+  readonly maxSize: number;
+  /** The subgroup-matrix configurations; empty unless the device has {@link GpuCapabilities.subgroupMatrix}. */
+  readonly matrixConfigs: readonly SubgroupMatrixConfig[];
 }
 
 /** The adapter limits that shape compute schedules (copied from `device.limits`). */
@@ -37,6 +61,8 @@ export interface GpuContext {
   readonly adapter: AdapterSummary;
   readonly capabilities: GpuCapabilities;
   readonly limits: ComputeLimits;
+  /** Subgroup sizes and subgroup-matrix configurations, for kernels that pick a matrix shape. */
+  readonly subgroupInfo: SubgroupInfo;
   /**
    * A CPU implementation (lavapipe, SwiftShader): kernels then favour compile time over unrolling, since these
    * compile WGSL through LLVM on the host and fully unrolled tiles take tens of seconds to build.
@@ -56,6 +82,26 @@ export interface AcquireOptions {
   device?: GPUDevice;
   /** Adapter preference when qattn acquires the device. Default `'high-performance'`. */
   powerPreference?: GPUPowerPreference;
+  /**
+   * Request `chromium-experimental-subgroup-matrix` where the adapter offers it (INT8 matrix units; experimental, so
+   * off by default). In Node this also creates Dawn with `allow_unsafe_apis`, without which Dawn hides experimental
+   * features; in Chrome the adapter offers it with the "Unsafe WebGPU Support" flag (`--enable-unsafe-webgpu`).
+   * Decided by the call that acquires the shared device (the first one, or the first after a loss). Default:
+   * {@link subgroupMatrixRequested}.
+   */
+  subgroupMatrix?: boolean;
+}
+
+/** The WebGPU feature behind WGSL's `chromium_experimental_subgroup_matrix` (not in @webgpu/types yet). */
+export const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix' as GPUFeatureName;
+
+/**
+ * Whether the environment opts in to subgroup matrices: `QATTN_WEBGPU_SUBGROUP_MATRIX=1` (Node). The one switch for
+ * the device request ({@link AcquireOptions.subgroupMatrix}) and for kernels that select a subgroup-matrix path.
+ */
+export function subgroupMatrixRequested(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
+  return env.QATTN_WEBGPU_SUBGROUP_MATRIX === '1';
 }
 
 const OPTIONAL_FEATURES: readonly GPUFeatureName[] = ['shader-f16', 'timestamp-query', 'subgroups'];
@@ -83,6 +129,7 @@ class Context implements GpuContext {
     readonly adapter: AdapterSummary & { isFallbackAdapter?: boolean },
     readonly capabilities: GpuCapabilities,
     readonly limits: ComputeLimits,
+    readonly subgroupInfo: SubgroupInfo,
     readonly owned: boolean,
     readonly source: GpuContext['source'],
   ) {
@@ -91,8 +138,9 @@ class Context implements GpuContext {
 }
 
 // Dawn destroys every device of a `create()` instance when that instance is garbage-collected, which crashes the
-// process on the next GPU call; the instance therefore lives at module level for as long as the module does.
-let dawnInstance: GPU | undefined;
+// process on the next GPU call; the instances therefore live at module level for as long as the module does. One per
+// flag set: with and without `allow_unsafe_apis` (subgroup matrices).
+const dawnInstances = new Map<string, GPU>();
 let ownedContext: Promise<Context> | undefined;
 const callerContexts = new WeakMap<GPUDevice, Promise<Context>>();
 
@@ -118,7 +166,7 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<GpuConte
     if (context && context.lostReason === undefined) return context;
     ownedContext = undefined;
   }
-  const pending = acquireOwnedDevice(options.powerPreference ?? 'high-performance');
+  const pending = acquireOwnedDevice(options.powerPreference ?? 'high-performance', options.subgroupMatrix ?? subgroupMatrixRequested());
   ownedContext = pending;
   pending.catch(() => {
     if (ownedContext === pending) ownedContext = undefined;
@@ -150,9 +198,15 @@ export function assertAlive(context: GpuContext, operation: string): void {
   }
 }
 
-async function loadGpu(): Promise<{ gpu: GPU; source: 'dawn' | 'navigator' }> {
+async function loadGpu(unsafeApis: boolean): Promise<{ gpu: GPU; source: 'dawn' | 'navigator' }> {
   const fromNavigator = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   if (fromNavigator) return { gpu: fromNavigator, source: 'navigator' };
+  // Dawn rounds timestamp queries down to 2^16 ns (a browser anti-fingerprinting measure) unless this toggle is off;
+  // benchmarks of sub-millisecond kernels need the real resolution, and Node has no page to fingerprint.
+  // `allow_unsafe_apis` exposes Dawn's experimental features (subgroup matrices) and is only set when they are asked for.
+  const flags = ['disable-dawn-features=timestamp_quantization', ...(unsafeApis ? ['enable-dawn-features=allow_unsafe_apis'] : [])];
+  const key = flags.join(' ');
+  let dawnInstance = dawnInstances.get(key);
   if (!dawnInstance) {
     // A non-literal specifier keeps browser bundlers from trying to resolve the Node-only package.
     const specifier = 'webgpu';
@@ -168,15 +222,14 @@ async function loadGpu(): Promise<{ gpu: GPU; source: 'dawn' | 'navigator' }> {
         { cause: err },
       );
     }
-    // Dawn rounds timestamp queries down to 2^16 ns (a browser anti-fingerprinting measure) unless this toggle is
-    // off; benchmarks of sub-millisecond kernels need the real resolution, and Node has no page to fingerprint.
-    dawnInstance = dawn.create(['disable-dawn-features=timestamp_quantization']);
+    dawnInstance = dawn.create(flags);
+    dawnInstances.set(key, dawnInstance);
   }
   return { gpu: dawnInstance, source: 'dawn' };
 }
 
-async function acquireOwnedDevice(powerPreference: GPUPowerPreference): Promise<Context> {
-  const { gpu, source } = await loadGpu();
+async function acquireOwnedDevice(powerPreference: GPUPowerPreference, subgroupMatrix: boolean): Promise<Context> {
+  const { gpu, source } = await loadGpu(subgroupMatrix);
   let adapter: GPUAdapter | null;
   try {
     adapter = await gpu.requestAdapter({ powerPreference });
@@ -191,7 +244,8 @@ async function acquireOwnedDevice(powerPreference: GPUPowerPreference): Promise<
       source,
     });
   }
-  const requiredFeatures = OPTIONAL_FEATURES.filter((feature) => adapter.features.has(feature));
+  const wanted = subgroupMatrix ? [...OPTIONAL_FEATURES, SUBGROUP_MATRIX_FEATURE] : OPTIONAL_FEATURES;
+  const requiredFeatures = wanted.filter((feature) => adapter.features.has(feature));
   // Ask for the adapter's maxima of the limits that bound our tiles and buffers; the defaults (16 KiB of workgroup
   // memory, 128 MiB bindings) would force small tiles even on GPUs that have 48+ KiB.
   const requiredLimits: Record<string, number> = {};
@@ -203,7 +257,8 @@ async function acquireOwnedDevice(powerPreference: GPUPowerPreference): Promise<
     throw new QattnError('ERR_QATTN_BACKEND_UNAVAILABLE', `WebGPU requestDevice failed: ${(err as Error).message}`, { reason: 'device-error' });
   }
   const packedDot4 = gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') ?? (await probePackedDot4(device));
-  const context = new Context(device, summarizeAdapter(adapter.info), capabilitiesOf(device, packedDot4), limitsOf(device), true, source);
+  const capabilities = capabilitiesOf(device, packedDot4);
+  const context = new Context(device, summarizeAdapter(adapter.info), capabilities, limitsOf(device), subgroupInfoOf(adapter.info, capabilities), true, source);
   watchLoss(context);
   return context;
 }
@@ -214,7 +269,8 @@ async function describeCallerDevice(device: GPUDevice): Promise<Context> {
   // itself is the one answer that is right for it.
   const packedDot4 = fromNavigator?.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') ?? (await probePackedDot4(device));
   const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  const context = new Context(device, summarizeAdapter(info), capabilitiesOf(device, packedDot4), limitsOf(device), false, 'caller');
+  const capabilities = capabilitiesOf(device, packedDot4);
+  const context = new Context(device, summarizeAdapter(info), capabilities, limitsOf(device), subgroupInfoOf(info, capabilities), false, 'caller');
   watchLoss(context);
   return context;
 }
@@ -248,6 +304,19 @@ function capabilitiesOf(device: GPUDevice, packedDot4: boolean): GpuCapabilities
     timestampQuery: device.features.has('timestamp-query'),
     subgroups: device.features.has('subgroups'),
     packedDot4,
+    subgroupMatrix: device.features.has(SUBGROUP_MATRIX_FEATURE),
+  };
+}
+
+/** Subgroup sizes and matrix configurations from the adapter info (Dawn and Chrome report both; others may not). */
+function subgroupInfoOf(info: GPUAdapterInfo | undefined, capabilities: GpuCapabilities): SubgroupInfo {
+  const extended = info as (GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number; subgroupMatrixConfigs?: Iterable<SubgroupMatrixConfig> }) | undefined;
+  const configs = capabilities.subgroupMatrix ? [...(extended?.subgroupMatrixConfigs ?? [])] : [];
+  return {
+    minSize: extended?.subgroupMinSize ?? 0,
+    maxSize: extended?.subgroupMaxSize ?? 0,
+    // Plain copies: the platform's config objects may be live host objects.
+    matrixConfigs: configs.map(({ componentType, resultComponentType, M, N, K }) => ({ componentType, resultComponentType, M, N, K })),
   };
 }
 

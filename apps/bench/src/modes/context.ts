@@ -83,6 +83,7 @@ export interface ReportBody {
   backends: BenchReport['backends'];
   cells?: BenchReport['cells'];
   peers?: BenchReport['peers'];
+  ortWeb?: BenchReport['ortWeb'];
   overhead?: BenchReport['overhead'];
   schedules?: BenchReport['schedules'];
   sanitize?: BenchReport['sanitize'];
@@ -127,6 +128,7 @@ export function buildReport(ctx: RunContext, body: ReportBody): BenchReport {
     backends: body.backends,
     cells: body.cells ?? [],
     ...(body.peers ? { peers: body.peers } : {}),
+    ...(body.ortWeb ? { ortWeb: body.ortWeb } : {}),
     ...(body.overhead ? { overhead: body.overhead } : {}),
     ...(body.schedules ? { schedules: body.schedules } : {}),
     ...(body.sanitize ? { sanitize: body.sanitize } : {}),

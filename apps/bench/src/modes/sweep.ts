@@ -1,6 +1,7 @@
 import { createAlgorithms } from '../algorithms.js';
 import { createInputSource } from '../inputs.js';
 import { loadKernelPackages, loadReferencePackage } from '../packages.js';
+import { ortWebRatios, runOrtWebPeers } from '../ort-web/peer.js';
 import { peerRatios, runPeers } from '../peers.js';
 import { BACKEND_NAMES } from '../presets.js';
 import { createProgressBar } from '../progress.js';
@@ -59,7 +60,24 @@ export async function runSweepMode(ctx: RunContext, dropped: string[]): Promise<
     if (peers.status !== 'ok') io.stderr(`peers: ${peers.status}: ${peers.reason ?? ''} (the qattn results stand on their own)\n`);
   }
 
-  const report = buildReport(ctx, { sweptBackends: swept, inputs: inputs.name, backends: backendReport, cells, peers });
+  // onnxruntime-web's WebGPU attention on the adapter qattn's webgpu cells ran on: only when those cells are in the run.
+  let ortWeb: BenchReport['ortWeb'];
+  if (output.peers && swept.includes('webgpu')) {
+    const ortBar = createProgressBar(output.progress, 'onnxruntime-web', io.progressStream);
+    ortWeb = await runOrtWebPeers(config.shapes, {
+      warmup: config.warmup,
+      repeats: config.repeats,
+      seed: config.seed,
+      accuracyRows: config.accuracyRows,
+      reference,
+      onProgress: (done, total, label) => ortBar.update(done, total, label),
+    });
+    ortBar.stop();
+    ortWeb.ratios = ortWebRatios(cells, ortWeb.cells);
+    if (ortWeb.status !== 'ok') io.stderr(`onnxruntime-web peer: ${ortWeb.status}: ${ortWeb.reason ?? ''}\n`);
+  }
+
+  const report = buildReport(ctx, { sweptBackends: swept, inputs: inputs.name, backends: backendReport, cells, peers, ortWeb });
   await writeOutputs(report, output, io);
   const failed = cells.filter((c) => c.status === 'error').length;
   if (failed) io.stderr(`${failed} cell(s) failed; see the notes above\n`);

@@ -32,6 +32,8 @@ const CELL_COLUMNS: Column[] = [
   { header: 'algorithm', value: (c) => c.algorithm },
   { header: 'backend', value: (c) => c.backend },
   { header: 'shape', value: (c) => shapeLabel(c.shape) },
+  // The kernel the backend says it ran (flash-int8 webgpu: dot4 or subgroup matrices, and why it fell back).
+  { header: 'path', value: (c) => c.timing?.path ?? dash, shown: (cells) => cells.some((c) => c.timing?.path !== undefined) },
   { header: 'median ms', value: (c) => (c.timing ? sig3(c.timing.medianMs) : dash) },
   { header: 'TOPS', value: (c) => (c.tops !== undefined ? sig3(c.tops) : dash) },
   {
@@ -73,6 +75,7 @@ export function notes(report: BenchReport): string[] {
   for (const cell of report.cells) {
     if (cell.error) lines.add(`${cell.algorithm} ${cell.backend}: ${cell.status} (${cell.error.code}): ${cell.error.message}`);
     if (cell.accuracyError) lines.add(`${cell.algorithm} ${cell.backend}: accuracy n/a* (${cell.accuracyError.code}): ${cell.accuracyError.message}`);
+    if (cell.timing?.pathNote) lines.add(`${cell.algorithm} ${cell.backend}: path ${cell.timing.path ?? '?'}: ${cell.timing.pathNote}`);
   }
   return [...lines];
 }

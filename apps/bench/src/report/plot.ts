@@ -27,6 +27,9 @@ export function topsSpec(report: BenchReport): VegaLiteSpec {
   for (const p of report.peers?.cells ?? []) {
     if (p.status === 'ok' && p.tops !== undefined) values.push({ seqKV: p.shape.seqKV, tops: p.tops, series: `${p.peer} · cuda`, family: familyOf(p.shape) });
   }
+  for (const p of report.ortWeb?.cells ?? []) {
+    if (p.status === 'ok' && p.tops !== undefined) values.push({ seqKV: p.shape.seqKV, tops: p.tops, series: `${p.peer} · webgpu`, family: familyOf(p.shape) });
+  }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: `qattn-bench ${report.config.preset}: TOPS vs sequence length (median, 4·B·H·pairs·D / t)`,

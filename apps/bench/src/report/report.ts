@@ -1,6 +1,7 @@
 import type { DecodeCacheReport } from '../decode-cache/report.js';
 import type { MachineInfo } from '../machine.js';
 import type { OverheadReport } from '../overhead/run.js';
+import type { OrtWebReport } from '../ort-web/peer.js';
 import type { PeersReport } from '../peers.js';
 import type { AlgorithmId, BackendName, DataKind, Mode, PresetName } from '../presets.js';
 import type { SanitizeResult } from '../sanitize.js';
@@ -49,6 +50,8 @@ export interface BenchReport {
   /** The sweep's cells (empty in the other modes). */
   cells: CellResult[];
   peers?: PeersReport;
+  /** `--peers` with the webgpu backend swept: onnxruntime-web's WebGPU attention on the same adapter. */
+  ortWeb?: OrtWebReport;
   /** `--preset overhead`. */
   overhead?: OverheadReport;
   /** `--preset schedules`. */

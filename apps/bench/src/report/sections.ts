@@ -1,5 +1,6 @@
 import { decodeCacheSections } from './decode-cache.js';
 import { accuracyLegend, cellTable, notes, PEER_COLUMNS, peerComparison, peerNotes, peerRows } from './format.js';
+import { ortWebSections } from './ort-web.js';
 import { OVERHEAD_COLUMNS, overheadNotes, overheadRows, overheadSummary } from './overhead.js';
 import type { BenchReport } from './report.js';
 import { BASELINE_COLUMNS, baselineRows, SCHEDULE_COLUMNS, scheduleRows, scheduleSummary } from './schedules.js';
@@ -37,6 +38,7 @@ export function reportSections(report: BenchReport): Section[] {
       });
     }
   }
+  sections.push(...ortWebSections(report));
   if (report.overhead) {
     sections.push({
       title: 'Host overhead and leaks',

@@ -1,11 +1,21 @@
 /// <reference types="@webgpu/types" />
 import { type AttentionShape, QattnError, resolveCommonOptions, resolveShape } from '@qattn/quant-core';
-import { checkDeviceInputs, quantizedAttentionOnDevice, type WebGpuRunOptions, type WebGpuTensor } from '@qattn/webgpu-runtime';
+import { checkDeviceInputs, quantizedAttentionOnDevice, type WebGpuTensor } from '@qattn/webgpu-runtime';
 import { type FlashInt8Options, resolveFlashInt8Options } from '../options.js';
-import { flashInt8PlanRequest } from './variant.js';
+import { type FlashInt8WebGpuOptions, flashInt8WebGpuRequest } from './path.js';
 
 export { createWebGpuBackend, type WebGpuFlashInt8Backend } from './backend.js';
 export { flashInt8Variant } from './variant.js';
+export { type FlashInt8WebGpuOptions, type FlashInt8WebGpuPath, flashInt8MatrixPath } from './path.js';
+export {
+  chooseInt8MatrixPath,
+  type Int8MatrixPath,
+  type MatrixShape,
+  type SubgroupMatrixDevice,
+  type SubgroupMatrixProblem,
+  type SubgroupMatrixSchedule,
+} from './subgroup-matrix-schedule.js';
+export { int8SubgroupMatrixSource, type SubgroupMatrixKernel } from './attn_fwd_int8_sgmat.wgsl.js';
 export {
   floatAttentionBenchmark as flashAttentionFloatBenchmark,
   floatAttentionWebGpu as flashAttentionFloatWebGpu,
@@ -26,7 +36,8 @@ export {
  * headDim]`, float32 {@link WebGpuTensor}s of one device (from `WebGpuTensor.fromArray`, or a caller's buffers through
  * `WebGpuTensor.fromBuffer`). Returns a new tensor (float32, or float16 with `outputDType` on shader-f16 devices)
  * without waiting for the GPU or copying to the host, so attention layers chain on the device; `dispose()` it when done.
- * The algorithm options are those of `flashInt8Attention` (`backend` must be absent, `'auto'` or `'webgpu'`).
+ * The algorithm options are those of `flashInt8Attention` (`backend` must be absent, `'auto'` or `'webgpu'`); `run`
+ * picks the output type and opts in to the experimental subgroup-matrix kernel ({@link FlashInt8WebGpuOptions}).
  *
  * Unlike the typed-array entry, values are not scanned on the host: NaN or ±Infinity in the inputs propagate.
  *
@@ -43,7 +54,7 @@ export async function flashInt8AttentionWebGpu(
   v: WebGpuTensor,
   shape: AttentionShape,
   options?: FlashInt8Options,
-  run: Pick<WebGpuRunOptions, 'outputDType'> = {},
+  run: Pick<FlashInt8WebGpuOptions, 'outputDType' | 'subgroupMatrix'> = {},
 ): Promise<WebGpuTensor> {
   const resolved = resolveFlashInt8Options(options, shape?.headDim);
   if (resolved.backend !== 'auto' && resolved.backend !== 'webgpu') {
@@ -54,6 +65,6 @@ export async function flashInt8AttentionWebGpu(
   const resolvedShape = resolveShape(shape);
   const { scale, causal } = resolveCommonOptions({ causal: resolved.causal, scale: resolved.scale }, resolvedShape.headDim);
   const context = checkDeviceInputs('flashInt8AttentionWebGpu', q, k, v, resolvedShape);
-  const request = flashInt8PlanRequest({ shape: resolvedShape, scale, causal, options: resolved }, run);
+  const { request } = flashInt8WebGpuRequest(context, { shape: resolvedShape, scale, causal, options: resolved }, run);
   return quantizedAttentionOnDevice('flashInt8AttentionWebGpu', context, request, { q, k, v });
 }

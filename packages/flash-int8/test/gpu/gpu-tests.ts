@@ -3,6 +3,8 @@
 import { describe, it } from 'node:test';
 import { defineRuntimeSuite } from '../../../cuda-runtime/test/runtime.suite.js';
 import { defineCudaSuite } from '../cuda.suite.js';
+import { defineSubgroupMatrixSuite, subgroupMatrixTestContext } from './subgroup-matrix.suite.js';
 
 defineRuntimeSuite({ describe, it });
 defineCudaSuite({ describe, it });
+defineSubgroupMatrixSuite({ describe, it }, await subgroupMatrixTestContext());

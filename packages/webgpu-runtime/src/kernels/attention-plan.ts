@@ -28,6 +28,24 @@ export interface WebGpuRunOptions {
   schedule?: ScheduleOverrides;
 }
 
+/**
+ * An attention kernel of a kernel package that runs in place of `attn_fwd_int8.wgsl` on a plan's quantized workspace
+ * (same bindings, same uniform buffer: {@link encodeInt8Attention}'s), e.g. flash-int8's subgroup-matrix kernel.
+ */
+export interface AttentionKernelOverride {
+  /** Names the kernel in plan cache keys: everything its WGSL depends on. */
+  readonly key: string;
+  /** Encodes the attention pass writing `out`, as {@link encodeAttention} would. */
+  encode(
+    context: GpuContext,
+    encoder: GPUCommandEncoder,
+    plan: QuantizedAttentionPlan,
+    workspace: QuantizedAttentionWorkspace,
+    out: GPUBuffer,
+    timestampWrites?: GPUComputePassTimestampWrites,
+  ): void;
+}
+
 /** One call to plan: a shape, the softmax scale and mask, the variant, and run knobs. */
 export interface AttentionPlanRequest {
   /** Names the caller in errors and buffer labels, e.g. `'turbo-attn webgpu'`. */
@@ -38,6 +56,8 @@ export interface AttentionPlanRequest {
   causal: boolean;
   variant: QuantizedAttentionVariant;
   run?: WebGpuRunOptions;
+  /** Runs this kernel instead of the shared dot4 kernel (the quantization passes are the same). */
+  attentionKernel?: AttentionKernelOverride;
 }
 
 /** Everything one call needs, decided up front from the request and device (no GPU work). */
@@ -56,6 +76,8 @@ export interface QuantizedAttentionPlan {
   vScaleBlocks: { blocks: number; tilesPerBlock: number };
   /** Plan cache key: the request in a string (label, shape, scale, mask, variant, run knobs). */
   key: string;
+  /** The request's kernel in place of the dot4 kernel, if any. */
+  attentionKernel?: AttentionKernelOverride;
 }
 
 /** The plan cache key of a request (see {@link QuantizedAttentionPlan.key}). */
@@ -72,6 +94,7 @@ export function attentionPlanKey(request: AttentionPlanRequest): string {
     run.forcePlainIntegerDot ? 'intmath' : 'auto-dot',
     `sas-${run.sasPrecision ?? 'auto'}`,
     (['rowsPerThread', 'workgroupSize', 'pvChannelTile', 'heavyTilesFirst'] as const).map((field) => String(schedule[field] ?? '')).join(','),
+    request.attentionKernel?.key ?? 'attn_fwd_int8',
   ].join('|');
 }
 
@@ -171,6 +194,7 @@ export function planQuantizedAttention(context: GpuContext, request: AttentionPl
     kvView,
     vScaleBlocks: { blocks: vScaleBlocks(kvView, vLayout), tilesPerBlock },
     key: attentionPlanKey(request),
+    ...(request.attentionKernel ? { attentionKernel: request.attentionKernel } : {}),
   };
 }
 
@@ -310,7 +334,7 @@ export function encodeQuantization(
   });
 }
 
-/** Encodes the attention kernel on a quantized workspace, writing `out`. */
+/** Encodes the attention kernel (the plan's override, else the dot4 kernel) on a quantized workspace, writing `out`. */
 export function encodeAttention(
   context: GpuContext,
   encoder: GPUCommandEncoder,
@@ -319,6 +343,10 @@ export function encodeAttention(
   out: GPUBuffer,
   timestampWrites?: GPUComputePassTimestampWrites,
 ): void {
+  if (plan.attentionKernel) {
+    plan.attentionKernel.encode(context, encoder, plan, workspace, out, timestampWrites);
+    return;
+  }
   encodeInt8Attention(
     context,
     encoder,

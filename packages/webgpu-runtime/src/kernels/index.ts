@@ -6,6 +6,7 @@ export { checkQuantizedAttentionVariant, type QuantizedAttentionVariant, quantiz
 export {
   allocateWorkspace,
   type AttentionInputs,
+  type AttentionKernelOverride,
   type AttentionPlanRequest,
   attentionPlanKey,
   type AttentionUniforms,
