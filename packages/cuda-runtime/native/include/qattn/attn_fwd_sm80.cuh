@@ -289,28 +289,7 @@ __global__ void __launch_bounds__(AttnFwdSm80Traits<kHeadDim, kPv, kKeyBlock, kT
     }
   }
 
-  // Epilogue: O / l (+ V's channel mean when V was smoothed); rows that saw no key stay exactly 0.
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float l = l_run[r];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    const int row = row0 + 8 * r;
-    if (row >= args.seq_q) continue;
-    const float inv_l = l > 0.f ? 1.f / l : 0.f;
-    const bool add_mean = args.smooth_v && l > 0.f;
-    const float* v_mean = args.v_mean + bkv * kHeadDim;
-#pragma unroll
-    for (int t = 0; t < T::kOTiles; ++t) {
-      const int col = 8 * t + 2 * quad;
-      float2 value = make_float2(o_acc[t][2 * r] * inv_l, o_acc[t][2 * r + 1] * inv_l);
-      if (add_mean) {
-        value.x += v_mean[col];
-        value.y += v_mean[col + 1];
-      }
-      *reinterpret_cast<float2*>(out_rows + (int64_t)row * kHeadDim + col) = value;
-    }
-  }
+  store_rows<kHeadDim>(o_acc, l_run, args, out_rows, row0, quad, bkv);
 }
 
 template <typename Variant, int kHeadDim, PvPrecision kPv, int kKeyBlock, int kTileVariant>

@@ -217,4 +217,33 @@ __device__ __forceinline__ void rescale_rows(float (&o_acc)[kOTiles][4], const f
   }
 }
 
+// Epilogue: O / l (+ V's channel mean when V was smoothed) into `out_rows` ([seq_q, kHeadDim] of this head); rows
+// that saw no key stay exactly 0. l_run holds this thread's columns only: the quad's sum is the row's.
+template <int kHeadDim, int kOTiles>
+__device__ __forceinline__ void store_rows(const float (&o_acc)[kOTiles][4], const float (&l_run)[2],
+                                           const AttentionArgs& args, float* out_rows, int row0, int quad,
+                                           int64_t bkv) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float l = l_run[r];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const int row = row0 + 8 * r;
+    if (row >= args.seq_q) continue;
+    const float inv_l = l > 0.f ? 1.f / l : 0.f;
+    const bool add_mean = args.smooth_v && l > 0.f;
+    const float* v_mean = args.v_mean + bkv * kHeadDim;
+#pragma unroll
+    for (int t = 0; t < kOTiles; ++t) {
+      const int col = 8 * t + 2 * quad;
+      float2 value = make_float2(o_acc[t][2 * r] * inv_l, o_acc[t][2 * r + 1] * inv_l);
+      if (add_mean) {
+        value.x += v_mean[col];
+        value.y += v_mean[col + 1];
+      }
+      *reinterpret_cast<float2*>(out_rows + (int64_t)row * kHeadDim + col) = value;
+    }
+  }
+}
+
 }  // namespace qattn
