@@ -160,23 +160,34 @@ export async function runPeers(shapes: CellShape[], options: PeerRunOptions): Pr
   };
 }
 
-const sameShape = (a: CellShape, b: CellShape) =>
+/** Whether two cells have the same shape and mask. */
+export const sameShape = (a: CellShape, b: CellShape) =>
   a.batch === b.batch && a.heads === b.heads && a.kvHeads === b.kvHeads && a.seqQ === b.seqQ && a.seqKV === b.seqKV && a.headDim === b.headDim && a.causal === b.causal;
 
+/** What a ratio needs of a peer's cell (the SDPA peers' and onnxruntime-web's alike). */
+export interface TimedPeerCell<P extends string> {
+  peer: P;
+  shape: CellShape;
+  status: 'ok' | 'error' | 'skipped';
+  medianMs?: number;
+}
+
 /**
- * Ratios of every successful GPU qattn cell against every successful peer cell of the same shape: the whole call
- * (quantization included) and, where the backend reports it, the attention kernel alone.
+ * Ratios of every successful qattn cell that `keep` accepts against every successful peer cell of the same shape: the
+ * whole call (quantization included) and, where the backend reports it, the attention kernel alone. `withPath` adds
+ * the path the backend reports for the cell.
  */
-export function peerRatios(cells: CellResult[], peers: PeerCell[]): PeerRatio[] {
-  const out: PeerRatio[] = [];
+export function ratiosAgainst<P extends string>(cells: CellResult[], peers: TimedPeerCell<P>[], keep: (cell: CellResult) => boolean, withPath = false) {
+  const out: Array<Omit<PeerRatio, 'peer'> & { peer: P; path?: string }> = [];
   for (const cell of cells) {
-    if (cell.status !== 'ok' || !cell.timing || cell.backend === 'cpu') continue;
+    if (cell.status !== 'ok' || !cell.timing || !keep(cell)) continue;
     for (const peer of peers) {
       if (peer.status !== 'ok' || !peer.medianMs || !sameShape(cell.shape, peer.shape)) continue;
       const attnMs = cell.timing.attnMs;
       out.push({
         algorithm: cell.algorithm,
         backend: cell.backend,
+        ...(withPath && cell.timing.path ? { path: cell.timing.path } : {}),
         peer: peer.peer,
         shape: cell.shape,
         qattnMs: cell.timing.medianMs,
@@ -187,4 +198,9 @@ export function peerRatios(cells: CellResult[], peers: PeerCell[]): PeerRatio[] 
     }
   }
   return out;
+}
+
+/** The SDPA peers' ratios: every GPU backend's cells. */
+export function peerRatios(cells: CellResult[], peers: PeerCell[]): PeerRatio[] {
+  return ratiosAgainst(cells, peers, (cell) => cell.backend !== 'cpu');
 }

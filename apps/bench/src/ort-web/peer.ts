@@ -9,6 +9,7 @@ import { REFERENCE_OPS_BUDGET } from '../accuracy.js';
 import { attentionOps, type CellShape, tops } from '../metrics.js';
 import type { ReferencePackage } from '../packages.js';
 import type { BackendName } from '../presets.js';
+import { type PeerRatio, ratiosAgainst } from '../peers.js';
 import type { CellError, CellResult } from '../sweep.js';
 import { openOrtWeb, type OrtWebEnvironment, OrtWebUnavailable } from './environment.js';
 import { buildAttentionModel, ortWebOpFor, type OrtWebDType, type OrtWebOp } from './onnx-model.js';
@@ -42,21 +43,11 @@ export interface OrtWebCell {
 }
 
 /** qattn's time against the peer's on one shape: `speedup` > 1 means qattn is faster. */
-export interface OrtWebRatio {
-  algorithm: CellResult['algorithm'];
-  backend: BackendName;
+export type OrtWebRatio = Omit<PeerRatio, 'peer'> & {
+  peer: OrtWebPeerName;
   /** The path qattn's backend reports for the cell (e.g. the dot4 kernel or the subgroup-matrix kernel). */
   path?: string;
-  peer: OrtWebPeerName;
-  shape: CellShape;
-  qattnMs: number;
-  peerMs: number;
-  /** peerMs / qattnMs: the whole call, quantization of f32 inputs included. */
-  speedup: number;
-  qattnKernelMs?: number;
-  /** peerMs / qattn's attention kernel alone. */
-  kernelSpeedup?: number;
-}
+};
 
 /** The onnxruntime-web section of a report. */
 export interface OrtWebReport {
@@ -202,31 +193,9 @@ export async function measureOrtWebCell(env: OrtWebEnvironment, peer: OrtWebPeer
   return cell;
 }
 
-const sameShape = (a: CellShape, b: CellShape) =>
-  a.batch === b.batch && a.heads === b.heads && a.kvHeads === b.kvHeads && a.seqQ === b.seqQ && a.seqKV === b.seqKV && a.headDim === b.headDim && a.causal === b.causal;
-
-/** Ratios of every successful qattn WebGPU cell against every successful peer cell of its shape. */
+/** Ratios of every successful qattn WebGPU cell against every successful peer cell of its shape, with the cell's path. */
 export function ortWebRatios(cells: CellResult[], peers: OrtWebCell[]): OrtWebRatio[] {
-  const out: OrtWebRatio[] = [];
-  for (const cell of cells) {
-    if (cell.status !== 'ok' || !cell.timing || cell.backend !== 'webgpu') continue;
-    for (const peer of peers) {
-      if (peer.status !== 'ok' || !peer.medianMs || !sameShape(cell.shape, peer.shape)) continue;
-      const attnMs = cell.timing.attnMs;
-      out.push({
-        algorithm: cell.algorithm,
-        backend: cell.backend,
-        ...(cell.timing.path ? { path: cell.timing.path } : {}),
-        peer: peer.peer,
-        shape: cell.shape,
-        qattnMs: cell.timing.medianMs,
-        peerMs: peer.medianMs,
-        speedup: peer.medianMs / cell.timing.medianMs,
-        ...(attnMs !== undefined && attnMs > 0 ? { qattnKernelMs: attnMs, kernelSpeedup: peer.medianMs / attnMs } : {}),
-      });
-    }
-  }
-  return out;
+  return ratiosAgainst(cells, peers, (cell) => cell.backend === 'webgpu', true);
 }
 
 /**

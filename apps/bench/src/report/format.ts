@@ -1,4 +1,4 @@
-import { shapeLabel } from '../metrics.js';
+import { type CellShape, shapeLabel } from '../metrics.js';
 import type { BenchReport } from './report.js';
 import { PEER_NAMES, type PeerName } from '../peers.js';
 import type { CellResult } from '../sweep.js';
@@ -128,19 +128,43 @@ const ratio = (value: number | undefined) => (value !== undefined ? `${value.toF
  * qattn's quantization of fp32 inputs.
  */
 export function peerComparison(report: BenchReport): { head: string[]; rows: string[][] } {
-  const ratios = report.peers?.ratios ?? [];
-  const peers = PEER_NAMES.filter((p) => ratios.some((r) => r.peer === p));
-  const head = ['algorithm', 'backend', 'shape', 'kernel TOPS', 'call TOPS', ...peers.flatMap((p) => [`${PEER_SHORT[p]} TOPS`, `kernel ÷ ${PEER_SHORT[p]}`, `call ÷ ${PEER_SHORT[p]}`])];
+  return comparisonTable(report, report.peers?.ratios ?? [], report.peers?.cells ?? [], PEER_NAMES, PEER_SHORT, ['backend', (cell) => cell.backend]);
+}
+
+/** What a comparison table reads of a peer's ratios and cells (the SDPA peers' and onnxruntime-web's alike). */
+interface ComparedRatio<P extends string> {
+  algorithm: string;
+  backend: string;
+  peer: P;
+  shape: CellShape;
+  speedup: number;
+  kernelSpeedup?: number;
+}
+
+/**
+ * The ratio table of one kind of peer: per qattn cell with a peer of its shape, its kernel and call TOPS, then per
+ * peer (in `names` order, those present) its TOPS and the two ratios. `second`: the column after the algorithm.
+ */
+export function comparisonTable<P extends string>(
+  report: BenchReport,
+  ratios: ComparedRatio<P>[],
+  peerCells: Array<{ peer: P; shape: CellShape; tops?: number }>,
+  names: readonly P[],
+  short: Record<P, string>,
+  [secondHead, second]: [string, (cell: BenchReport['cells'][number]) => string],
+): { head: string[]; rows: string[][] } {
+  const peers = names.filter((p) => ratios.some((r) => r.peer === p));
+  const head = ['algorithm', secondHead, 'shape', 'kernel TOPS', 'call TOPS', ...peers.flatMap((p) => [`${short[p]} TOPS`, `kernel ÷ ${short[p]}`, `call ÷ ${short[p]}`])];
   const rows: string[][] = [];
   for (const cell of report.cells) {
     const mine = ratios.filter((r) => r.algorithm === cell.algorithm && r.backend === cell.backend && shapeLabel(r.shape) === shapeLabel(cell.shape));
     if (mine.length === 0) continue;
     const perPeer = peers.flatMap((p) => {
       const r = mine.find((m) => m.peer === p);
-      const peerCell = report.peers?.cells.find((c) => c.peer === p && shapeLabel(c.shape) === shapeLabel(cell.shape));
+      const peerCell = peerCells.find((c) => c.peer === p && shapeLabel(c.shape) === shapeLabel(cell.shape));
       return [peerCell?.tops !== undefined ? sig3(peerCell.tops) : dash, ratio(r?.kernelSpeedup), ratio(r?.speedup)];
     });
-    rows.push([cell.algorithm, cell.backend, shapeLabel(cell.shape), cell.topsAttention !== undefined ? sig3(cell.topsAttention) : dash, cell.tops !== undefined ? sig3(cell.tops) : dash, ...perPeer]);
+    rows.push([cell.algorithm, second(cell), shapeLabel(cell.shape), cell.topsAttention !== undefined ? sig3(cell.topsAttention) : dash, cell.tops !== undefined ? sig3(cell.tops) : dash, ...perPeer]);
   }
   return { head, rows };
 }

@@ -1,11 +1,10 @@
 import { shapeLabel } from '../metrics.js';
 import { ORT_WEB_PEERS, type OrtWebPeerName, type OrtWebReport } from '../ort-web/peer.js';
-import { percent, sig3 } from './format.js';
+import { comparisonTable, percent, sig3 } from './format.js';
 import type { BenchReport } from './report.js';
 import type { Section } from './sections.js';
 
 const dash = '–';
-const ratio = (value: number | undefined) => (value !== undefined ? `${value.toFixed(2)}×` : dash);
 const SHORT: Record<OrtWebPeerName, string> = { 'ort-web-f32': 'ORT f32', 'ort-web-f16': 'ORT f16' };
 
 /** The peer table: one line per (peer, shape). */
@@ -29,28 +28,7 @@ export function ortWebRows(report: OrtWebReport): string[][] {
  * then per peer its TOPS and the two ratios (qattn kernel ÷ peer, qattn call ÷ peer; above 1: qattn is faster).
  */
 export function ortWebComparison(report: BenchReport): { head: string[]; rows: string[][] } {
-  const ratios = report.ortWeb?.ratios ?? [];
-  const peers = ORT_WEB_PEERS.filter((p) => ratios.some((r) => r.peer === p));
-  const head = ['algorithm', 'path', 'shape', 'kernel TOPS', 'call TOPS', ...peers.flatMap((p) => [`${SHORT[p]} TOPS`, `kernel ÷ ${SHORT[p]}`, `call ÷ ${SHORT[p]}`])];
-  const rows: string[][] = [];
-  for (const cell of report.cells) {
-    const mine = ratios.filter((r) => r.algorithm === cell.algorithm && r.backend === cell.backend && shapeLabel(r.shape) === shapeLabel(cell.shape));
-    if (mine.length === 0) continue;
-    const perPeer = peers.flatMap((p) => {
-      const r = mine.find((m) => m.peer === p);
-      const peerCell = report.ortWeb?.cells.find((c) => c.peer === p && shapeLabel(c.shape) === shapeLabel(cell.shape));
-      return [peerCell?.tops !== undefined ? sig3(peerCell.tops) : dash, ratio(r?.kernelSpeedup), ratio(r?.speedup)];
-    });
-    rows.push([
-      cell.algorithm,
-      cell.timing?.path ?? dash,
-      shapeLabel(cell.shape),
-      cell.topsAttention !== undefined ? sig3(cell.topsAttention) : dash,
-      cell.tops !== undefined ? sig3(cell.tops) : dash,
-      ...perPeer,
-    ]);
-  }
-  return { head, rows };
+  return comparisonTable(report, report.ortWeb?.ratios ?? [], report.ortWeb?.cells ?? [], ORT_WEB_PEERS, SHORT, ['path', (cell) => cell.timing?.path ?? dash]);
 }
 
 /** The peer table and the ratio table of a report's onnxruntime-web section. */
