@@ -10,6 +10,7 @@
 #   bench/dist/qattn-{fuzz,soak}.mjs   the fuzz and leak-soak CLIs of tests/fuzz
 #   bench/build/Release/*.node.xz      every built CUDA addon of the workspace, xz-compressed
 #   bench/node_modules/webgpu/         Dawn for linux-x64 only, its dawn.node xz-compressed
+#   bench/node_modules/onnxruntime-web/ its WebGPU ESM bundle and wasm (the `--peers` WebGPU attention peer)
 #   bench/peers/sdpa_peers.py          the PyTorch SDPA peers; bench/sass_counts.py, the static SASS counts
 #   bench/meta.env                     git commit and package versions (the host has no .git and no package.json files)
 #   bench/package.json                 marks bench/ as the bundles' package root, where the addons are looked up
@@ -53,6 +54,18 @@ if [ "${QATTN_STAGE_WEBGPU:-1}" = 1 ]; then
     xz -T0 -6 -c "$webgpu/dist/linux-x64/dawn.node" > "$out/bench/node_modules/webgpu/dist/linux-x64/dawn.node.xz"
   else
     echo "stage: webgpu (Dawn) not found; WebGPU will be unavailable on the host" >&2
+  fi
+  # onnxruntime-web, the WebGPU attention peer of `--peers`: its self-contained ESM bundle and the one wasm that
+  # bundle loads (the WebGPU EP build), xz-compressed like the addons.
+  ort=$(node -e "console.log(require('node:path').resolve(require.resolve('onnxruntime-web/webgpu', {paths: ['apps/bench']}), '../..'))" 2>/dev/null || true)
+  if [ -n "$ort" ] && [ -f "$ort/dist/ort.webgpu.bundle.min.mjs" ]; then
+    ortOut=$out/bench/node_modules/onnxruntime-web
+    mkdir -p "$ortOut/dist"
+    cp "$ort/package.json" "$ortOut/"
+    cp "$ort/dist/ort.webgpu.bundle.min.mjs" "$ort/dist/ort-wasm-simd-threaded.asyncify.mjs" "$ortOut/dist/"
+    xz -T0 -6 -c "$ort/dist/ort-wasm-simd-threaded.asyncify.wasm" > "$ortOut/dist/ort-wasm-simd-threaded.asyncify.wasm.xz"
+  else
+    echo "stage: onnxruntime-web not found; the onnxruntime-web peer will be unavailable on the host" >&2
   fi
 fi
 
