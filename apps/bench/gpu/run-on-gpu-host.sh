@@ -7,8 +7,9 @@
 #   sanitize [tool…]       compute-sanitizer memcheck, racecheck and synccheck (or the tools named) on the workload
 #                          `qattn-bench --preset sanitize` → sanitize-<tool>.log
 #   sass                   static SASS counts of the attention kernels (MMA opcodes, spills) → sass-counts.txt
-#   profile [args…]        Nsight Compute on `qattn-bench --preset profile [args…]` (one attn_fwd launch)
-#                          → profile.ncu-rep, profile.log
+#   profile [args…]        Nsight Compute on `qattn-bench --preset profile [args…]` (one attn_fwd launch; another
+#                          preset and QATTN_PROFILE_KERNEL=<regex> profile e.g. the decode) → profile.ncu-rep, profile.log,
+#                          profile-details.txt
 #   fuzz [args…]           the seeded fuzz suite (tests/fuzz) → fuzz.log, e.g. fuzz --shapes 500 --backends cuda,webgpu,cpu
 #                          --seed 1 (exit 1 on any failure; each failure prints the seed and case that replay it)
 #   soak [args…]           the leak soak (tests/fuzz) → soak.log, e.g. soak --calls 10000 --backends cuda,webgpu,cpu
@@ -124,8 +125,15 @@ run_sass() {
 run_profile() {
   local ncu
   ncu=$(tool_path ncu) || { echo "ncu (Nsight Compute) not found (PATH, $cuda_bin)"; return 1; }
-  echo "== ncu on --preset profile $*"
-  "$ncu" --kernel-name regex:attn_fwd --launch-count 1 --set full -f -o "$out/profile" "$node" "$cli" --preset profile --no-progress "$@" 2>&1 | tee "$out/profile.log"
+  # Another workload and kernel: pass --preset (e.g. decode-cache) and set QATTN_PROFILE_KERNEL (a regex, e.g.
+  # decode_split) and QATTN_PROFILE_LAUNCHES (launches profiled, default 1).
+  local preset=(--preset profile)
+  case " $* " in *" --preset "* | *" -p "* | *" --preset="*) preset=() ;; esac
+  echo "== ncu on ${preset[*]} $*"
+  "$ncu" --kernel-name "regex:${QATTN_PROFILE_KERNEL:-attn_fwd}" --launch-count "${QATTN_PROFILE_LAUNCHES:-1}" --set full -f \
+    -o "$out/profile" "$node" "$cli" "${preset[@]}" --no-progress "$@" 2>&1 | tee "$out/profile.log"
+  # The sections as text too (the host that reads the logs may have no Nsight Compute).
+  "$ncu" --import "$out/profile.ncu-rep" --page details > "$out/profile-details.txt" 2>&1
 }
 
 run_bench() {
