@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig, type CliOptions } from '../src/cli.js';
 import { PRESETS } from '../src/presets.js';
@@ -99,6 +100,11 @@ describe('command line', () => {
     for (const flag of ['--preset', '--algorithms', '--backends', '--seq', '--kv-heads', '--causal', '--json', '--md', '--plot', '--peers', '--no-progress']) {
       expect(result.stdout).toContain(flag);
     }
+    // The README shows the help verbatim: it must not drift from the binary's (regenerate it from this output).
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const shown = /```\n(Usage: qattn-bench[\s\S]*?)```/.exec(readme)?.[1];
+    expect(shown, 'README.md: the ```-fenced --help block').toBeDefined();
+    expect(shown!.trimEnd()).toBe(result.stdout.trimEnd());
   });
 
   it('accepts 1k-style lengths and runs a tiny sweep end to end from the binary', () => {
