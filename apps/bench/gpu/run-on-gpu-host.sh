@@ -3,9 +3,11 @@
 # go to $OUT (the device machine's output folder; ./gpu-out elsewhere). Usage: bash .gpu/run-on-gpu-host.sh <mode> …
 #   tests                  every package's GPU tests (bench/dist/*.gpu-tests.mjs) under node:test, QATTN_EXPECT_CUDA=1
 #                          → tests-<package>.log; on a 9.0 device flash-int8's and turbo-attn's again on the sm90a
-#                          kernel (QATTN_CUDA_ARCH_PATH=sm90) → tests-<package>-sm90.log
+#                          kernel (QATTN_CUDA_ARCH_PATH=sm90), once per consumer schedule (QATTN_SM90_SCHEDULES,
+#                          default "serial overlap pingpong") → tests-<package>-sm90-<schedule>.log
 #   sanitize [tool…]       compute-sanitizer memcheck, racecheck and synccheck (or the tools named) on the workload
-#                          `qattn-bench --preset sanitize` → sanitize-<tool>.log
+#                          `qattn-bench --preset sanitize` → sanitize-<tool>.log (-<path>-<schedule> appended when
+#                          QATTN_CUDA_ARCH_PATH / QATTN_SM90_SCHEDULE are set, e.g. to sanitize the sm90a kernel)
 #   sass                   static SASS counts of the attention kernels (MMA opcodes, spills) → sass-counts.txt
 #   profile [args…]        Nsight Compute on `qattn-bench --preset profile [args…]` (one attn_fwd launch; another
 #                          preset and QATTN_PROFILE_KERNEL=<regex> profile e.g. the decode) → profile.ncu-rep, profile.log,
@@ -83,17 +85,22 @@ run_tests() {
     [ $rc = 0 ] || status=1
   done
   [ $found = 1 ] || { echo "no bench/dist/*.gpu-tests.mjs staged"; status=1; }
-  # On a 9.0 device the attention suites run again on the opt-in sm90a kernel (arch_path.h) → tests-<package>-sm90.log.
+  # On a 9.0 device the attention suites run again on the opt-in sm90a kernel (arch_path.h), once per consumer schedule
+  # (QATTN_SM90_SCHEDULES, default all three) → tests-<package>-sm90-<schedule>.log.
   if [ "$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1)" = "9.0" ]; then
-    for name in flash-int8 turbo-attn; do
-      file=$bench/dist/$name.gpu-tests.mjs
-      [ -f "$file" ] || continue
-      echo "== tests: $name (QATTN_CUDA_ARCH_PATH=sm90)"
-      { header; QATTN_CUDA_ARCH_PATH=sm90 QATTN_EXPECT_CUDA=1 "$node" --test --test-reporter=spec "$file"; } > "$out/tests-$name-sm90.log" 2>&1
-      rc=$?
-      grep -E '^ℹ (tests|pass|fail|skipped)' "$out/tests-$name-sm90.log" || tail -5 "$out/tests-$name-sm90.log"
-      echo "exit $rc"
-      [ $rc = 0 ] || status=1
+    local schedule log
+    for schedule in ${QATTN_SM90_SCHEDULES:-serial overlap pingpong}; do
+      for name in flash-int8 turbo-attn; do
+        file=$bench/dist/$name.gpu-tests.mjs
+        [ -f "$file" ] || continue
+        log=$out/tests-$name-sm90-$schedule.log
+        echo "== tests: $name (QATTN_CUDA_ARCH_PATH=sm90 QATTN_SM90_SCHEDULE=$schedule)"
+        { header; QATTN_CUDA_ARCH_PATH=sm90 QATTN_SM90_SCHEDULE=$schedule QATTN_EXPECT_CUDA=1 "$node" --test --test-reporter=spec "$file"; } > "$log" 2>&1
+        rc=$?
+        grep -E '^ℹ (tests|pass|fail|skipped)' "$log" || tail -5 "$log"
+        echo "exit $rc"
+        [ $rc = 0 ] || status=1
+      done
     done
   fi
   return $status
@@ -104,11 +111,13 @@ run_sanitize() {
   local tools=("$@")
   [ ${#tools[@]} -gt 0 ] || tools=(memcheck racecheck synccheck)
   sanitizer=$(tool_path compute-sanitizer) || { echo "compute-sanitizer not found (PATH, $cuda_bin)"; return 1; }
+  # The kernel path and schedule in the environment name the log: sanitize-<tool>[-<path>][-<schedule>].log.
+  local suffix=${QATTN_CUDA_ARCH_PATH:+-$QATTN_CUDA_ARCH_PATH}${QATTN_SM90_SCHEDULE:+-$QATTN_SM90_SCHEDULE}
   for tool in "${tools[@]}"; do
-    echo "== compute-sanitizer --tool $tool"
-    { header; QATTN_EXPECT_CUDA=1 "$sanitizer" --tool "$tool" --error-exitcode 9 "$node" "$cli" --preset sanitize --no-progress; } > "$out/sanitize-$tool.log" 2>&1
+    echo "== compute-sanitizer --tool $tool${suffix:+ ($suffix)}"
+    { header; QATTN_EXPECT_CUDA=1 "$sanitizer" --tool "$tool" --error-exitcode 9 "$node" "$cli" --preset sanitize --no-progress; } > "$out/sanitize-$tool$suffix.log" 2>&1
     rc=$?
-    grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|[0-9]+ calls:' "$out/sanitize-$tool.log" || tail -3 "$out/sanitize-$tool.log"
+    grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|[0-9]+ calls:' "$out/sanitize-$tool$suffix.log" || tail -3 "$out/sanitize-$tool$suffix.log"
     echo "exit $rc"
     [ $rc = 0 ] || status=1
   done

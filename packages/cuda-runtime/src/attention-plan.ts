@@ -112,6 +112,8 @@ export interface AttentionKernelBinding {
   packArgs(fields: AttentionArgFields): Uint8Array;
   /** The kernel path arch dispatch picks for a compute capability (and QATTN_CUDA_ARCH_PATH); `error` when none. */
   archPath(major: number, minor: number): { path: 'sm80' | 'sm90'; error?: string };
+  /** The sm90a kernel's consumer schedule under QATTN_SM90_SCHEDULE; absent in addons built before it existed. */
+  sm90Schedule?(): { schedule: 'serial' | 'overlap' | 'pingpong'; error?: string };
 }
 
 /**

@@ -70,6 +70,24 @@ export function defineCudaSuite(test: TestApi): void {
         else process.env.QATTN_CUDA_ARCH_PATH = saved;
       }
     });
+    it('QATTN_SM90_SCHEDULE picks the sm90a consumer schedule: auto is serial until the others win on an H200', () => {
+      const saved = process.env.QATTN_SM90_SCHEDULE;
+      try {
+        delete process.env.QATTN_SM90_SCHEDULE;
+        assert.deepEqual(addon.sm90Schedule?.(), { schedule: 'serial' });
+        for (const schedule of ['serial', 'overlap', 'pingpong'] as const) {
+          process.env.QATTN_SM90_SCHEDULE = schedule;
+          assert.deepEqual(addon.sm90Schedule?.(), { schedule });
+        }
+        process.env.QATTN_SM90_SCHEDULE = 'auto';
+        assert.deepEqual(addon.sm90Schedule?.(), { schedule: 'serial' });
+        process.env.QATTN_SM90_SCHEDULE = 'fast';
+        assert.match(addon.sm90Schedule?.().error ?? '', /must be auto, serial, overlap or pingpong/);
+      } finally {
+        if (saved === undefined) delete process.env.QATTN_SM90_SCHEDULE;
+        else process.env.QATTN_SM90_SCHEDULE = saved;
+      }
+    });
     it('the addon was built from capabilities.json', () => {
       assert.equal(addon.capabilitiesEntry, 'flash-int8');
       assert.ok(addon.headDims.includes(64) && addon.headDims.includes(128));

@@ -32,6 +32,12 @@ inline ArchChoice current_attention_arch_path(cudaError_t* status) {
   return choose_attention_arch_path(cc / 10, cc % 10, override_path);
 }
 
+// The sm90a kernel's consumer schedule: QATTN_SM90_SCHEDULE, read once per process (arch_path.h).
+inline Sm90ScheduleChoice current_sm90_schedule() {
+  static const Sm90ScheduleChoice choice = choose_sm90_schedule(std::getenv(kSm90ScheduleEnv));
+  return choice;
+}
+
 // The attention kernel of `Variant` and P·V precision on the chosen path. The sm90 path runs the sm90a kernel where it
 // serves the call (INT8 P·V, head dims of tile_config_sm90_serves) and the sm80 kernel otherwise (fp16 P·V, other head
 // dims): the path names the device's best kernel set, not one kernel.
@@ -39,7 +45,7 @@ template <typename Variant, PvPrecision kPv>
 cudaError_t launch_attention(const AttentionArgs& args, AttentionArchPath path, cudaStream_t stream) {
   if constexpr (kPv == PvPrecision::kInt8) {
     if (path == AttentionArchPath::kSm90 && attn_fwd_sm90_serves(args)) {
-      return launch_attn_fwd_sm90<Variant>(args, stream);
+      return launch_attn_fwd_sm90<Variant>(args, current_sm90_schedule().schedule, stream);
     }
   }
   return launch_attn_fwd_sm80<Variant, kPv>(args, stream);

@@ -5,10 +5,15 @@
 //              serves, the sm80 kernel for the rest (arch_dispatch.cuh). sm_90a machine code runs on 9.0 exactly, so
 //              later GPUs (10.x, 12.x) take the sm80 path. Opt-in for now (kSm90IsDefault).
 // QATTN_CUDA_ARCH_PATH overrides the choice: auto (default), sm80 (the sm80 kernel on any device ≥ 8.0), or sm90 (an
-// error on a device that is not 9.0).
+// error on a device that is not 9.0). On the sm90 path, QATTN_SM90_SCHEDULE picks the sm90a kernel's consumer schedule
+// (tile_config.h): auto (default: kSm90DefaultSchedule), serial, overlap or pingpong. Every schedule is compiled, so
+// one build benches them against each other (one process per value: the variable is read once per process).
 #pragma once
 
 #include <cstring>
+#include <initializer_list>
+
+#include "qattn/tile_config.h"
 
 namespace qattn {
 
@@ -48,6 +53,29 @@ inline ArchChoice choose_attention_arch_path(int cc_major, int cc_minor, const c
     return {AttentionArchPath::kSm80, "QATTN_CUDA_ARCH_PATH must be auto, sm80 or sm90"};
   }
   return {sm90_fits && kSm90IsDefault ? AttentionArchPath::kSm90 : AttentionArchPath::kSm80, nullptr};
+}
+
+// Environment variable that overrides the sm90a kernel's schedule (auto, serial, overlap, pingpong).
+constexpr const char* kSm90ScheduleEnv = "QATTN_SM90_SCHEDULE";
+
+struct Sm90ScheduleChoice {
+  Sm90Schedule schedule;
+  const char* error;  // nullptr when the override names a schedule
+};
+
+inline const char* sm90_schedule_name(Sm90Schedule schedule) {
+  return schedule == Sm90Schedule::kPingPong ? "pingpong" : schedule == Sm90Schedule::kOverlap ? "overlap" : "serial";
+}
+
+// Pure: the schedule under an override (the env var's value or nullptr).
+inline Sm90ScheduleChoice choose_sm90_schedule(const char* override_schedule) {
+  if (override_schedule == nullptr || *override_schedule == '\0' || std::strcmp(override_schedule, "auto") == 0) {
+    return {kSm90DefaultSchedule, nullptr};
+  }
+  for (const Sm90Schedule schedule : {Sm90Schedule::kSerial, Sm90Schedule::kOverlap, Sm90Schedule::kPingPong}) {
+    if (std::strcmp(override_schedule, sm90_schedule_name(schedule)) == 0) return {schedule, nullptr};
+  }
+  return {kSm90DefaultSchedule, "QATTN_SM90_SCHEDULE must be auto, serial, overlap or pingpong"};
 }
 
 }  // namespace qattn

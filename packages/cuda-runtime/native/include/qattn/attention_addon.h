@@ -155,6 +155,15 @@ inline Napi::Value ArchPath(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// sm90Schedule(): {schedule, error?} of arch_path.h under the process's QATTN_SM90_SCHEDULE (tests, bench labels).
+inline Napi::Value Sm90ScheduleOf(const Napi::CallbackInfo& info) {
+  const Sm90ScheduleChoice choice = choose_sm90_schedule(std::getenv(kSm90ScheduleEnv));
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("schedule", sm90_schedule_name(choice.schedule));
+  if (choice.error != nullptr) out.Set("error", choice.error);
+  return out;
+}
+
 inline Napi::Array IntArray(Napi::Env env, const int* values, uint32_t count) {
   Napi::Array array = Napi::Array::New(env, count);
   for (uint32_t i = 0; i < count; ++i) array.Set(i, values[i]);
@@ -185,6 +194,7 @@ inline Napi::Object InitAttentionAddon(Napi::Env env, Napi::Object exports, cons
   exports.Set("layout", Napi::Function::New(env, Layout, "layout", data));
   exports.Set("packArgs", Napi::Function::New(env, PackArgs, "packArgs", data));
   exports.Set("archPath", Napi::Function::New(env, ArchPath, "archPath", data));
+  exports.Set("sm90Schedule", Napi::Function::New(env, Sm90ScheduleOf, "sm90Schedule", data));
   return exports;
 }
 

@@ -61,9 +61,13 @@ inline const char* run_attention_launch(const AttentionKernelEntry& entry, const
     const ArchChoice choice = current_attention_arch_path(&status);
     if (status != cudaSuccess) return launcher_detail::describe(entry, "reading the device's compute capability", status);
     if (choice.error != nullptr) return launcher_detail::fail(entry, choice.error);
+    const bool sm90 = choice.path == AttentionArchPath::kSm90;
+    if (sm90 && current_sm90_schedule().error != nullptr) return launcher_detail::fail(entry, current_sm90_schedule().error);
     status = entry.attention(args, choice.path, stream);
     if (status != cudaSuccess) {
-      return launcher_detail::describe(entry, choice.path == AttentionArchPath::kSm90 ? "attn_fwd_sm90 kernel" : "attn_fwd_sm80 kernel", status);
+      const std::string kernel = sm90 ? std::string("attn_fwd_sm90 kernel (") + sm90_schedule_name(current_sm90_schedule().schedule) + " schedule)"
+                                      : std::string("attn_fwd_sm80 kernel");
+      return launcher_detail::describe(entry, kernel.c_str(), status);
     }
   }
   return nullptr;

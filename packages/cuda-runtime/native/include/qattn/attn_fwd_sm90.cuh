@@ -35,12 +35,14 @@
 // its last read of the stage (the wgmma reads are complete at wgmma.wait_group; the scale reads are ordinary loads),
 // also for tiles it skips, so both consumers release every tile exactly once.
 //
-// Why this first version stops here, and what comes next (issue 10): the two consumers run freely (the warp
-// schedulers interleave one's softmax with the other's wgmma) rather than in FlashAttention-3's ping-pong with named
-// barriers, and a consumer waits for each wgmma group at once rather than issuing Q·Kᵀ of tile j+1 before the softmax
-// of tile j (that overlap needs a second S accumulator: 32 more registers); O is stored from registers as on sm80, not
-// staged through shared memory for a TMA store; block_n stays 64 (tile_config.h says why). Each is a step to measure
-// against this kernel, whose arithmetic is the sm80 path's operation for operation.
+// Consumer schedules (tile_config.h, picked per process by QATTN_SM90_SCHEDULE, arch_path.h): kSerial waits for each
+// wgmma group at once; kOverlap issues P·V of tile j − 1 together with Q·Kᵀ of tile j and runs the softmax of tile j
+// while P·V(j − 1) is on the tensor cores (its stage is released one tile later, so the ring needs ≥ 2 stages);
+// kPingPong adds FlashAttention-3's hand-off between the two consumers (named barriers 3 and 4: consumer c waits for
+// its turn before issuing its wgmmas and gives the turn to the other right after), so one consumer's softmax runs
+// while the other's GEMMs do. The arithmetic on every register is the same in all three (attn_fwd_sm90_consume).
+// Not done yet, each a step to measure against these: O staged through shared memory for a TMA store, block_n 128
+// (tile_config.h says why not yet).
 #pragma once
 
 #include <cuda.h>
@@ -59,12 +61,13 @@
 
 namespace qattn {
 
-template <int HeadDim, int KeyBlock>
+template <int HeadDim, int KeyBlock, Sm90Schedule Schedule>
 struct AttnFwdSm90Traits {
   static constexpr int kHeadDim = HeadDim;
   // Keys per P-rowmax block and per V scale block (the oracle's blockN): 32 or 64, a divisor of kBlockN.
   static constexpr int kKeyBlock = KeyBlock;
-  static constexpr TileConfigSm90 kTile = tile_config_sm90(kHeadDim);
+  static constexpr TileConfigSm90 kTile = tile_config_sm90(kHeadDim, kKeyBlock, Schedule);
+  static constexpr Sm90Schedule kSchedule = kTile.schedule;  // Schedule where it fits in registers, else kSerial
   static constexpr int kBlockM = kTile.block_m;
   static constexpr int kBlockN = kTile.block_n;
   static constexpr int kStages = kTile.stages;
@@ -159,150 +162,300 @@ __device__ __forceinline__ void attn_fwd_sm90_produce(const AttnFwdSm90Params& p
   }
 }
 
-// A consumer warpgroup: query rows m0 + 64·consumer + [0, 64) against every key tile of the CTA.
+// Named barriers of the consumers (bar 0 is __syncthreads): 1 + c for consumer c's sparse-tile vote, 3 + c for the
+// ping-pong schedule's "consumer c may issue its wgmmas" (both consumers take part: c syncs, the other arrives).
+constexpr int kVoteBarrier = 1;
+constexpr int kIssueBarrier = 3;
+
+// Q·Kᵀ of one tile, issued (not committed): S = Q̂·K̂ᵀ, [64, kBlockN] INT32 per warpgroup, biased by kMagicBits (see
+// dequantize_magic); s_acc[4t + e] is the sm80 kernel's s_acc[t][e]. The caller fences before and commits after.
+template <typename T>
+__device__ __forceinline__ void issue_qk(int32_t (&s_acc)[4 * T::kSTiles], uint64_t q_desc, uint32_t stage) {
+  const uint64_t k_desc = kmajor_desc<T::kHeadDim>(stage);
+#pragma unroll
+  for (int kc = 0; kc < T::kQkChunks; ++kc) {
+    wgmma_m64n64k32_s8s8_ss(s_acc, desc_k_step(q_desc, kc), desc_k_step(k_desc, kc));
+  }
+}
+
+// P̂·V̂ of key block b of one tile, issued (not committed): one INT32 accumulator [64, D] for all D channels.
+template <typename T>
+__device__ __forceinline__ void issue_pv(int32_t (&pv_acc)[4 * T::kOTiles], const uint32_t (&p_frag)[T::kPvChunks][4],
+                                         uint32_t stage, int b) {
+  const uint64_t v_desc = kmajor_desc<T::kBlockN>(stage + T::kVOffset);
+#pragma unroll
+  for (int kc = b * T::kChunksPerKeyBlock; kc < (b + 1) * T::kChunksPerKeyBlock; ++kc) {
+    wgmma_m64nk32_u8s8_rs<T::kHeadDim>(pv_acc, p_frag[kc], desc_k_step(v_desc, kc));
+  }
+}
+
+template <typename Word, int kCount>
+__device__ __forceinline__ void fill_registers(Word (&registers)[kCount], Word value) {
+#pragma unroll
+  for (int i = 0; i < kCount; ++i) registers[i] = value;
+  pin_registers(registers);
+}
+
+// O += (P̂·V̂)_b·p_descale_b·v_scale_b, from the completed accumulator of key block b (v_scale_smem: the tile's
+// [blocks, D, 2] dequantization pairs).
+template <typename T>
+__device__ __forceinline__ void accumulate_pv(float (&o_acc)[T::kOTiles][4], int32_t (&pv_acc)[4 * T::kOTiles],
+                                              const float* v_scale_smem, const float (&p_descale)[2][T::kKeyBlocks],
+                                              int b, int quad) {
+  pin_registers(pv_acc);
+#pragma unroll
+  for (int t = 0; t < T::kOTiles; ++t) {
+    const int col = 8 * t + 2 * quad;
+    const float4 v_pairs = *reinterpret_cast<const float4*>(v_scale_smem + 2 * (b * T::kHeadDim + col));
+    const float v_descale[2] = {v_pairs.x, v_pairs.z};
+    const float v_neg_magic[2] = {v_pairs.y, v_pairs.w};
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float pv = dequantize_magic(pv_acc[4 * t + e], v_descale[e & 1], v_neg_magic[e & 1]);
+      o_acc[t][e] = fmaf(pv, p_descale[e >> 1][b], o_acc[t][e]);
+    }
+  }
+}
+
+// P̂ as register A fragments of k32 wgmmas: chunk kc covers S tiles 4kc..4kc+3 (the repack of the header).
+template <typename T>
+__device__ __forceinline__ void pack_p_codes(const float (&y)[T::kSTiles][4], const float (&p_encode)[2][T::kKeyBlocks],
+                                             uint32_t (&p_frag)[T::kPvChunks][4]) {
+#pragma unroll
+  for (int kc = 0; kc < T::kPvChunks; ++kc) {
+    uint32_t code[4][4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) code[j][e] = round_to_low_byte(y[4 * kc + j][e], p_encode[e >> 1][kc / T::kChunksPerKeyBlock]);
+    }
+    p_frag[kc][0] = pack_low_bytes(code[0][0], code[0][1], code[1][0], code[1][1]);  // row g,     K 4q..4q+3
+    p_frag[kc][1] = pack_low_bytes(code[0][2], code[0][3], code[1][2], code[1][3]);  // row g + 8, K 4q..4q+3
+    p_frag[kc][2] = pack_low_bytes(code[2][0], code[2][1], code[3][0], code[3][1]);  // row g,     K 16+4q..
+    p_frag[kc][3] = pack_low_bytes(code[2][2], code[2][3], code[3][2], code[3][3]);  // row g + 8, K 16+4q..
+  }
+}
+
+// One consumer warpgroup's view of the CTA: its rows, Q scales and descriptor, and the running O, m and l.
+template <typename Variant, typename T>
+struct Sm90Consumer {
+  using Softmax = TileSoftmax<Variant, T::kSTiles, T::kKeyBlock>;
+  static constexpr int kKeyBlocks = T::kKeyBlocks;
+
+  const AttentionArgs& args;
+  const AttnFwdSm90Smem<T>& smem;
+  const typename Variant::Exponent exponent;
+  int consumer;      // 0 or 1: query rows 64·consumer + [0, 64) of the CTA's tile
+  int quad;          // accumulator column pair 2·quad, 2·quad + 1 inside each n8 tile
+  int row0;          // this thread's rows: row0 and row0 + 8
+  int diag;          // causal: query i sees keys j <= i + diag (bottom-right aligned)
+  int first_masked;  // key tiles from here on need the element mask (tail, diagonal)
+  float q_scale_x[2];  // Q scales of the two rows in the x domain (σ·log2e folded in); padded rows have codes 0
+  uint64_t q_desc;
+  float o_acc[T::kOTiles][4];  // [64, D] fp32 per warpgroup: rows (group, group + 8), cols 8·t + 2·quad + {0,1}
+  float m_run[2] = {-INFINITY, -INFINITY};  // running row max, x domain
+  float l_run[2] = {0.f, 0.f};              // running row sum of P, this thread's columns (quad-reduced at the end)
+
+  __device__ __forceinline__ Sm90Consumer(const AttentionArgs& args_, const AttnFwdSm90Smem<T>& smem_, int consumer_,
+                                          int m0, int first_masked_, int64_t bh)
+      : args(args_), smem(smem_), exponent(args_), consumer(consumer_), first_masked(first_masked_) {
+    const int tid = threadIdx.x % 128;  // thread of this warpgroup
+    const int warp = tid / 32, lane = tid % 32;
+    quad = lane % 4;
+    row0 = m0 + 64 * consumer + 16 * warp + lane / 4;
+    diag = args.seq_kv - args.seq_q;
+    q_scale_x[0] = args.q_scale[bh * args.seq_q_pad + row0] * args.sm_scale_log2;
+    q_scale_x[1] = args.q_scale[bh * args.seq_q_pad + row0 + 8] * args.sm_scale_log2;
+    q_desc = kmajor_desc<T::kHeadDim>(smem.q() + 64 * consumer * T::kHeadDim);
+#pragma unroll
+    for (int t = 0; t < T::kOTiles; ++t) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o_acc[t][e] = 0.f;
+    }
+  }
+
+  __device__ __forceinline__ const float* v_scales(int s) const {  // the stage's [blocks, D, 2] V dequantization pairs
+    return reinterpret_cast<const float*>(smem.stage_ptr(s) + T::kVScaleOffset);
+  }
+
+  // The online softmax of tile n_block (stage s) from its finished S accumulator, shared with the sm80 kernel
+  // (tile_softmax.cuh: per warp, the wgmma accumulator is the mma.sync m16n8 fragment of its 16 rows): m and l
+  // updated, alpha (O's factor), P in y, and per row and key block the P → code factor and one code unit's fp32
+  // value. Returns whether the warpgroup skips the tile (SAS's sparse tile; exact: it would have left m and l
+  // unchanged and added exactly 0 to O); then alpha = 1 and P, the factors and p_descale are 0, so a P·V issued
+  // anyway adds exactly 0. The codes are packed apart (pack_p_codes), where no wgmma reads the registers they go to.
+  __device__ __forceinline__ bool softmax(int32_t (&s_acc)[4 * T::kSTiles], int n_block, int s, float (&alpha)[2],
+                                          float (&y)[T::kSTiles][4], float (&p_encode)[2][kKeyBlocks],
+                                          float (&p_descale)[2][kKeyBlocks]) {
+    const float* k_scale_smem = reinterpret_cast<const float*>(smem.stage_ptr(s) + T::kKScaleOffset);  // [kBlockN, 2]
+    Softmax::scores_to_y(s_acc, k_scale_smem, quad, y);
+    if (n_block >= first_masked) Softmax::mask_y(y, args, n_block * T::kBlockN, row0, quad, diag);
+    Softmax tile;
+    tile.reduce(y, q_scale_x, k_scale_smem);
+    // The skip is voted over the warpgroup (the sm80 kernel votes per warp; wgmma needs the whole warpgroup on one path).
+    bool skip = false;
+    if constexpr (Variant::kSkipSparseTiles) {
+      const bool kept = tile.keeps_tile(exponent, m_run);
+      if (args.skip_sparse_tiles) skip = !warpgroup_any(kept, kVoteBarrier + consumer);
+    }
+    if (!skip) {
+      float x_bias[2][kKeyBlocks];
+      tile.exponentiate(exponent, y, m_run, l_run, alpha, x_bias);
+      tile.p_code_scales(exponent, args, x_bias, p_encode, p_descale);
+    } else {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        alpha[r] = 1.f;
+#pragma unroll
+        for (int b = 0; b < kKeyBlocks; ++b) p_encode[r][b] = p_descale[r][b] = 0.f;
+      }
+#pragma unroll
+      for (int t = 0; t < T::kSTiles; ++t) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) y[t][e] = 0.f;  // not −∞ of the mask: −∞·0 would make a NaN code
+      }
+    }
+    return skip;
+  }
+};
+
+// A consumer warpgroup: query rows m0 + 64·consumer + [0, 64) against every key tile of the CTA, in the order of
+// T::kSchedule (tile_config.h). Every schedule applies the same operations to O in the same order — … O·α(j),
+// O += P·V(j), O·α(j+1) … — so their outputs are bit-identical; under kOverlap/kPingPong, P·V(j − 1) is issued with
+// Q·Kᵀ(j) and added to O after the softmax of tile j computed α(j) and before O·α(j) is applied, which is that order.
+//
+// The overlapped loop is straight-line around its wgmmas: tile 0's Q·Kᵀ is peeled off before the loop and the last
+// tile's P·V after it, so every iteration issues exactly one Q·Kᵀ and one P·V group and waits for them in order
+// (wait_group 1, then 0), and the P codes of tile j are packed only after P·V(j − 1), which reads the previous codes,
+// completed (as FlashAttention-3 converts P after its wait). A wgmma issued or waited on a runtime branch, a barrier
+// on a per-consumer branch, or a register a wgmma in flight reads or writes defined by other code, makes ptxas
+// serialize the wgmmas (C7513/C7515/C7518, with injected waits): the overlap would be lost without an error.
+// The price: a sparse tile's P·V still runs (with codes 0, adding exactly 0) — only its exponentials are saved.
 template <typename Variant, typename T>
 __device__ __forceinline__ void attn_fwd_sm90_consume(const AttentionArgs& args, const AttnFwdSm90Smem<T>& smem,
                                                       int consumer, int m0, int n_blocks, int first_masked,
                                                       int64_t bh, int64_t bkv) {
-  constexpr int kHeadDim = T::kHeadDim, kBlockN = T::kBlockN, kKeyBlock = T::kKeyBlock;
-  const typename Variant::Exponent exponent(args);
-
-  const int tid = threadIdx.x % 128;  // thread of this warpgroup
-  const int warp = tid / 32, lane = tid % 32;
-  const int group = lane / 4;  // accumulator row (and row + 8) inside the warp's 16 rows
-  const int quad = lane % 4;   // accumulator column pair 2·quad, 2·quad + 1 inside each n8 tile
-  const int diag = args.seq_kv - args.seq_q;  // causal: query i sees keys j <= i + diag (bottom-right aligned)
-  const int row0 = m0 + 64 * consumer + 16 * warp + group;  // this thread's rows: row0 and row0 + 8
-  float* out_rows = args.out + bh * args.seq_q * kHeadDim;
-
-  // Q scales of this thread's two rows, in the x domain (σ·log2e folded in). Padded rows have codes 0.
-  const float q_scale_x[2] = {args.q_scale[bh * args.seq_q_pad + row0] * args.sm_scale_log2,
-                              args.q_scale[bh * args.seq_q_pad + row0 + 8] * args.sm_scale_log2};
-  const uint64_t q_desc = kmajor_desc<kHeadDim>(smem.q() + 64 * consumer * kHeadDim);
-
-  float o_acc[T::kOTiles][4];        // [64, D] fp32 per warpgroup: rows (group, group + 8), cols 8·t + 2·quad + {0,1}
-  float m_run[2] = {-INFINITY, -INFINITY};  // running row max, x domain
-  float l_run[2] = {0.f, 0.f};              // running row sum of P, this thread's columns (quad-reduced at the end)
-#pragma unroll
-  for (int t = 0; t < T::kOTiles; ++t) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) o_acc[t][e] = 0.f;
-  }
-
+  constexpr int kKeyBlocks = T::kKeyBlocks;
+  Sm90Consumer<Variant, T> c(args, smem, consumer, m0, first_masked, bh);
+  float alpha[2];
+  float y[T::kSTiles][4];          // P of the tile
+  float p_encode[2][kKeyBlocks];   // P -> code factor, per row and key block
+  float p_descale[2][kKeyBlocks];  // fp32 value of one P code unit, per row and key block
+  int32_t s_acc[4 * T::kSTiles];
   mbarrier_wait(smem.q_full(), 0);
-  for (int n_block = 0; n_block < n_blocks; ++n_block) {
-    const int n0 = n_block * kBlockN;
-    const int s = n_block % T::kStages;
-    mbarrier_wait(smem.full(s), (n_block / T::kStages) & 1);
-    const uint32_t stage = smem.stage(s);
-    const float* k_scale_smem = reinterpret_cast<const float*>(smem.stage_ptr(s) + T::kKScaleOffset);  // [kBlockN, 2]
-    const float* v_scale_smem = reinterpret_cast<const float*>(smem.stage_ptr(s) + T::kVScaleOffset);  // [blocks, D, 2]
 
-    // S = Q̂·K̂ᵀ: [64, kBlockN] INT32 per warpgroup, biased by kMagicBits (see dequantize_magic); s_acc[4t + e] is
-    // the sm80 kernel's s_acc[t][e].
-    int32_t s_acc[4 * T::kSTiles];
+  if constexpr (T::kSchedule == Sm90Schedule::kSerial) {
+    int32_t pv_acc[4 * T::kOTiles];
+    for (int n_block = 0; n_block < n_blocks; ++n_block) {
+      const int s = n_block % T::kStages;
+      mbarrier_wait(smem.full(s), (n_block / T::kStages) & 1);
+      fill_registers(s_acc, kMagicBits);
+      wgmma_fence();
+      issue_qk<T>(s_acc, c.q_desc, smem.stage(s));
+      wgmma_commit();
+      wgmma_wait<0>();
+      pin_registers(s_acc);
+      if (!c.softmax(s_acc, n_block, s, alpha, y, p_encode, p_descale)) {
+        rescale_rows(c.o_acc, alpha);
+        uint32_t p_frag[T::kPvChunks][4];
+        pack_p_codes<T>(y, p_encode, p_frag);
 #pragma unroll
-    for (int i = 0; i < 4 * T::kSTiles; ++i) s_acc[i] = kMagicBits;
-    pin_registers(s_acc);
-    wgmma_fence();
-    const uint64_t k_desc = kmajor_desc<kHeadDim>(stage);
-#pragma unroll
-    for (int kc = 0; kc < T::kQkChunks; ++kc) {
-      wgmma_m64n64k32_s8s8_ss(s_acc, desc_k_step(q_desc, kc), desc_k_step(k_desc, kc));
+        for (int b = 0; b < kKeyBlocks; ++b) {  // one key block at a time: one accumulator [64, D] live
+          fill_registers(pv_acc, kMagicBits);
+          pin_registers(p_frag);
+          wgmma_fence();
+          issue_pv<T>(pv_acc, p_frag, smem.stage(s), b);
+          wgmma_commit();
+          wgmma_wait<0>();
+          accumulate_pv<T>(c.o_acc, pv_acc, c.v_scales(s), p_descale, b, c.quad);
+        }
+      }
+      mbarrier_arrive(smem.empty(s));  // this thread's last read of the stage is done
     }
+  } else {
+    constexpr bool kPingPong = T::kSchedule == Sm90Schedule::kPingPong;
+    // Ping-pong: consumer c may issue once barrier kIssueBarrier + c completes (its sync + the other's arrival);
+    // consumer 1's first arrival opens consumer 0's first turn. Each consumer issues n_blocks + 1 times.
+    const int my_turn = kIssueBarrier + consumer, other_turn = kIssueBarrier + 1 - consumer;
+    if (kPingPong && consumer == 1) named_barrier_arrive<256>(other_turn);
+    int32_t pv_acc[kKeyBlocks][4 * T::kOTiles];
+    float p_descale_prev[2][kKeyBlocks];  // of the tile whose P·V is in flight
+    uint32_t p_prev[T::kPvChunks][4];     // its P codes: the A operand of that P·V
+
+    mbarrier_wait(smem.full(0), 0);
+    if constexpr (kPingPong) named_barrier_sync<256>(my_turn);
+    fill_registers(s_acc, kMagicBits);
+    wgmma_fence();
+    issue_qk<T>(s_acc, c.q_desc, smem.stage(0));
     wgmma_commit();
+    if constexpr (kPingPong) named_barrier_arrive<256>(other_turn);
     wgmma_wait<0>();
     pin_registers(s_acc);
+    c.softmax(s_acc, 0, 0, alpha, y, p_encode, p_descale_prev);
+    rescale_rows(c.o_acc, alpha);
+    pack_p_codes<T>(y, p_encode, p_prev);  // O is still 0: as the serial schedule does, for the same bits in every case
+    int s_prev = 0;
 
-    // The tile's online softmax, shared with the sm80 kernel (tile_softmax.cuh): per warp, the wgmma accumulator is
-    // the mma.sync m16n8 fragment of its 16 rows.
-    using Softmax = TileSoftmax<Variant, T::kSTiles, kKeyBlock>;
-    float y[T::kSTiles][4];
-    Softmax::scores_to_y(s_acc, k_scale_smem, quad, y);
-    if (n_block >= first_masked) Softmax::mask_y(y, args, n0, row0, quad, diag);  // uniform: tail and diagonal tiles
-    Softmax softmax;
-    softmax.reduce(y, q_scale_x, k_scale_smem);
-
-    // The sparse-tile skip, voted over the warpgroup (the sm80 kernel votes per warp; wgmma needs the whole warpgroup
-    // on one path). Exact either way: a skipped tile would have left m and l unchanged and added exactly 0 to O.
-    bool skip = false;
-    if constexpr (Variant::kSkipSparseTiles) {
-      const bool kept = softmax.keeps_tile(exponent, m_run);
-      // Named barrier 1 + consumer: one per consumer warpgroup (the branch is uniform over the warpgroup).
-      if (args.skip_sparse_tiles) skip = !(consumer == 0 ? warpgroup_any<1>(kept) : warpgroup_any<2>(kept));
+    for (int n_block = 1; n_block < n_blocks; ++n_block) {
+      const int s = n_block % T::kStages;
+      mbarrier_wait(smem.full(s), (n_block / T::kStages) & 1);
+      if constexpr (kPingPong) named_barrier_sync<256>(my_turn);
+      fill_registers(s_acc, kMagicBits);
+#pragma unroll
+      for (int b = 0; b < kKeyBlocks; ++b) fill_registers(pv_acc[b], kMagicBits);
+      pin_registers(p_prev);
+      wgmma_fence();
+      issue_qk<T>(s_acc, c.q_desc, smem.stage(s));
+      wgmma_commit();
+#pragma unroll
+      for (int b = 0; b < kKeyBlocks; ++b) issue_pv<T>(pv_acc[b], p_prev, smem.stage(s_prev), b);
+      wgmma_commit();
+      if constexpr (kPingPong) named_barrier_arrive<256>(other_turn);
+      wgmma_wait<1>();  // Q·Kᵀ(j) done; P·V(j − 1) runs on during the softmax
+      pin_registers(s_acc);
+      c.softmax(s_acc, n_block, s, alpha, y, p_encode, p_descale);
+      wgmma_wait<0>();  // P·V(j − 1) into O before O·α(j); then its stage goes back to the producer
+#pragma unroll
+      for (int b = 0; b < kKeyBlocks; ++b) accumulate_pv<T>(c.o_acc, pv_acc[b], c.v_scales(s_prev), p_descale_prev, b, c.quad);
+      mbarrier_arrive(smem.empty(s_prev));
+      rescale_rows(c.o_acc, alpha);
+      pack_p_codes<T>(y, p_encode, p_prev);
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+#pragma unroll
+        for (int b = 0; b < kKeyBlocks; ++b) p_descale_prev[r][b] = p_descale[r][b];
+      }
+      s_prev = s;
     }
 
-    if (!skip) {
-      float alpha[2], x_bias[2][T::kKeyBlocks];
-      softmax.exponentiate(exponent, y, m_run, l_run, alpha, x_bias);
-      rescale_rows(o_acc, alpha);
-      float p_descale[2][T::kKeyBlocks];  // fp32 value of one P code unit, per row and key block
-      float p_encode[2][T::kKeyBlocks];   // P -> code factor, per row and key block
-      softmax.p_code_scales(exponent, args, x_bias, p_encode, p_descale);
-
-      // P̂ as register A fragments of k32 wgmmas: chunk kc covers S tiles 4kc..4kc+3 (the repack of the header).
-      uint32_t p_frag[T::kPvChunks][4];
+    // The last tile's P·V.
+    if constexpr (kPingPong) named_barrier_sync<256>(my_turn);
 #pragma unroll
-      for (int kc = 0; kc < T::kPvChunks; ++kc) {
-        uint32_t code[4][4];
+    for (int b = 0; b < kKeyBlocks; ++b) fill_registers(pv_acc[b], kMagicBits);
+    pin_registers(p_prev);
+    wgmma_fence();
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
+    for (int b = 0; b < kKeyBlocks; ++b) issue_pv<T>(pv_acc[b], p_prev, smem.stage(s_prev), b);
+    wgmma_commit();
+    if constexpr (kPingPong) named_barrier_arrive<256>(other_turn);
+    wgmma_wait<0>();
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            code[j][e] = round_to_low_byte(y[4 * kc + j][e], p_encode[e >> 1][kc / T::kChunksPerKeyBlock]);
-          }
-        }
-        p_frag[kc][0] = pack_low_bytes(code[0][0], code[0][1], code[1][0], code[1][1]);  // row g,     K 4q..4q+3
-        p_frag[kc][1] = pack_low_bytes(code[0][2], code[0][3], code[1][2], code[1][3]);  // row g + 8, K 4q..4q+3
-        p_frag[kc][2] = pack_low_bytes(code[2][0], code[2][1], code[3][0], code[3][1]);  // row g,     K 16+4q..
-        p_frag[kc][3] = pack_low_bytes(code[2][2], code[2][3], code[3][2], code[3][3]);  // row g + 8, K 16+4q..
-      }
-
-      // O += Σ_b (P̂·V̂)_b·p_descale_b·v_scale_b: one INT32 accumulator [64, D] per key block, all D channels at once.
-      const uint64_t v_desc = kmajor_desc<kBlockN>(stage + T::kVOffset);
-#pragma unroll
-      for (int b = 0; b < T::kKeyBlocks; ++b) {
-        int32_t pv_acc[4 * T::kOTiles];
-#pragma unroll
-        for (int i = 0; i < 4 * T::kOTiles; ++i) pv_acc[i] = kMagicBits;
-        pin_registers(pv_acc);
-#pragma unroll
-        for (int kc = b * T::kChunksPerKeyBlock; kc < (b + 1) * T::kChunksPerKeyBlock; ++kc) pin_registers(p_frag[kc]);
-        wgmma_fence();
-#pragma unroll
-        for (int kc = b * T::kChunksPerKeyBlock; kc < (b + 1) * T::kChunksPerKeyBlock; ++kc) {
-          wgmma_m64nk32_u8s8_rs<kHeadDim>(pv_acc, p_frag[kc], desc_k_step(v_desc, kc));
-        }
-        wgmma_commit();
-        wgmma_wait<0>();
-        pin_registers(pv_acc);
-#pragma unroll
-        for (int t = 0; t < T::kOTiles; ++t) {
-          const int col = 8 * t + 2 * quad;
-          const float4 v_pairs = *reinterpret_cast<const float4*>(v_scale_smem + 2 * (b * kHeadDim + col));
-          const float v_descale[2] = {v_pairs.x, v_pairs.z};
-          const float v_neg_magic[2] = {v_pairs.y, v_pairs.w};
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const float pv = dequantize_magic(pv_acc[4 * t + e], v_descale[e & 1], v_neg_magic[e & 1]);
-            o_acc[t][e] = fmaf(pv, p_descale[e >> 1][b], o_acc[t][e]);
-          }
-        }
-      }
-    }
-    mbarrier_arrive(smem.empty(s));  // this thread's last read of the stage is done
+    for (int b = 0; b < kKeyBlocks; ++b) accumulate_pv<T>(c.o_acc, pv_acc[b], c.v_scales(s_prev), p_descale_prev, b, c.quad);
+    mbarrier_arrive(smem.empty(s_prev));
+    // Consumer 1's last arrival on consumer 0's barrier completes it, so no barrier is left half-arrived.
+    if (kPingPong && consumer == 0) named_barrier_sync<256>(my_turn);
   }
 
-  store_rows<kHeadDim>(o_acc, l_run, args, out_rows, row0, quad, bkv);
+  store_rows<T::kHeadDim>(c.o_acc, c.l_run, args, args.out + bh * args.seq_q * T::kHeadDim, c.row0, c.quad, bkv);
 }
 
 #endif  // QATTN_SM90A_DEVICE_CODE
 
-template <typename Variant, int kHeadDim, int kKeyBlock>
-__global__ void __launch_bounds__(AttnFwdSm90Traits<kHeadDim, kKeyBlock>::kThreads, 1)
+template <typename Variant, int kHeadDim, int kKeyBlock, Sm90Schedule kSchedule>
+__global__ void __launch_bounds__(AttnFwdSm90Traits<kHeadDim, kKeyBlock, kSchedule>::kThreads, 1)
     attn_fwd_sm90_kernel(const __grid_constant__ AttnFwdSm90Params params) {
 #ifdef QATTN_SM90A_DEVICE_CODE
-  using T = AttnFwdSm90Traits<kHeadDim, kKeyBlock>;
+  using T = AttnFwdSm90Traits<kHeadDim, kKeyBlock, kSchedule>;
   const AttentionArgs& args = params.args;
   extern __shared__ uint8_t smem_raw[];
 
@@ -367,10 +520,11 @@ inline bool attn_fwd_sm90_serves(const AttentionArgs& args) {
   return fits(q_rows) && fits(k_rows) && fits(v_rows);
 }
 
-template <typename Variant, int kHeadDim, int kKeyBlock>
+template <typename Variant, int kHeadDim, int kKeyBlock, Sm90Schedule kSchedule>
 cudaError_t launch_attn_fwd_sm90_impl(const AttentionArgs& args, cudaStream_t stream) {
-  using T = AttnFwdSm90Traits<kHeadDim, kKeyBlock>;
-  auto kernel = attn_fwd_sm90_kernel<Variant, kHeadDim, kKeyBlock>;
+  using T = AttnFwdSm90Traits<kHeadDim, kKeyBlock, kSchedule>;
+  static_assert(T::kSchedule == kSchedule, "instantiated for the schedule it runs (launch_attn_fwd_sm90_schedule)");
+  auto kernel = attn_fwd_sm90_kernel<Variant, kHeadDim, kKeyBlock, kSchedule>;
   // Once per kernel, as the sm80 launcher does.
   static std::atomic<bool> smem_configured{false};
   if (!smem_configured.load(std::memory_order_acquire)) {
@@ -394,14 +548,26 @@ cudaError_t launch_attn_fwd_sm90_impl(const AttentionArgs& args, cudaStream_t st
   return cudaGetLastError();
 }
 
+// The schedule a call runs: the requested one where it fits (tile_config_sm90), so each distinct kernel is compiled once.
+template <typename Variant, int kHeadDim, int kKeyBlock>
+cudaError_t launch_attn_fwd_sm90_schedule(const AttentionArgs& args, Sm90Schedule schedule, cudaStream_t stream) {
+  constexpr Sm90Schedule kOverlap = tile_config_sm90(kHeadDim, kKeyBlock, Sm90Schedule::kOverlap).schedule;
+  constexpr Sm90Schedule kPingPong = tile_config_sm90(kHeadDim, kKeyBlock, Sm90Schedule::kPingPong).schedule;
+  switch (schedule) {
+    case Sm90Schedule::kOverlap: return launch_attn_fwd_sm90_impl<Variant, kHeadDim, kKeyBlock, kOverlap>(args, stream);
+    case Sm90Schedule::kPingPong: return launch_attn_fwd_sm90_impl<Variant, kHeadDim, kKeyBlock, kPingPong>(args, stream);
+    default: return launch_attn_fwd_sm90_impl<Variant, kHeadDim, kKeyBlock, Sm90Schedule::kSerial>(args, stream);
+  }
+}
+
 template <typename Variant, int kKeyBlock>
-cudaError_t launch_attn_fwd_sm90_dim(const AttentionArgs& args, cudaStream_t stream) {
+cudaError_t launch_attn_fwd_sm90_dim(const AttentionArgs& args, Sm90Schedule schedule, cudaStream_t stream) {
   switch (args.head_dim) {
-#define QATTN_ATTN_SM90_HEAD_DIM_CASE(dim)                                           \
-  case dim:                                                                         \
-    if constexpr (tile_config_sm90_serves(dim)) {                                   \
-      return launch_attn_fwd_sm90_impl<Variant, dim, kKeyBlock>(args, stream);      \
-    }                                                                               \
+#define QATTN_ATTN_SM90_HEAD_DIM_CASE(dim)                                                     \
+  case dim:                                                                                   \
+    if constexpr (tile_config_sm90_serves(dim)) {                                             \
+      return launch_attn_fwd_sm90_schedule<Variant, dim, kKeyBlock>(args, schedule, stream);  \
+    }                                                                                         \
     break;
     QATTN_FOR_EACH_HEAD_DIM(QATTN_ATTN_SM90_HEAD_DIM_CASE)
 #undef QATTN_ATTN_SM90_HEAD_DIM_CASE
@@ -410,12 +576,12 @@ cudaError_t launch_attn_fwd_sm90_dim(const AttentionArgs& args, cudaStream_t str
   return cudaErrorInvalidValue;
 }
 
-// The sm90a attention kernel of one variant (INT8 P·V), for a call attn_fwd_sm90_serves.
+// The sm90a attention kernel of one variant (INT8 P·V) and consumer schedule, for a call attn_fwd_sm90_serves.
 template <typename Variant>
-cudaError_t launch_attn_fwd_sm90(const AttentionArgs& args, cudaStream_t stream) {
+cudaError_t launch_attn_fwd_sm90(const AttentionArgs& args, Sm90Schedule schedule, cudaStream_t stream) {
   switch (args.key_block) {
 #define QATTN_ATTN_SM90_KEY_BLOCK_CASE(keys) \
-  case keys: return launch_attn_fwd_sm90_dim<Variant, keys>(args, stream);
+  case keys: return launch_attn_fwd_sm90_dim<Variant, keys>(args, schedule, stream);
     QATTN_FOR_EACH_KEY_BLOCK(QATTN_ATTN_SM90_KEY_BLOCK_CASE)
 #undef QATTN_ATTN_SM90_KEY_BLOCK_CASE
     default: return cudaErrorInvalidValue;

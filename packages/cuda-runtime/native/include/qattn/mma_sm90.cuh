@@ -110,6 +110,11 @@ __device__ __forceinline__ void pin_registers(Word (&registers)[kCount]) {
 #pragma unroll
   for (int i = 0; i < kCount; ++i) asm volatile("" : "+r"(registers[i])::"memory");
 }
+template <typename Word, int kRows, int kCount>
+__device__ __forceinline__ void pin_registers(Word (&registers)[kRows][kCount]) {
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) pin_registers(registers[r]);
+}
 
 // ---- wgmma: the instructions (PTX ISA "wgmma.mma_async"; integer forms: .s32 accumulators, scale-d only) ----
 // Accumulator fragment (every shape here, per thread of the warpgroup; warp w = thread / 32, lane groups as mma.sync):
@@ -258,12 +263,15 @@ __device__ __forceinline__ void warpgroup_registers_inc() {
   asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegisters));
 }
 
-// OR of `predicate` over the 128 threads of a warpgroup, through named barrier kBarrierId (1..15; 0 is
-// __syncthreads'): every thread of the warpgroup must call it. A compile-time id lets ptxas reserve only the barriers
-// the kernel names.
-template <int kBarrierId>
-__device__ __forceinline__ bool warpgroup_any(bool predicate) {
-  static_assert(kBarrierId >= 1 && kBarrierId < 16, "named barriers 1..15");
+// Named barriers (PTX ISA "bar.sync", "bar.arrive", "bar.red"): ids 1..15 (0 is __syncthreads'), counts in whole warps
+// (a warp counts as 32 arrivals, so every thread of a calling warp executes the call; all callers here are whole
+// warpgroups). The id is a register operand, uniform over the callers: each consumer warpgroup computes its own from
+// its index, so the two take one straight-line path — a call on a branch per consumer would be a divergent path to
+// ptxas, which then serializes the wgmmas in flight across it (C7518). They order instruction issue only; the
+// "memory" clobber keeps the compiler from moving other asm across them.
+
+// OR of `predicate` over the 128 threads of a warpgroup.
+__device__ __forceinline__ bool warpgroup_any(bool predicate, int barrier_id) {
   uint32_t any = 0;
   asm volatile(
       "{\n.reg .pred vote, result;\n"
@@ -271,9 +279,22 @@ __device__ __forceinline__ bool warpgroup_any(bool predicate) {
       "bar.red.or.pred result, %2, 128, vote;\n"
       "selp.u32 %0, 1, 0, result;\n}\n"
       : "=r"(any)
-      : "r"(static_cast<uint32_t>(predicate)), "n"(kBarrierId)
+      : "r"(static_cast<uint32_t>(predicate)), "r"(barrier_id)
       : "memory");
   return any != 0;
+}
+
+// sync waits until kThreads arrivals (its own included) complete the barrier's current generation; arrive adds this
+// thread's arrival without waiting.
+template <int kThreads>
+__device__ __forceinline__ void named_barrier_sync(int barrier_id) {
+  static_assert(kThreads % 32 == 0, "whole warps");
+  asm volatile("bar.sync %0, %1;\n" ::"r"(barrier_id), "n"(kThreads) : "memory");
+}
+template <int kThreads>
+__device__ __forceinline__ void named_barrier_arrive(int barrier_id) {
+  static_assert(kThreads % 32 == 0, "whole warps");
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(barrier_id), "n"(kThreads) : "memory");
 }
 
 #endif  // QATTN_SM90A_DEVICE_CODE

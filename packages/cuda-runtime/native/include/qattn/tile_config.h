@@ -54,6 +54,22 @@ constexpr TileConfig tile_config_sm80(int head_dim, int variant = 0) {
 
 // sm90a path (attn_fwd_sm90.cuh: wgmma, TMA, warp specialization), INT8 P·V at head dims 64 and 128; every other call
 // on a 9.0 device runs the sm80 kernel (arch_dispatch.cuh).
+//
+// The consumer schedule: the order in which a consumer warpgroup issues its wgmmas and runs its softmax. All three do
+// the same arithmetic in the same order on every register (the outputs are bit-identical); they differ only in what
+// overlaps what.
+//   kSerial    per tile: Q·Kᵀ, wait, softmax, P·V, wait. The tensor cores idle while a warpgroup runs its softmax,
+//              except for what the warp schedulers interleave from the other consumer.
+//   kOverlap   FlashAttention-3's intra-warpgroup overlap: Q·Kᵀ of tile j and P·V of tile j − 1 are issued together,
+//              then the softmax of tile j runs while P·V(j − 1) is on the tensor cores.
+//   kPingPong  kOverlap plus FlashAttention-3's inter-warpgroup ping-pong: two named barriers hand the right to issue
+//              wgmmas from one consumer to the other, so one consumer's softmax runs while the other's GEMMs do.
+enum class Sm90Schedule { kSerial, kOverlap, kPingPong };
+
+// The schedule `auto` picks (QATTN_SM90_SCHEDULE overrides it, arch_path.h). kSerial until the other two are measured
+// on an H200: every schedule is compiled, so one build benches them side by side.
+constexpr Sm90Schedule kSm90DefaultSchedule = Sm90Schedule::kSerial;
+
 struct TileConfigSm90 {
   int block_m;              // queries per CTA: 64 per consumer warpgroup (the M of wgmma)
   int block_n;              // keys per pipeline stage: the N of Q·Kᵀ's wgmma and the K of P·V's
@@ -61,25 +77,41 @@ struct TileConfigSm90 {
   int stages;               // depth of the K/V ring in shared memory
   int producer_registers;   // setmaxnreg of the producer warpgroup (it needs few: addresses and a loop)
   int consumer_registers;   // setmaxnreg of each consumer warpgroup (O, S, the P·V accumulator and the P codes)
+  Sm90Schedule schedule;    // the consumers' order of wgmma and softmax (above)
 };
 
 // Head dims with an sm90a kernel.
 constexpr bool tile_config_sm90_serves(int head_dim) { return head_dim == 64 || head_dim == 128; }
 
 // FlashAttention-3's shape: two consumer warpgroups of 64 query rows share every K/V tile a producer warpgroup brings
-// in with TMA; 1 CTA/SM (384 threads: 128·40 + 256·232 = 64512 of the 65536 registers after setmaxnreg).
+// in with TMA; 1 CTA/SM, 384 threads, registers split by setmaxnreg (128·producer + 256·consumer ≤ 65536).
 //   block_n 64: the oracles' default blockN and the sm80 kernel's tile, so the running max steps at the same keys and
 //     the outputs match the sm80 path's up to fp32 rounding (SAS's fp16 polynomial makes P depend on the running
 //     max, not only on the score). It also divides kSeqKVPad, so no tile reads past the padded keys. 128 or more
-//     (FlashAttention-3 takes 128–176 at hd128) halves the per-tile overheads (barriers, O rescale) but needs the
-//     last tile clamped to the padding: the next step, measured against this.
+//     (FlashAttention-3 takes 128–176 at hd128) halves the per-tile overheads (barriers, O rescale, the wgmma issue
+//     round trips) but changes where the running max steps, i.e. the rounding of every P against the sm80 path and
+//     the oracle; under the overlapped schedules it also needs 64 more accumulator registers at hd128 (S of 128 keys
+//     next to P·V's in-flight accumulator), past the 240 setmaxnreg allows with O held in registers. Not taken.
 //   stages 4: a 64-key tile is 8–16 KB of K and V; four in flight cover the TMA latency (~1 µs) at the issue rate of
-//     the softmax (~0.5 µs per tile). Shared memory: 16 KB of Q + 4 · 19 KB at hd128 (8 KB + 4 · 10 KB at hd64).
-// Both head dims take this shape, and causal masking too (a masked tile costs the same as a full one here). Unmeasured:
-// the alternatives (block_n 128/176, 2–3 stages, ping-pong scheduling between the consumers, a smaller causal tile)
-// are the table this comment will hold once they run on an H200.
-constexpr TileConfigSm90 tile_config_sm90([[maybe_unused]] int head_dim) {
-  return TileConfigSm90{128, 64, 2, 4, 40, 232};
+//     the softmax (~0.5 µs per tile). Shared memory: 16 KB of Q + 4 · 19 KB at hd128 (8 KB + 4 · 10 KB at hd64). The
+//     overlapped schedules hold a stage one tile longer (until P·V of the tile completes, during the next tile's
+//     softmax), so they need ≥ 2 stages to make progress; 4 leaves the producer 2 tiles ahead.
+//   registers: kSerial 40/232 (128·40 + 256·232 = 64512). kOverlap and kPingPong hold S of tile j, P·V's INT32
+//     accumulators of tile j − 1 (in flight) and the P codes of both next to O: 24/240 (FlashAttention-3's split,
+//     128·24 + 256·240 = 64512); the producer thread's loop fits in 24. The in-flight accumulators are
+//     (block_n / key_block)·head_dim / 2 registers per thread: 64 at hd128 with key blocks of 64 and at hd64 with 32,
+//     but 128 at hd128 with key blocks of 32 — past what 240 leaves next to O (64), S (32) and the softmax, so that
+//     shape runs kSerial whatever is asked (the kernel of the schedule that runs is the only one compiled).
+// Both head dims take this shape, and causal masking too (a masked tile costs the same as a full one here).
+// Alternatives to measure on an H200 (kernel-only TOPS, B4 H32 N16K, one run): the three schedules (QATTN_SM90_SCHEDULE
+// = serial | overlap | pingpong), then 2–3 stages and a smaller causal tile; measured so far: kSerial 381 TOPS at
+// hd128 (apps/bench/reports/h200-issue10), the sm80 kernel 383.
+constexpr TileConfigSm90 tile_config_sm90(int head_dim, int key_block, Sm90Schedule schedule) {
+  const int block_n = 64;
+  const bool overlap_fits = (block_n / key_block) * head_dim / 2 <= 64;
+  const Sm90Schedule runs = overlap_fits ? schedule : Sm90Schedule::kSerial;
+  return runs == Sm90Schedule::kSerial ? TileConfigSm90{128, block_n, 2, 4, 40, 232, runs}
+                                       : TileConfigSm90{128, block_n, 2, 4, 24, 240, runs};
 }
 
 }  // namespace qattn
