@@ -29,7 +29,7 @@ async function bundlePage(): Promise<string> {
 }
 
 describe.skipIf(!available)('flash-int8 webgpu in headless Chromium', () => {
-  it('runs the INT8 kernels on navigator.gpu and agrees with the CPU oracle and float64', async () => {
+  it('runs the INT8 kernels on navigator.gpu, falls back from the subgroup-matrix kernel, and agrees with the CPU oracle and float64', async () => {
     const script = await bundlePage();
     const server = http.createServer((request, response) => {
       if (request.url === '/page.js') {
@@ -54,6 +54,7 @@ describe.skipIf(!available)('flash-int8 webgpu in headless Chromium', () => {
       const results = await page.evaluate(() => window.qattnResults);
       if (!results || 'error' in results) throw new Error(`page failed: ${results?.error}`);
       console.info(`browser adapter: ${results.adapter} (packedDot4: ${results.packedDot4})`);
+
       expect(results.adapter).toMatch(/^navigator/);
       expect(results.cases).toHaveLength(3);
       for (const result of results.cases) {
@@ -61,6 +62,29 @@ describe.skipIf(!available)('flash-int8 webgpu in headless Chromium', () => {
         expect(result.relL2, result.name).toBeLessThanOrEqual(result.name.includes('fp16') ? 0.015 : 0.02);
         expect(result.oracleRelL2, result.name).toBeLessThanOrEqual(5e-4);
       }
+
+      // The subgroup-matrix kernel asked for on an adapter without matrix units: the call takes the dot4 kernel, says
+      // why, and computes the same result. SwiftShader (Chromium 156) lists some chromium-experimental-* features under
+      // --enable-unsafe-webgpu but not the subgroup-matrix one, and reports subgroupMatrixConfigs as [].
+      const sgmat = results.subgroupMatrix;
+      console.info(
+        `subgroup matrix: adapter features [${sgmat.adapterExperimentalFeatures.join(', ')}], configs ${JSON.stringify(sgmat.adapterConfigs)}, ` +
+          `subgroups ${sgmat.subgroupSizes.join('–')}; path ${sgmat.path}: ${sgmat.pathNote}`,
+      );
+      const offered = sgmat.adapterExperimentalFeatures.includes('chromium-experimental-subgroup-matrix');
+      // acquireGpu({ subgroupMatrix: true }) takes the feature exactly when the adapter offers it.
+      expect(sgmat.deviceSubgroupMatrix).toBe(offered);
+      // The premise of a fallback test: no i8×i8→i32 matrix shape to run Q̂·K̂ᵀ on.
+      expect(sgmat.adapterConfigs?.filter((c) => c.componentType === 'i8' && c.resultComponentType === 'i32') ?? []).toEqual([]);
+      expect(sgmat.path).toBe(sgmat.packedDot4 ? 'dot4' : 'int32');
+      const why = !offered
+        ? /^the device lacks chromium-experimental-subgroup-matrix: the adapter does not offer it/
+        : (sgmat.adapterConfigs ?? []).length === 0
+          ? /^the adapter reports no subgroup-matrix configurations/
+          : /^no i8×i8→i32 configuration fits/;
+      expect(sgmat.pathNote).toMatch(why);
+      expect(sgmat.relL2).toBeLessThanOrEqual(0.02);
+      expect(sgmat.oracleRelL2).toBeLessThanOrEqual(5e-4);
     } finally {
       await browser.close();
       server.close();

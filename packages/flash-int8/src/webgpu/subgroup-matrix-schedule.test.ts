@@ -84,7 +84,9 @@ describe('chooseInt8MatrixPath', () => {
 
   it('says why the dot4 kernel runs', () => {
     expect(reason(H200, {}, false)).toMatch(/opt-in until verified on hardware \(QATTN_WEBGPU_SUBGROUP_MATRIX=1/);
-    expect(reason({ ...H200, subgroupMatrix: false, configs: [] })).toMatch(/lacks chromium-experimental-subgroup-matrix/);
+    expect(reason({ ...H200, subgroupMatrix: false, configs: [] })).toMatch(/lacks chromium-experimental-subgroup-matrix: the adapter does not offer it/);
+    // The feature with an empty config list (what a browser adapter without matrix units may report).
+    expect(reason({ ...H200, configs: [] })).toMatch(/reports no subgroup-matrix configurations \(GPUAdapterInfo.subgroupMatrixConfigs is empty\)/);
     expect(reason({ ...H200, subgroups: false })).toMatch(/lacks subgroups/);
     expect(reason({ ...H200, subgroupMinSize: 16, subgroupMaxSize: 32 })).toMatch(/subgroup size is not fixed \(16–32\)/);
     expect(reason(H200, { pv: 'fp16' })).toMatch(/pv 'fp16' has no INT8 P·V/);

@@ -124,7 +124,15 @@ export function chooseInt8MatrixPath(device: SubgroupMatrixDevice, problem: Subg
   const dot4 = (reason: string): Int8MatrixPath => ({ kind: 'dot4', reason });
   if (!requested) return dot4('subgroup matrices are opt-in until verified on hardware (QATTN_WEBGPU_SUBGROUP_MATRIX=1 or the subgroupMatrix run option)');
   if (!device.subgroupMatrix) {
-    return dot4('the device lacks chromium-experimental-subgroup-matrix (Dawn: acquired without it or not offered; Chrome: needs --enable-unsafe-webgpu)');
+    return dot4(
+      'the device lacks chromium-experimental-subgroup-matrix: the adapter does not offer it (no cooperative-matrix ' +
+        'driver, e.g. SwiftShader or lavapipe; Chrome offers it only with --enable-unsafe-webgpu, Dawn only with ' +
+        'allow_unsafe_apis) or the device was acquired without asking for it (acquireGpu({ subgroupMatrix: true }) or ' +
+        'QATTN_WEBGPU_SUBGROUP_MATRIX=1 before the first WebGPU call)',
+    );
+  }
+  if (device.configs.length === 0) {
+    return dot4('the adapter reports no subgroup-matrix configurations (GPUAdapterInfo.subgroupMatrixConfigs is empty): it has the feature but no matrix shape to run');
   }
   if (!device.subgroups) return dot4('the device lacks subgroups');
   const { subgroupMinSize: minSize, subgroupMaxSize: maxSize } = device;

@@ -9,10 +9,22 @@ import { GpuTimestamps } from '../timestamps.js';
 export type EncodeRepetition = (encoder: GPUCommandEncoder, mark: (index: number) => void) => GPUBuffer[] | void;
 
 /**
+ * The timestamp write of phase mark `index`: at the end of an empty compute pass, never at its beginning. Dawn's Vulkan
+ * backend writes a beginning-of-pass timestamp at `TOP_OF_PIPE`, which waits for no earlier dispatch: the stamp can be
+ * taken while the previous phase still runs (its time is then charged to the next phase, and the last mark can land
+ * before the last dispatch finishes). An end-of-pass timestamp is written at `BOTTOM_OF_PIPE`, after every earlier
+ * command has completed, so each mark is the completion time of everything encoded before it.
+ */
+export function phaseMarkWrites(timestamps: Pick<GpuTimestamps, 'passWrites'>, index: number): GPUComputePassTimestampWrites {
+  return timestamps.passWrites(undefined, index);
+}
+
+/**
  * Times `marks` − 1 consecutive phases of a GPU workload over `repeats` repetitions after `warmup` untimed ones.
  * With `timestamp-query`, each repetition is its own submission bracketed by GPU timestamps (empty compute passes that
- * write one timestamp each, so phases are measured between pass boundaries); otherwise the host times submit →
- * onSubmittedWorkDone and only the whole repetition is known. Returns per-phase samples in milliseconds.
+ * write one timestamp each at their end, {@link phaseMarkWrites}: a phase lasts from the completion of the work before
+ * its mark to the completion of its own); otherwise the host times submit → onSubmittedWorkDone and only the whole
+ * repetition is known. Returns per-phase samples in milliseconds.
  */
 export async function timePhases(
   context: GpuContext,
@@ -31,7 +43,7 @@ export async function timePhases(
       const encoder = device.createCommandEncoder({ label: 'qattn benchmark' });
       const mark = (index: number): void => {
         if (!timestamps) return;
-        encoder.beginComputePass({ timestampWrites: timestamps.passWrites(index) }).end();
+        encoder.beginComputePass({ timestampWrites: phaseMarkWrites(timestamps, index) }).end();
       };
       const transient = encode(encoder, mark) ?? [];
       if (timestamps) timestamps.resolve(encoder);
