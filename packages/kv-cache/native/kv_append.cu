@@ -221,17 +221,34 @@ __global__ void __launch_bounds__(kCompressThreads) kv_compress_pages_kernel(con
       const KVPoolPtrs& pool = bits == 4 ? tensor.pool4 : tensor.pool2;
       const int levels = (1 << bits) - 1;
       const float block_scale = requantize_page(a, tensor, e, b, length, g, page, block, scratch);
-      // quant-core compressProgressive, per column of the stored matrix.
+      // Per column of the stored matrix: INT4 quant-core's compressProgressive (min/max grid), INT2 the clipped grid of
+      // compressInt2Clipped (src/progressive-int2.ts: step ⌊σ + ½⌋ centred on the mean where that is finer than the
+      // min/max step), in the same int32 arithmetic, so the codes equal the CPU's.
       for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-        int lo = 127, hi = -127;
+        int lo = 127, hi = -127, sum = 0, sum_squares = 0;
         for (int r = 0; r < rows; ++r) {
           const int x = stored(block, channel_major, D, r, c);
           lo = min(lo, x);
           hi = max(hi, x);
+          sum += x;
+          sum_squares += x * x;
         }
-        const int s = max(1, (hi - lo + levels - 1) / levels);
+        int s = max(1, (hi - lo + levels - 1) / levels);
         // The grid ends at 127 where it would pass it (decodes never leave INT8: no clamp in the decode kernels).
-        const int z = min(lo, 127 - levels * s);
+        int z = min(lo, 127 - levels * s);
+        if (bits == 2) {
+          const int mag = abs(sum), quotient = mag / rows, rest = mag - quotient * rows;
+          const int four_n_variance = 4 * sum_squares - (4 * mag * quotient + (4 * mag * rest + rows - 1) / rows);
+          int sigma_step = 0;
+          while (sigma_step < s && (2 * sigma_step + 1) * (2 * sigma_step + 1) * rows <= four_n_variance) ++sigma_step;
+          sigma_step = max(1, sigma_step);
+          if (sigma_step < s) {
+            const int numerator = 2 * sum - levels * sigma_step * rows + rows, denominator = 2 * rows;
+            const int centred = numerator >= 0 ? numerator / denominator : -((-numerator + denominator - 1) / denominator);
+            s = sigma_step;
+            z = min(max(centred, -128), 127 - levels * sigma_step);
+          }
+        }
         step[c] = s;
         zero[c] = z;
         pool.step[static_cast<size_t>(slot) * cols + c] = static_cast<uint8_t>(s);
@@ -244,7 +261,9 @@ __global__ void __launch_bounds__(kCompressThreads) kv_compress_pages_kernel(con
         for (int j = 0; j < per_word; ++j) {
           const int i = w * per_word + j, r = i / cols, c = i % cols;
           const int offset = stored(block, channel_major, D, r, c) - zero[c];
-          const uint32_t code = static_cast<uint32_t>(rint(static_cast<double>(offset) / static_cast<double>(step[c])));
+          // Only a clipped INT2 column's tails leave [0, levels]; a min/max grid covers its column.
+          const double rounded = rint(static_cast<double>(offset) / static_cast<double>(step[c]));
+          const uint32_t code = static_cast<uint32_t>(fmin(fmax(rounded, 0.0), static_cast<double>(levels)));
           word |= code << (j * bits);
         }
         pool.codes[static_cast<size_t>(slot) * words + w] = word;

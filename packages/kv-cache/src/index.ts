@@ -11,6 +11,7 @@ export {
   tokenPlacement,
 } from './layout.js';
 export { decodePageInt8, pageMatrixShape } from './page-codec.js';
+export { compressInt2Clipped } from './progressive-int2.js';
 export { HADAMARD_SIGN_SEED, hadamardRotate, hadamardSigns, hadamardUnrotate } from './hadamard.js';
 export { quantizeRowInt8 } from './int8-rows.js';
 export type { KVCacheBackend } from './backend.js';

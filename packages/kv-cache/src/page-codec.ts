@@ -1,5 +1,6 @@
 import { type ProgressiveBits, allocateHeadBits, compressProgressive, decompressProgressive, headPriority } from '@qattn/quant-core';
 import type { PagePoolStorage } from './layout.js';
+import { compressInt2Clipped } from './progressive-int2.js';
 
 /** Rows × columns of a stored page: `[pageSize, headDim]` token-major (K), `[headDim, pageSize]` channel-major (V). */
 export function pageMatrixShape(pageMajor: 'token' | 'channel', pageSize: number, headDim: number): { rows: number; cols: number } {
@@ -19,11 +20,12 @@ export function writeInt8Page(pool: PagePoolStorage, slot: number, matrix: Int8A
 }
 
 /**
- * Compresses a page's INT8 matrix `[rows, cols]` (stored order, one block scale) to the pool's width with
- * quant-core's progressive quantization — one integer step/zero per column — and writes it into `slot`.
+ * Compresses a page's INT8 matrix `[rows, cols]` (stored order, one block scale) to the pool's width with progressive
+ * quantization — one integer step/zero per column — and writes it into `slot`: INT4 with quant-core's min/max grid
+ * (`compressProgressive`), INT2 with the clipped grid of {@link compressInt2Clipped} (a third less error at 2 bits).
  */
 export function writeProgressivePage(pool: PagePoolStorage, slot: number, matrix: Int8Array, rows: number, cols: number, blockScale: number): void {
-  const block = compressProgressive(matrix, rows, cols, pool.bits as ProgressiveBits);
+  const block = pool.bits === 2 ? compressInt2Clipped(matrix, rows, cols) : compressProgressive(matrix, rows, cols, pool.bits as ProgressiveBits);
   poolBytes(pool).set(block.packed, slot * pool.wordsPerPage * 4);
   pool.step.set(block.scale, slot * pool.metaPerPage);
   pool.zero.set(block.zero, slot * pool.metaPerPage);

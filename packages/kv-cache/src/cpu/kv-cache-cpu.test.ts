@@ -79,7 +79,7 @@ describe('KVCache placement: sink, INT8 buffer, pages', () => {
 });
 
 describe('KVCache accuracy', () => {
-  it('keeps every element within its bound: sink exact, buffer s_t/2, page s_t/2 + s_b/2 + s_b·⌊step/2⌋', async () => {
+  it('keeps every element within its bound: sink exact, buffer s_t/2, page s_t/2 + s_b/2 + s_b·⌊step/2⌋ (plus the clip of INT2 tails)', async () => {
     const options = { ...small, kvHeads: 3, headDim: 32, hadamard: false, lowBitFraction: { k: 0.34, v: 0.67 } };
     const tokens = 4 + 3 * 16 + 9;
     const cache = await createKVCache({ ...options, backend: 'cpu' });
@@ -106,7 +106,13 @@ describe('KVCache accuracy', () => {
               const slot = tensor.pageTable[entry];
               const column = name === 'k' ? d : (t - 4) % 16;
               const blockScale = pool.scales[slot];
-              bound = tokenScale / 2 + blockScale / 2 + blockScale * (pool.step[slot * pool.metaPerPage + column] >> 1);
+              const step = pool.step[slot * pool.metaPerPage + column];
+              const zero = pool.zero[slot * pool.metaPerPage + column];
+              // A clipped INT2 grid (compressInt2Clipped) moves a value outside [zero, zero + 3·step] to its nearest end;
+              // x/s_b is within (s_t/2 + s_b/2)/s_b of the INT8 value it was clipped from.
+              const outside = Math.max(0, zero - x[row + d] / blockScale, x[row + d] / blockScale - (zero + ((1 << pool.bits) - 1) * step));
+              const int8Error = tokenScale / 2 + blockScale / 2;
+              bound = (outside > 0 ? 2 : 1) * int8Error + blockScale * Math.max(step >> 1, outside);
             }
             worstExcess = Math.max(worstExcess, Math.abs(x[row + d] - xRead[row + d]) - bound * (1 + 1e-6));
           }

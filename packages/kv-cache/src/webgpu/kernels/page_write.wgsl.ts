@@ -8,7 +8,8 @@ import { APPEND_PARAMS_WGSL, INT8_BYTE_WGSL, appendConstants } from './append-co
  *   INT8        codes are the buffer rows' codes, scales the per-token scales (page-codec.ts `writeInt8Page`)
  *   INT4/INT2   quant-core's `compressProgressive` per column of the stored matrix: step = max(1, ⌈range / L⌉),
  *               zero = min(minimum, 127 − L·step), code = round-half-even((x − zero) / step) in exact integer
- *               arithmetic; one block scale
+ *               arithmetic; INT2 takes the clipped grid of `compressInt2Clipped` (progressive-int2.ts) where its step
+ *               ⌊σ + 1/2⌋ is smaller, codes clamped to [0, 3]; one block scale
  * Pool bindings: codes u32 [slots, wordsPerPage], step / zero u32 [slots, columns/4] (u8 / i8 ×4), scales f32.
  */
 export function pageWriteWgsl(config: KVCacheConfig, pageMajor: 'token' | 'channel', bits: PageBits): string {
@@ -86,6 +87,35 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
         let size = max(1, (high - low + i32(LEVELS) - 1) / i32(LEVELS));
         column_step[c] = size;
         column_zero[c] = min(low, 127 - i32(LEVELS) * size); // the grid ends at 127 where it would pass it
+        if (BITS == 2u) {
+          // compressInt2Clipped: a step of ⌊σ + 1/2⌋ centred on the mean where it is below the min/max step.
+          var sum = 0;
+          var sum_squares = 0;
+          for (var r = 0u; r < ROWS; r++) {
+            let x = stored(block, r, c);
+            sum += x;
+            sum_squares += x * x;
+          }
+          let n = i32(ROWS);
+          let a = abs(sum);
+          let quotient = a / n;
+          let rest = a - quotient * n;
+          let four_n_variance = 4 * sum_squares - (4 * a * quotient + (4 * a * rest + n - 1) / n);
+          var sigma_step = 0;
+          while (sigma_step < size && (2 * sigma_step + 1) * (2 * sigma_step + 1) * n <= four_n_variance) {
+            sigma_step += 1;
+          }
+          sigma_step = max(1, sigma_step);
+          if (sigma_step < size) {
+            let numerator = 2 * sum - i32(LEVELS) * sigma_step * n + n;
+            var centred = numerator / (2 * n);
+            if (numerator < 0 && centred * 2 * n != numerator) {
+              centred -= 1; // floor, not truncation
+            }
+            column_step[c] = sigma_step;
+            column_zero[c] = min(max(centred, -128), 127 - i32(LEVELS) * sigma_step);
+          }
+        }
       }
       workgroupBarrier();
       for (var m = lid; m < COLS / 4u; m += WG) {
@@ -111,6 +141,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
           if (twice_rest > size || (twice_rest == size && (code & 1) == 1)) {
             code += 1;
           }
+          code = clamp(code, 0, i32(LEVELS)); // a clipped INT2 column's tails; a no-op for min/max grids
           word |= bitcast<u32>(code) << (e * BITS);
         }
         codes[slot * WORDS_PER_PAGE + w] = word;
