@@ -38,13 +38,13 @@ export function defineCudaSuite(test: TestApi): void {
       it(`skipped: the addon is not built here (${addon})`, () => {});
       return;
     }
-    it('sm80 path by default on every device from 8.0 (the sm90 path is opt-in until it is faster); nothing below', () => {
+    it('the sm90 path by default on 9.0 (its overlapped sm90a kernel is faster there), sm80 on every other device from 8.0; nothing below', () => {
       const saved = process.env.QATTN_CUDA_ARCH_PATH;
       try {
         delete process.env.QATTN_CUDA_ARCH_PATH;
         assert.deepEqual(addon.archPath(8, 0), { path: 'sm80' });
         assert.deepEqual(addon.archPath(8, 9), { path: 'sm80' });
-        assert.deepEqual(addon.archPath(9, 0), { path: 'sm80' });
+        assert.deepEqual(addon.archPath(9, 0), { path: 'sm90' });
         assert.deepEqual(addon.archPath(10, 0), { path: 'sm80' });
         assert.deepEqual(addon.archPath(12, 0), { path: 'sm80' });
         assert.match(addon.archPath(7, 5).error ?? '', /compute capability >= 8\.0/);
@@ -59,7 +59,7 @@ export function defineCudaSuite(test: TestApi): void {
         process.env.QATTN_CUDA_ARCH_PATH = 'sm80';
         assert.deepEqual(addon.archPath(9, 0), { path: 'sm80' });
         process.env.QATTN_CUDA_ARCH_PATH = 'auto';
-        assert.deepEqual(addon.archPath(9, 0), { path: 'sm80' });
+        assert.deepEqual(addon.archPath(9, 0), { path: 'sm90' });
         process.env.QATTN_CUDA_ARCH_PATH = 'sm90';
         assert.deepEqual(addon.archPath(9, 0), { path: 'sm90' });
         assert.match(addon.archPath(8, 0).error ?? '', /needs a compute capability 9\.0 device/);
@@ -70,17 +70,17 @@ export function defineCudaSuite(test: TestApi): void {
         else process.env.QATTN_CUDA_ARCH_PATH = saved;
       }
     });
-    it('QATTN_SM90_SCHEDULE picks the sm90a consumer schedule: auto is serial until the others win on an H200', () => {
+    it('QATTN_SM90_SCHEDULE picks the sm90a consumer schedule: auto is overlap (fastest on an H200)', () => {
       const saved = process.env.QATTN_SM90_SCHEDULE;
       try {
         delete process.env.QATTN_SM90_SCHEDULE;
-        assert.deepEqual(addon.sm90Schedule?.(), { schedule: 'serial' });
+        assert.deepEqual(addon.sm90Schedule?.(), { schedule: 'overlap' });
         for (const schedule of ['serial', 'overlap', 'pingpong'] as const) {
           process.env.QATTN_SM90_SCHEDULE = schedule;
           assert.deepEqual(addon.sm90Schedule?.(), { schedule });
         }
         process.env.QATTN_SM90_SCHEDULE = 'auto';
-        assert.deepEqual(addon.sm90Schedule?.(), { schedule: 'serial' });
+        assert.deepEqual(addon.sm90Schedule?.(), { schedule: 'overlap' });
         process.env.QATTN_SM90_SCHEDULE = 'fast';
         assert.match(addon.sm90Schedule?.().error ?? '', /must be auto, serial, overlap or pingpong/);
       } finally {

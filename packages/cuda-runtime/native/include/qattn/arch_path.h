@@ -3,7 +3,7 @@
 //   cc ≥ 8.0   the sm80 kernel (attn_fwd_sm80.cuh: mma.sync)
 //   cc 9.0     the sm90 path: the sm90a kernel (attn_fwd_sm90.cuh: wgmma, TMA, warp specialization) for the calls it
 //              serves, the sm80 kernel for the rest (arch_dispatch.cuh). sm_90a machine code runs on 9.0 exactly, so
-//              later GPUs (10.x, 12.x) take the sm80 path. Opt-in for now (kSm90IsDefault).
+//              later GPUs (10.x, 12.x) take the sm80 path. The default on 9.0 (kSm90IsDefault).
 // QATTN_CUDA_ARCH_PATH overrides the choice: auto (default), sm80 (the sm80 kernel on any device ≥ 8.0), or sm90 (an
 // error on a device that is not 9.0). On the sm90 path, QATTN_SM90_SCHEDULE picks the sm90a kernel's consumer schedule
 // (tile_config.h): auto (default: kSm90DefaultSchedule), serial, overlap or pingpong. Every schedule is compiled, so
@@ -23,11 +23,10 @@ enum class AttentionArchPath { kSm80, kSm90 };
 // the sm80 kernel and makes QATTN_CUDA_ARCH_PATH=sm90 an error.
 constexpr bool kHasSm90AttentionKernel = true;
 
-// Whether `auto` picks the sm90 path on a 9.0 device. Not yet: the first sm90a kernel is exact (every GPU test passes on
-// it, memcheck clean) but no faster than the sm80 one — H200, B4 H32 hd128 N16K, kernel only, one run each: flash-int8
-// 381 TOPS on sm90 vs 383 on sm80 (apps/bench/reports/h200-issue10) — since its consumers neither ping-pong nor overlap
-// Q·Kᵀ of the next tile with the softmax (attn_fwd_sm90.cuh says what comes next). It becomes the default once it wins.
-constexpr bool kSm90IsDefault = false;
+// Whether `auto` picks the sm90 path on a 9.0 device: yes, since its overlapped schedule (tile_config.h) beats the sm80
+// kernel at every measured shape — H200, B4 H32 hd128, kernel TOPS, one run (apps/bench/reports/h200-issue10-schedules):
+// flash-int8 N4K 382 vs 363, N16K 411 vs 386, causal N4K 356 vs 334, N16K 403 vs 377 (sm90a serial: 349/371/326/365).
+constexpr bool kSm90IsDefault = true;
 
 // Environment variable that overrides the choice (auto, sm80, sm90).
 constexpr const char* kArchPathEnv = "QATTN_CUDA_ARCH_PATH";

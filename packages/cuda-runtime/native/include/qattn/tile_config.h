@@ -66,9 +66,17 @@ constexpr TileConfig tile_config_sm80(int head_dim, int variant = 0) {
 //              wgmmas from one consumer to the other, so one consumer's softmax runs while the other's GEMMs do.
 enum class Sm90Schedule { kSerial, kOverlap, kPingPong };
 
-// The schedule `auto` picks (QATTN_SM90_SCHEDULE overrides it, arch_path.h). kSerial until the other two are measured
-// on an H200: every schedule is compiled, so one build benches them side by side.
-constexpr Sm90Schedule kSm90DefaultSchedule = Sm90Schedule::kSerial;
+// The schedule `auto` picks (QATTN_SM90_SCHEDULE overrides it, arch_path.h). Every schedule is compiled, so one build
+// benches them side by side. H200, B4 H32 hd128, kernel TOPS of flash-int8 / turbo-attn, one run
+// (apps/bench/reports/h200-issue10-schedules):
+//                 N4K          N16K         N4K causal   N16K causal
+//   kSerial       349 / 352    371 / 385    326 / 320    365 / 375
+//   kOverlap      382 / 383    411 / 421    356 / 350    403 / 410
+//   kPingPong     361 / 376    386 / 412    334 / 342    380 / 402
+// kOverlap wins everywhere (+8–11% over kSerial). Ping-pong adds no speed on top of it here: the softmax and the
+// per-tile O update from the INT32 P·V accumulators (CUDA cores, not the tensor cores) bound both consumers at once,
+// so handing the tensor cores back and forth only adds barrier waits. cuDNN bf16 runs 620–690 TOPS on those shapes.
+constexpr Sm90Schedule kSm90DefaultSchedule = Sm90Schedule::kOverlap;
 
 struct TileConfigSm90 {
   int block_m;              // queries per CTA: 64 per consumer warpgroup (the M of wgmma)
@@ -103,9 +111,7 @@ constexpr bool tile_config_sm90_serves(int head_dim) { return head_dim == 64 || 
 //     but 128 at hd128 with key blocks of 32 — past what 240 leaves next to O (64), S (32) and the softmax, so that
 //     shape runs kSerial whatever is asked (the kernel of the schedule that runs is the only one compiled).
 // Both head dims take this shape, and causal masking too (a masked tile costs the same as a full one here).
-// Alternatives to measure on an H200 (kernel-only TOPS, B4 H32 N16K, one run): the three schedules (QATTN_SM90_SCHEDULE
-// = serial | overlap | pingpong), then 2–3 stages and a smaller causal tile; measured so far: kSerial 381 TOPS at
-// hd128 (apps/bench/reports/h200-issue10), the sm80 kernel 383.
+// Alternatives still to measure on an H200: 2–3 stages, a smaller causal tile, block_n 128 (the schedules: above).
 constexpr TileConfigSm90 tile_config_sm90(int head_dim, int key_block, Sm90Schedule schedule) {
   const int block_n = 64;
   const bool overlap_fits = (block_n / key_block) * head_dim / 2 <= 64;
