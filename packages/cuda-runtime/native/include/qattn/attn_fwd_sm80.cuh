@@ -216,25 +216,8 @@ __global__ void __launch_bounds__(AttnFwdSm80Traits<kHeadDim, kPv, kKeyBlock, kT
     if constexpr (!kPvFp16) softmax.p_code_scales(exponent, args, x_bias, p_encode, p_descale);
 
     if constexpr (!kPvFp16) {
-      // P̂ as A fragments of m16n8k32. Keys are taken in accumulator order, i.e. k step kc covers S tiles 4kc..4kc+3
-      // as [t0 c0 c1, t1 c0 c1 | t2 c0 c1, t3 c0 c1] per row; V_t's keys were permuted to the same order when it was
-      // quantized (quantize_qkv.cuh: v_key_position), so no shuffle is needed.
-      uint32_t p_frag[T::kPvChunks][4];
-#pragma unroll
-      for (int kc = 0; kc < T::kPvChunks; ++kc) {
-        uint32_t code[4][4];
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            code[j][e] = round_to_low_byte(y[4 * kc + j][e], p_encode[e >> 1][kc / T::kChunksPerKeyBlock]);
-          }
-        }
-        p_frag[kc][0] = pack_low_bytes(code[0][0], code[0][1], code[1][0], code[1][1]);
-        p_frag[kc][1] = pack_low_bytes(code[0][2], code[0][3], code[1][2], code[1][3]);
-        p_frag[kc][2] = pack_low_bytes(code[2][0], code[2][1], code[3][0], code[3][1]);
-        p_frag[kc][3] = pack_low_bytes(code[2][2], code[2][3], code[3][2], code[3][3]);
-      }
+      uint32_t p_frag[T::kPvChunks][4];  // P̂ as A fragments of m16n8k32 (tile_softmax.cuh)
+      pack_p_codes(y, p_encode, p_frag);
       // O += Σ_b (P̂·V̂)_b·p_descale_b·v_scale_b, 16 channels at a time; an INT32 partial spans one key block and
       // 8 channels.
 #pragma unroll

@@ -217,25 +217,6 @@ __device__ __forceinline__ void accumulate_pv(float (&o_acc)[T::kOTiles][4], int
   }
 }
 
-// P̂ as register A fragments of k32 wgmmas: chunk kc covers S tiles 4kc..4kc+3 (the repack of the header).
-template <typename T>
-__device__ __forceinline__ void pack_p_codes(const float (&y)[T::kSTiles][4], const float (&p_encode)[2][T::kKeyBlocks],
-                                             uint32_t (&p_frag)[T::kPvChunks][4]) {
-#pragma unroll
-  for (int kc = 0; kc < T::kPvChunks; ++kc) {
-    uint32_t code[4][4];
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) code[j][e] = round_to_low_byte(y[4 * kc + j][e], p_encode[e >> 1][kc / T::kChunksPerKeyBlock]);
-    }
-    p_frag[kc][0] = pack_low_bytes(code[0][0], code[0][1], code[1][0], code[1][1]);  // row g,     K 4q..4q+3
-    p_frag[kc][1] = pack_low_bytes(code[0][2], code[0][3], code[1][2], code[1][3]);  // row g + 8, K 4q..4q+3
-    p_frag[kc][2] = pack_low_bytes(code[2][0], code[2][1], code[3][0], code[3][1]);  // row g,     K 16+4q..
-    p_frag[kc][3] = pack_low_bytes(code[2][2], code[2][3], code[3][2], code[3][3]);  // row g + 8, K 16+4q..
-  }
-}
-
 // One consumer warpgroup's view of the CTA: its rows, Q scales and descriptor, and the running O, m and l.
 template <typename Variant, typename T>
 struct Sm90Consumer {
@@ -358,7 +339,7 @@ __device__ __forceinline__ void attn_fwd_sm90_consume(const AttentionArgs& args,
       if (!c.softmax(s_acc, n_block, s, alpha, y, p_encode, p_descale)) {
         rescale_rows(c.o_acc, alpha);
         uint32_t p_frag[T::kPvChunks][4];
-        pack_p_codes<T>(y, p_encode, p_frag);
+        pack_p_codes(y, p_encode, p_frag);
 #pragma unroll
         for (int b = 0; b < kKeyBlocks; ++b) {  // one key block at a time: one accumulator [64, D] live
           fill_registers(pv_acc, kMagicBits);
@@ -392,8 +373,8 @@ __device__ __forceinline__ void attn_fwd_sm90_consume(const AttentionArgs& args,
     wgmma_wait<0>();
     pin_registers(s_acc);
     c.softmax(s_acc, 0, 0, alpha, y, p_encode, p_descale_prev);
-    rescale_rows(c.o_acc, alpha);
-    pack_p_codes<T>(y, p_encode, p_prev);  // O is still 0: as the serial schedule does, for the same bits in every case
+    rescale_rows(c.o_acc, alpha);  // O is still 0: as the serial schedule does, for the same bits in every case
+    pack_p_codes(y, p_encode, p_prev);
     int s_prev = 0;
 
     for (int n_block = 1; n_block < n_blocks; ++n_block) {
@@ -419,7 +400,7 @@ __device__ __forceinline__ void attn_fwd_sm90_consume(const AttentionArgs& args,
       for (int b = 0; b < kKeyBlocks; ++b) accumulate_pv<T>(c.o_acc, pv_acc[b], c.v_scales(s_prev), p_descale_prev, b, c.quad);
       mbarrier_arrive(smem.empty(s_prev));
       rescale_rows(c.o_acc, alpha);
-      pack_p_codes<T>(y, p_encode, p_prev);
+      pack_p_codes(y, p_encode, p_prev);
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
 #pragma unroll

@@ -204,6 +204,29 @@ struct TileSoftmax {
   }
 };
 
+// The INT8 P codes of a tile as A fragments of 8-bit k32 MMAs — mma.sync m16n8k32 per warp on sm80, wgmma's register
+// A per warpgroup on sm90a: per warp the same fragment. Chunk kc covers S tiles 4kc..4kc+3, keys taken in accumulator
+// order [t0 c0 c1, t1 c0 c1 | t2 c0 c1, t3 c0 c1] per row (K positions 4q..4q+3, then 16+4q..); V_t's keys were
+// permuted to that order when it was quantized (quantize_qkv.cuh: v_key_position), so packing needs no shuffle.
+template <int kSTiles, int kKeyBlocks>
+__device__ __forceinline__ void pack_p_codes(const float (&y)[kSTiles][4], const float (&p_encode)[2][kKeyBlocks],
+                                             uint32_t (&p_frag)[kSTiles / 4][4]) {
+  constexpr int kChunks = kSTiles / 4, kChunksPerKeyBlock = kChunks / kKeyBlocks;
+#pragma unroll
+  for (int kc = 0; kc < kChunks; ++kc) {
+    uint32_t code[4][4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) code[j][e] = round_to_low_byte(y[4 * kc + j][e], p_encode[e >> 1][kc / kChunksPerKeyBlock]);
+    }
+    p_frag[kc][0] = pack_low_bytes(code[0][0], code[0][1], code[1][0], code[1][1]);  // row g,     K 4q..4q+3
+    p_frag[kc][1] = pack_low_bytes(code[0][2], code[0][3], code[1][2], code[1][3]);  // row g + 8, K 4q..4q+3
+    p_frag[kc][2] = pack_low_bytes(code[2][0], code[2][1], code[3][0], code[3][1]);  // row g,     K 16+4q..
+    p_frag[kc][3] = pack_low_bytes(code[2][2], code[2][3], code[3][2], code[3][3]);  // row g + 8, K 16+4q..
+  }
+}
+
 // O·alpha per row, skipped when alpha is 1 for every row of the warp (the running max settled): a row whose alpha is
 // 1 is multiplied by 1 when the other is not, which is exact.
 template <int kOTiles>
