@@ -2,9 +2,10 @@
 # The one command a CUDA host without Node.js runs, from a folder staged by apps/bench/gpu/stage.sh. Logs and reports
 # go to $OUT (the device machine's output folder; ./gpu-out elsewhere). Usage: bash .gpu/run-on-gpu-host.sh <mode> …
 #   tests                  every package's GPU tests (bench/dist/*.gpu-tests.mjs) under node:test, QATTN_EXPECT_CUDA=1
-#                          → tests-<package>.log; on a 9.0 device flash-int8's and turbo-attn's again on the sm90a
-#                          kernel (QATTN_CUDA_ARCH_PATH=sm90), once per consumer schedule (QATTN_SM90_SCHEDULES,
-#                          default "serial overlap pingpong") → tests-<package>-sm90-<schedule>.log
+#                          → tests-<package>.log; on a 9.0 device flash-int8's and turbo-attn's again on the sm80
+#                          kernel (→ tests-<package>-sm80.log) and on the sm90a kernel once per consumer schedule
+#                          (QATTN_SM90_SCHEDULES, default "serial overlap pingpong"; empty: none)
+#                          → tests-<package>-sm90-<schedule>.log
 #   sanitize [tool…]       compute-sanitizer memcheck, racecheck and synccheck (or the tools named) on the workload
 #                          `qattn-bench --preset sanitize` → sanitize-<tool>.log (-<path>-<schedule> appended when
 #                          QATTN_CUDA_ARCH_PATH / QATTN_SM90_SCHEDULE are set, e.g. to sanitize the sm90a kernel)
@@ -85,17 +86,20 @@ run_tests() {
     [ $rc = 0 ] || status=1
   done
   [ $found = 1 ] || { echo "no bench/dist/*.gpu-tests.mjs staged"; status=1; }
-  # On a 9.0 device the attention suites run again on the opt-in sm90a kernel (arch_path.h), once per consumer schedule
-  # (QATTN_SM90_SCHEDULES, default all three) → tests-<package>-sm90-<schedule>.log.
+  # On a 9.0 device (where the default is the sm90 path with its default schedule, arch_path.h) the attention suites
+  # run again on the sm80 kernel (QATTN_CUDA_ARCH_PATH=sm80) → tests-<package>-sm80.log, and on the sm90a kernel once
+  # per consumer schedule (QATTN_SM90_SCHEDULES, default all three) → tests-<package>-sm90-<schedule>.log.
   if [ "$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1)" = "9.0" ]; then
-    local schedule log
-    for schedule in ${QATTN_SM90_SCHEDULES:-serial overlap pingpong}; do
+    local variant log
+    for variant in sm80 ${QATTN_SM90_SCHEDULES-serial overlap pingpong}; do
+      local env=(QATTN_CUDA_ARCH_PATH=sm80) suffix=sm80
+      [ "$variant" = sm80 ] || { env=(QATTN_CUDA_ARCH_PATH=sm90 "QATTN_SM90_SCHEDULE=$variant"); suffix=sm90-$variant; }
       for name in flash-int8 turbo-attn; do
         file=$bench/dist/$name.gpu-tests.mjs
         [ -f "$file" ] || continue
-        log=$out/tests-$name-sm90-$schedule.log
-        echo "== tests: $name (QATTN_CUDA_ARCH_PATH=sm90 QATTN_SM90_SCHEDULE=$schedule)"
-        { header; QATTN_CUDA_ARCH_PATH=sm90 QATTN_SM90_SCHEDULE=$schedule QATTN_EXPECT_CUDA=1 "$node" --test --test-reporter=spec "$file"; } > "$log" 2>&1
+        log=$out/tests-$name-$suffix.log
+        echo "== tests: $name (${env[*]})"
+        { header; env "${env[@]}" QATTN_EXPECT_CUDA=1 "$node" --test --test-reporter=spec "$file"; } > "$log" 2>&1
         rc=$?
         grep -E '^ℹ (tests|pass|fail|skipped)' "$log" || tail -5 "$log"
         echo "exit $rc"

@@ -1,7 +1,7 @@
 """PyTorch peers of qattn-bench: times torch's attention backends on the shapes of a qattn run.
 
 Input (stdin, JSON): {"mode": "sweep" | "decode-cache" (default "sweep"), "shapes": [{batch, heads, kvHeads, seqQ, seqKV,
-headDim, causal}], "warmup": int, "repeats": int, "seed": int, "mathMaxBytes": int, "accuracyRows": int}.
+headDim, causal}], "warmup": int, "warmupMs": number, "repeats": int, "seed": int, "mathMaxBytes": int, "accuracyRows": int}.
 Output (stdout, JSON): {"status": "ok" | "unavailable", "reason"?, "python", "torch"?, "cudaRuntime"?, "device"?,
 "l2CacheBytes"?, "cells": [{"peer", "shapeIndex", "status", "medianMs", "minMs", "samplesMs", "peakDeviceBytes",
 "accuracy"?, "error"?, and in decode-cache mode "bytesMoved", "gqa"?}]}.
@@ -16,7 +16,9 @@ Modes:
   "bytesMoved" is what one call moves through device memory: the K and V tensors it reads for SDPA (q and the output
   are under 1% at these shapes and not counted), read plus write (2 × the fp16 K/V bytes) for the copy.
 
-Timing: CUDA events around each call after warm-up, median of the repeats; inputs are device-resident and created
+Timing: CUDA events around each call after warm-up ("warmup" calls, then more until "warmupMs" of wall time has
+passed: the GPU idles down during the bench's CPU-only work, and a few short calls run at idle clocks), median of the
+repeats; inputs are device-resident and created
 outside the timed region. Causal masking is bottom-right aligned like qattn's: for seqQ == seqKV that is torch's
 is_causal; for seqQ == 1 the mask is empty; otherwise torch.nn.attention.bias.causal_lower_right.
 Accuracy: relative L2 and cosine of batch 0, the first heads and the last query rows against float64 torch math on
@@ -29,6 +31,10 @@ import os
 import platform
 import sys
 import time
+
+
+# As src/warmup.ts: the most unrecorded calls a time-based warm-up makes.
+MAX_WARMUP_CALLS = 2000
 
 
 def emit(payload):
@@ -83,10 +89,21 @@ class Env:
         end.record()
         return lambda: start.elapsed_time(end)  # read after the final synchronize
 
-    def measure(self, call, warmup, repeats):
-        """`warmup` untimed calls, then one sample per repeat; returns the cell fields of the timing."""
+    def measure(self, call, warmup, repeats, warmup_ms=0.0):
+        """`warmup` untimed calls, more until `warmup_ms` of wall time has passed (each checked after a synchronize,
+        so the time is GPU work, at most MAX_WARMUP_CALLS calls), then one sample per repeat; returns the cell fields
+        of the timing."""
+        start = time.perf_counter()
+        calls = 0
         for _ in range(warmup):
             call()
+            calls += 1
+        while warmup_ms > 0 and calls < MAX_WARMUP_CALLS:
+            self.synchronize()
+            if (time.perf_counter() - start) * 1e3 >= warmup_ms:
+                break
+            call()
+            calls += 1
         readers = [self.timed(call) for _ in range(repeats)]
         self.synchronize()
         samples = [read() for read in readers]
@@ -159,6 +176,7 @@ def run_sweep(env, config, cells):
         ("sdpa-math-fp32", SDPBackend.MATH, torch.float32),
     ]
     warmup = int(config.get("warmup", 3))
+    warmup_ms = float(config.get("warmupMs", 0))
     repeats = int(config.get("repeats", 10))
     math_max_bytes = int(config.get("mathMaxBytes", 8 << 30))
     accuracy_rows = int(config.get("accuracyRows", 128))
@@ -190,7 +208,7 @@ def run_sweep(env, config, cells):
                 env.reset_peak()
                 with env.sdpa_kernel(backend):
                     out = call()
-                    timing = env.measure(call, warmup, repeats)
+                    timing = env.measure(call, warmup, repeats, warmup_ms)
                 cell.update(status="ok", accuracy=score(out), **timing)
                 env.peak(cell)
                 del out, q, k, v
@@ -212,6 +230,7 @@ def run_decode_cache(env, config, cells):
         ("copy-fp16", None, torch.float16),
     ]
     warmup = int(config.get("warmup", 3))
+    warmup_ms = float(config.get("warmupMs", 0))
     repeats = int(config.get("repeats", 10))
     accuracy_rows = int(config.get("accuracyRows", 128))
     shapes = config["shapes"]
@@ -232,7 +251,7 @@ def run_decode_cache(env, config, cells):
                     # K and V of the cache in fp16, as one buffer: every byte read once and written once.
                     src = torch.cat([k32.flatten(), v32.flatten()]).to(dtype)
                     dst = torch.empty_like(src)
-                    timing = env.measure(lambda: dst.copy_(src), warmup, repeats)
+                    timing = env.measure(lambda: dst.copy_(src), warmup, repeats, warmup_ms)
                     cell.update(status="ok", bytesMoved=2 * src.numel() * src.element_size(), **timing)
                     env.peak(cell)
                     del src, dst
@@ -261,7 +280,7 @@ def run_decode_cache(env, config, cells):
                                 if gqa_error is None:
                                     raise
                                 raise RuntimeError(f"enable_gqa: {error_of(gqa_error)['message']}; repeat_interleave: {error_of(err)['message']}") from err
-                        timing = env.measure(call, warmup, repeats)
+                        timing = env.measure(call, warmup, repeats, warmup_ms)
                     bytes_moved = (k.numel() * k.element_size()) + (v.numel() * v.element_size())
                     cell.update(status="ok", gqa=gqa, bytesMoved=bytes_moved, accuracy=score(out), **timing)
                     env.peak(cell)

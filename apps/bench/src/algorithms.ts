@@ -1,6 +1,7 @@
 import type { BenchmarkResult } from '@qattn/quant-core';
 import { float32Attention } from './baseline.js';
 import { median } from './metrics.js';
+import { withTimedWarmup } from './warmup.js';
 import type { ApiBackendStatus, ApiShape, KernelPackage } from './packages.js';
 import { type AlgorithmId, type BackendName, BACKEND_NAMES } from './presets.js';
 
@@ -17,6 +18,8 @@ export interface Timing extends Omit<BenchmarkResult, 'backend' | 'timer'> {
   path?: string;
   /** Why the backend ran that path rather than a faster one (a fallback's reason). */
   pathNote?: string;
+  /** Unrecorded calls made before the recorded ones, where a time-based warm-up raised the count (`warmupCalls`). */
+  warmupCalls?: number;
 }
 
 export interface InputTensors {
@@ -31,6 +34,12 @@ export interface TimingRequest {
   causal: boolean;
   backend: BackendName;
   warmup: number;
+  /**
+   * GPU backends: the least wall time the unrecorded calls should take (0: count only). A count alone is not enough
+   * after CPU-only work (the float64 reference, host inputs): the GPU is then at idle clocks, and a few calls of a
+   * millisecond do not bring it up (see `warmupCalls`).
+   */
+  warmupMs?: number;
   repeats: number;
   seed: number;
   inputs: () => Promise<InputTensors>;
@@ -132,9 +141,14 @@ function kernelAlgorithm(id: AlgorithmId, pkg: KernelPackage, description: strin
     backends: backendProbe(pkg),
     async time(request) {
       const options = { ...extraOptions, causal: request.causal, backend: request.backend };
-      if (pkg.benchmark) {
-        const result = await pkg.benchmark(request.shape, options, { warmup: request.warmup, repeats: request.repeats, seed: request.seed });
-        return timingOf(result, request.backend === 'cpu' ? 'host' : 'unreported');
+      const benchmark = pkg.benchmark;
+      if (benchmark) {
+        const { seed } = request;
+        const warmupMs = request.backend === 'cpu' ? 0 : (request.warmupMs ?? 0);
+        const { result, warmup } = await withTimedWarmup((w, repeats) => benchmark(request.shape, options, { warmup: w, repeats, seed }), request.warmup, request.repeats, warmupMs);
+        const timing = timingOf(result, request.backend === 'cpu' ? 'host' : 'unreported');
+        if (warmupMs > 0) timing.warmupCalls = warmup;
+        return timing;
       }
       const attention = pkg.attention;
       if (!attention) throw new BenchError('ERR_BENCH_NO_API', `${pkg.name} exports no attention function`);

@@ -24,6 +24,7 @@ import {
   type BackendName,
   DATA_KINDS,
   type DataKind,
+  DEFAULT_WARMUP_MS,
   expandGrid,
   PRESET_NAMES,
   type PresetName,
@@ -46,6 +47,12 @@ export function parsePositiveInt(text: string): number {
 function parseNonNegativeInt(text: string): number {
   if (!/^\d+$/.test(text.trim())) throw new InvalidArgumentError(`'${text}' is not a non-negative integer`);
   return Number(text);
+}
+
+function parseNonNegativeNumber(text: string): number {
+  const value = text.trim() === '' ? NaN : Number(text);
+  if (!Number.isFinite(value) || value < 0) throw new InvalidArgumentError(`'${text}' is not a non-negative number`);
+  return value;
 }
 
 function parsePositiveNumber(text: string): number {
@@ -117,6 +124,7 @@ export interface CliOptions {
   headDim?: number[];
   causal?: boolean[];
   warmup?: number;
+  warmupMs?: number;
   repeats?: number;
   calls?: number;
   options?: Record<string, unknown>;
@@ -158,6 +166,11 @@ export function createProgram(io: CliIo): Command {
     .addOption(new Option('--head-dim <list>', 'head dimensions').argParser(ints))
     .addOption(new Option('--causal <list>', 'true, false, or both (bottom-right aligned mask)').argParser(parseCausal))
     .addOption(new Option('--warmup <n>', 'unrecorded calls per cell (default: preset)').argParser(parseNonNegativeInt))
+    .addOption(
+      new Option('--warmup-ms <ms>', `GPU timings: keep warming up (after --warmup calls) for at least this long, sized by one probe call; 0: off (default: preset, else ${DEFAULT_WARMUP_MS})`).argParser(
+        parseNonNegativeNumber,
+      ),
+    )
     .addOption(new Option('--repeats <n>', 'recorded calls per cell, the median is reported; overhead: repeats of the kernel time (default: preset)').argParser(int))
     .addOption(new Option('--calls <n>', 'overhead: sequential calls per entry, timed one by one and spanned by the leak check; decode-cache: device-resident steps timed for the host overhead (default: preset)').argParser(int))
     .addOption(new Option('--options <json>', `extra options for every kernel algorithm's calls, e.g. '{"blockN":32}' (pick the package with -a); decode-cache: turboDecode options`).argParser(parseOptionsJson))
@@ -197,13 +210,13 @@ function presetsHelp(): string {
   const list = (values: number[] | 'same') => (values === 'same' ? '=heads' : values.map((v) => (v >= 1024 && v % 1024 === 0 ? `${v / 1024}K` : `${v}`)).join('/'));
   const width = Math.max(...PRESET_NAMES.map((name) => name.length));
   const lines = PRESET_NAMES.map((name) => {
-    const { grid, warmup, repeats, cpuMaxGop, description, mode, calls, algorithms, backends, caches } = PRESETS[name];
+    const { grid, warmup, warmupMs, repeats, cpuMaxGop, description, mode, calls, algorithms, backends, caches } = PRESETS[name];
     const seq = grid.seqQ === 'same' ? `N ${list(grid.seqKV)}` : `seqQ ${list(grid.seqQ)}, seqKV ${list(grid.seqKV)}`;
     const causal = grid.causal.length === 2 ? 'causal and not' : grid.causal[0] ? 'causal' : 'not causal';
     const kv = grid.kvHeads === 'same' ? '' : `/${list(grid.kvHeads)}`;
     const shape = mode === 'sanitize' ? 'fixed odd shapes' : `B${list(grid.batch)} H${list(grid.heads)}${kv} D${list(grid.headDim)}, ${seq}, ${causal}`;
     const runs = [
-      mode === 'overhead' ? `${calls} calls, warmup ${warmup}, kernel repeats ${repeats}` : mode === 'sanitize' ? 'one call per case' : `warmup ${warmup}, repeats ${repeats}`,
+      mode === 'overhead' ? `${calls} calls, warmup ${warmup}, kernel repeats ${repeats}` : mode === 'sanitize' ? 'one call per case' : `warmup ${warmup}${warmupMs !== undefined ? `, warmup-ms ${warmupMs}` : ''}, repeats ${repeats}`,
       ...(mode === 'decode-cache' ? [`caches ${caches?.join(',')}`, `${calls} device-resident steps`] : []),
       ...((mode === 'sweep' || mode === 'decode-cache') && !backends ? [`cpu ${mode === 'sweep' ? 'cells' : 'rows'} up to ${cpuMaxGop} GOP`] : []),
       ...(algorithms ? [`-a ${algorithms.join(',')}`] : []),
@@ -258,6 +271,7 @@ export function resolveConfig(options: CliOptions): { config: RunConfig; dropped
       algorithms: options.algorithms ?? [...(preset.algorithms ?? ALGORITHM_IDS)],
       backends: options.backends ?? (preset.backends ? [...preset.backends] : 'auto'),
       warmup: options.warmup ?? preset.warmup,
+      warmupMs: options.warmupMs ?? preset.warmupMs ?? DEFAULT_WARMUP_MS,
       repeats: options.repeats ?? preset.repeats,
       calls: options.calls ?? preset.calls ?? 1,
       seed: options.seed,

@@ -65,6 +65,8 @@ export interface PeerRunOptions {
   /** Python interpreter; default `$QATTN_PYTHON` or `python3`. */
   python?: string;
   warmup: number;
+  /** Least wall time of each cell's warm-up after the `warmup` calls, in ms (0 or absent: count only). */
+  warmupMs?: number;
   repeats: number;
   seed: number;
   accuracyRows: number;
@@ -138,7 +140,7 @@ export async function runPeersScript<Cell>(
  * torch, no CUDA, a crash or unparsable output all become `status: 'unavailable' | 'error'` with the reason.
  */
 export async function runPeers(shapes: CellShape[], options: PeerRunOptions): Promise<PeersReport> {
-  const input = { shapes, warmup: options.warmup, repeats: options.repeats, seed: options.seed, accuracyRows: options.accuracyRows };
+  const input = { shapes, warmup: options.warmup, warmupMs: options.warmupMs ?? 0, repeats: options.repeats, seed: options.seed, accuracyRows: options.accuracyRows };
   const answer = await runPeersScript<ScriptCell>(input, options);
   const base = { python: answer.python, cells: [] as PeerCell[], ratios: [] as PeerRatio[] };
   if (!answer.ok) return { ...base, status: answer.status, reason: answer.reason };

@@ -47,6 +47,12 @@ export interface Preset {
   description: string;
   grid: ShapeGrid;
   warmup: number;
+  /**
+   * Least wall time of the warm-up of every GPU timing, in ms (default DEFAULT_WARMUP_MS): the calls are counted up
+   * from a probe call until they span this long, `warmup` being the floor. GPU clocks drop during the bench's
+   * CPU-only work (the float64 reference, host inputs) and a few short calls do not bring them back up.
+   */
+  warmupMs?: number;
   /** Recorded calls per cell (`sweep`, `schedules`); in `overhead`, the repeats of the kernel-time measurement. */
   repeats: number;
   /** Algorithms when `--algorithms` is not given (default: all of them). */
@@ -68,6 +74,9 @@ export interface Preset {
    */
   cpuMaxGop: number;
 }
+
+/** `--warmup-ms` when neither the flag nor the preset gives one. */
+export const DEFAULT_WARMUP_MS = 300;
 
 export const PRESET_NAMES = ['quick', 'paper', 'decode', 'decode-cache', 'decode-cache-smoke', 'overhead', 'schedules', 'profile', 'sanitize'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
@@ -167,6 +176,8 @@ export const PRESETS: Record<PresetName, Preset> = {
     description: 'one cuda call of one shape for Nsight Compute (ncu --kernel-name regex:attn_fwd --launch-count 1 …)',
     grid: { batch: [1], heads: [32], kvHeads: 'same', seqQ: 'same', seqKV: [4096], headDim: [128], causal: [false] },
     warmup: 0,
+    // One call for the profiler: Nsight Compute fixes the clocks itself, and a timed warm-up would add hundreds.
+    warmupMs: 0,
     repeats: 1,
     algorithms: ['flash-int8-pv-int8'],
     backends: ['cuda'],

@@ -12,6 +12,8 @@ export interface SweepConfig {
   /** Explicit backends, or `'auto'`: every backend on which at least one selected algorithm is available. */
   backends: BackendName[] | 'auto';
   warmup: number;
+  /** Least wall time of each GPU timing's warm-up (`--warmup-ms`; 0: `warmup` calls only). */
+  warmupMs: number;
   repeats: number;
   seed: number;
   accuracy: boolean;
@@ -182,6 +184,7 @@ async function measureCell(
       causal: shape.causal,
       backend,
       warmup: config.warmup,
+      warmupMs: config.warmupMs,
       repeats: config.repeats,
       seed: config.seed,
       inputs,

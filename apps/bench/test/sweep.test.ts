@@ -17,6 +17,7 @@ const baseConfig: SweepConfig = {
   algorithms: ['flash-int8-pv-int8', 'float32'],
   backends: 'auto',
   warmup: 0,
+  warmupMs: 0,
   repeats: 2,
   seed: 3,
   accuracy: true,

@@ -44,6 +44,8 @@ export interface DecodePeersReport {
 export interface DecodePeerRunOptions {
   python?: string;
   warmup: number;
+  /** Least wall time of each cell's warm-up after the `warmup` calls, in ms (0 or absent: count only). */
+  warmupMs?: number;
   repeats: number;
   seed: number;
   accuracyRows: number;
@@ -54,7 +56,7 @@ type ScriptCell = Omit<DecodePeerCell, 'shape' | 'gbps'> & { shapeIndex: number 
 
 /** Runs the peers script in `decode-cache` mode on `shapes`. Never throws (see `runPeersScript`). */
 export async function runDecodePeers(shapes: CellShape[], options: DecodePeerRunOptions): Promise<DecodePeersReport> {
-  const input = { mode: 'decode-cache', shapes, warmup: options.warmup, repeats: options.repeats, seed: options.seed, accuracyRows: options.accuracyRows };
+  const input = { mode: 'decode-cache', shapes, warmup: options.warmup, warmupMs: options.warmupMs ?? 0, repeats: options.repeats, seed: options.seed, accuracyRows: options.accuracyRows };
   const answer = await runPeersScript<ScriptCell>(input, options);
   if (!answer.ok) return { status: answer.status, reason: answer.reason, python: answer.python, cells: [] };
   const { output } = answer;

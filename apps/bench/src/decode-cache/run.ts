@@ -8,13 +8,14 @@ import type { KVCache } from '@qattn/kv-cache';
 import type { TurboDecodeOptions } from '@qattn/turbo-attn';
 import type { InputTensors } from '../algorithms.js';
 import type { InputSource } from '../inputs.js';
-import { type CellShape, shapeLabel } from '../metrics.js';
+import { type CellShape, median, shapeLabel } from '../metrics.js';
 import type { TraceSink } from '../overhead/run.js';
 import { callStats, hostOverheadUs, overheadVerdict } from '../overhead/stats.js';
 import { formatTrace, openTraceWindow } from '../overhead/trace.js';
 import type { ApiCudaRuntime, ApiDeviceTensor, ApiWebGpuRuntime, ReferencePackage } from '../packages.js';
 import type { BackendName } from '../presets.js';
 import type { CellError, CellStatus } from '../sweep.js';
+import { MAX_WARMUP_CALLS, warmupCalls } from '../warmup.js';
 import type { DecodeCacheApi, DecodeParams } from './api.js';
 import {
   accuracySlices,
@@ -34,6 +35,11 @@ import type { ScoreOutput } from './wgsl-baseline.js';
 export interface DecodeCacheSettings {
   /** Unrecorded decode steps before the timed ones (and before the device-step loop). */
   warmup: number;
+  /**
+   * GPU rows: least wall time of those warm-ups, in ms (0 or absent: `warmup` steps only). The GPU idles down during
+   * the cache fill and the float64 reference; a few short steps would be timed at idle clocks.
+   */
+  warmupMs?: number;
   /** Timed decode steps per row (device timers where the backend has them). */
   repeats: number;
   /** Sequential device-resident steps timed one by one for the host overhead. */
@@ -188,7 +194,9 @@ async function measureDeviceStep(
       out.dispose();
       lse.dispose();
     };
-    for (let i = 0; i < Math.max(settings.warmup, 10); i++) await step();
+    const warmupMs = settings.warmupMs ?? 0;
+    const warmupStart = now();
+    for (let i = 0; i < Math.max(settings.warmup, 10) || (now() - warmupStart < warmupMs && i < MAX_WARMUP_CALLS); i++) await step();
     const samplesMs = new Array<number>(settings.calls);
     const window = backend === 'cuda' ? openTraceWindow(runtime()) : undefined;
     for (let i = 0; i < settings.calls; i++) {
@@ -244,15 +252,20 @@ async function measureRow(row: DecodeCacheRow, inputs: InputTensors, reference: 
     const params = deps.api.decodeParams(cache, shape.heads, options);
     let samplesMs: number[];
     let timer = DEVICE_TIMER[row.backend];
+    // GPU rows: the warm-up is sized in time from one probe step (cpu has no device timers: benchmarkDecode refuses it).
+    const warmupMs = row.backend === 'cpu' ? 0 : (settings.warmupMs ?? 0);
     try {
-      samplesMs = await deps.api.benchmarkDecode(inputs.q, cache, params, { warmup: settings.warmup, repeats: settings.repeats });
+      let warmup = settings.warmup;
+      if (warmupMs > 0) warmup = warmupCalls(warmup, warmupMs, median(await deps.api.benchmarkDecode(inputs.q, cache, params, { warmup: 0, repeats: 1 })));
+      samplesMs = await deps.api.benchmarkDecode(inputs.q, cache, params, { warmup, repeats: settings.repeats });
     } catch (err) {
       if (toCellError(err).code !== 'ERR_QATTN_UNSUPPORTED') throw err;
       // No device timers (cpu): the awaited typed-array call on the host clock — the real cost on the CPU; on a GPU
       // backend it would include q's upload and the output's download, and the timer says so.
       timer = row.backend === 'cpu' ? 'host' : 'host (typed call: upload, decode, download)';
       const filled = cache;
-      for (let i = 0; i < settings.warmup; i++) await deps.api.turboDecode(inputs.q, filled, options);
+      const warmupStart = now();
+      for (let i = 0; i < settings.warmup || (now() - warmupStart < warmupMs && i < MAX_WARMUP_CALLS); i++) await deps.api.turboDecode(inputs.q, filled, options);
       samplesMs = [];
       for (let i = 0; i < settings.repeats; i++) {
         const start = now();

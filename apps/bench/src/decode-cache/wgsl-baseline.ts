@@ -6,8 +6,9 @@
  */
 import { acquireGpu, type GpuContext } from '@qattn/webgpu-runtime';
 import type { InputTensors } from '../algorithms.js';
-import type { CellShape } from '../metrics.js';
+import { type CellShape, median } from '../metrics.js';
 import type { CellError, CellStatus } from '../sweep.js';
+import { warmupCalls } from '../warmup.js';
 import { type DecodeAccuracy, gbPerSecond, type StepTiming, stepTiming } from './rows.js';
 import { WgslDecode } from './wgsl/decode.js';
 import type { WgslDecodeDType } from './wgsl/schedule.js';
@@ -74,7 +75,7 @@ export async function measureWgslBaseline(
   shape: CellShape,
   inputs: InputTensors,
   score: ScoreOutput,
-  settings: { warmup: number; repeats: number },
+  settings: { warmup: number; repeats: number; warmupMs?: number },
 ): Promise<DecodeWgslCell> {
   const cell: DecodeWgslCell = { peer, shape, status: 'ok', dtype: DTYPE[peer] };
   let decode: WgslDecode | undefined;
@@ -84,7 +85,10 @@ export async function measureWgslBaseline(
     const { workgroupSize, rowsPerTile, keysPerTile, keysPerSplit, splits } = decode.schedule;
     cell.schedule = { workgroupSize, rowsPerTile, keysPerTile, keysPerSplit, splits };
     Object.assign(cell, score(await decode.run(inputs.q)));
-    const { timer, samplesMs } = await decode.time(inputs.q, settings);
+    // The warm-up sized in time from one probe step, as the turboDecode rows' (see src/warmup.ts).
+    const { warmup, repeats, warmupMs = 0 } = settings;
+    const probeMs = warmupMs > 0 ? median((await decode.time(inputs.q, { warmup: 0, repeats: 1 })).samplesMs) : 0;
+    const { timer, samplesMs } = await decode.time(inputs.q, { warmup: warmupCalls(warmup, warmupMs, probeMs), repeats });
     cell.step = stepTiming(samplesMs, timer);
     cell.bytesPerStep = decode.kvBytes;
     cell.gbps = gbPerSecond(decode.kvBytes, cell.step.medianMs);
@@ -100,7 +104,7 @@ export async function measureWgslBaseline(
  * A runner for the baselines. When no device can be acquired every cell says why (`unavailable`), as the WebGPU rows
  * of the same run do.
  */
-export function createWgslBaselineRunner(settings: { warmup: number; repeats: number }): WgslBaselineRunner {
+export function createWgslBaselineRunner(settings: { warmup: number; repeats: number; warmupMs?: number }): WgslBaselineRunner {
   const cells: DecodeWgslCell[] = [];
   let context: GpuContext | undefined;
   let unavailable: ReturnType<typeof cellError> | undefined;

@@ -114,6 +114,7 @@ export function buildReport(ctx: RunContext, body: ReportBody): BenchReport {
       backends: config.backends,
       sweptBackends: body.sweptBackends,
       warmup: config.warmup,
+      warmupMs: config.warmupMs,
       repeats: config.repeats,
       seed: config.seed,
       data: config.data,

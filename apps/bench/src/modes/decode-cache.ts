@@ -91,14 +91,14 @@ export async function runDecodeCacheMode(ctx: RunContext, dropped: string[]): Pr
 
   io.stdout(
     `qattn-bench: preset ${config.preset}, ${shapes.length} shape(s) × ${caches.length} cache kind(s) (${caches.join(', ')}) × ${algorithms.join(', ')} on ${backends.join(', ') || 'no backend'}; ` +
-      `warmup ${config.warmup}, repeats ${config.repeats}${backends.some((b) => b !== 'cpu') ? `, ${config.calls} device-resident steps` : ''}, inputs ${inputs.name}` +
+      `warmup ${config.warmup} (≥ ${config.warmupMs} ms on GPUs), repeats ${config.repeats}${backends.some((b) => b !== 'cpu') ? `, ${config.calls} device-resident steps` : ''}, inputs ${inputs.name}` +
       `${backends.includes('webgpu') && verdicts.webgpu?.available ? '; plain WGSL decode (f32, f16) beside the webgpu rows' : ''}\n` +
       `backends (turboDecode over a cache):\n${candidates.map((b) => `  ${b.padEnd(7)} ${verdicts[b]!.available ? 'available' : 'unavailable'}${verdicts[b]!.reason ? `: ${verdicts[b]!.reason}` : ''}`).join('\n')}\n`,
   );
 
   const planned = planRows(shapes, backends, caches, algorithms, verdicts, config.cpuMaxGop);
   // The WGSL baselines run on every shape that has webgpu rows, after them, with the same draw and reference.
-  const wgsl = backends.includes('webgpu') && verdicts.webgpu?.available ? createWgslBaselineRunner({ warmup: config.warmup, repeats: config.repeats }) : undefined;
+  const wgsl = backends.includes('webgpu') && verdicts.webgpu?.available ? createWgslBaselineRunner({ warmup: config.warmup, warmupMs: config.warmupMs, repeats: config.repeats }) : undefined;
   const options = config.extraOptions as TurboDecodeOptions;
   const bar = createProgressBar(output.progress, 'decode-cache', io.progressStream);
   const rows = api
@@ -106,6 +106,7 @@ export async function runDecodeCacheMode(ctx: RunContext, dropped: string[]): Pr
         planned,
         {
           warmup: config.warmup,
+          warmupMs: config.warmupMs,
           repeats: config.repeats,
           calls: config.calls,
           seed: config.seed,
@@ -139,6 +140,7 @@ export async function runDecodeCacheMode(ctx: RunContext, dropped: string[]): Pr
     peers = await runDecodePeers(shapes, {
       python: output.python,
       warmup: config.warmup,
+      warmupMs: config.warmupMs,
       repeats: config.repeats,
       seed: config.seed,
       accuracyRows: config.accuracyRows,

@@ -20,7 +20,7 @@ export async function runSchedulesMode(ctx: RunContext): Promise<number> {
   const candidates = filterCandidates(scheduleCandidates(), config.candidates);
   io.stdout(
     `qattn-bench: preset ${config.preset}, ${config.shapes.length} shape(s) × ${candidates.length} schedule candidate(s) of ${algorithms.map((a) => a.id).join(', ') || 'no algorithm'} on webgpu; ` +
-      `warmup ${config.warmup}, repeats ${config.repeats}\nbackends:\n${describeBackends(backendReport).join('\n')}\n`,
+      `warmup ${config.warmup} (≥ ${config.warmupMs} ms), repeats ${config.repeats}\nbackends:\n${describeBackends(backendReport).join('\n')}\n`,
   );
   const available = algorithms.filter((a) => backendReport.some((r) => r.algorithm === a.id && r.backend === 'webgpu' && r.available));
   const base = { sweptBackends: ['webgpu' as const], inputs: 'benchmark data of the packages (uniform), check case: reference:llm', backends: backendReport };
@@ -46,7 +46,7 @@ export async function runSchedulesMode(ctx: RunContext): Promise<number> {
     else targets.push(target);
   }
   const bar = createProgressBar(output.progress, 'schedules', io.progressStream);
-  const result = await runScheduleSweep(config.shapes, targets, createFloatBaseline(targetContext), { warmup: config.warmup, repeats: config.repeats, candidates }, (done, total, label) =>
+  const result = await runScheduleSweep(config.shapes, targets, createFloatBaseline(targetContext), { warmup: config.warmup, warmupMs: config.warmupMs, repeats: config.repeats, candidates }, (done, total, label) =>
     bar.update(done, total, label),
   );
   bar.stop();

@@ -36,7 +36,7 @@ export async function runSweepMode(ctx: RunContext, dropped: string[]): Promise<
 
   io.stdout(
     `qattn-bench: preset ${config.preset}, ${config.shapes.length} shape(s) × ${selected.length} algorithm(s) on ${swept.join(', ') || 'no backend'}; ` +
-      `warmup ${config.warmup}, repeats ${config.repeats}, inputs ${inputs.name}\nbackends:\n${describeBackends(backendReport).join('\n')}\n`,
+      `warmup ${config.warmup} (≥ ${config.warmupMs} ms on GPUs), repeats ${config.repeats}, inputs ${inputs.name}\nbackends:\n${describeBackends(backendReport).join('\n')}\n`,
   );
   for (const line of dropped) io.stderr(`warning: skipped ${line}\n`);
 
@@ -50,6 +50,7 @@ export async function runSweepMode(ctx: RunContext, dropped: string[]): Promise<
     peers = await runPeers(config.shapes, {
       python: output.python,
       warmup: config.warmup,
+      warmupMs: config.warmupMs,
       repeats: config.repeats,
       seed: config.seed,
       accuracyRows: config.accuracyRows,
@@ -66,6 +67,7 @@ export async function runSweepMode(ctx: RunContext, dropped: string[]): Promise<
     const ortBar = createProgressBar(output.progress, 'onnxruntime-web', io.progressStream);
     ortWeb = await runOrtWebPeers(config.shapes, {
       warmup: config.warmup,
+      warmupMs: config.warmupMs,
       repeats: config.repeats,
       seed: config.seed,
       accuracyRows: config.accuracyRows,

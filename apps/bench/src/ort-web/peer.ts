@@ -11,6 +11,7 @@ import type { ReferencePackage } from '../packages.js';
 import type { BackendName } from '../presets.js';
 import { type PeerRatio, ratiosAgainst } from '../peers.js';
 import type { CellError, CellResult } from '../sweep.js';
+import { MAX_WARMUP_CALLS } from '../warmup.js';
 import { openOrtWeb, type OrtWebEnvironment, OrtWebUnavailable } from './environment.js';
 import { buildAttentionModel, ortWebOpFor, type OrtWebDType, type OrtWebOp } from './onnx-model.js';
 
@@ -63,6 +64,8 @@ export interface OrtWebReport {
 
 export interface OrtWebRunOptions {
   warmup: number;
+  /** Least wall time of each cell's warm-up after the `warmup` calls, in ms (0 or absent: count only). */
+  warmupMs?: number;
   repeats: number;
   seed: number;
   accuracyRows: number;
@@ -166,12 +169,20 @@ export async function measureOrtWebCell(env: OrtWebEnvironment, peer: OrtWebPeer
     const gpuMs: number[] = [];
     const hostMs: number[] = [];
     const { queue } = context.device;
-    for (let rep = 0; rep < options.warmup + options.repeats; rep++) {
+    const call = async () => {
       const start = performance.now();
       const timed = await env.timeSubmissions(() => session!.run(feeds, fetches));
       await queue.onSubmittedWorkDone();
-      if (rep < options.warmup) continue;
-      hostMs.push(performance.now() - start);
+      return { hostMs: performance.now() - start, gpuMs: timed.gpuMs };
+    };
+    // Warm-up: `warmup` calls and at least `warmupMs` of wall time (each call awaits the queue, so the wall time is
+    // GPU work): the GPU idles down during the CPU-only work before a cell (see src/warmup.ts).
+    const warmupMs = options.warmupMs ?? 0;
+    const warmupStart = performance.now();
+    for (let i = 0; i < options.warmup || (performance.now() - warmupStart < warmupMs && i < MAX_WARMUP_CALLS); i++) await call();
+    for (let rep = 0; rep < options.repeats; rep++) {
+      const timed = await call();
+      hostMs.push(timed.hostMs);
       if (timed.gpuMs !== undefined) gpuMs.push(timed.gpuMs);
     }
     const samples = gpuMs.length ? gpuMs : hostMs;

@@ -18,7 +18,7 @@ export function renderMarkdown(report: BenchReport): string {
     `# qattn-bench: preset \`${report.config.preset}\``,
     `Command: \`qattn-bench ${report.command.join(' ')}\``,
     `Machine: ${machineLine(report)}`,
-    `Started ${report.startedAt}, ${report.durationS.toFixed(1)} s; warmup ${report.config.warmup}, repeats ${report.config.repeats}, median reported` +
+    `Started ${report.startedAt}, ${report.durationS.toFixed(1)} s; warmup ${report.config.warmup}${report.config.warmupMs ? ` (≥ ${report.config.warmupMs} ms on GPUs)` : ''}, repeats ${report.config.repeats}, median reported` +
       (report.config.mode === 'decode-cache' ? '.' : `; TOPS = ${report.config.opsFormula}.`),
   ];
   for (const section of reportSections(report)) {

@@ -31,6 +31,8 @@ export interface BenchReport {
     backends: BackendName[] | 'auto';
     sweptBackends: BackendName[];
     warmup: number;
+    /** `--warmup-ms`: least wall time of each GPU timing's warm-up (0: `warmup` calls only). Absent in older reports. */
+    warmupMs?: number;
     repeats: number;
     seed: number;
     data: DataKind;

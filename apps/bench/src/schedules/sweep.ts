@@ -9,6 +9,7 @@ import type { Timing } from '../algorithms.js';
 import { attentionOps, type CellShape, shapeLabel, tops } from '../metrics.js';
 import type { AlgorithmId } from '../presets.js';
 import type { CellError } from '../sweep.js';
+import { withTimedWarmup } from '../warmup.js';
 import { candidatesForShape, type ScheduleCandidate } from './candidates.js';
 
 /** One algorithm whose WebGPU schedule can be pinned. */
@@ -105,6 +106,8 @@ export interface SchedulesReport {
 
 export interface ScheduleSweepSettings {
   warmup: number;
+  /** Least wall time of each row's warm-up, sized by a probe call (`withTimedWarmup`); 0 or absent: count only. */
+  warmupMs?: number;
   repeats: number;
   candidates: ScheduleCandidate[];
   checkShape?: CellShape;
@@ -138,6 +141,11 @@ export async function runScheduleSweep(
 
   // Correctness first, once per (algorithm, schedule): the pinned fields fix the kernel whatever the problem.
   const verdicts = new Map<string, ScheduleCheck>();
+  const warmupMs = settings.warmupMs ?? 0;
+  const timed = async (bench: (warmup: number, repeats: number) => Promise<Timing>): Promise<Timing> => {
+    const { result, warmup } = await withTimedWarmup(bench, settings.warmup, settings.repeats, warmupMs);
+    return warmupMs > 0 ? { ...result, warmupCalls: warmup } : result;
+  };
   for (const target of targets) {
     const keyed = candidatesForShape(settings.candidates, true, target.scheduleKey ? (c) => target.scheduleKey!(c, checkShape) : undefined);
     for (const { candidate, key, duplicates, keyError } of keyed) {
@@ -164,7 +172,7 @@ export async function runScheduleSweep(
       if (!baseline) return;
       const row: BaselineRow = { name: baseline.name, shape, when, status: 'ok' };
       try {
-        row.timing = await baseline.benchmark(shape, settings.warmup, settings.repeats);
+        row.timing = await timed((warmup, repeats) => baseline.benchmark(shape, warmup, repeats));
         row.tops = tops(attentionOps(shape), row.timing.medianMs);
       } catch (err) {
         Object.assign(row, { status: 'error', error: toError(err) });
@@ -195,7 +203,7 @@ export async function runScheduleSweep(
           row.error = { code: 'ERR_BENCH_WRONG_RESULT', message: `disagrees with the CPU oracle on the check case: relative L2 ${verdict.vsOracle!.toExponential(2)} > ${verdict.bound ?? checkBound}` };
         } else {
           try {
-            row.timing = await target.benchmark(candidate, shape, settings.warmup, settings.repeats);
+            row.timing = await timed((warmup, repeats) => target.benchmark(candidate, shape, warmup, repeats));
             row.tops = tops(attentionOps(shape), row.timing.medianMs);
             if (row.timing.attnMs !== undefined && row.timing.attnMs > 0) row.topsAttention = tops(attentionOps(shape), row.timing.attnMs);
             if (candidate.overrides === undefined) ruleMs = row.timing.medianMs;
