@@ -65,7 +65,7 @@ inline const char* run_attention_launch(const AttentionKernelEntry& entry, const
     if (sm90 && current_sm90_schedule().error != nullptr) return launcher_detail::fail(entry, current_sm90_schedule().error);
     status = entry.attention(args, choice.path, stream);
     if (status != cudaSuccess) {
-      const std::string kernel = sm90 ? std::string("attn_fwd_sm90 kernel (") + sm90_schedule_name(current_sm90_schedule().schedule) + " schedule)"
+      const std::string kernel = sm90 ? std::string("attention kernel on the sm90 path (") + sm90_schedule_name(current_sm90_schedule().schedule) + " schedule)"
                                       : std::string("attn_fwd_sm80 kernel");
       return launcher_detail::describe(entry, kernel.c_str(), status);
     }

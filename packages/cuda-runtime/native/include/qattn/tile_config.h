@@ -91,6 +91,13 @@ struct TileConfigSm90 {
 // Head dims with an sm90a kernel.
 constexpr bool tile_config_sm90_serves(int head_dim) { return head_dim == 64 || head_dim == 128; }
 
+// The head dims where `auto` runs the sm90a kernel (QATTN_CUDA_ARCH_PATH=sm90 forces it onto every head dim it serves):
+// where it beat the sm80 kernel on an H200. hd128: 1.05–1.07× (the schedule table below). hd64: 0.86× — B4 H32 N16K,
+// kernel only, 276 TOPS on the sm90a overlap schedule (apps/bench/reports/h200-issue10-schedules/h200-paper-cuda-16k)
+// against 322 on the sm80 kernel (apps/bench/reports/h200-paper, an earlier run; cuDNN bf16 467 TOPS in both): a 64-
+// channel tile is half the tensor work per barrier, softmax and O update, so the per-tile costs weigh twice as much.
+constexpr bool tile_config_sm90_preferred(int head_dim) { return head_dim == 128; }
+
 // FlashAttention-3's shape: two consumer warpgroups of 64 query rows share every K/V tile a producer warpgroup brings
 // in with TMA; 1 CTA/SM, 384 threads, registers split by setmaxnreg (128·producer + 256·consumer ≤ 65536).
 //   block_n 64: the oracles' default blockN and the sm80 kernel's tile, so the running max steps at the same keys and
