@@ -3,8 +3,9 @@
 // QATTN_EXPECT_CUDA=1 makes that a failure.
 import assert from 'node:assert/strict';
 import { cudaAvailability, getCudaRuntime } from '@qattn/cuda-runtime';
-import { type AttentionShape, isQattnError, LOG2E, MAX_BASE2_LOGIT, maxAbs } from '@qattn/quant-core';
+import { type AttentionShape, isQattnError, LOG2E, MAX_BASE2_LOGIT, maxAbs, resolveShape } from '@qattn/quant-core';
 import { attentionRows, compare, defineConformanceSuite, generateInputs, selectRows, type SuiteApi } from '@qattn/reference';
+import { defineAttentionEntryChecks } from '../../cuda-runtime/test/attention-entry.suite.js';
 import { loadFlashInt8Addon } from '../src/cuda/addon.js';
 import { createCudaBackend, flashInt8Attention, flashInt8AttentionDevice, type FlashInt8Options, resolveFlashInt8Options } from '../src/index.js';
 
@@ -184,47 +185,17 @@ export function defineCudaSuite(test: TestApi): void {
   });
 
   describe('flash-int8 cuda device entry, leaks, unsupported', () => {
-    it('the device-resident entry equals the typed-array entry bit for bit', async () => {
-      const rt = getCudaRuntime();
-      const shape = { batch: 1, heads: 4, kvHeads: 1, seqQ: 77, seqKV: 150, headDim: 64 };
-      const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: 5 });
-      const expected = await flashInt8Attention(q, k, v, shape, { causal: true, backend: 'cuda' });
-      const [qd, kd, vd] = await Promise.all([
-        rt.upload(q, 'float32', [1, 4, 77, 64]),
-        rt.upload(k, 'float32', [1, 1, 150, 64]),
-        rt.upload(v, 'float32', [1, 1, 150, 64]),
-      ]);
-      const out = await flashInt8AttentionDevice(qd, kd, vd, shape, { causal: true });
-      assert.deepEqual(await out.download(), expected);
-      for (const t of [qd, kd, vd, out]) t.dispose();
-    });
-
-    it('leaves no live device buffer behind once the plan caches are released, also after failed calls', async () => {
-      const rt = getCudaRuntime();
-      await rt.releaseCaches();
-      const before = rt.liveBuffers();
-      const shape = { batch: 1, heads: 2, seqQ: 64, seqKV: 64, headDim: 128 };
-      const { q, k, v } = generateInputs(shape, { kind: 'normal', seed: 3 });
-      for (let i = 0; i < 3; i++) await flashInt8Attention(q, k, v, shape, { backend: 'cuda' });
-      await assert.rejects(flashInt8Attention(q, k, v, { ...shape, headDim: 48 }, { backend: 'cuda' }));
-      const backend = await createCudaBackend();
-      await backend.benchmark({ ...shape, kvHeads: 2, groupSize: 1, qElements: q.length, kvElements: k.length }, 0.1, false,
-        resolveFlashInt8Options({ backend: 'cuda' }),
-        { warmup: 1, repeats: 2 });
-      assert.ok(rt.liveBuffers() > before, 'the typed-array calls keep their plan (workspace and inputs) cached');
-      await rt.releaseCaches();
-      assert.equal(rt.liveBuffers(), before);
-    });
-
-    it('repeated calls reuse one cached plan and agree bit for bit', async () => {
-      const shape = { batch: 1, heads: 2, seqQ: 96, seqKV: 130, headDim: 64 };
-      const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: 9 });
-      const first = await flashInt8Attention(q, k, v, shape, { causal: true, backend: 'cuda' });
-      const rt = getCudaRuntime();
-      const live = rt.liveBuffers();
-      const again = await Promise.all([1, 2, 3].map(() => flashInt8Attention(q, k, v, shape, { causal: true, backend: 'cuda' })));
-      assert.equal(rt.liveBuffers(), live, 'no new device buffer for a cached shape');
-      for (const out of again) assert.deepEqual(out, first);
+    defineAttentionEntryChecks(it, {
+      attention: flashInt8Attention,
+      attentionDevice: flashInt8AttentionDevice,
+      inputs: (shape, seed) => generateInputs(shape, { kind: 'llm', seed }),
+      planHeadDim: 64,
+      unsupportedCall: (q, k, v, shape) => flashInt8Attention(q, k, v, { ...shape, headDim: 48 }, { backend: 'cuda' }),
+      benchmark: async (shape) => {
+        const backend = await createCudaBackend();
+        const result = await backend.benchmark(resolveShape(shape), 0.1, false, resolveFlashInt8Options({ backend: 'cuda' }), { warmup: 1, repeats: 2 });
+        assert.ok(result.medianMs > 0 && result.timer === 'events', JSON.stringify(result));
+      },
     });
 
     it('refuses q × 1e30 (issue 12: NaN before) and stays finite at the largest accepted logits', async () => {

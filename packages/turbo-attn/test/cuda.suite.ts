@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { attentionCapabilities, cudaAvailability, getCudaRuntime } from '@qattn/cuda-runtime';
 import { type AttentionShape, SAS_MAX_REL_ERROR, SAS_MAX_THRESHOLD, isQattnError, resolveCommonOptions, resolveShape, sasExp2 } from '@qattn/quant-core';
 import { attention, attentionRows, compare, type ConformanceCase, defineConformanceSuite, generateInputs, selectRows, type SuiteApi } from '@qattn/reference';
+import { defineAttentionEntryChecks } from '../../cuda-runtime/test/attention-entry.suite.js';
 import { loadTurboAttnAddon } from '../src/cuda/addon.js';
 import { defineTurboDecodeCudaSuite } from './decode-cuda.suite.js';
 import {
@@ -305,46 +306,26 @@ export function defineTurboCudaSuite(test: TestApi): void {
   });
 
   describe('turbo-attn cuda device entry, plans, leaks, unsupported', () => {
-    it('the device-resident entry equals the typed-array entry bit for bit', async () => {
+    defineAttentionEntryChecks(it, {
+      attention: turboAttention,
+      attentionDevice: turboAttentionDevice,
+      inputs: (shape, seed) => generateInputs(shape, { kind: 'llm', seed }),
+      planHeadDim: 128,
+      unsupportedCall: (q, k, v, shape) => turboAttention(q, k, v, shape, { backend: 'cuda', blockN: 16 }),
+      benchmark: async (shape) => {
+        const backend = await createCudaBackend();
+        const result = await backend.benchmark(resolveShape(shape), 0.1, true, resolveTurboOptions({ backend: 'cuda' }), { warmup: 1, repeats: 2 });
+        assert.ok(result.medianMs > 0 && result.quantMs > 0 && result.attnMs > 0 && result.timer === 'events', JSON.stringify(result));
+      },
+    });
+
+    it('the device-resident entry refuses a backend other than cuda', async () => {
       const rt = getCudaRuntime();
-      const shape = { batch: 1, heads: 4, kvHeads: 1, seqQ: 77, seqKV: 150, headDim: 64 };
+      const shape = { batch: 1, heads: 2, seqQ: 8, seqKV: 8, headDim: 64 };
       const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: 5 });
-      const expected = await turboAttention(q, k, v, shape, { causal: true, backend: 'cuda' });
-      const [qd, kd, vd] = await Promise.all([
-        rt.upload(q, 'float32', [1, 4, 77, 64]),
-        rt.upload(k, 'float32', [1, 1, 150, 64]),
-        rt.upload(v, 'float32', [1, 1, 150, 64]),
-      ]);
-      const out = await turboAttentionDevice(qd, kd, vd, shape, { causal: true });
-      assert.deepEqual(await out.download(), expected);
-      for (const t of [qd, kd, vd, out]) t.dispose();
+      const [qd, kd, vd] = await Promise.all([q, k, v].map((x) => rt.upload(x, 'float32', [1, 2, 8, 64])));
       await assert.rejects(turboAttentionDevice(qd, kd, vd, shape, { backend: 'cpu' }), (err: unknown) => isQattnError(err, 'ERR_QATTN_OPTION'));
-    });
-
-    it('repeated calls reuse one cached plan and agree bit for bit', async () => {
-      const shape = { batch: 1, heads: 2, seqQ: 96, seqKV: 130, headDim: 128 };
-      const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: 9 });
-      const first = await turboAttention(q, k, v, shape, { causal: true, backend: 'cuda' });
-      const rt = getCudaRuntime();
-      const live = rt.liveBuffers();
-      const again = await Promise.all([1, 2, 3].map(() => turboAttention(q, k, v, shape, { causal: true, backend: 'cuda' })));
-      assert.equal(rt.liveBuffers(), live, 'no new device buffer for a cached shape');
-      for (const out of again) assert.deepEqual(out, first);
-    });
-
-    it('leaves no live device buffer behind once the plan caches are released, also after failed calls', async () => {
-      const rt = getCudaRuntime();
-      await rt.releaseCaches();
-      const before = rt.liveBuffers();
-      const shape = { batch: 1, heads: 2, seqQ: 64, seqKV: 64, headDim: 128 };
-      const { q, k, v } = generateInputs(shape, { kind: 'normal', seed: 3 });
-      for (let i = 0; i < 3; i++) await turboAttention(q, k, v, shape, { backend: 'cuda' });
-      await assert.rejects(turboAttention(q, k, v, shape, { backend: 'cuda', blockN: 16 }));
-      const backend = await createCudaBackend();
-      const result = await backend.benchmark(resolveShape(shape), 0.1, true, resolveTurboOptions({ backend: 'cuda' }), { warmup: 1, repeats: 2 });
-      assert.ok(result.medianMs > 0 && result.quantMs > 0 && result.attnMs > 0 && result.timer === 'events', JSON.stringify(result));
-      await rt.releaseCaches();
-      assert.equal(rt.liveBuffers(), before);
+      for (const t of [qd, kd, vd]) t.dispose();
     });
 
     it('rejects head dims and key blocks without a kernel with ERR_QATTN_UNSUPPORTED naming what is supported', async () => {
