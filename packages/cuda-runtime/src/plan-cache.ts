@@ -73,6 +73,8 @@ export class PlanCache<P extends PlanResource> {
   readonly maxBytes: number;
   /** Insertion order of a Map is its LRU order: a hit re-inserts the key at the end. */
   readonly #entries = new Map<string, Entry<P>>();
+  /** The key last in `#entries` (most recently used), when known: a hit on it needs no re-insertion. */
+  #newest: string | undefined;
   #bytes = 0;
 
   constructor(options: PlanCacheOptions) {
@@ -116,11 +118,16 @@ export class PlanCache<P extends PlanResource> {
   async use<R>(key: string, create: () => P | Promise<P>, fn: (plan: P) => R | Promise<R>): Promise<R> {
     let entry = this.#entries.get(key);
     if (entry) {
-      this.#entries.delete(key);
-      this.#entries.set(key, entry);
+      // A loop of calls on one shape hits the newest key every time: the LRU order is already right.
+      if (key !== this.#newest) {
+        this.#entries.delete(key);
+        this.#entries.set(key, entry);
+        this.#newest = key;
+      }
     } else {
       entry = { pins: 0, retired: false };
       this.#entries.set(key, entry);
+      this.#newest = key;
       entry.creating = this.#create(key, entry, create);
     }
     entry.pins++;
@@ -160,7 +167,7 @@ export class PlanCache<P extends PlanResource> {
     try {
       plan = await create();
     } catch (err) {
-      if (this.#entries.get(key) === entry) this.#entries.delete(key);
+      if (this.#entries.get(key) === entry) this.#remove(key);
       throw err;
     }
     entry.plan = plan;
@@ -182,8 +189,13 @@ export class PlanCache<P extends PlanResource> {
     }
   }
 
+  #remove(key: string): void {
+    this.#entries.delete(key);
+    if (key === this.#newest) this.#newest = undefined;
+  }
+
   #retire(key: string, entry: Entry<P>): void {
-    if (this.#entries.get(key) === entry) this.#entries.delete(key);
+    if (this.#entries.get(key) === entry) this.#remove(key);
     if (entry.retired) return;
     entry.retired = true;
     if (entry.plan) this.#bytes -= entry.plan.bytes ?? 0;

@@ -75,6 +75,13 @@ export interface SubmitJob {
   readonly downloads?: readonly TransferStep[];
 }
 
+/** Largest freed block {@link CudaRuntime.free} keeps for reuse (decode outputs are tens of KiB). */
+const RECYCLE_MAX_BLOCK_BYTES = 1 << 20;
+/** Most bytes of freed blocks kept for reuse in all. */
+const RECYCLE_MAX_BYTES = 8 << 20;
+/** Most freed blocks of one size kept (a few calls in flight, each with its outputs). */
+const RECYCLE_MAX_BLOCKS_PER_SIZE = 8;
+
 /** Bytes of `QattnBuiltinArgs` (native/runtime_addon.cc): dst, src, bytes as u64, value as i32, 4 bytes of padding. */
 const BUILTIN_ARGS_BYTES = 32;
 
@@ -143,6 +150,11 @@ function deviceError(err: unknown, call: string): QattnError {
  * finished on the device; none of them blocks the queue on the GPU, so calls issued without awaiting pipeline.
  */
 export class CudaRuntime {
+  /** Freed small blocks by byte size, reused by {@link empty} (see {@link free}). */
+  readonly #recycled = new Map<number, bigint[]>();
+  #recycledBlocks = 0;
+  #recycledBytes = 0;
+
   /** @internal */
   constructor(
     readonly binding: Binding,
@@ -152,23 +164,55 @@ export class CudaRuntime {
   /**
    * Allocates an uninitialized tensor from the runtime's stream-ordered memory pool (no wait on the queue once the
    * device is initialized). Out-of-memory throws `ERR_QATTN_DEVICE` and leaves the runtime usable. Freed memory stays
-   * in the pool for reuse until {@link releaseCaches}.
+   * in the pool for reuse until {@link releaseCaches}; a small block freed recently is reused at once, without a call
+   * into the addon (see {@link free}).
    */
   async empty<D extends DeviceDType>(dtype: D, dims: readonly number[]): Promise<DeviceTensor<D>> {
-    for (const d of dims) {
+    let elements = 1;
+    for (let i = 0; i < dims.length; i++) {
+      const d = dims[i];
       if (!Number.isInteger(d) || d < 0) {
         throw new QattnError('ERR_QATTN_SHAPE', `device tensor dims must be non-negative integers, got [${dims.join(', ')}]`);
       }
+      elements *= d;
     }
     if (!(dtype in DTYPE_BYTES)) throw new QattnError('ERR_QATTN_DTYPE', `unknown device dtype '${String(dtype)}'`);
-    const bytes = dims.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype];
-    let pointer: bigint;
+    const bytes = elements * DTYPE_BYTES[dtype];
+    const pointer = this.#reuse(bytes) ?? (await this.#alloc(bytes));
+    return new DeviceTensor(this, pointer, dtype, dims.slice());
+  }
+
+  async #alloc(bytes: number): Promise<bigint> {
     try {
-      pointer = await this.binding.alloc(bytes);
+      return await this.binding.alloc(bytes);
+    } catch (err) {
+      if (this.#recycledBlocks === 0) throw deviceError(err, `cudaMalloc(${bytes} bytes)`);
+    }
+    // Out of memory with recycled blocks held: hand them back to the pool and try once more.
+    this.#releaseRecycled();
+    try {
+      return await this.binding.alloc(bytes);
     } catch (err) {
       throw deviceError(err, `cudaMalloc(${bytes} bytes)`);
     }
-    return new DeviceTensor(this, pointer, dtype, [...dims]);
+  }
+
+  /** A recycled block of exactly `bytes`, or undefined. */
+  #reuse(bytes: number): bigint | undefined {
+    const blocks = this.#recycled.get(bytes);
+    const pointer = blocks?.pop();
+    if (pointer === undefined) return undefined;
+    this.#recycledBlocks--;
+    this.#recycledBytes -= bytes;
+    return pointer;
+  }
+
+  /** Frees every recycled block (in stream order, as any free). */
+  #releaseRecycled(): void {
+    for (const blocks of this.#recycled.values()) for (const pointer of blocks) this.binding.free(pointer);
+    this.#recycled.clear();
+    this.#recycledBlocks = 0;
+    this.#recycledBytes = 0;
   }
 
   /** Allocates a tensor and uploads `host` into it (float16 data as Uint16Array bits). */
@@ -210,8 +254,26 @@ export class CudaRuntime {
     }
   }
 
-  /** @internal Used by {@link DeviceTensor.dispose}. */
-  free(pointer: bigint): void {
+  /**
+   * @internal Used by {@link DeviceTensor.dispose}. A block of at most `RECYCLE_MAX_BLOCK_BYTES` whose size
+   * (`bytes`, as allocated) is known is kept for the next {@link empty} of the same size instead of going back to the
+   * addon: a decode loop that allocates and frees its outputs every step then makes no alloc and free calls (each a
+   * driver call, the free also a queue job that wakes the queue thread). Reusing it is as safe as the pool's own
+   * reuse: every job that used the old tensor was submitted before, and the one stream runs jobs in submission order.
+   * At most `RECYCLE_MAX_BLOCKS_PER_SIZE` blocks per size and `RECYCLE_MAX_BYTES` in all are kept;
+   * {@link releaseCaches} frees them.
+   */
+  free(pointer: bigint, bytes?: number): void {
+    if (bytes !== undefined && bytes <= RECYCLE_MAX_BLOCK_BYTES && this.#recycledBytes + bytes <= RECYCLE_MAX_BYTES) {
+      let blocks = this.#recycled.get(bytes);
+      if (blocks === undefined) this.#recycled.set(bytes, (blocks = []));
+      if (blocks.length < RECYCLE_MAX_BLOCKS_PER_SIZE) {
+        blocks.push(pointer);
+        this.#recycledBlocks++;
+        this.#recycledBytes += bytes;
+        return;
+      }
+    }
     this.binding.free(pointer);
   }
 
@@ -257,6 +319,7 @@ export class CudaRuntime {
    */
   async releaseCaches(): Promise<void> {
     PlanCache.clearAll();
+    this.#releaseRecycled();
     try {
       await this.binding.trimCaches();
     } catch (err) {
@@ -306,7 +369,8 @@ export class CudaRuntime {
 
   /** Number of device allocations not yet disposed, across every package (leak tests compare it before/after). */
   liveBuffers(): number {
-    return this.binding.liveBuffers();
+    // Recycled blocks are freed tensors: the addon still holds them, no tensor does.
+    return this.binding.liveBuffers() - this.#recycledBlocks;
   }
 
   /**

@@ -74,6 +74,7 @@ export class DeviceTensor<D extends DeviceDType = DeviceDType> {
     if (this.#pointer === null) return;
     const pointer = this.#pointer;
     this.#pointer = null;
-    this.runtime.free(pointer);
+    // The size as allocated (runtime.empty allocates exactly byteLength), so the runtime may recycle the block.
+    this.runtime.free(pointer, this.byteLength);
   }
 }

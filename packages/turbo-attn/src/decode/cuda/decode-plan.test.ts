@@ -1,7 +1,7 @@
 // The host side of a CUDA decode step against a recording fake runtime and addon (no GPU): how many jobs, allocations
 // and argument packs a step costs as the cache grows, and what the launched argument block holds. The kernels are
 // tested by test/decode-cuda.suite.ts on a device.
-import { type CudaRuntime, type DeviceDType, DeviceTensor } from '@qattn/cuda-runtime';
+import { type Binding, CudaRuntime, type DeviceDType, DeviceTensor } from '@qattn/cuda-runtime';
 import type { KVCache, KVCacheConfig } from '@qattn/kv-cache';
 import { describe, expect, it } from 'vitest';
 import type { TurboAttnBinding } from '../../cuda/addon.js';
@@ -190,5 +190,66 @@ describe('CUDA decode step: host work per step does not grow with the cache', ()
     expect(field(rec.launches[2], 'smScaleLog2')).toBeCloseTo(0.5 * Math.LOG2E, 6);
     expect(field(rec.launches[3], 'smScaleLog2')).toBeCloseTo(Math.LOG2E / Math.sqrt(128), 6);
     q.dispose();
+  });
+
+  it('a steady-state device-resident step is one addon call: no alloc or free, the argument block patched in place', async () => {
+    // The real CudaRuntime over a fake addon that counts its calls (the runtime's reuse of freed blocks included).
+    const calls: string[] = [];
+    const launched: Uint8Array[] = [];
+    const live = new Set<bigint>();
+    let next = 0x5000_0000n;
+    const addon = {
+      async alloc() {
+        calls.push('alloc');
+        const pointer = (next += 0x1_0000n);
+        live.add(pointer);
+        return pointer;
+      },
+      free(pointer: bigint) {
+        calls.push('free');
+        return live.delete(pointer);
+      },
+      async launch(_launcher: bigint, args: Uint8Array) {
+        calls.push('launch');
+        launched.push(args);
+      },
+      async trimCaches() {},
+      liveBuffers: () => live.size,
+    } as unknown as Binding;
+    const info = { name: 'fake', computeCapability: [9, 0] as [number, number], multiProcessorCount: 132, totalGlobalMem: 0, sharedMemPerBlockOptin: 227 * 1024, l2CacheSize: 0, runtimeVersion: 13000, driverVersion: 13000 };
+    const runtime = new CudaRuntime(addon, info);
+    const backend = createCudaDecodeBackend(runtime, binding);
+    const fake = fakeCache(runtime);
+    const q = await runtime.empty('float32', [4, 32, 1, 128]);
+    const step = async (length: number) => {
+      fake.setLength(length);
+      const { out, lse } = await backend.decodeDevice(q, fake.cache, params);
+      const args = launched[launched.length - 1];
+      expect([field(args, 'q'), field(args, 'out'), field(args, 'lse')]).toEqual([q.pointer, out.pointer, lse.pointer]);
+      const schedule = cudaDecodeSchedule({ lengths: [length, length, length, length], kvHeads: 8, heads: 32, queryTokens: 1, pageSize: 64, sinkTokens: 4, smCount: 132, headDim: 128 });
+      expect([field(args, 'maxSplits'), field(args, 'pagesPerSplit')]).toEqual([schedule.maxSplits, schedule.pagesPerSplit]);
+      out.dispose();
+      lse.dispose();
+    };
+    await step(900); // the plan's workspace, the outputs' first blocks
+    const baseline = runtime.liveBuffers();
+    calls.length = 0;
+    launched.length = 0;
+    // 200 steps, crossing page boundaries (a new split schedule every 64 tokens, the same plan and storage view).
+    for (let length = 901; length <= 1100; length++) await step(length);
+    expect(calls).toEqual(new Array(200).fill('launch'));
+    // One argument block per run of steps with the same split schedule, repacked only where the schedule changes.
+    const scheduleAt = (length: number) => {
+      const s = cudaDecodeSchedule({ lengths: [length, length, length, length], kvHeads: 8, heads: 32, queryTokens: 1, pageSize: 64, sinkTokens: 4, smCount: 132, headDim: 128 });
+      return `${s.maxSplits}/${s.pagesPerSplit}`;
+    };
+    let runs = 0;
+    for (let length = 901; length <= 1100; length++) if (length === 901 || scheduleAt(length) !== scheduleAt(length - 1)) runs++;
+    expect(runs).toBeLessThan(5);
+    expect(new Set(launched).size).toBe(runs);
+    expect(runtime.liveBuffers()).toBe(baseline);
+    q.dispose();
+    await runtime.releaseCaches();
+    expect(live.size).toBe(0);
   });
 });

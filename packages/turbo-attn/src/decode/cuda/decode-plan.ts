@@ -1,6 +1,6 @@
 // The plan of a CUDA decode shape: its workspace, and the packed argument block of its steps. A decode loop calls the
 // same shape over a cache that grows by a token per step; everything here is built once for the shape and reused at
-// every length, so a steady-state step does O(1) host work: one array copy and three pointers patched, then one launch.
+// every length, so a steady-state step does O(1) host work: three pointers patched in place, then one launch.
 import type { CudaRuntime, DeviceTensor, PlanResource } from '@qattn/cuda-runtime';
 import type { KVCacheConfig } from '@qattn/kv-cache';
 import { LOG2E } from '@qattn/quant-core';
@@ -54,6 +54,11 @@ interface ArgsTemplate {
   readonly scale: number;
   readonly variant: DecodeParams['variant'];
   readonly bytes: Uint8Array;
+  /** A view of `bytes` and the offsets of the three fields each call writes, resolved once per template. */
+  readonly view: DataView;
+  readonly qOffset: number;
+  readonly outOffset: number;
+  readonly lseOffset: number;
 }
 
 function sameTemplate(t: ArgsTemplate, layout: DecodeArgsLayout, storage: DecodeDeviceStorage, params: DecodeParams, schedule: DecodeSchedule): boolean {
@@ -124,21 +129,33 @@ export class DecodePlan implements PlanResource {
 
   /**
    * The argument block of a call on `io`: the block packed for (storage, schedule, softmax parameters) — packed again
-   * only when one of them changed since the last call — with `io`'s pointers patched in. A fresh array per call: the
-   * runtime copies the block when the launch is submitted, but a caller's reference must not change under it.
+   * only when one of them changed since the last call — with `io`'s pointers written into it. The same array at every
+   * call of a template, patched in place: hand it to the runtime at once (`launch`, `submit` and `time` copy the
+   * block before they return), and do not keep it across another call's `args`.
    */
   args(layout: DecodeArgsLayout, storage: DecodeDeviceStorage, params: DecodeParams, schedule: DecodeSchedule, io: DecodeIo): Uint8Array {
     let template = this.#template;
     if (!template || !sameTemplate(template, layout, storage, params, schedule)) {
-      template = { layout, storage, schedule, scale: params.scale, variant: { ...params.variant }, bytes: this.#pack(layout, storage, params, schedule, io) };
+      const bytes = this.#pack(layout, storage, params, schedule, io);
+      template = {
+        layout,
+        storage,
+        schedule,
+        scale: params.scale,
+        variant: { ...params.variant },
+        bytes,
+        view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        qOffset: layout.fields.q[0],
+        outOffset: layout.fields.out[0],
+        lseOffset: layout.fields.lse[0],
+      };
       this.#template = template;
     }
-    const bytes = template.bytes.slice();
-    const view = new DataView(bytes.buffer);
-    view.setBigUint64(layout.fields.q[0], io.q.pointer, true);
-    view.setBigUint64(layout.fields.out[0], io.out.pointer, true);
-    view.setBigUint64(layout.fields.lse[0], io.lse.pointer, true);
-    return bytes;
+    const { view } = template;
+    view.setBigUint64(template.qOffset, io.q.pointer, true);
+    view.setBigUint64(template.outOffset, io.out.pointer, true);
+    view.setBigUint64(template.lseOffset, io.lse.pointer, true);
+    return template.bytes;
   }
 
   #pack(layout: DecodeArgsLayout, storage: DecodeDeviceStorage, params: DecodeParams, schedule: DecodeSchedule, io: DecodeIo): Uint8Array {

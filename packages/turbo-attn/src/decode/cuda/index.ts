@@ -17,12 +17,35 @@ export { type DecodeArgsLayout, packDecodeArgs } from './args.js';
 export interface CudaDecodeTuning {
   /** Pages per split instead of the schedule's (the oracle's `pagesPerSplit` for a like-for-like comparison). */
   pagesPerSplit?: number;
-  /** The split kernel instead of the schedule's choice (default: the `QATTN_CUDA_DECODE_PATH` environment variable, else auto). */
+  /**
+   * The split kernel instead of the schedule's choice (default: the `QATTN_CUDA_DECODE_PATH` environment variable as
+   * it was when the backend was created, else auto).
+   */
   path?: DecodePath;
 }
 
 /** The widest page width of a cache (native/decode_paged_mma.cu sizes its stages by it). */
 const roomBitsOf = (storage: DecodeDeviceStorage): 8 | 4 => (storage.k.pools[8] || storage.v.pools[8] ? 8 : 4);
+
+/** Full pages of the cache's longest sequence (layout.ts tokenPlacement): what the schedule reads of the lengths. */
+function maxPagesOf(storage: DecodeDeviceStorage): number {
+  const { pageSize, sinkTokens } = storage.config;
+  let longest = 0;
+  for (const length of storage.hostLengths) longest = Math.max(longest, length);
+  return Math.floor(Math.max(0, longest - sinkTokens) / pageSize);
+}
+
+/** What `prepare` derived for one call, and the inputs it derived it from. */
+interface PreparedCall {
+  readonly storage: DecodeDeviceStorage;
+  readonly maxPages: number;
+  readonly heads: number;
+  readonly queryTokens: number;
+  readonly tuningPath: DecodePath | undefined;
+  readonly tuningPagesPerSplit: number | undefined;
+  readonly planned: DecodeSchedule;
+  readonly key: string;
+}
 
 /** `QATTN_CUDA_DECODE_PATH=mma|simt` forces a split kernel (tests run both); anything else is an error, not ignored. */
 function pathFromEnvironment(): DecodePath | undefined {
@@ -50,6 +73,20 @@ export interface CudaDecodeBackend extends DecodeBackend {
  */
 export function createCudaDecodeBackend(runtime: CudaRuntime, binding: TurboAttnBinding): CudaDecodeBackend {
   const plans = new PlanCache<DecodePlan>({ name: '@qattn/turbo-attn cuda decode', capacity: 8 });
+  // Read once: process.env is a getenv() per access, a measurable share of a step's host work. A bad value still
+  // rejects every call, as when it was read per call.
+  let environmentPath: DecodePath | undefined;
+  let environmentError: unknown;
+  try {
+    environmentPath = pathFromEnvironment();
+  } catch (err) {
+    environmentError = err;
+  }
+  const pathOf = (tuning: CudaDecodeTuning | undefined): DecodePath | undefined => {
+    if (tuning?.path !== undefined) return tuning.path;
+    if (environmentError !== undefined) throw environmentError;
+    return environmentPath;
+  };
   const scheduleOf = (storage: DecodeDeviceStorage, params: DecodeParams, tuning?: CudaDecodeTuning): DecodeSchedule => {
     const { kvHeads, pageSize, sinkTokens, headDim } = storage.config;
     const planned = cudaDecodeSchedule({
@@ -61,12 +98,11 @@ export function createCudaDecodeBackend(runtime: CudaRuntime, binding: TurboAttn
       sinkTokens,
       smCount: runtime.device.multiProcessorCount,
       headDim,
-      path: tuning?.path ?? pathFromEnvironment(),
+      path: pathOf(tuning),
       roomBits: roomBitsOf(storage),
     });
     if (tuning?.pagesPerSplit === undefined) return planned;
-    let maxPages = 0;
-    for (const length of storage.hostLengths) maxPages = Math.max(maxPages, Math.floor(Math.max(0, length - sinkTokens) / pageSize));
+    const maxPages = maxPagesOf(storage);
     const pagesPerSplit = Math.max(tuning.pagesPerSplit, Math.ceil(maxPages / DECODE_MAX_SPLITS));
     const maxSplits = Math.max(1, Math.ceil(maxPages / pagesPerSplit));
     // A test knob: its workspace follows the tuned split count (a new plan when it outgrows the schedule's capacity).
@@ -74,9 +110,30 @@ export function createCudaDecodeBackend(runtime: CudaRuntime, binding: TurboAttn
   };
   const schedule = (cache: KVCache, params: DecodeParams, tuning?: CudaDecodeTuning): DecodeSchedule => scheduleOf(deviceStorageOf(cache), params, tuning);
 
-  /** Validates what the kernels need and returns the storage and the schedule. */
-  const prepare = (cache: KVCache, params: DecodeParams, tuning?: CudaDecodeTuning) => {
+  /**
+   * The last call `prepare` validated and scheduled. The schedule is a function of the storage view, the shape, the
+   * kernel choice and the longest sequence's full pages (cudaDecodeSchedule reads the lengths through nothing else),
+   * and the checks and the plan key of those too: a decode loop recomputes them only when a page fills or the cache
+   * reallocates, not at every step.
+   */
+  let prepared: PreparedCall | undefined;
+
+  /** Validates what the kernels need and returns the storage, the schedule and the plan key. */
+  const prepare = (cache: KVCache, params: DecodeParams, tuning?: CudaDecodeTuning): PreparedCall => {
     const storage = deviceStorageOf(cache);
+    const maxPages = maxPagesOf(storage);
+    const last = prepared;
+    if (
+      last !== undefined &&
+      last.storage === storage &&
+      last.maxPages === maxPages &&
+      last.heads === params.heads &&
+      last.queryTokens === params.queryTokens &&
+      last.tuningPath === tuning?.path &&
+      last.tuningPagesPerSplit === tuning?.pagesPerSplit
+    ) {
+      return last;
+    }
     const { headDim, pageSize, sinkTokens } = storage.config;
     if (headDim % 4 !== 0) {
       throw new QattnError('ERR_QATTN_UNSUPPORTED', `turboDecode cuda: headDim ${headDim} is not a multiple of 4 (INT8 dot products of 4 channels)`, { headDim });
@@ -90,14 +147,24 @@ export function createCudaDecodeBackend(runtime: CudaRuntime, binding: TurboAttn
         headDim,
       });
     }
-    return { storage, planned };
+    prepared = {
+      storage,
+      maxPages,
+      heads: params.heads,
+      queryTokens: params.queryTokens,
+      tuningPath: tuning?.path,
+      tuningPagesPerSplit: tuning?.pagesPerSplit,
+      planned,
+      key: decodePlanKey(storage.config, params, planned),
+    };
+    return prepared;
   };
 
   const usePlan = async <R>(cache: KVCache, params: DecodeParams, tuning: CudaDecodeTuning | undefined, fn: (args: (io: DecodeIo) => Uint8Array, plan: DecodePlan) => Promise<R>) => {
     await deviceStorageReady(cache);
-    const { storage, planned } = prepare(cache, params, tuning);
+    const { storage, planned, key } = prepare(cache, params, tuning);
     return plans.use(
-      decodePlanKey(storage.config, params, planned),
+      key,
       () => DecodePlan.allocate(runtime, storage.config, params, planned),
       (plan) => fn((io) => plan.args(binding.decodeArgsLayout, storage, params, planned, io), plan),
     );
