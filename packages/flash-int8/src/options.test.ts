@@ -1,6 +1,6 @@
 import { isQattnError } from '@qattn/quant-core';
 import { describe, expect, it } from 'vitest';
-import { FLASH_INT8_OPTIONS, type FlashInt8Options, resolveFlashInt8Options } from './options.js';
+import { FLASH_INT8_OPTIONS, type FlashInt8Options, gpuPv, resolveFlashInt8Options } from './options.js';
 
 function optionError(options: unknown): unknown {
   try {
@@ -48,6 +48,21 @@ describe('flash-int8 options', () => {
     const err = optionError(options);
     expect(isQattnError(err, 'ERR_QATTN_OPTION')).toBe(true);
     expect((err as Error).message).toContain(name);
+  });
+
+  it("accepts pv 'fp8' (CPU oracle); gpuPv passes int8 and fp16 through and rejects fp8 with ERR_QATTN_UNSUPPORTED", () => {
+    expect(resolveFlashInt8Options({ pv: 'fp8' }).pv).toBe('fp8');
+    expect(gpuPv({ pv: 'int8' }, 'test', 'cuda')).toBe('int8');
+    expect(gpuPv({ pv: 'fp16' }, 'test', 'webgpu')).toBe('fp16');
+    let caught: unknown;
+    try {
+      gpuPv({ pv: 'fp8' }, '@qattn/flash-int8 cuda', 'cuda');
+    } catch (err) {
+      caught = err;
+    }
+    expect(isQattnError(caught, 'ERR_QATTN_UNSUPPORTED')).toBe(true);
+    expect((caught as Error).message).toMatch(/@qattn\/flash-int8 cuda: pv 'fp8' is CPU-only/);
+    expect((caught as { details?: unknown }).details).toMatchObject({ backend: 'cuda', option: 'pv' });
   });
 
   it('rejects a non-object options argument', () => {

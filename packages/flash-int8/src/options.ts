@@ -1,4 +1,4 @@
-import { type AttentionOptions, type BackendRequest, type OptionTable, resolveOptions } from '@qattn/quant-core';
+import { type AttentionOptions, type BackendRequest, type OptionTable, QattnError, resolveOptions } from '@qattn/quant-core';
 
 /**
  * Options of {@link flashInt8Attention}. Every option is a variant of the INT-FlashAttention algorithm
@@ -7,13 +7,18 @@ import { type AttentionOptions, type BackendRequest, type OptionTable, resolveOp
 export interface FlashInt8Options extends AttentionOptions {
   /** Which backend runs the call. `'auto'` (default) takes the fastest one that loads here. */
   backend?: BackendRequest;
-  /** P·V precision: `'int8'` (INT8 P and V, INT32 accumulation; the paper's full method) or `'fp16'` (INT8 Q·Kᵀ only). */
-  pv?: 'int8' | 'fp16';
+  /**
+   * P·V precision: `'int8'` (INT8 P and V, INT32 accumulation; the paper's full method), `'fp16'` (INT8 Q·Kᵀ only), or
+   * `'fp8'` — CPU backend only for now: P and V as e4m3 (P scaled by 448, V by max|v|/448 per channel over all keys),
+   * fp32 accumulation, V's scale applied once per row (SageAttention2's P·V; the oracle of a coming sm90 kernel,
+   * arithmetic in @qattn/quant-core's `createPvFp8Stage`). GPU backends reject it with `ERR_QATTN_UNSUPPORTED`.
+   */
+  pv?: 'int8' | 'fp16' | 'fp8';
   /** Q/K scale granularity: one scale per `'token'` (the paper) or per `'block'` of blockM queries / blockN keys. */
   qkGranularity?: 'token' | 'block';
   /** Subtract K's per-channel mean over tokens before quantizing it (exact: softmax is shift-invariant). */
   smoothK?: boolean;
-  /** INT8 P scale: `'global'` fixed 1/127 (the paper) or `'rowmax'`, the row max of P within each key tile. */
+  /** INT8 P scale: `'global'` fixed 1/127 (the paper) or `'rowmax'`, the row max of P within each key tile. `pv:'int8'` only. */
   pScale?: 'global' | 'rowmax';
   /**
    * Largest INT8 P code: `127` (signed int8 codes in [0, 127], the paper) or `255` (unsigned codes in [0, 255]: P ≥ 0
@@ -22,7 +27,8 @@ export interface FlashInt8Options extends AttentionOptions {
   pCodeMax?: 127 | 255;
   /**
    * INT8 V scale: per (batch, kvHead) `'head'` (the paper), per (batch, kvHead, channel) `'channel'`, or per
-   * (batch, kvHead, block of blockN keys, channel) `'blockChannel'` (the paper's CUDA variant). Ignored by `pv:'fp16'`.
+   * (batch, kvHead, block of blockN keys, channel) `'blockChannel'` (the paper's CUDA variant). Ignored by `pv:'fp16'`
+   * and `pv:'fp8'` (always per channel over all keys).
    */
   vGranularity?: 'head' | 'channel' | 'blockChannel';
   /** Subtract V's per-channel mean before quantizing and add it back to the output (exact: P's rows sum to 1). */
@@ -86,7 +92,9 @@ export const FLASH_INT8_OPTIONS: OptionTable<FlashInt8Options> = {
   scale: { kind: 'passthrough', default: undefined },
   backend: { kind: 'enum', values: ['auto', 'cpu', 'webgpu', 'cuda'], default: 'auto' },
   // The paper's full INT8 method, made accurate by the levers below (1.2–1.4% against the 2% bar).
-  pv: { kind: 'enum', values: ['int8', 'fp16'], default: 'int8' },
+  // 'fp8' is the CPU oracle of an FP8 P·V (README, "FP8 P·V"): less accurate than 'int8' on this data (e4m3 keeps 3
+  // mantissa bits for V and P), measured so the sm90 kernel can weigh it against INT8 P·V's per-tile dequantization.
+  pv: { kind: 'enum', values: ['int8', 'fp16', 'fp8'], default: 'int8' },
   // Per token: 'block' costs 0.1–0.2 points and saves only the Q/K scale memory.
   qkGranularity: { kind: 'enum', values: ['token', 'block'], default: 'token' },
   // The outlier K channels otherwise set every key's scale: off costs 0.4–0.9 points (fp16 path: 0.6–0.8% → 1.4–1.9%).
@@ -137,4 +145,23 @@ export function resolveFlashInt8Options(options: FlashInt8Options | undefined, h
   const resolved = resolveOptions(FLASH_INT8_OPTIONS, options, 'flashInt8Attention') as ResolvedFlashInt8Options;
   if (headDim !== undefined && options?.blockN === undefined) resolved.blockN = defaultBlockN(headDim);
   return resolved;
+}
+
+/** The P·V precisions the GPU backends implement: every `pv` but `'fp8'`, which only the CPU oracle has so far. */
+export type GpuPv = Exclude<ResolvedFlashInt8Options['pv'], 'fp8'>;
+
+/**
+ * `options.pv` for a GPU backend. Throws `ERR_QATTN_UNSUPPORTED` (details: backend, option `'pv'`) for `pv: 'fp8'`,
+ * which is CPU-only for now: no CUDA or WebGPU kernel implements FP8 P·V yet.
+ * @param context the backend to name in the message, e.g. `'@qattn/flash-int8 cuda'`
+ */
+export function gpuPv(options: Pick<ResolvedFlashInt8Options, 'pv'>, context: string, backend: 'cuda' | 'webgpu'): GpuPv {
+  if (options.pv === 'fp8') {
+    throw new QattnError('ERR_QATTN_UNSUPPORTED', `${context}: pv 'fp8' is CPU-only for now (no ${backend} kernel yet); use backend: 'cpu', or pv 'int8' / 'fp16'`, {
+      backend,
+      option: 'pv',
+      value: 'fp8',
+    });
+  }
+  return options.pv;
 }

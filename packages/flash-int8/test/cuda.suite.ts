@@ -227,6 +227,10 @@ export function defineCudaSuite(test: TestApi): void {
         flashInt8Attention(y, y, y, { ...shape, headDim: 64 }, { backend: 'cuda', vGranularity: 'head' }),
         (err: unknown) => isQattnError(err, 'ERR_QATTN_UNSUPPORTED') && /vGranularity/.test((err as Error).message),
       );
+      await assert.rejects(
+        flashInt8Attention(y, y, y, { ...shape, headDim: 64 }, { backend: 'cuda', pv: 'fp8' }),
+        (err: unknown) => isQattnError(err, 'ERR_QATTN_UNSUPPORTED') && /CPU-only/.test((err as Error).message),
+      );
     });
   });
 }

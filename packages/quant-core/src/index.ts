@@ -3,6 +3,7 @@ export * from './shape.js';
 export * from './options.js';
 export * from './backend-registry.js';
 export * from './quantize.js';
+export * from './fp8.js';
 export * from './pack.js';
 export * from './smoothing.js';
 export * from './progressive.js';

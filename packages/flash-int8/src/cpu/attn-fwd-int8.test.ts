@@ -1,5 +1,5 @@
 import { f16round } from '@petamoriken/float16';
-import { type AttentionShape, type QattnErrorCode, isQattnError } from '@qattn/quant-core';
+import { type AttentionShape, E4M3_VALUES, MAGIC_DEQUANT_MAX_ABS, type QattnErrorCode, isQattnError, quantizeVFp8Channels, resolveShape } from '@qattn/quant-core';
 import { attention, compare, createRng, generateInputs } from '@qattn/reference';
 import { describe, expect, it } from 'vitest';
 import { flashInt8Attention } from '../index.js';
@@ -114,11 +114,52 @@ describe('tiling, masking and GQA are exact up to the rounding of P', () => {
   });
 });
 
+describe("pv: 'fp8' (CPU oracle of the sm90 FP8 P·V)", () => {
+  /** V after the e4m3 round trip of the fp8 pre-pass (per channel over all keys), as float32 values. */
+  function vThroughE4m3(v: Float32Array, shape: AttentionShape): Float32Array {
+    const { batch, kvHeads, seqKV, headDim } = resolveShape(shape);
+    const { codes, scales } = quantizeVFp8Channels(v, { groups: batch * kvHeads, tokens: seqKV, channels: headDim });
+    return Float32Array.from(codes, (code, i) => E4M3_VALUES[code] * scales[Math.floor(i / (seqKV * headDim)) * headDim + (i % headDim)]);
+  }
+
+  // Measured (seed 11, LLM-like and sharp): the fp8 oracle's error is the e4m3 V's own (float64 attention on the e4m3
+  // V alone: 2.2–2.3%) and the INT8 Q·Kᵀ's (the pv 'fp16' error: 0.5–0.7%) added in quadrature, times 1.003–1.017:
+  // e4m3 P costs almost nothing. 2.3–2.4% here, 2.5–3.4% at N = 1K/4K (README, "FP8 P·V"): above the 2% bar of the
+  // INT8 path, because e4m3 rounds each V element to 3 mantissa bits (up to 2^−4 relative), where INT8 per (key
+  // tile, channel) spreads 255 levels over one tile's range.
+  const cases: Array<[string, AttentionShape, boolean]> = [
+    ['B1 H4 N512 hd128', { batch: 1, heads: 4, seqQ: 512, seqKV: 512, headDim: 128 }, false],
+    ['B1 H4 N512 hd128 causal', { batch: 1, heads: 4, seqQ: 512, seqKV: 512, headDim: 128 }, true],
+    ['GQA 2:1 hd64 causal, seqQ < seqKV', { batch: 2, heads: 4, kvHeads: 2, seqQ: 70, seqKV: 230, headDim: 64 }, true],
+  ];
+  it.each(cases)('%s: error ≤ 1.1× the e4m3 V and INT8 Q·Kᵀ errors in quadrature, and ≤ 3%', async (_name, shape, causal) => {
+    for (const sharpness of [1, 3]) {
+      const { q, k, v } = generateInputs(shape, { kind: 'llm', sharpness, seed: 11 });
+      const expected = attention(q, k, v, shape, { causal });
+      const vFloor = compare(attention(q, k, vThroughE4m3(v, shape), shape, { causal }), expected).relL2;
+      const qkFloor = compare(await flashInt8Attention(q, k, v, shape, { backend: 'cpu', causal, pv: 'fp16' }), expected).relL2;
+      const error = compare(await flashInt8Attention(q, k, v, shape, { backend: 'cpu', causal, pv: 'fp8' }), expected).relL2;
+      expect(error, JSON.stringify({ sharpness, vFloor, qkFloor })).toBeLessThanOrEqual(1.1 * Math.hypot(vFloor, qkFloor));
+      expect(error).toBeLessThanOrEqual(0.03);
+    }
+  });
+
+  it('needs no V range check: V beyond the INT8 magic-number limit runs, and stays accurate', async () => {
+    const shape = { batch: 1, heads: 1, seqQ: 8, seqKV: 8, headDim: 32 };
+    const { q, k, v } = generateInputs(shape, { kind: 'normal', seed: 1 });
+    const huge = v.map((x) => x * 1e37);
+    expect(Math.max(...huge.map(Math.abs))).toBeGreaterThan(MAGIC_DEQUANT_MAX_ABS);
+    await expectCode(flashInt8Attention(q, k, huge, shape, { backend: 'cpu', pv: 'int8' }), 'ERR_QATTN_UNSUPPORTED');
+    const out = await flashInt8Attention(q, k, huge, shape, { backend: 'cpu', pv: 'fp8' });
+    expect(compare(out, attention(q, k, huge, shape)).relL2).toBeLessThan(0.04);
+  });
+});
+
 describe('edge cases', () => {
   it('rows that see no key (causal, seqQ > seqKV) are exactly 0, with or without V smoothing', async () => {
     const shape = { batch: 1, heads: 2, seqQ: 40, seqKV: 16, headDim: 32 };
     const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: 3 });
-    for (const options of [{ pv: 'int8' }, { pv: 'fp16' }, { pv: 'int8', smoothV: true }, { pv: 'fp16', smoothV: true }] as const) {
+    for (const options of [{ pv: 'int8' }, { pv: 'fp16' }, { pv: 'fp8' }, { pv: 'int8', smoothV: true }, { pv: 'fp16', smoothV: true }, { pv: 'fp8', smoothV: true }] as const) {
       const out = await flashInt8Attention(q, k, v, shape, { ...options, causal: true, backend: 'cpu' });
       for (let h = 0; h < 2; h++) {
         const blind = out.subarray(h * 40 * 32, (h * 40 + 24) * 32); // queries 0..23 see no key
@@ -156,6 +197,7 @@ describe('edge cases', () => {
     const copies = [q.slice(), k.slice(), v.slice()];
     await flashInt8Attention(q, k, v, shape, { backend: 'cpu', smoothK: true, smoothV: true, causal: true });
     await flashInt8Attention(q, k, v, shape, { backend: 'cpu', pv: 'fp16', smoothV: true });
+    await flashInt8Attention(q, k, v, shape, { backend: 'cpu', pv: 'fp8', smoothV: true });
     expect([q, k, v]).toEqual(copies);
   });
 
@@ -187,7 +229,7 @@ describe('edge cases', () => {
     const q = new Float32Array(5 * 32);
     const k = new Float32Array(9 * 32).fill(0.5);
     const v = new Float32Array(9 * 32).fill(-1.25);
-    for (const pv of ['int8', 'fp16'] as const) {
+    for (const pv of ['int8', 'fp16', 'fp8'] as const) {
       const out = await flashInt8Attention(q, k, v, shape, { backend: 'cpu', pv });
       for (const x of out) expect(x).toBeCloseTo(-1.25, 6);
     }

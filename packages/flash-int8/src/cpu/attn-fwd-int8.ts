@@ -1,4 +1,4 @@
-import { type AttentionVariant, type ResolvedShape, assertInt32Accumulation, attnFwdQuantizedCpu } from '@qattn/quant-core';
+import { type CpuAttentionVariant, type ResolvedShape, assertInt32Accumulation, attnFwdQuantizedCpu } from '@qattn/quant-core';
 import type { ResolvedFlashInt8Options } from '../options.js';
 import { quantizeFlashInt8 } from './quantize-int8.js';
 
@@ -6,7 +6,7 @@ import { quantizeFlashInt8 } from './quantize-int8.js';
  * INT-FlashAttention as a variant of quant-core's tile loop (docs/KERNELS.md): exact exp2, no sparse-tile skip, and
  * the P quantizer and P·V precision of the options.
  */
-export function flashInt8Variant(options: ResolvedFlashInt8Options): AttentionVariant {
+export function flashInt8Variant(options: ResolvedFlashInt8Options): CpuAttentionVariant {
   return { exponent: 'exp2', sasThreshold: 0, skipSparseTiles: false, pScale: options.pScale, pCodeMax: options.pCodeMax, pv: options.pv };
 }
 
@@ -14,7 +14,8 @@ export function flashInt8Variant(options: ResolvedFlashInt8Options): AttentionVa
  * INT-FlashAttention forward on the CPU (docs/ALGORITHMS.md §1), the readable oracle of the GPU kernels: the pre-pass of
  * {@link quantizeFlashInt8}, then quant-core's `attnFwdQuantizedCpu` with {@link flashInt8Variant} — INT8 Q·Kᵀ with
  * INT32 accumulation, online base-2 softmax with exact exp2, INT8 P·V (P codes in [0, pCodeMax], per-row or global P
- * scale) or fp16 P·V, O / l (+ V's mean when smoothed); rows that see no key are 0.
+ * scale), fp16 P·V, or FP8 P·V (e4m3 448·P and per-channel e4m3 V, fp32 sums, V's scale in the epilogue: quant-core's
+ * `createPvFp8Stage` spells out the rounding order), O / l (+ V's mean when smoothed); rows that see no key are 0.
  *
  * Inputs must already be validated; they are never modified.
  */

@@ -12,10 +12,13 @@ import {
 } from '@qattn/cuda-runtime';
 import { QattnError, type ResolvedShape } from '@qattn/quant-core';
 import type { FlashInt8Backend, FlashInt8Call } from '../backends.js';
-import type { ResolvedFlashInt8Options } from '../options.js';
+import { type ResolvedFlashInt8Options, gpuPv } from '../options.js';
 import { loadFlashInt8Addon } from './addon.js';
 
 export type { CudaBenchmarkResult } from '@qattn/cuda-runtime';
+
+/** Names this backend in errors. */
+const CUDA_CONTEXT = '@qattn/flash-int8 cuda';
 
 /** The CUDA backend of flash-int8: typed-array `run`, device-resident `runDevice`, and `benchmark`. */
 export interface FlashInt8CudaBackend extends FlashInt8Backend {
@@ -38,10 +41,11 @@ export interface FlashInt8CudaBackend extends FlashInt8Backend {
  */
 export function flashInt8KernelFlags(options: ResolvedFlashInt8Options): AttentionKernelFlags {
   const block = options.qkGranularity === 'block';
+  const pv = gpuPv(options, CUDA_CONTEXT, 'cuda');
   return {
-    variant: { exponent: 'exp2', sasThreshold: 0, skipSparseTiles: false, pScale: options.pScale, pCodeMax: options.pCodeMax, pv: options.pv },
+    variant: { exponent: 'exp2', sasThreshold: 0, skipSparseTiles: false, pScale: options.pScale, pCodeMax: options.pCodeMax, pv },
     // fp16 P·V has no key blocks; its kernel is compiled once, as 64.
-    keyBlock: options.pv === 'fp16' ? 64 : options.blockN,
+    keyBlock: pv === 'fp16' ? 64 : options.blockN,
     qRowsPerScale: block ? options.blockM : 1,
     kRowsPerScale: block ? options.blockN : 1,
     vScalePerBlock: false,
@@ -55,15 +59,17 @@ export function flashInt8KernelFlags(options: ResolvedFlashInt8Options): Attenti
  * Q/K per token or per block, K smoothing, 'rowmax' or 'global' P per key block with unsigned codes up to `pCodeMax`
  * 127 or 255 (u8×s8 MMA), V per (key block, channel), optional V smoothing, key blocks (blockN) of the compiled sizes,
  * and pv 'fp16'; head dims from @qattn/cuda-runtime's capabilities.json. (`hadamard` is exact and is not applied.)
+ * `pv: 'fp8'` is CPU-only for now.
  */
 export function assertCudaSupports(shape: ResolvedShape, options: ResolvedFlashInt8Options, capabilities: AttentionKernelCapabilities): void {
+  gpuPv(options, CUDA_CONTEXT, 'cuda');
   if (options.pv === 'int8' && options.vGranularity !== 'blockChannel') {
     throw new QattnError('ERR_QATTN_UNSUPPORTED', `@qattn/flash-int8 cuda: pv 'int8' needs vGranularity 'blockChannel' (got '${options.vGranularity}')`, {
       backend: 'cuda',
       option: 'vGranularity',
     });
   }
-  assertKernelCompiled('@qattn/flash-int8 cuda', capabilities, { headDim: shape.headDim, keyBlock: options.pv === 'int8' ? options.blockN : undefined });
+  assertKernelCompiled(CUDA_CONTEXT, capabilities, { headDim: shape.headDim, keyBlock: options.pv === 'int8' ? options.blockN : undefined });
 }
 
 /**

@@ -6,9 +6,10 @@ import {
   type WebGpuRunOptions,
 } from '@qattn/webgpu-runtime';
 import type { FlashInt8Call } from '../backends.js';
+import { gpuPv } from '../options.js';
 import { subgroupMatrixAttention } from './attn-fwd-int8-sgmat.js';
 import { chooseInt8MatrixPath, type Int8MatrixPath } from './subgroup-matrix-schedule.js';
-import { flashInt8PlanRequest } from './variant.js';
+import { FLASH_INT8_WEBGPU, flashInt8PlanRequest } from './variant.js';
 
 /** Run knobs of flash-int8's WebGPU path: the shared layer's, and the subgroup-matrix opt-in. */
 export interface FlashInt8WebGpuOptions extends WebGpuRunOptions {
@@ -63,7 +64,7 @@ export function flashInt8MatrixPath(context: GpuContext, call: Pick<FlashInt8Cal
       maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
       maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
     },
-    { headDim: shape.headDim, blockN: options.blockN, planBlockN, pv: options.pv, pCodeMax: options.pCodeMax, exponent: 'exp2' },
+    { headDim: shape.headDim, blockN: options.blockN, planBlockN, pv: gpuPv(options, FLASH_INT8_WEBGPU, 'webgpu'), pCodeMax: options.pCodeMax, exponent: 'exp2' },
     run.subgroupMatrix ?? subgroupMatrixRequested(),
   );
 }

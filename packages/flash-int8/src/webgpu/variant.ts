@@ -1,7 +1,7 @@
 import { QattnError, SAS_DEFAULT_THRESHOLD } from '@qattn/quant-core';
 import type { AttentionPlanRequest, QuantizedAttentionVariant, WebGpuRunOptions } from '@qattn/webgpu-runtime';
 import type { FlashInt8Call } from '../backends.js';
-import type { ResolvedFlashInt8Options } from '../options.js';
+import { type ResolvedFlashInt8Options, gpuPv } from '../options.js';
 
 /** Names flash-int8's WebGPU calls in errors and buffer labels. */
 export const FLASH_INT8_WEBGPU = 'flash-int8 webgpu';
@@ -14,8 +14,8 @@ const V_SCALES: Record<ResolvedFlashInt8Options['vGranularity'], (blockN: number
 
 /**
  * INT-FlashAttention's options as the shared WebGPU skeleton's variant: exact exp2 and no tile skip; Q/K scales per
- * token (or per blockM/blockN block), the P and V levers as chosen. Throws `ERR_QATTN_UNSUPPORTED` for `hadamard`,
- * which has no WebGPU kernel.
+ * token (or per blockM/blockN block), the P and V levers as chosen. Throws `ERR_QATTN_UNSUPPORTED` for `hadamard`
+ * and `pv: 'fp8'`, which have no WebGPU kernel.
  */
 export function flashInt8Variant(options: ResolvedFlashInt8Options): QuantizedAttentionVariant {
   if (options.hadamard) {
@@ -23,12 +23,13 @@ export function flashInt8Variant(options: ResolvedFlashInt8Options): QuantizedAt
       option: 'hadamard',
     });
   }
+  const pv = gpuPv(options, FLASH_INT8_WEBGPU, 'webgpu');
   const perToken = options.qkGranularity === 'token';
   return {
     qRowsPerScale: perToken ? 1 : options.blockM,
     kRowsPerScale: perToken ? 1 : options.blockN,
     smoothK: options.smoothK,
-    pv: options.pv,
+    pv,
     vScale: V_SCALES[options.vGranularity](options.blockN),
     smoothV: options.smoothV,
     pCodeMax: options.pCodeMax,

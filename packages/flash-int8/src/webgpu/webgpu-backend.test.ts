@@ -85,6 +85,10 @@ describe.skipIf(!context)('flash-int8 webgpu backend', () => {
     await expect(flashInt8Attention(okData.q, okData.k, okData.v, ok, { backend: 'webgpu', hadamard: true })).rejects.toMatchObject({
       code: 'ERR_QATTN_UNSUPPORTED',
     });
+    await expect(flashInt8Attention(okData.q, okData.k, okData.v, ok, { backend: 'webgpu', pv: 'fp8' })).rejects.toMatchObject({
+      code: 'ERR_QATTN_UNSUPPORTED',
+      message: expect.stringContaining('CPU-only'),
+    });
     // blockChannel V scales must cover whole kernel key tiles.
     await expect(flashInt8Attention(okData.q, okData.k, okData.v, ok, { backend: 'webgpu', blockN: 24 })).rejects.toMatchObject({
       code: 'ERR_QATTN_UNSUPPORTED',

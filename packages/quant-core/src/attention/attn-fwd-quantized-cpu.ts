@@ -5,9 +5,10 @@ import { qkRowInt8 } from './gemm-int8.js';
 import { planKeyTiles, tileCount } from './key-tile-schedule.js';
 import type { QuantizedAttentionOperands } from './operands.js';
 import { createPvFp16Stage } from './pv-fp16.js';
+import { createPvFp8Stage } from './pv-fp8.js';
 import { createPvInt8Stage } from './pv-int8.js';
 import type { PvStage, PvStageLayout } from './pv-stage.js';
-import { type AttentionTileParams, type AttentionVariant, type TileStats, checkAttentionVariant } from './variant.js';
+import { type AttentionTileParams, type CpuAttentionVariant, type TileStats, checkAttentionVariant } from './variant.js';
 
 /** Largest INT32. */
 const INT32_MAX = 2 ** 31 - 1;
@@ -41,7 +42,7 @@ function checkLength(name: string, array: ArrayLike<number>, expected: number, l
 }
 
 /** Checks that the operands match the shape, the tiles and the variant's P·V precision (once per call). */
-function checkOperands(operands: QuantizedAttentionOperands, shape: ResolvedShape, params: AttentionTileParams, variant: AttentionVariant): void {
+function checkOperands(operands: QuantizedAttentionOperands, shape: ResolvedShape, params: AttentionTileParams, variant: CpuAttentionVariant): void {
   const { batch, heads, kvHeads, seqQ, seqKV, headDim } = shape;
   const { q, k, v, vMeans } = operands;
   checkLength('q.codes', q.codes, shape.qElements, '[batch, heads, seqQ, headDim]');
@@ -56,6 +57,11 @@ function checkOperands(operands: QuantizedAttentionOperands, shape: ResolvedShap
     checkLength('v.values', v.values, shape.kvElements, '[batch, kvHeads, seqKV, headDim]');
     return;
   }
+  if (v.precision === 'fp8') {
+    checkLength('v.codes', v.codes, shape.kvElements, '[batch, kvHeads, seqKV, headDim]');
+    checkLength('v.scales', v.scales, batch * kvHeads * headDim, '[batch, kvHeads, headDim]');
+    return;
+  }
   checkLength('v.codes', v.codes, shape.kvElements, '[batch, kvHeads, seqKV, headDim]');
   if (v.blockN !== params.blockN) {
     throw new QattnError('ERR_QATTN_OPTION', `attnFwdQuantizedCpu: V's scales are laid out on key tiles of ${v.blockN}, the loop's blockN is ${params.blockN}`, {
@@ -65,9 +71,16 @@ function checkOperands(operands: QuantizedAttentionOperands, shape: ResolvedShap
   checkLength('v.scales', v.scales, batch * kvHeads * tileCount(seqKV, params.blockN) * headDim, '[batch, kvHeads, ⌈seqKV / blockN⌉, headDim]');
 }
 
-function createPvStage(operands: QuantizedAttentionOperands, variant: AttentionVariant, layout: PvStageLayout): PvStage {
+function createPvStage(operands: QuantizedAttentionOperands, variant: CpuAttentionVariant, layout: PvStageLayout): PvStage {
   const { v } = operands;
-  return v.precision === 'int8' ? createPvInt8Stage(v, variant, layout) : createPvFp16Stage(v, layout);
+  switch (v.precision) {
+    case 'int8':
+      return createPvInt8Stage(v, variant, layout);
+    case 'fp16':
+      return createPvFp16Stage(v, layout);
+    case 'fp8':
+      return createPvFp8Stage(v, layout);
+  }
 }
 
 /**
@@ -94,8 +107,11 @@ function exponent(x: number, sas: boolean, threshold: number): number {
  *   l    = α·l + Σ_j P                           from the unquantized fp32 P, as FlashAttention does (rows)
  *   O    = α·O + P·V                             `pv: 'int8'`: P̂ = round(pCodeMax · P / p_r) in [0, pCodeMax], p_r =
  *                                                rowmax P or 1 (`pScale`), (P̂·V̂ in INT32) · p_r / pCodeMax · s_v[tile, d];
- *                                                `pv: 'fp16'`: fp16(P) · fp16(V) into fp32       (rows, headDim)
- *   out  = O / l + mean(V)                       mean(V) when V was smoothed; 0 for a row that sees no key
+ *                                                `pv: 'fp16'`: fp16(P) · fp16(V) into fp32;
+ *                                                `pv: 'fp8'`: e4m3(448·P) · e4m3(V / s_v) into fp32 (pv-fp8.ts)
+ *                                                                                              (rows, headDim)
+ *   out  = O / l · c + mean(V)                   c = s_v[d] / 448 for `'fp8'`, else 1; mean(V) when V was
+ *                                                smoothed; 0 for a row that sees no key
  *
  * l sums P before quantization: P̂ rounds the many small probabilities of a tile that also holds a large one (the
  * attention sink) to 0, and normalizing by the sum of the P̂ would rescale the whole row by the lost mass (measured
@@ -115,7 +131,7 @@ export function attnFwdQuantizedCpu(
   operands: QuantizedAttentionOperands,
   shape: ResolvedShape,
   params: AttentionTileParams,
-  variant: AttentionVariant,
+  variant: CpuAttentionVariant,
 ): { out: Float32Array; stats: TileStats } {
   checkAttentionVariant(variant);
   checkOperands(operands, shape, params, variant);
@@ -131,6 +147,7 @@ export function attnFwdQuantizedCpu(
   const { codes: kCodes, rowScales: kScales } = operands.k; // [batch·kvHeads, seqKV, headDim], [batch·kvHeads, seqKV]
   const vMeans = operands.vMeans; // [batch·kvHeads, headDim] or null
   const pv = createPvStage(operands, variant, { tokens: seqKV, channels: headDim, blockN });
+  const outputScales = pv.outputScales; // [batch·kvHeads, headDim] or undefined
   const keyTiles = tileCount(seqKV, blockN);
   const stats: TileStats = { tiles: 0, skippedCausal: 0, skippedSparse: 0 };
 
@@ -212,18 +229,18 @@ export function attnFwdQuantizedCpu(
           }
         }
 
-        // Epilogue: O / l, plus V's mean when V was smoothed (P's rows sum to 1 after the division).
+        // Epilogue: O / l (times the stage's per-channel factor: fp8's V scale / 448, each product rounded to fp32),
+        // plus V's mean when V was smoothed (P's rows sum to 1 after the division).
+        const channelRow = kvGroup * headDim;
         for (let i = 0; i < rows; i++) {
           const l = rowSum[i];
           if (l === 0) continue; // sees no key: the output row stays 0
           const outRow = (qGroup * seqQ + queryStart + i) * headDim;
           const inverse = 1 / l;
           const o = i * headDim;
-          if (vMeans) {
-            const meanRow = kvGroup * headDim;
-            for (let d = 0; d < headDim; d++) out[outRow + d] = oTile[o + d] * inverse + vMeans[meanRow + d];
-          } else {
-            for (let d = 0; d < headDim; d++) out[outRow + d] = oTile[o + d] * inverse;
+          for (let d = 0; d < headDim; d++) {
+            const normalized = outputScales ? Math.fround(Math.fround(oTile[o + d] * inverse) * outputScales[channelRow + d]) : oTile[o + d] * inverse;
+            out[outRow + d] = vMeans ? normalized + vMeans[channelRow + d] : normalized;
           }
         }
       }

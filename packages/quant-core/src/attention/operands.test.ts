@@ -1,9 +1,10 @@
 import { f16round } from '@petamoriken/float16';
 import { describe, expect, it } from 'vitest';
-import { quantize } from '../quantize.js';
+import { E4M3_MAX, decodeE4m3, encodeE4m3 } from '../fp8.js';
+import { SAFE_SCALE, quantize } from '../quantize.js';
 import { createRng } from '../rng.js';
 import { expectCode } from '../test-helpers.js';
-import { quantizeRowsInt8, quantizeVInt8Tiles, roundVFp16 } from './operands.js';
+import { quantizeRowsInt8, quantizeVFp8Channels, quantizeVInt8Tiles, roundVFp16 } from './operands.js';
 
 const view = { groups: 3, tokens: 10, channels: 4 };
 const rng = createRng(17);
@@ -71,5 +72,40 @@ describe('roundVFp16', () => {
     expect(precision).toBe('fp16');
     expect(x).toEqual(before);
     for (let i = 0; i < x.length; i++) expect(values[i]).toBe(f16round(x[i]));
+  });
+});
+
+describe('quantizeVFp8Channels', () => {
+  it('scales each (group, channel) by max|v| / 448 over all tokens and rounds v / s to e4m3 (fp32 quotient, nearest even)', () => {
+    const before = x.slice();
+    const { precision, codes, scales } = quantizeVFp8Channels(x, view);
+    expect(precision).toBe('fp8');
+    expect(x).toEqual(before);
+    expect(scales.length).toBe(3 * 4);
+    for (let g = 0; g < 3; g++) {
+      for (let c = 0; c < 4; c++) {
+        let absMax = 0;
+        for (let t = 0; t < 10; t++) absMax = Math.max(absMax, Math.abs(x[(g * 10 + t) * 4 + c]));
+        const s = scales[g * 4 + c];
+        expect(s).toBe(Math.fround(absMax / E4M3_MAX));
+        let largest = 0;
+        for (let t = 0; t < 10; t++) {
+          const i = (g * 10 + t) * 4 + c;
+          expect(codes[i]).toBe(encodeE4m3(Math.fround(x[i] / s)));
+          largest = Math.max(largest, Math.abs(decodeE4m3(codes[i])));
+          // e4m3 keeps 3 mantissa bits: half a step is 2^−4 of the value (normals) or 2^−10·s (subnormals).
+          expect(Math.abs(decodeE4m3(codes[i]) * s - x[i])).toBeLessThanOrEqual(Math.max(Math.abs(x[i]) * 2 ** -4, 2 ** -10 * s) * (1 + 1e-6));
+        }
+        expect(largest).toBe(E4M3_MAX); // the channel's largest |v| uses e4m3's top code
+      }
+    }
+  });
+
+  it('gives an all-zero channel the safe scale and zero codes', () => {
+    const zeros = new Float32Array(2 * 3 * 2).map((_, i) => (i % 2 ? 0 : i + 1));
+    const { codes, scales } = quantizeVFp8Channels(zeros, { groups: 2, tokens: 3, channels: 2 });
+    expect(scales[1]).toBe(SAFE_SCALE);
+    expect(scales[3]).toBe(SAFE_SCALE);
+    for (let i = 1; i < zeros.length; i += 2) expect(codes[i]).toBe(0);
   });
 });

@@ -1,6 +1,7 @@
 import { f16round } from '@petamoriken/float16';
 import { QattnError } from '../errors.js';
-import { type Granularity, type SymmetricQuantized, type TensorView, quantize } from '../quantize.js';
+import { E4M3_MAX, encodeE4m3 } from '../fp8.js';
+import { type Granularity, MIN_SCALE, SAFE_SCALE, type SymmetricQuantized, type TensorView, quantize } from '../quantize.js';
 import { tileCount } from './key-tile-schedule.js';
 
 /**
@@ -33,6 +34,18 @@ export interface Fp16V {
 }
 
 /**
+ * V for `pv: 'fp8'` (CPU only): OCP e4m3 codes (quant-core's `encodeE4m3`) with one fp32 scale per (group, channel)
+ * over all tokens, so the scale factors out of the whole row's P·V and is applied once, in the epilogue.
+ */
+export interface Fp8V {
+  precision: 'fp8';
+  /** [groups, tokens, channels] e4m3 codes: v ≈ decodeE4m3(code) · scale. */
+  codes: Uint8Array;
+  /** [groups, channels]: max|v| over the group's tokens / 448. */
+  scales: Float32Array;
+}
+
+/**
  * The operands of {@link attnFwdQuantizedCpu}, normalized so one loop serves every granularity and paper. Groups are
  * batch·heads for q and batch·kvHeads for k and v.
  */
@@ -42,7 +55,7 @@ export interface QuantizedAttentionOperands {
   /** [batch, kvHeads, seqKV, headDim] codes, [batch, kvHeads, seqKV] scales (K smoothing, if any, already applied). */
   k: Int8Rows;
   /** [batch, kvHeads, seqKV, headDim]; its precision must match the variant's `pv`. */
-  v: Int8TileV | Fp16V;
+  v: Int8TileV | Fp16V | Fp8V;
   /** The per-channel means subtracted from V before quantizing it, `[batch, kvHeads, headDim]`, added back to the output; or null. */
   vMeans: Float32Array | null;
 }
@@ -111,4 +124,41 @@ export function roundVFp16(v: Float32Array): Fp16V {
   const values = new Float32Array(v.length); // [groups, tokens, channels]
   for (let i = 0; i < v.length; i++) values[i] = f16round(v[i]);
   return { precision: 'fp16', values };
+}
+
+/**
+ * Quantizes V (`[groups, tokens, channels]`) to OCP e4m3 per (group, channel), for `pv: 'fp8'`. In this order:
+ *
+ * 1. s[g, c] = max|v[g, :, c]| / 448, rounded to fp32 (the division in float64 of an exact maximum); an all-zero
+ *    channel gets {@link SAFE_SCALE} (codes 0); a scale below fp32's smallest normal is raised to {@link MIN_SCALE}.
+ * 2. code = e4m3(fp32(v / s)): the quotient rounded to fp32 (a correctly rounded fp32 division, `__fdiv_rn`, not a
+ *    multiply by 1/s), then {@link encodeE4m3} (nearest even, saturating to ±448, which only catches the last-ulp
+ *    overshoot of the rounded scale).
+ *
+ * The caller has checked V is finite.
+ */
+export function quantizeVFp8Channels(v: Float32Array, view: TensorView): Fp8V {
+  const { groups, tokens, channels } = view;
+  const scales = new Float32Array(groups * channels); // [groups, channels]
+  const codes = new Uint8Array(v.length); // [groups, tokens, channels]
+  for (let g = 0; g < groups; g++) {
+    const scaleRow = g * channels;
+    const first = g * tokens * channels;
+    for (let t = 0; t < tokens; t++) {
+      const row = first + t * channels;
+      for (let c = 0; c < channels; c++) {
+        const magnitude = Math.abs(v[row + c]);
+        if (magnitude > scales[scaleRow + c]) scales[scaleRow + c] = magnitude;
+      }
+    }
+    for (let c = 0; c < channels; c++) {
+      const absMax = scales[scaleRow + c];
+      scales[scaleRow + c] = absMax === 0 ? SAFE_SCALE : Math.max(Math.fround(absMax / E4M3_MAX), MIN_SCALE);
+    }
+    for (let t = 0; t < tokens; t++) {
+      const row = first + t * channels;
+      for (let c = 0; c < channels; c++) codes[row + c] = encodeE4m3(Math.fround(v[row + c] / scales[scaleRow + c]));
+    }
+  }
+  return { precision: 'fp8', codes, scales };
 }

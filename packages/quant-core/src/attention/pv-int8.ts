@@ -19,7 +19,7 @@ const P_RANGE: Record<AttentionVariant['pScale'], (pMax: number) => number> = {
  * INT8 P·V: per row and key tile, P is quantized to [0, pCodeMax] with its scale (half to even), P̂·V̂ accumulates in
  * INT32, and the tile's result is dequantized with pRange/pCodeMax · s_v[key tile, channel] into the fp32 output row.
  */
-export function createPvInt8Stage(v: Int8TileV, variant: AttentionVariant, layout: PvStageLayout): PvStage {
+export function createPvInt8Stage(v: Int8TileV, variant: Pick<AttentionVariant, 'pScale' | 'pCodeMax'>, layout: PvStageLayout): PvStage {
   const { tokens, channels: headDim, blockN } = layout;
   const { codes: vCodes, scales: vScales } = v; // [groups, seqKV, headDim], [groups, keyTiles, headDim]
   const keyTiles = tileCount(tokens, blockN);

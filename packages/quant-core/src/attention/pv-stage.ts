@@ -4,6 +4,11 @@
  */
 export interface PvStage {
   /**
+   * Per-channel factors the epilogue multiplies O / l by, `[batch·kvHeads, headDim]`, for a stage that accumulates in
+   * V's code units and applies V's scale once per row (`pv: 'fp8'`); absent when each tile adds dequantized values.
+   */
+  readonly outputScales?: Float32Array;
+  /**
    * Adds one query row's P·V over one key tile to `o[oOffset, oOffset + headDim)`, which the caller has already
    * rescaled. The softmax denominator l is not the stage's business: the caller sums the fp32 probabilities, as
    * FlashAttention-2 and both papers do. (Summing the rounded weights instead was measured 2–3× worse on LLM-like data:

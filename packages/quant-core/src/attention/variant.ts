@@ -12,7 +12,11 @@ import { SAS_MAX_THRESHOLD } from '../sas.js';
  * | `skipSparseTiles` | false                                    | true with `'sas'`                  |
  * | `pScale`          | option (`'rowmax'` default)              | option (`'rowmax'` default)        |
  * | `pCodeMax`        | option (255 default)                     | 127                                |
- * | `pv`              | option (`'int8'` default)                | `'int8'`                           |
+ * | `pv`              | option (`'int8'` default; `'fp8'` CPU only) | `'int8'`                        |
+ *
+ * @qattn/cuda-runtime's kernel flags carry this record, so it holds only what GPU kernels implement;
+ * {@link CpuAttentionVariant} widens `pv` with what only the CPU tile loop implements so far (`'fp8'`), so the type
+ * checker keeps it away from the GPU kernel layer.
  */
 export interface AttentionVariant {
   /**
@@ -41,6 +45,19 @@ export interface AttentionVariant {
   readonly pv: 'int8' | 'fp16';
 }
 
+/** Every P·V precision of the CPU tile loop: {@link AttentionVariant}'s, plus `'fp8'` (e4m3 P and V, fp32 sums). */
+export type PvPrecision = AttentionVariant['pv'] | 'fp8';
+
+/**
+ * The variant record {@link attnFwdQuantizedCpu} reads: an {@link AttentionVariant} whose `pv` may also be `'fp8'`,
+ * the CPU oracle of an FP8 P·V that no GPU kernel implements yet (quant-core's `createPvFp8Stage` defines its
+ * arithmetic).
+ */
+export interface CpuAttentionVariant extends Omit<AttentionVariant, 'pv'> {
+  /** P·V precision; `'fp8'`: e4m3 P (448·P) and per-channel-scaled e4m3 V, fp32 accumulation. */
+  readonly pv: PvPrecision;
+}
+
 /** Tile sizes and the attention options of one call of {@link attnFwdQuantizedCpu}. */
 export interface AttentionTileParams {
   /** Softmax scale σ (the caller has applied the default 1/√headDim). */
@@ -65,9 +82,9 @@ export interface TileStats {
   skippedSparse: number;
 }
 
-/** Throws `ERR_QATTN_OPTION` when `variant` is not a valid {@link AttentionVariant} (checked once per call). */
-export function checkAttentionVariant(variant: AttentionVariant): AttentionVariant {
-  const fail = (field: keyof AttentionVariant, expected: string): never => {
+/** Throws `ERR_QATTN_OPTION` when `variant` is not a valid {@link CpuAttentionVariant} (checked once per call). */
+export function checkAttentionVariant<Variant extends CpuAttentionVariant>(variant: Variant): Variant {
+  const fail = (field: keyof CpuAttentionVariant, expected: string): never => {
     throw new QattnError('ERR_QATTN_OPTION', `attention variant: ${field} must be ${expected}, got ${String(variant?.[field])}`, {
       option: field,
       value: variant?.[field],
@@ -81,6 +98,6 @@ export function checkAttentionVariant(variant: AttentionVariant): AttentionVaria
   if (typeof variant.skipSparseTiles !== 'boolean') fail('skipSparseTiles', 'a boolean');
   if (variant.pScale !== 'rowmax' && variant.pScale !== 'global') fail('pScale', "'rowmax' or 'global'");
   if (variant.pCodeMax !== 127 && variant.pCodeMax !== 255) fail('pCodeMax', '127 or 255');
-  if (variant.pv !== 'int8' && variant.pv !== 'fp16') fail('pv', "'int8' or 'fp16'");
+  if (variant.pv !== 'int8' && variant.pv !== 'fp16' && variant.pv !== 'fp8') fail('pv', "'int8', 'fp16' or 'fp8'");
   return variant;
 }
