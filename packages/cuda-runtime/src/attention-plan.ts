@@ -112,6 +112,11 @@ export interface AttentionKernelBinding {
   packArgs(fields: AttentionArgFields): Uint8Array;
   /** The kernel path arch dispatch picks for a compute capability (and QATTN_CUDA_ARCH_PATH); `error` when none. */
   archPath(major: number, minor: number): { path: 'sm80' | 'sm90'; error?: string };
+  /**
+   * The attention kernel a call of `headDim` with INT8 (or fp16) P·V runs on a device of compute capability
+   * major.minor under QATTN_CUDA_ARCH_PATH; absent in addons built before it existed.
+   */
+  attentionKernel?(major: number, minor: number, headDim: number, pvInt8: boolean): { kernel: 'sm90a' | 'sm80'; error?: string };
   /** The sm90a kernel's consumer schedule under QATTN_SM90_SCHEDULE; absent in addons built before it existed. */
   sm90Schedule?(): { schedule: 'serial' | 'overlap' | 'pingpong'; error?: string };
 }

@@ -71,6 +71,28 @@ export function defineCudaSuite(test: TestApi): void {
         else process.env.QATTN_CUDA_ARCH_PATH = saved;
       }
     });
+    it('which kernel a call runs: sm90a on 9.0 at hd128 with INT8 P·V, sm80 at hd64 (faster there), for fp16 P·V and on other devices; forced sm90 takes hd64 too', () => {
+      const saved = process.env.QATTN_CUDA_ARCH_PATH;
+      const kernel = (major: number, minor: number, headDim: number, pvInt8: boolean) => addon.attentionKernel?.(major, minor, headDim, pvInt8)?.kernel;
+      try {
+        delete process.env.QATTN_CUDA_ARCH_PATH;
+        assert.equal(kernel(9, 0, 128, true), 'sm90a');
+        assert.equal(kernel(9, 0, 64, true), 'sm80');
+        assert.equal(kernel(9, 0, 128, false), 'sm80');
+        assert.equal(kernel(9, 0, 256, true), 'sm80');
+        assert.equal(kernel(8, 0, 128, true), 'sm80');
+        assert.equal(kernel(10, 0, 128, true), 'sm80');
+        process.env.QATTN_CUDA_ARCH_PATH = 'sm90';
+        assert.equal(kernel(9, 0, 64, true), 'sm90a');
+        assert.equal(kernel(9, 0, 64, false), 'sm80');
+        assert.equal(kernel(9, 0, 96, true), 'sm80');
+        process.env.QATTN_CUDA_ARCH_PATH = 'sm80';
+        assert.equal(kernel(9, 0, 128, true), 'sm80');
+      } finally {
+        if (saved === undefined) delete process.env.QATTN_CUDA_ARCH_PATH;
+        else process.env.QATTN_CUDA_ARCH_PATH = saved;
+      }
+    });
     it('QATTN_SM90_SCHEDULE picks the sm90a consumer schedule: auto is overlap (fastest on an H200)', () => {
       const saved = process.env.QATTN_SM90_SCHEDULE;
       try {

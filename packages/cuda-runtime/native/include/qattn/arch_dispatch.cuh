@@ -41,22 +41,18 @@ inline Sm90ScheduleChoice current_sm90_schedule() {
 // Whether QATTN_CUDA_ARCH_PATH=sm90 forces the sm90a kernel onto every call it serves (tests), rather than auto's
 // choice of the head dims where it is the faster kernel (tile_config_sm90_preferred).
 inline bool sm90_forced() {
-  static const bool forced = [] {
-    const char* value = std::getenv(kArchPathEnv);
-    return value != nullptr && std::strcmp(value, "sm90") == 0;
-  }();
+  static const bool forced = sm90_forced_by(std::getenv(kArchPathEnv));
   return forced;
 }
 
-// The attention kernel of `Variant` and P·V precision on the chosen path. The sm90 path runs the sm90a kernel where it
-// serves the call (INT8 P·V, head dims of tile_config_sm90_serves) and is preferred (tile_config_sm90_preferred, or
-// forced), and the sm80 kernel otherwise (fp16 P·V, other head dims): the path names the device's best kernel set, not
-// one kernel.
+// The attention kernel of `Variant` and P·V precision on the chosen path: the sm90 path runs the sm90a kernel where
+// sm90_kernel_runs (arch_path.h) and the call fits it, the sm80 kernel otherwise (fp16 P·V, other head dims): the path
+// names the device's best kernel set, not one kernel.
 template <typename Variant, PvPrecision kPv>
 cudaError_t launch_attention(const AttentionArgs& args, AttentionArchPath path, cudaStream_t stream) {
   if constexpr (kPv == PvPrecision::kInt8) {
-    if (path == AttentionArchPath::kSm90 && attn_fwd_sm90_serves(args) &&
-        (sm90_forced() || tile_config_sm90_preferred(args.head_dim))) {
+    if (path == AttentionArchPath::kSm90 && sm90_kernel_runs(args.head_dim, true, sm90_forced()) &&
+        attn_fwd_sm90_serves(args)) {
       return launch_attn_fwd_sm90<Variant>(args, current_sm90_schedule().schedule, stream);
     }
   }

@@ -155,6 +155,23 @@ inline Napi::Value ArchPath(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// attentionKernel(major, minor, headDim, pvInt8): {kernel: 'sm90a' | 'sm80', error?} — which attention kernel a call
+// of that head dim and P·V precision runs on a device of that compute capability under the process's
+// QATTN_CUDA_ARCH_PATH (arch_path.h; tests of the dispatch without a device).
+inline Napi::Value AttentionKernel(const Napi::CallbackInfo& info) {
+  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsBoolean()) {
+    throw Napi::TypeError::New(info.Env(), std::string(package_of(info)) + " attentionKernel(major, minor, headDim, pvInt8): expected three numbers and a boolean");
+  }
+  const char* override_path = std::getenv(kArchPathEnv);
+  const ArchChoice choice = choose_attention_arch_path(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(), override_path);
+  const bool sm90a = choice.path == AttentionArchPath::kSm90 &&
+                     sm90_kernel_runs(info[2].As<Napi::Number>().Int32Value(), info[3].As<Napi::Boolean>().Value(), sm90_forced_by(override_path));
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("kernel", sm90a ? "sm90a" : "sm80");
+  if (choice.error != nullptr) out.Set("error", choice.error);
+  return out;
+}
+
 // sm90Schedule(): {schedule, error?} of arch_path.h under the process's QATTN_SM90_SCHEDULE (tests, bench labels).
 inline Napi::Value Sm90ScheduleOf(const Napi::CallbackInfo& info) {
   const Sm90ScheduleChoice choice = choose_sm90_schedule(std::getenv(kSm90ScheduleEnv));
@@ -195,6 +212,7 @@ inline Napi::Object InitAttentionAddon(Napi::Env env, Napi::Object exports, cons
   exports.Set("packArgs", Napi::Function::New(env, PackArgs, "packArgs", data));
   exports.Set("archPath", Napi::Function::New(env, ArchPath, "archPath", data));
   exports.Set("sm90Schedule", Napi::Function::New(env, Sm90ScheduleOf, "sm90Schedule", data));
+  exports.Set("attentionKernel", Napi::Function::New(env, AttentionKernel, "attentionKernel", data));
   return exports;
 }
 
