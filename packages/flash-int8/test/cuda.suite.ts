@@ -22,6 +22,17 @@ export const CUDA_RELL2_BOUND = 0.04;
 /** CUDA vs the CPU oracle (same algorithm; they differ by exp2 approximation and float32 rounding only). */
 export const CUDA_VS_ORACLE_BOUND = 0.01;
 
+/** Runs `fn`, which may set environment variable `name`, and puts the variable back as it was. */
+function withEnv(name: string, fn: () => void): void {
+  const saved = process.env[name];
+  try {
+    fn();
+  } finally {
+    if (saved === undefined) delete process.env[name];
+    else process.env[name] = saved;
+  }
+}
+
 /** The addon when it is built here (it loads without a GPU), else the reason. */
 function builtAddon(): ReturnType<typeof loadFlashInt8Addon> | string {
   try {
@@ -40,8 +51,7 @@ export function defineCudaSuite(test: TestApi): void {
       return;
     }
     it('the sm90 path by default on 9.0 (its overlapped sm90a kernel is faster there), sm80 on every other device from 8.0; nothing below', () => {
-      const saved = process.env.QATTN_CUDA_ARCH_PATH;
-      try {
+      withEnv('QATTN_CUDA_ARCH_PATH', () => {
         delete process.env.QATTN_CUDA_ARCH_PATH;
         assert.deepEqual(addon.archPath(8, 0), { path: 'sm80' });
         assert.deepEqual(addon.archPath(8, 9), { path: 'sm80' });
@@ -49,14 +59,10 @@ export function defineCudaSuite(test: TestApi): void {
         assert.deepEqual(addon.archPath(10, 0), { path: 'sm80' });
         assert.deepEqual(addon.archPath(12, 0), { path: 'sm80' });
         assert.match(addon.archPath(7, 5).error ?? '', /compute capability >= 8\.0/);
-      } finally {
-        if (saved === undefined) delete process.env.QATTN_CUDA_ARCH_PATH;
-        else process.env.QATTN_CUDA_ARCH_PATH = saved;
-      }
+      });
     });
     it('QATTN_CUDA_ARCH_PATH overrides the choice: sm80 forced anywhere, sm90 only on a 9.0 device', () => {
-      const saved = process.env.QATTN_CUDA_ARCH_PATH;
-      try {
+      withEnv('QATTN_CUDA_ARCH_PATH', () => {
         process.env.QATTN_CUDA_ARCH_PATH = 'sm80';
         assert.deepEqual(addon.archPath(9, 0), { path: 'sm80' });
         process.env.QATTN_CUDA_ARCH_PATH = 'auto';
@@ -66,15 +72,11 @@ export function defineCudaSuite(test: TestApi): void {
         assert.match(addon.archPath(8, 0).error ?? '', /needs a compute capability 9\.0 device/);
         process.env.QATTN_CUDA_ARCH_PATH = 'sm75';
         assert.match(addon.archPath(9, 0).error ?? '', /must be auto, sm80 or sm90/);
-      } finally {
-        if (saved === undefined) delete process.env.QATTN_CUDA_ARCH_PATH;
-        else process.env.QATTN_CUDA_ARCH_PATH = saved;
-      }
+      });
     });
     it('which kernel a call runs: sm90a on 9.0 at hd128 with INT8 P·V, sm80 at hd64 (faster there), for fp16 P·V and on other devices; forced sm90 takes hd64 too', () => {
-      const saved = process.env.QATTN_CUDA_ARCH_PATH;
       const kernel = (major: number, minor: number, headDim: number, pvInt8: boolean) => addon.attentionKernel?.(major, minor, headDim, pvInt8)?.kernel;
-      try {
+      withEnv('QATTN_CUDA_ARCH_PATH', () => {
         delete process.env.QATTN_CUDA_ARCH_PATH;
         assert.equal(kernel(9, 0, 128, true), 'sm90a');
         assert.equal(kernel(9, 0, 64, true), 'sm80');
@@ -88,14 +90,10 @@ export function defineCudaSuite(test: TestApi): void {
         assert.equal(kernel(9, 0, 96, true), 'sm80');
         process.env.QATTN_CUDA_ARCH_PATH = 'sm80';
         assert.equal(kernel(9, 0, 128, true), 'sm80');
-      } finally {
-        if (saved === undefined) delete process.env.QATTN_CUDA_ARCH_PATH;
-        else process.env.QATTN_CUDA_ARCH_PATH = saved;
-      }
+      });
     });
     it('QATTN_SM90_SCHEDULE picks the sm90a consumer schedule: auto is overlap (fastest on an H200)', () => {
-      const saved = process.env.QATTN_SM90_SCHEDULE;
-      try {
+      withEnv('QATTN_SM90_SCHEDULE', () => {
         delete process.env.QATTN_SM90_SCHEDULE;
         assert.deepEqual(addon.sm90Schedule?.(), { schedule: 'overlap' });
         for (const schedule of ['serial', 'overlap', 'pingpong'] as const) {
@@ -106,10 +104,7 @@ export function defineCudaSuite(test: TestApi): void {
         assert.deepEqual(addon.sm90Schedule?.(), { schedule: 'overlap' });
         process.env.QATTN_SM90_SCHEDULE = 'fast';
         assert.match(addon.sm90Schedule?.().error ?? '', /must be auto, serial, overlap or pingpong/);
-      } finally {
-        if (saved === undefined) delete process.env.QATTN_SM90_SCHEDULE;
-        else process.env.QATTN_SM90_SCHEDULE = saved;
-      }
+      });
     });
     it('the addon was built from capabilities.json', () => {
       assert.equal(addon.capabilitiesEntry, 'flash-int8');
