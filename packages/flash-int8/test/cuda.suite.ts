@@ -74,19 +74,22 @@ export function defineCudaSuite(test: TestApi): void {
         assert.match(addon.archPath(9, 0).error ?? '', /must be auto, sm80 or sm90/);
       });
     });
-    it('which kernel a call runs: sm90a on 9.0 at hd128 with INT8 P·V, sm80 at hd64 (faster there), for fp16 P·V and on other devices; forced sm90 takes hd64 too', () => {
+    it('which kernel a call runs: sm90a on 9.0 at hd128 with INT8 or fp16 P·V, sm80 at hd64 (faster there) and on other devices; forced sm90 takes hd64 too', () => {
       const kernel = (major: number, minor: number, headDim: number, pvInt8: boolean) => addon.attentionKernel?.(major, minor, headDim, pvInt8)?.kernel;
       withEnv('QATTN_CUDA_ARCH_PATH', () => {
         delete process.env.QATTN_CUDA_ARCH_PATH;
         assert.equal(kernel(9, 0, 128, true), 'sm90a');
         assert.equal(kernel(9, 0, 64, true), 'sm80');
-        assert.equal(kernel(9, 0, 128, false), 'sm80');
+        assert.equal(kernel(9, 0, 128, false), 'sm90a');
+        assert.equal(kernel(9, 0, 64, false), 'sm80');
         assert.equal(kernel(9, 0, 256, true), 'sm80');
+        assert.equal(kernel(9, 0, 256, false), 'sm80');
+        assert.equal(kernel(8, 0, 128, false), 'sm80');
         assert.equal(kernel(8, 0, 128, true), 'sm80');
         assert.equal(kernel(10, 0, 128, true), 'sm80');
         process.env.QATTN_CUDA_ARCH_PATH = 'sm90';
         assert.equal(kernel(9, 0, 64, true), 'sm90a');
-        assert.equal(kernel(9, 0, 64, false), 'sm80');
+        assert.equal(kernel(9, 0, 64, false), 'sm90a');
         assert.equal(kernel(9, 0, 96, true), 'sm80');
         process.env.QATTN_CUDA_ARCH_PATH = 'sm80';
         assert.equal(kernel(9, 0, 128, true), 'sm80');
@@ -147,6 +150,8 @@ export function defineCudaSuite(test: TestApi): void {
       ['hd128 blockN 32', { batch: 1, heads: 2, kvHeads: 2, seqQ: 100, seqKV: 300, headDim: 128 }, false, { blockN: 32 }],
       ['hd64 blockN 32 causal', { batch: 1, heads: 2, kvHeads: 1, seqQ: 150, seqKV: 222, headDim: 64 }, true, { blockN: 32 }],
       ['hd64 pv fp16 causal', { batch: 1, heads: 2, kvHeads: 2, seqQ: 190, seqKV: 190, headDim: 64 }, true, { pv: 'fp16' }],
+      ['hd128 pv fp16 causal gqa', { batch: 1, heads: 4, kvHeads: 2, seqQ: 200, seqKV: 333, headDim: 128 }, true, { pv: 'fp16' }],
+      ['hd128 pv fp16 smoothV qkGranularity block', { batch: 2, heads: 2, kvHeads: 1, seqQ: 130, seqKV: 257, headDim: 128 }, false, { pv: 'fp16', smoothV: true, qkGranularity: 'block' }],
       ['hd128 causal gqa qkGranularity block', { batch: 1, heads: 4, kvHeads: 2, seqQ: 200, seqKV: 333, headDim: 128 }, true, { qkGranularity: 'block' }],
       ['hd64 qkGranularity block blockN 32 blockM 48', { batch: 2, heads: 2, kvHeads: 1, seqQ: 130, seqKV: 257, headDim: 64 }, false, { qkGranularity: 'block', blockN: 32, blockM: 48 }],
       ['hd64 qkGranularity block pv fp16 blockN 100 causal', { batch: 1, heads: 2, kvHeads: 2, seqQ: 150, seqKV: 190, headDim: 64 }, true, { qkGranularity: 'block', pv: 'fp16', blockN: 100 }],
@@ -188,14 +193,14 @@ export function defineCudaSuite(test: TestApi): void {
   });
 
   describe('flash-int8 cuda at long sequences (LLM-like data, float64 rows)', () => {
-    for (const [seq, causal] of [[4096, false], [16384, true], [16384, false]] as const) {
-      it(`N=${seq} hd128 ${causal ? 'causal' : 'full'}: relL2 ≤ ${CUDA_RELL2_BOUND} on sampled rows`, async () => {
+    for (const [seq, causal, pv] of [[4096, false, 'int8'], [16384, true, 'int8'], [16384, false, 'int8'], [16384, true, 'fp16']] as const) {
+      it(`N=${seq} hd128 ${causal ? 'causal' : 'full'} pv ${pv}: relL2 ≤ ${CUDA_RELL2_BOUND} on sampled rows`, async () => {
         const shape = { batch: 1, heads: 2, kvHeads: 1, seqQ: seq, seqKV: seq, headDim: 128 };
         const { q, k, v } = generateInputs(shape, { kind: 'llm', seed: seq });
-        const out = await flashInt8Attention(q, k, v, shape, { causal, backend: 'cuda' });
+        const out = await flashInt8Attention(q, k, v, shape, { causal, pv, backend: 'cuda' });
         const rows = [0, 1, 63, 64, 65, 1000, seq / 2 - 1, seq - 129, seq - 2, seq - 1];
         const m = compare(selectRows(out, shape, rows), attentionRows(q, k, v, shape, causal, rows));
-        console.log(`[flash-int8 cuda] N=${seq} ${causal ? 'causal' : 'full'}: relL2 ${m.relL2.toExponential(3)} cos ${m.cos.toFixed(6)}`);
+        console.log(`[flash-int8 cuda] N=${seq} ${causal ? 'causal' : 'full'} pv ${pv}: relL2 ${m.relL2.toExponential(3)} cos ${m.cos.toFixed(6)}`);
         assert.ok(m.relL2 <= CUDA_RELL2_BOUND, `relL2 ${m.relL2}`);
       });
     }

@@ -46,15 +46,13 @@ inline bool sm90_forced() {
 }
 
 // The attention kernel of `Variant` and P·V precision on the chosen path: the sm90 path runs the sm90a kernel where
-// sm90_kernel_runs (arch_path.h) and the call fits it, the sm80 kernel otherwise (fp16 P·V, other head dims): the path
-// names the device's best kernel set, not one kernel.
+// sm90_kernel_runs (arch_path.h) and the call fits it, the sm80 kernel otherwise (other head dims): the path names the
+// device's best kernel set, not one kernel.
 template <typename Variant, PvPrecision kPv>
 cudaError_t launch_attention(const AttentionArgs& args, AttentionArchPath path, cudaStream_t stream) {
-  if constexpr (kPv == PvPrecision::kInt8) {
-    if (path == AttentionArchPath::kSm90 && sm90_kernel_runs(args.head_dim, true, sm90_forced()) &&
-        attn_fwd_sm90_serves(args)) {
-      return launch_attn_fwd_sm90<Variant>(args, current_sm90_schedule().schedule, stream);
-    }
+  if (path == AttentionArchPath::kSm90 && sm90_kernel_runs(args.head_dim, kPv == PvPrecision::kInt8, sm90_forced()) &&
+      attn_fwd_sm90_serves(args)) {
+    return launch_attn_fwd_sm90<Variant, kPv>(args, current_sm90_schedule().schedule, stream);
   }
   return launch_attn_fwd_sm80<Variant, kPv>(args, stream);
 }

@@ -54,12 +54,12 @@ inline ArchChoice choose_attention_arch_path(int cc_major, int cc_minor, const c
   return {sm90_fits && kSm90IsDefault ? AttentionArchPath::kSm90 : AttentionArchPath::kSm80, nullptr};
 }
 
-// Pure: whether a call on the sm90 path runs the sm90a kernel (else the sm80 one): INT8 P·V at a head dim it serves,
-// and one where it is the faster kernel unless QATTN_CUDA_ARCH_PATH=sm90 forces it onto every head dim it serves
-// (tile_config.h: tile_config_sm90_serves, tile_config_sm90_preferred). The launch adds one more condition of the
-// call's size (attn_fwd_sm90_serves: TMA's 32-bit row coordinates).
+// Pure: whether a call on the sm90 path runs the sm90a kernel (else the sm80 one): a head dim it serves (INT8 or fp16
+// P·V), and one where it is the faster kernel for that precision unless QATTN_CUDA_ARCH_PATH=sm90 forces it onto every
+// head dim it serves (tile_config.h: tile_config_sm90_serves, tile_config_sm90_preferred). The launch adds one more
+// condition of the call's size (attn_fwd_sm90_serves: TMA's 32-bit row coordinates).
 inline bool sm90_kernel_runs(int head_dim, bool pv_int8, bool forced) {
-  return pv_int8 && tile_config_sm90_serves(head_dim) && (forced || tile_config_sm90_preferred(head_dim));
+  return tile_config_sm90_serves(head_dim) && (forced || tile_config_sm90_preferred(head_dim, pv_int8));
 }
 
 // Whether an override value forces the sm90 path (QATTN_CUDA_ARCH_PATH=sm90), rather than auto choosing it.

@@ -40,9 +40,6 @@
 
 namespace qattn {
 
-// P·V precision: INT8 P codes x INT8 V (the papers' full method) or fp16 P x fp16 V (INT-FA's "half" variant).
-enum class PvPrecision { kInt8, kFp16 };
-
 template <int HeadDim, PvPrecision Pv, int KeyBlock, int TileVariant>
 struct AttnFwdSm80Traits {
   static constexpr int kHeadDim = HeadDim;
@@ -250,15 +247,8 @@ __global__ void __launch_bounds__(AttnFwdSm80Traits<kHeadDim, kPv, kKeyBlock, kT
         }
       }
     } else {
-      // P in fp16 as A fragments of m16n8k16: k step kc covers S tiles 2kc, 2kc + 1 (the layouts coincide).
-      uint32_t p_frag[T::kPvChunks][4];
-#pragma unroll
-      for (int kc = 0; kc < T::kPvChunks; ++kc) {
-        p_frag[kc][0] = pack_half2(y[2 * kc][0], y[2 * kc][1]);
-        p_frag[kc][1] = pack_half2(y[2 * kc][2], y[2 * kc][3]);
-        p_frag[kc][2] = pack_half2(y[2 * kc + 1][0], y[2 * kc + 1][1]);
-        p_frag[kc][3] = pack_half2(y[2 * kc + 1][2], y[2 * kc + 1][3]);
-      }
+      uint32_t p_frag[T::kPvChunks][4];  // P in fp16 as A fragments of m16n8k16 (tile_softmax.cuh)
+      pack_p_half(y, p_frag);
 #pragma unroll
       for (int dp = 0; dp < T::kOTiles / 2; ++dp) {
 #pragma unroll

@@ -1,6 +1,7 @@
 // The INT8 attention forward on Hopper (sm_90a): the math of attn_fwd_sm80.cuh (same quantized inputs, x-domain
-// online softmax, P codes, magic-number dequantization, Variant hooks), on wgmma with a TMA producer. INT8 P·V only
-// (fp16 P·V stays on sm80), head dims 64 and 128, key blocks 32 and 64; tile shape from tile_config_sm90.
+// online softmax, P codes, magic-number dequantization, Variant hooks), on wgmma with a TMA producer. INT8 P·V (key
+// blocks 32 and 64) or fp16 P·V (pv 'fp16': P in half2 pairs, V_t fp16, wgmma f16 accumulating into O itself), head
+// dims 64 and 128; tile shape from tile_config_sm90.
 //
 // CTA = 3 warpgroups, one (batch, head) and kBlockM = 128 queries (FlashAttention-3's shape):
 //   warpgroup 0, producer   setmaxnreg down to 40; one thread issues every load: Q once (TMA), then per key tile
@@ -61,12 +62,15 @@
 
 namespace qattn {
 
-template <int HeadDim, int KeyBlock, Sm90Schedule Schedule>
+template <int HeadDim, PvPrecision Pv, int KeyBlock, Sm90Schedule Schedule>
 struct AttnFwdSm90Traits {
   static constexpr int kHeadDim = HeadDim;
+  // P·V precision: INT8 P codes x INT8 V with one INT32 accumulator per key block, dequantized into O (the papers'
+  // method), or fp16 P x fp16 V accumulating straight into O's fp32 registers (INT-FA's "half" variant, pv 'fp16').
+  static constexpr bool kPvFp16 = Pv == PvPrecision::kFp16;
   // Keys per P-rowmax block and per V scale block (the oracle's blockN): 32 or 64, a divisor of kBlockN.
   static constexpr int kKeyBlock = KeyBlock;
-  static constexpr TileConfigSm90 kTile = tile_config_sm90(kHeadDim, kKeyBlock, Schedule);
+  static constexpr TileConfigSm90 kTile = tile_config_sm90(kHeadDim, kKeyBlock, kPvFp16, Schedule);
   static constexpr Sm90Schedule kSchedule = kTile.schedule;  // Schedule where it fits in registers, else kSerial
   static constexpr int kBlockM = kTile.block_m;
   static constexpr int kBlockN = kTile.block_n;
@@ -76,13 +80,14 @@ struct AttnFwdSm90Traits {
   static constexpr int kThreads = 128 + kConsumerThreads;
 
   // Shared memory, every tile 1024-byte aligned: Q [kBlockM, D], then kStages x {K [kBlockN, D], V_t [D, kBlockN],
-  // k_scale [kBlockN, 2] fp32, v_scale [kKeyBlocks, D, 2] fp32}, then the mbarriers.
+  // k_scale [kBlockN, 2] fp32, v_scale [kKeyBlocks, D, 2] fp32 (INT8 P·V only)}, then the mbarriers.
   static constexpr int kQBytes = kBlockM * kHeadDim;
   static constexpr int kKBytes = kBlockN * kHeadDim;
-  static constexpr int kVBytes = kHeadDim * kBlockN;
+  static constexpr int kVRowBytes = kBlockN * (kPvFp16 ? 2 : 1);  // one channel's keys of the tile in V_t
+  static constexpr int kVBytes = kHeadDim * kVRowBytes;
   static constexpr int kKScaleBytes = kBlockN * 8;
-  static constexpr int kKeyBlocks = kBlockN / kKeyBlock;
-  static constexpr int kVScaleBytes = kKeyBlocks * kHeadDim * 8;
+  static constexpr int kKeyBlocks = kPvFp16 ? 1 : kBlockN / kKeyBlock;
+  static constexpr int kVScaleBytes = kPvFp16 ? 0 : kKeyBlocks * kHeadDim * 8;
   static constexpr int kStageTxBytes = kKBytes + kVBytes + kKScaleBytes + kVScaleBytes;  // bytes TMA brings per tile
   static constexpr int kStageBytes = (kStageTxBytes + 1023) / 1024 * 1024;
   static constexpr int kVOffset = kKBytes;  // inside a stage
@@ -97,13 +102,14 @@ struct AttnFwdSm90Traits {
   static constexpr int kSTiles = kBlockN / 8;        // n8 tiles of S per thread's rows
   static constexpr int kOTiles = kHeadDim / 8;       // n8 tiles of O
   static constexpr int kQkChunks = kHeadDim / 32;    // k32 wgmmas of Q·Kᵀ
-  static constexpr int kPvChunks = kBlockN / 32;     // k32 wgmmas of P·V per tile
-  static constexpr int kChunksPerKeyBlock = kKeyBlock / 32;
+  static constexpr int kPvK = kPvFp16 ? 16 : 32;     // keys per P·V wgmma (k16 f16, k32 8-bit)
+  static constexpr int kPvChunks = kBlockN / kPvK;   // P·V wgmmas per tile
+  static constexpr int kChunksPerKeyBlock = kPvChunks / kKeyBlocks;
 
   static_assert(kBlockM == 64 * kConsumers, "one consumer warpgroup per 64 query rows (wgmma m64)");
   static_assert(kSeqQPad % kBlockM == 0, "a Q tile never crosses the padded rows of its head");
   static_assert(kSeqKVPad % kBlockN == 0, "a K/V tile never crosses the padded keys of its head");
-  static_assert(kBlockN == 64, "Q·Kᵀ is written for wgmma n64; V_t rows are then 64 bytes (64-byte swizzle)");
+  static_assert(kBlockN == 64, "Q·Kᵀ is written for wgmma n64; V_t rows are then 64 or 128 bytes (one swizzle row)");
   static_assert(kHeadDim == 64 || kHeadDim == 128, "K and Q rows of 64 or 128 bytes (one swizzle row)");
   static_assert((kKeyBlock == 32 || kKeyBlock == 64) && kBlockN % kKeyBlock == 0, "key blocks of 32 or 64 keys");
   static_assert(kQBytes % 1024 == 0 && kKBytes % 1024 == 0 && kVBytes % 1024 == 0, "1024-aligned tiles");
@@ -116,7 +122,7 @@ struct AttnFwdSm90Params {
   AttentionArgs args;
   CUtensorMap q_map;  // q_int8 as [batch·heads·seq_q_pad, D] bytes, box [kBlockM, D]
   CUtensorMap k_map;  // k_int8 as [batch·kv_heads·seq_kv_pad, D] bytes, box [kBlockN, D]
-  CUtensorMap v_map;  // v_t as [batch·kv_heads·D, seq_kv_pad] bytes, box [D, kBlockN]
+  CUtensorMap v_map;  // v_t as [batch·kv_heads·D, seq_kv_pad · element bytes] bytes, box [D, kVRowBytes]
 };
 
 #ifdef QATTN_SM90A_DEVICE_CODE
@@ -155,10 +161,12 @@ __device__ __forceinline__ void attn_fwd_sm90_produce(const AttnFwdSm90Params& p
     const uint32_t stage = smem.stage(s);
     mbarrier_arrive_expect_tx(smem.full(s), T::kStageTxBytes);
     tma_load_2d(stage, &params.k_map, 0, k_row0 + n0, smem.full(s));
-    tma_load_2d(stage + T::kVOffset, &params.v_map, n0, v_row0, smem.full(s));
+    tma_load_2d(stage + T::kVOffset, &params.v_map, n0 * (T::kPvFp16 ? 2 : 1), v_row0, smem.full(s));
     bulk_load(stage + T::kKScaleOffset, k_scale + 2 * n0, T::kKScaleBytes, smem.full(s));
     // The tile's key blocks are consecutive rows of v_scale.
-    bulk_load(stage + T::kVScaleOffset, v_scale + (n0 / T::kKeyBlock) * T::kHeadDim * 2, T::kVScaleBytes, smem.full(s));
+    if constexpr (!T::kPvFp16) {
+      bulk_load(stage + T::kVScaleOffset, v_scale + (n0 / T::kKeyBlock) * T::kHeadDim * 2, T::kVScaleBytes, smem.full(s));
+    }
   }
 }
 
@@ -182,11 +190,23 @@ __device__ __forceinline__ void issue_qk(int32_t (&s_acc)[4 * T::kSTiles], uint6
 template <typename T>
 __device__ __forceinline__ void issue_pv(int32_t (&pv_acc)[4 * T::kOTiles], const uint32_t (&p_frag)[T::kPvChunks][4],
                                          uint32_t stage, int b) {
-  const uint64_t v_desc = kmajor_desc<T::kBlockN>(stage + T::kVOffset);
+  const uint64_t v_desc = kmajor_desc<T::kVRowBytes>(stage + T::kVOffset);
 #pragma unroll
   for (int kc = b * T::kChunksPerKeyBlock; kc < (b + 1) * T::kChunksPerKeyBlock; ++kc) {
     wgmma_m64nk32_u8s8_rs<T::kHeadDim>(pv_acc, p_frag[kc], desc_k_step(v_desc, kc));
   }
+}
+
+// fp16 P·V of one tile, issued (not committed): O += P·V with P's half2 fragments from registers and V_t (fp16, K-major:
+// 64 keys = one 128-byte swizzle row per channel) from shared memory, accumulating into O's registers: no INT32
+// partial, no per-tile dequantization (the CUDA-core work that bounds the INT8 P·V kernel).
+template <typename T>
+__device__ __forceinline__ void issue_pv_fp16(float (&o_acc)[T::kOTiles][4], const uint32_t (&p_frag)[T::kPvChunks][4],
+                                              uint32_t stage) {
+  const uint64_t v_desc = kmajor_desc<T::kVRowBytes>(stage + T::kVOffset);
+  float(&o)[4 * T::kOTiles] = reinterpret_cast<float(&)[4 * T::kOTiles]>(o_acc);  // d[4t + e] is o_acc[t][e]
+#pragma unroll
+  for (int kc = 0; kc < T::kPvChunks; ++kc) wgmma_m64nk16_f16_rs<T::kHeadDim>(o, p_frag[kc], desc_k_step(v_desc, kc));
 }
 
 template <typename Word, int kCount>
@@ -214,6 +234,59 @@ __device__ __forceinline__ void accumulate_pv(float (&o_acc)[T::kOTiles][4], int
       const float pv = dequantize_magic(pv_acc[4 * t + e], v_descale[e & 1], v_neg_magic[e & 1]);
       o_acc[t][e] = fmaf(pv, p_descale[e >> 1][b], o_acc[t][e]);
     }
+  }
+}
+
+// The P·V half of a consumer by precision, so one loop serves both: prepare (before wgmma_fence), issue, finish (after
+// the group's wgmma_wait). INT8 keeps one INT32 accumulator per key block of the tile in flight and adds it into O once
+// complete; fp16 accumulates into O itself, so finishing is only pinning O's reads after the wait.
+template <typename T, bool kFp16 = T::kPvFp16>
+struct PvPipe;
+
+template <typename T>
+struct PvPipe<T, false> {
+  int32_t acc[T::kKeyBlocks][4 * T::kOTiles];
+  __device__ __forceinline__ void prepare(float (&)[T::kOTiles][4], uint32_t (&p_frag)[T::kPvChunks][4]) {
+#pragma unroll
+    for (int b = 0; b < T::kKeyBlocks; ++b) fill_registers(acc[b], kMagicBits);
+    pin_registers(p_frag);
+  }
+  __device__ __forceinline__ void issue(float (&)[T::kOTiles][4], const uint32_t (&p_frag)[T::kPvChunks][4],
+                                        uint32_t stage) {
+#pragma unroll
+    for (int b = 0; b < T::kKeyBlocks; ++b) issue_pv<T>(acc[b], p_frag, stage, b);
+  }
+  __device__ __forceinline__ void finish(float (&o_acc)[T::kOTiles][4], const float* v_scales,
+                                         const float (&p_descale)[2][T::kKeyBlocks], int quad) {
+#pragma unroll
+    for (int b = 0; b < T::kKeyBlocks; ++b) accumulate_pv<T>(o_acc, acc[b], v_scales, p_descale, b, quad);
+  }
+};
+
+template <typename T>
+struct PvPipe<T, true> {
+  __device__ __forceinline__ void prepare(float (&o_acc)[T::kOTiles][4], uint32_t (&p_frag)[T::kPvChunks][4]) {
+    pin_registers(o_acc);
+    pin_registers(p_frag);
+  }
+  __device__ __forceinline__ void issue(float (&o_acc)[T::kOTiles][4], const uint32_t (&p_frag)[T::kPvChunks][4],
+                                        uint32_t stage) {
+    issue_pv_fp16<T>(o_acc, p_frag, stage);
+  }
+  __device__ __forceinline__ void finish(float (&o_acc)[T::kOTiles][4], const float*, const float (&)[2][T::kKeyBlocks],
+                                         int) {
+    pin_registers(o_acc);
+  }
+};
+
+// The tile's P as the A fragments of its P·V: INT8 codes (pack_p_codes) or fp16 pairs (pack_p_half).
+template <typename T>
+__device__ __forceinline__ void pack_p(const float (&y)[T::kSTiles][4], const float (&p_encode)[2][T::kKeyBlocks],
+                                       uint32_t (&p_frag)[T::kPvChunks][4]) {
+  if constexpr (T::kPvFp16) {
+    pack_p_half(y, p_frag);
+  } else {
+    pack_p_codes(y, p_encode, p_frag);
   }
 }
 
@@ -282,7 +355,7 @@ struct Sm90Consumer {
     if (!skip) {
       float x_bias[2][kKeyBlocks];
       tile.exponentiate(exponent, y, m_run, l_run, alpha, x_bias);
-      tile.p_code_scales(exponent, args, x_bias, p_encode, p_descale);
+      if constexpr (!T::kPvFp16) tile.p_code_scales(exponent, args, x_bias, p_encode, p_descale);
     } else {
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
@@ -339,9 +412,18 @@ __device__ __forceinline__ void attn_fwd_sm90_consume(const AttentionArgs& args,
       if (!c.softmax(s_acc, n_block, s, alpha, y, p_encode, p_descale)) {
         rescale_rows(c.o_acc, alpha);
         uint32_t p_frag[T::kPvChunks][4];
-        pack_p_codes(y, p_encode, p_frag);
+        pack_p<T>(y, p_encode, p_frag);
+        if constexpr (T::kPvFp16) {
+          PvPipe<T> pv;
+          pv.prepare(c.o_acc, p_frag);
+          wgmma_fence();
+          pv.issue(c.o_acc, p_frag, smem.stage(s));
+          wgmma_commit();
+          wgmma_wait<0>();
+          pv.finish(c.o_acc, nullptr, p_descale, c.quad);
+        }
 #pragma unroll
-        for (int b = 0; b < kKeyBlocks; ++b) {  // one key block at a time: one accumulator [64, D] live
+        for (int b = 0; b < (T::kPvFp16 ? 0 : kKeyBlocks); ++b) {  // one key block at a time: one accumulator [64, D] live
           fill_registers(pv_acc, kMagicBits);
           pin_registers(p_frag);
           wgmma_fence();
@@ -359,9 +441,9 @@ __device__ __forceinline__ void attn_fwd_sm90_consume(const AttentionArgs& args,
     // consumer 1's first arrival opens consumer 0's first turn. Each consumer issues n_blocks + 1 times.
     const int my_turn = kIssueBarrier + consumer, other_turn = kIssueBarrier + 1 - consumer;
     if (kPingPong && consumer == 1) named_barrier_arrive<256>(other_turn);
-    int32_t pv_acc[kKeyBlocks][4 * T::kOTiles];
+    PvPipe<T> pv;
     float p_descale_prev[2][kKeyBlocks];  // of the tile whose P·V is in flight
-    uint32_t p_prev[T::kPvChunks][4];     // its P codes: the A operand of that P·V
+    uint32_t p_prev[T::kPvChunks][4];     // its P codes (or fp16 pairs): the A operand of that P·V
 
     mbarrier_wait(smem.full(0), 0);
     if constexpr (kPingPong) named_barrier_sync<256>(my_turn);
@@ -374,7 +456,7 @@ __device__ __forceinline__ void attn_fwd_sm90_consume(const AttentionArgs& args,
     pin_registers(s_acc);
     c.softmax(s_acc, 0, 0, alpha, y, p_encode, p_descale_prev);
     rescale_rows(c.o_acc, alpha);  // O is still 0: as the serial schedule does, for the same bits in every case
-    pack_p_codes(y, p_encode, p_prev);
+    pack_p<T>(y, p_encode, p_prev);
     int s_prev = 0;
 
     for (int n_block = 1; n_block < n_blocks; ++n_block) {
@@ -382,25 +464,21 @@ __device__ __forceinline__ void attn_fwd_sm90_consume(const AttentionArgs& args,
       mbarrier_wait(smem.full(s), (n_block / T::kStages) & 1);
       if constexpr (kPingPong) named_barrier_sync<256>(my_turn);
       fill_registers(s_acc, kMagicBits);
-#pragma unroll
-      for (int b = 0; b < kKeyBlocks; ++b) fill_registers(pv_acc[b], kMagicBits);
-      pin_registers(p_prev);
+      pv.prepare(c.o_acc, p_prev);
       wgmma_fence();
       issue_qk<T>(s_acc, c.q_desc, smem.stage(s));
       wgmma_commit();
-#pragma unroll
-      for (int b = 0; b < kKeyBlocks; ++b) issue_pv<T>(pv_acc[b], p_prev, smem.stage(s_prev), b);
+      pv.issue(c.o_acc, p_prev, smem.stage(s_prev));
       wgmma_commit();
       if constexpr (kPingPong) named_barrier_arrive<256>(other_turn);
       wgmma_wait<1>();  // Q·Kᵀ(j) done; P·V(j − 1) runs on during the softmax
       pin_registers(s_acc);
       c.softmax(s_acc, n_block, s, alpha, y, p_encode, p_descale);
       wgmma_wait<0>();  // P·V(j − 1) into O before O·α(j); then its stage goes back to the producer
-#pragma unroll
-      for (int b = 0; b < kKeyBlocks; ++b) accumulate_pv<T>(c.o_acc, pv_acc[b], c.v_scales(s_prev), p_descale_prev, b, c.quad);
+      pv.finish(c.o_acc, c.v_scales(s_prev), p_descale_prev, c.quad);
       mbarrier_arrive(smem.empty(s_prev));
       rescale_rows(c.o_acc, alpha);
-      pack_p_codes(y, p_encode, p_prev);
+      pack_p<T>(y, p_encode, p_prev);
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
 #pragma unroll
@@ -411,17 +489,13 @@ __device__ __forceinline__ void attn_fwd_sm90_consume(const AttentionArgs& args,
 
     // The last tile's P·V.
     if constexpr (kPingPong) named_barrier_sync<256>(my_turn);
-#pragma unroll
-    for (int b = 0; b < kKeyBlocks; ++b) fill_registers(pv_acc[b], kMagicBits);
-    pin_registers(p_prev);
+    pv.prepare(c.o_acc, p_prev);
     wgmma_fence();
-#pragma unroll
-    for (int b = 0; b < kKeyBlocks; ++b) issue_pv<T>(pv_acc[b], p_prev, smem.stage(s_prev), b);
+    pv.issue(c.o_acc, p_prev, smem.stage(s_prev));
     wgmma_commit();
     if constexpr (kPingPong) named_barrier_arrive<256>(other_turn);
     wgmma_wait<0>();
-#pragma unroll
-    for (int b = 0; b < kKeyBlocks; ++b) accumulate_pv<T>(c.o_acc, pv_acc[b], c.v_scales(s_prev), p_descale_prev, b, c.quad);
+    pv.finish(c.o_acc, c.v_scales(s_prev), p_descale_prev, c.quad);
     mbarrier_arrive(smem.empty(s_prev));
     // Consumer 1's last arrival on consumer 0's barrier completes it, so no barrier is left half-arrived.
     if (kPingPong && consumer == 0) named_barrier_sync<256>(my_turn);
@@ -432,11 +506,11 @@ __device__ __forceinline__ void attn_fwd_sm90_consume(const AttentionArgs& args,
 
 #endif  // QATTN_SM90A_DEVICE_CODE
 
-template <typename Variant, int kHeadDim, int kKeyBlock, Sm90Schedule kSchedule>
-__global__ void __launch_bounds__(AttnFwdSm90Traits<kHeadDim, kKeyBlock, kSchedule>::kThreads, 1)
+template <typename Variant, int kHeadDim, PvPrecision kPv, int kKeyBlock, Sm90Schedule kSchedule>
+__global__ void __launch_bounds__(AttnFwdSm90Traits<kHeadDim, kPv, kKeyBlock, kSchedule>::kThreads, 1)
     attn_fwd_sm90_kernel(const __grid_constant__ AttnFwdSm90Params params) {
 #ifdef QATTN_SM90A_DEVICE_CODE
-  using T = AttnFwdSm90Traits<kHeadDim, kKeyBlock, kSchedule>;
+  using T = AttnFwdSm90Traits<kHeadDim, kPv, kKeyBlock, kSchedule>;
   const AttentionArgs& args = params.args;
   extern __shared__ uint8_t smem_raw[];
 
@@ -490,7 +564,7 @@ __global__ void __launch_bounds__(AttnFwdSm90Traits<kHeadDim, kKeyBlock, kSchedu
 }
 
 // Whether the sm90a kernel serves a call; launch_attention runs the sm80 kernel for the rest. Beyond the head dim
-// (and INT8 P·V, which the caller checks): a tensor map describes a non-empty tensor, and TMA coordinates are 32-bit,
+// (and the P·V precision, which the caller checks): a tensor map describes a non-empty tensor, and TMA coordinates are 32-bit,
 // so every row index of the flattened Q, K and V_t must fit.
 inline bool attn_fwd_sm90_serves(const AttentionArgs& args) {
   if (!tile_config_sm90_serves(args.head_dim)) return false;
@@ -501,11 +575,11 @@ inline bool attn_fwd_sm90_serves(const AttentionArgs& args) {
   return fits(q_rows) && fits(k_rows) && fits(v_rows);
 }
 
-template <typename Variant, int kHeadDim, int kKeyBlock, Sm90Schedule kSchedule>
+template <typename Variant, int kHeadDim, PvPrecision kPv, int kKeyBlock, Sm90Schedule kSchedule>
 cudaError_t launch_attn_fwd_sm90_impl(const AttentionArgs& args, cudaStream_t stream) {
-  using T = AttnFwdSm90Traits<kHeadDim, kKeyBlock, kSchedule>;
+  using T = AttnFwdSm90Traits<kHeadDim, kPv, kKeyBlock, kSchedule>;
   static_assert(T::kSchedule == kSchedule, "instantiated for the schedule it runs (launch_attn_fwd_sm90_schedule)");
-  auto kernel = attn_fwd_sm90_kernel<Variant, kHeadDim, kKeyBlock, kSchedule>;
+  auto kernel = attn_fwd_sm90_kernel<Variant, kHeadDim, kPv, kKeyBlock, kSchedule>;
   // Once per kernel, as the sm80 launcher does.
   static std::atomic<bool> smem_configured{false};
   if (!smem_configured.load(std::memory_order_acquire)) {
@@ -522,7 +596,8 @@ cudaError_t launch_attn_fwd_sm90_impl(const AttentionArgs& args, cudaStream_t st
   if (status != cudaSuccess) return status;
   status = encode_byte_tile_map(&params.k_map, args.k_int8, kHeadDim, kv_rows, kHeadDim, T::kBlockN);
   if (status != cudaSuccess) return status;
-  status = encode_byte_tile_map(&params.v_map, args.v_t, args.seq_kv_pad, v_rows, T::kBlockN, kHeadDim);
+  const uint64_t v_row_bytes = (uint64_t)args.seq_kv_pad * (T::kPvFp16 ? 2 : 1);
+  status = encode_byte_tile_map(&params.v_map, args.v_t, v_row_bytes, v_rows, T::kVRowBytes, kHeadDim);
   if (status != cudaSuccess) return status;
   const dim3 grid((args.seq_q + T::kBlockM - 1) / T::kBlockM, args.heads, args.batch);
   kernel<<<grid, T::kThreads, T::kSmemBytes, stream>>>(params);
@@ -530,25 +605,26 @@ cudaError_t launch_attn_fwd_sm90_impl(const AttentionArgs& args, cudaStream_t st
 }
 
 // The schedule a call runs: the requested one where it fits (tile_config_sm90), so each distinct kernel is compiled once.
-template <typename Variant, int kHeadDim, int kKeyBlock>
+template <typename Variant, int kHeadDim, PvPrecision kPv, int kKeyBlock>
 cudaError_t launch_attn_fwd_sm90_schedule(const AttentionArgs& args, Sm90Schedule schedule, cudaStream_t stream) {
-  constexpr Sm90Schedule kOverlap = tile_config_sm90(kHeadDim, kKeyBlock, Sm90Schedule::kOverlap).schedule;
-  constexpr Sm90Schedule kPingPong = tile_config_sm90(kHeadDim, kKeyBlock, Sm90Schedule::kPingPong).schedule;
+  constexpr bool kFp16 = kPv == PvPrecision::kFp16;
+  constexpr Sm90Schedule kOverlap = tile_config_sm90(kHeadDim, kKeyBlock, kFp16, Sm90Schedule::kOverlap).schedule;
+  constexpr Sm90Schedule kPingPong = tile_config_sm90(kHeadDim, kKeyBlock, kFp16, Sm90Schedule::kPingPong).schedule;
   switch (schedule) {
-    case Sm90Schedule::kOverlap: return launch_attn_fwd_sm90_impl<Variant, kHeadDim, kKeyBlock, kOverlap>(args, stream);
-    case Sm90Schedule::kPingPong: return launch_attn_fwd_sm90_impl<Variant, kHeadDim, kKeyBlock, kPingPong>(args, stream);
-    default: return launch_attn_fwd_sm90_impl<Variant, kHeadDim, kKeyBlock, Sm90Schedule::kSerial>(args, stream);
+    case Sm90Schedule::kOverlap: return launch_attn_fwd_sm90_impl<Variant, kHeadDim, kPv, kKeyBlock, kOverlap>(args, stream);
+    case Sm90Schedule::kPingPong: return launch_attn_fwd_sm90_impl<Variant, kHeadDim, kPv, kKeyBlock, kPingPong>(args, stream);
+    default: return launch_attn_fwd_sm90_impl<Variant, kHeadDim, kPv, kKeyBlock, Sm90Schedule::kSerial>(args, stream);
   }
 }
 
-template <typename Variant, int kKeyBlock>
+template <typename Variant, PvPrecision kPv, int kKeyBlock>
 cudaError_t launch_attn_fwd_sm90_dim(const AttentionArgs& args, Sm90Schedule schedule, cudaStream_t stream) {
   switch (args.head_dim) {
-#define QATTN_ATTN_SM90_HEAD_DIM_CASE(dim)                                                     \
-  case dim:                                                                                   \
-    if constexpr (tile_config_sm90_serves(dim)) {                                             \
-      return launch_attn_fwd_sm90_schedule<Variant, dim, kKeyBlock>(args, schedule, stream);  \
-    }                                                                                         \
+#define QATTN_ATTN_SM90_HEAD_DIM_CASE(dim)                                                          \
+  case dim:                                                                                        \
+    if constexpr (tile_config_sm90_serves(dim)) {                                                  \
+      return launch_attn_fwd_sm90_schedule<Variant, dim, kPv, kKeyBlock>(args, schedule, stream);  \
+    }                                                                                              \
     break;
     QATTN_FOR_EACH_HEAD_DIM(QATTN_ATTN_SM90_HEAD_DIM_CASE)
 #undef QATTN_ATTN_SM90_HEAD_DIM_CASE
@@ -557,15 +633,20 @@ cudaError_t launch_attn_fwd_sm90_dim(const AttentionArgs& args, Sm90Schedule sch
   return cudaErrorInvalidValue;
 }
 
-// The sm90a attention kernel of one variant (INT8 P·V) and consumer schedule, for a call attn_fwd_sm90_serves.
-template <typename Variant>
+// The sm90a attention kernel of one variant, P·V precision and consumer schedule, for a call attn_fwd_sm90_serves.
+// fp16 P·V has no key blocks (P unquantized, V fp16): it is compiled once, as key block 64 (as on sm80).
+template <typename Variant, PvPrecision kPv>
 cudaError_t launch_attn_fwd_sm90(const AttentionArgs& args, Sm90Schedule schedule, cudaStream_t stream) {
-  switch (args.key_block) {
+  if constexpr (kPv == PvPrecision::kFp16) {
+    return launch_attn_fwd_sm90_dim<Variant, kPv, 64>(args, schedule, stream);
+  } else {
+    switch (args.key_block) {
 #define QATTN_ATTN_SM90_KEY_BLOCK_CASE(keys) \
-  case keys: return launch_attn_fwd_sm90_dim<Variant, keys>(args, schedule, stream);
-    QATTN_FOR_EACH_KEY_BLOCK(QATTN_ATTN_SM90_KEY_BLOCK_CASE)
+  case keys: return launch_attn_fwd_sm90_dim<Variant, kPv, keys>(args, schedule, stream);
+      QATTN_FOR_EACH_KEY_BLOCK(QATTN_ATTN_SM90_KEY_BLOCK_CASE)
 #undef QATTN_ATTN_SM90_KEY_BLOCK_CASE
-    default: return cudaErrorInvalidValue;
+      default: return cudaErrorInvalidValue;
+    }
   }
 }
 

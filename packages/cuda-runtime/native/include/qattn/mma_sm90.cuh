@@ -110,6 +110,11 @@ __device__ __forceinline__ void pin_registers(Word (&registers)[kCount]) {
 #pragma unroll
   for (int i = 0; i < kCount; ++i) asm volatile("" : "+r"(registers[i])::"memory");
 }
+template <int kCount>
+__device__ __forceinline__ void pin_registers(float (&registers)[kCount]) {
+#pragma unroll
+  for (int i = 0; i < kCount; ++i) asm volatile("" : "+f"(registers[i])::"memory");
+}
 template <typename Word, int kRows, int kCount>
 __device__ __forceinline__ void pin_registers(Word (&registers)[kRows][kCount]) {
 #pragma unroll
@@ -192,6 +197,68 @@ __device__ __forceinline__ void wgmma_m64nk32_u8s8_rs(int32_t (&d)[kN / 2], cons
   } else {
     static_assert(kN == 128, "P·V wgmma shapes for head dims 64 and 128");
     wgmma_m64n128k32_u8s8_rs(d, a, b_desc);
+  }
+}
+
+// ---- wgmma, fp16 P·V (the pv 'fp16' variant): f16 operands, fp32 accumulators that are O itself ----
+// Register A fragment of the k16 16-bit shapes: a[0] = row 16w + lane / 4, K elements 2·(lane % 4) + {0, 1} (one
+// half2); a[1] = the same of row + 8; a[2], a[3] = K elements 8 + 2·(lane % 4) + {0, 1} of the two rows — per warp the
+// A fragment of mma.sync.m16n8k16, so P's half2 pairs come straight from the S accumulator of n8 tiles 2kc, 2kc + 1.
+// The trailing immediates: scale-a 1, scale-b 1, transpose-b 0 (B K-major, as V_t is stored). One k16 step is 32 bytes
+// of every B row, the same descriptor step as the 8-bit k32 shapes (desc_k_step).
+
+// D[64x64] += A[64x16]·B[16x64], f16 x f16 -> f32, A from registers (4 per thread), B from shared memory (K-major).
+__device__ __forceinline__ void wgmma_m64n64k16_f16_rs(float (&d)[32], const uint32_t (&a)[4], uint64_t b_desc) {
+  asm volatile(
+      "{\n.reg .pred accumulate;\nsetp.ne.b32 accumulate, 1, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+      "{"
+      "%0, %1, %2, %3, %4, %5, %6, %7, "
+      "%8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, "
+      "%24, %25, %26, %27, %28, %29, %30, %31}, "
+      "{%32, %33, %34, %35}, %36, accumulate, 1, 1, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc));
+}
+
+// D[64x128] += A[64x16]·B[16x128], f16 x f16 -> f32, A from registers (4 per thread), B from shared memory (K-major).
+__device__ __forceinline__ void wgmma_m64n128k16_f16_rs(float (&d)[64], const uint32_t (&a)[4], uint64_t b_desc) {
+  asm volatile(
+      "{\n.reg .pred accumulate;\nsetp.ne.b32 accumulate, 1, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+      "{"
+      "%0, %1, %2, %3, %4, %5, %6, %7, "
+      "%8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, "
+      "%24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, "
+      "%40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, "
+      "%56, %57, %58, %59, %60, %61, %62, %63}, "
+      "{%64, %65, %66, %67}, %68, accumulate, 1, 1, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc));
+}
+
+// One k16 step of fp16 P·V into O [64, kN] fp32, kN = the head dim (64 or 128).
+template <int kN>
+__device__ __forceinline__ void wgmma_m64nk16_f16_rs(float (&d)[kN / 2], const uint32_t (&a)[4], uint64_t b_desc) {
+  if constexpr (kN == 64) {
+    wgmma_m64n64k16_f16_rs(d, a, b_desc);
+  } else {
+    static_assert(kN == 128, "P·V wgmma shapes for head dims 64 and 128");
+    wgmma_m64n128k16_f16_rs(d, a, b_desc);
   }
 }
 

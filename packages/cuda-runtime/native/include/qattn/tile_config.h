@@ -5,6 +5,9 @@
 
 namespace qattn {
 
+// P·V precision: INT8 P codes x INT8 V (the papers' full method) or fp16 P x fp16 V (INT-FA's "half" variant).
+enum class PvPrecision { kInt8, kFp16 };
+
 struct TileConfig {
   int block_m;            // queries per CTA; one warp owns 16 query rows (mma m16)
   int block_n;            // keys per pipeline stage
@@ -52,7 +55,7 @@ constexpr TileConfig tile_config_sm80(int head_dim, int variant = 0) {
                            : TileConfig{64, 64, 4, 2, 1};
 }
 
-// sm90a path (attn_fwd_sm90.cuh: wgmma, TMA, warp specialization), INT8 P·V at head dims 64 and 128; every other call
+// sm90a path (attn_fwd_sm90.cuh: wgmma, TMA, warp specialization), INT8 or fp16 P·V at head dims 64 and 128; every other call
 // on a 9.0 device runs the sm80 kernel (arch_dispatch.cuh).
 //
 // The consumer schedule: the order in which a consumer warpgroup issues its wgmmas and runs its softmax. All three do
@@ -96,7 +99,8 @@ constexpr bool tile_config_sm90_serves(int head_dim) { return head_dim == 64 || 
 // kernel only, 276 TOPS on the sm90a overlap schedule (apps/bench/reports/h200-issue10-schedules/h200-paper-cuda-16k)
 // against 322 on the sm80 kernel (apps/bench/reports/h200-paper, an earlier run; cuDNN bf16 467 TOPS in both): a 64-
 // channel tile is half the tensor work per barrier, softmax and O update, so the per-tile costs weigh twice as much.
-constexpr bool tile_config_sm90_preferred(int head_dim) { return head_dim == 128; }
+// fp16 P·V (pv 'fp16'): hd128 too; hd64 not measured yet, so it stays on sm80 like INT8 P·V.
+constexpr bool tile_config_sm90_preferred(int head_dim, bool /*pv_int8*/) { return head_dim == 128; }
 
 // FlashAttention-3's shape: two consumer warpgroups of 64 query rows share every K/V tile a producer warpgroup brings
 // in with TMA; 1 CTA/SM, 384 threads, registers split by setmaxnreg (128·producer + 256·consumer ≤ 65536).
@@ -119,9 +123,12 @@ constexpr bool tile_config_sm90_preferred(int head_dim) { return head_dim == 128
 //     shape runs kSerial whatever is asked (the kernel of the schedule that runs is the only one compiled).
 // Both head dims take this shape, and causal masking too (a masked tile costs the same as a full one here).
 // Alternatives still to measure on an H200: 2–3 stages, a smaller causal tile, block_n 128 (the schedules: above).
-constexpr TileConfigSm90 tile_config_sm90(int head_dim, int key_block, Sm90Schedule schedule) {
+// fp16 P·V (pv 'fp16') takes the same shape: its P·V accumulates into O itself, so the overlapped schedules need no
+// in-flight accumulator (S, O and the P pairs fit 240 at both head dims); V_t rows are 64 keys · 2 bytes = one 128-byte
+// swizzle row, 16 KB per stage at hd128.
+constexpr TileConfigSm90 tile_config_sm90(int head_dim, int key_block, bool pv_fp16, Sm90Schedule schedule) {
   const int block_n = 64;
-  const bool overlap_fits = (block_n / key_block) * head_dim / 2 <= 64;
+  const bool overlap_fits = pv_fp16 || (block_n / key_block) * head_dim / 2 <= 64;
   const Sm90Schedule runs = overlap_fits ? schedule : Sm90Schedule::kSerial;
   return runs == Sm90Schedule::kSerial ? TileConfigSm90{128, block_n, 2, 4, 40, 232, runs}
                                        : TileConfigSm90{128, block_n, 2, 4, 24, 240, runs};

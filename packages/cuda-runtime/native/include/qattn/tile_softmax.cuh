@@ -227,6 +227,19 @@ __device__ __forceinline__ void pack_p_codes(const float (&y)[kSTiles][4], const
   }
 }
 
+// P in fp16 as A fragments of 16-bit k16 MMAs (mma.sync m16n8k16 per warp, wgmma's register A per warpgroup): k step
+// kc covers S tiles 2kc, 2kc + 1 in key order — the accumulator and A layouts coincide, so V stays in key order.
+template <int kSTiles>
+__device__ __forceinline__ void pack_p_half(const float (&y)[kSTiles][4], uint32_t (&p_frag)[kSTiles / 2][4]) {
+#pragma unroll
+  for (int kc = 0; kc < kSTiles / 2; ++kc) {
+    p_frag[kc][0] = pack_half2(y[2 * kc][0], y[2 * kc][1]);          // row g,     K 2q, 2q + 1
+    p_frag[kc][1] = pack_half2(y[2 * kc][2], y[2 * kc][3]);          // row g + 8
+    p_frag[kc][2] = pack_half2(y[2 * kc + 1][0], y[2 * kc + 1][1]);  // row g,     K 8 + 2q, 8 + 2q + 1
+    p_frag[kc][3] = pack_half2(y[2 * kc + 1][2], y[2 * kc + 1][3]);  // row g + 8
+  }
+}
+
 // O·alpha per row, skipped when alpha is 1 for every row of the warp (the running max settled): a row whose alpha is
 // 1 is multiplied by 1 when the other is not, which is exact.
 template <int kOTiles>
