@@ -51,6 +51,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 
 #include "qattn/attention_args.h"
 #include "qattn/attention_variant.cuh"
@@ -62,7 +63,7 @@
 
 namespace qattn {
 
-template <int HeadDim, PvPrecision Pv, int KeyBlock, Sm90Schedule Schedule>
+template <int HeadDim, PvPrecision Pv, int KeyBlock, Sm90Schedule Schedule, int TileVariant = 0>
 struct AttnFwdSm90Traits {
   static constexpr int kHeadDim = HeadDim;
   // P·V precision: INT8 P codes x INT8 V with one INT32 accumulator per key block, dequantized into O (the papers'
@@ -70,7 +71,7 @@ struct AttnFwdSm90Traits {
   static constexpr bool kPvFp16 = Pv == PvPrecision::kFp16;
   // Keys per P-rowmax block and per V scale block (the oracle's blockN): 32 or 64, a divisor of kBlockN.
   static constexpr int kKeyBlock = KeyBlock;
-  static constexpr TileConfigSm90 kTile = tile_config_sm90(kHeadDim, kKeyBlock, kPvFp16, Schedule);
+  static constexpr TileConfigSm90 kTile = tile_config_sm90(kHeadDim, kKeyBlock, kPvFp16, Schedule, TileVariant);
   static constexpr Sm90Schedule kSchedule = kTile.schedule;  // Schedule where it fits in registers, else kSerial
   static constexpr int kBlockM = kTile.block_m;
   static constexpr int kBlockN = kTile.block_n;
@@ -85,8 +86,15 @@ struct AttnFwdSm90Traits {
   static constexpr int kKBytes = kBlockN * kHeadDim;
   static constexpr int kVRowBytes = kBlockN * (kPvFp16 ? 2 : 1);  // one channel's keys of the tile in V_t
   static constexpr int kVBytes = kHeadDim * kVRowBytes;
+  // V_t arrives in subtiles of 128-byte rows (the widest swizzle): [D, 64 keys] fp16 each, two per 128-key fp16 tile.
+  static constexpr int kVSubtileRowBytes = kVRowBytes < 128 ? kVRowBytes : 128;
+  static constexpr int kVSubtiles = kVRowBytes / kVSubtileRowBytes;
+  static constexpr int kVSubtileBytes = kHeadDim * kVSubtileRowBytes;
+  static constexpr int kPvChunksPerSubtile = kVSubtileRowBytes / 32;  // a P·V wgmma reads 32 bytes of each V_t row
   static constexpr int kKScaleBytes = kBlockN * 8;
   static constexpr int kKeyBlocks = kPvFp16 ? 1 : kBlockN / kKeyBlock;
+  // Keys per block of the tile softmax: the P-rowmax block for INT8 P·V, the whole tile for fp16 (one max per tile).
+  static constexpr int kSoftmaxBlock = kPvFp16 ? kBlockN : kKeyBlock;
   static constexpr int kVScaleBytes = kPvFp16 ? 0 : kKeyBlocks * kHeadDim * 8;
   static constexpr int kStageTxBytes = kKBytes + kVBytes + kKScaleBytes + kVScaleBytes;  // bytes TMA brings per tile
   static constexpr int kStageBytes = (kStageTxBytes + 1023) / 1024 * 1024;
@@ -108,8 +116,11 @@ struct AttnFwdSm90Traits {
 
   static_assert(kBlockM == 64 * kConsumers, "one consumer warpgroup per 64 query rows (wgmma m64)");
   static_assert(kSeqQPad % kBlockM == 0, "a Q tile never crosses the padded rows of its head");
-  static_assert(kSeqKVPad % kBlockN == 0, "a K/V tile never crosses the padded keys of its head");
-  static_assert(kBlockN == 64, "Q·Kᵀ is written for wgmma n64; V_t rows are then 64 or 128 bytes (one swizzle row)");
+  // A 128-key tile may reach 64 keys past the padded keys of its head: K rows of the next head or TMA's zero fill,
+  // always masked (key ≥ seq_kv), V_t columns past the row (zero fill), and the K scales are copied only up to
+  // seq_kv_pad (the producer's k_scale_bytes), so no read leaves the workspace.
+  static_assert(kSeqKVPad % 64 == 0 && (kBlockN == 64 || kBlockN == 128), "64- or 128-key tiles");
+  static_assert(kBlockN == 64 || kPvFp16, "INT8 P·V holds one accumulator per key block: 64-key tiles only");
   static_assert(kHeadDim == 64 || kHeadDim == 128, "K and Q rows of 64 or 128 bytes (one swizzle row)");
   static_assert((kKeyBlock == 32 || kKeyBlock == 64) && kBlockN % kKeyBlock == 0, "key blocks of 32 or 64 keys");
   static_assert(kQBytes % 1024 == 0 && kKBytes % 1024 == 0 && kVBytes % 1024 == 0, "1024-aligned tiles");
@@ -159,10 +170,16 @@ __device__ __forceinline__ void attn_fwd_sm90_produce(const AttnFwdSm90Params& p
     mbarrier_wait(smem.empty(s), use_parity ^ 1);  // the consumers released the stage's previous tile
     const int n0 = n_block * T::kBlockN;
     const uint32_t stage = smem.stage(s);
-    mbarrier_arrive_expect_tx(smem.full(s), T::kStageTxBytes);
+    // TMA counts a box's zero-filled bytes too, so only the K scale copy shrinks at the padded end.
+    const uint32_t k_scale_bytes = min(T::kKScaleBytes, (args.seq_kv_pad - n0) * 8);
+    mbarrier_arrive_expect_tx(smem.full(s), T::kStageTxBytes - T::kKScaleBytes + k_scale_bytes);
     tma_load_2d(stage, &params.k_map, 0, k_row0 + n0, smem.full(s));
-    tma_load_2d(stage + T::kVOffset, &params.v_map, n0 * (T::kPvFp16 ? 2 : 1), v_row0, smem.full(s));
-    bulk_load(stage + T::kKScaleOffset, k_scale + 2 * n0, T::kKScaleBytes, smem.full(s));
+#pragma unroll
+    for (int v = 0; v < T::kVSubtiles; ++v) {
+      tma_load_2d(stage + T::kVOffset + v * T::kVSubtileBytes, &params.v_map,
+                  (n0 * T::kVRowBytes) / T::kBlockN + v * T::kVSubtileRowBytes, v_row0, smem.full(s));
+    }
+    bulk_load(stage + T::kKScaleOffset, k_scale + 2 * n0, k_scale_bytes, smem.full(s));
     // The tile's key blocks are consecutive rows of v_scale.
     if constexpr (!T::kPvFp16) {
       bulk_load(stage + T::kVScaleOffset, v_scale + (n0 / T::kKeyBlock) * T::kHeadDim * 2, T::kVScaleBytes, smem.full(s));
@@ -182,7 +199,7 @@ __device__ __forceinline__ void issue_qk(int32_t (&s_acc)[4 * T::kSTiles], uint6
   const uint64_t k_desc = kmajor_desc<T::kHeadDim>(stage);
 #pragma unroll
   for (int kc = 0; kc < T::kQkChunks; ++kc) {
-    wgmma_m64n64k32_s8s8_ss(s_acc, desc_k_step(q_desc, kc), desc_k_step(k_desc, kc));
+    wgmma_m64nk32_s8s8_ss<T::kBlockN>(s_acc, desc_k_step(q_desc, kc), desc_k_step(k_desc, kc));
   }
 }
 
@@ -203,10 +220,13 @@ __device__ __forceinline__ void issue_pv(int32_t (&pv_acc)[4 * T::kOTiles], cons
 template <typename T>
 __device__ __forceinline__ void issue_pv_fp16(float (&o_acc)[T::kOTiles][4], const uint32_t (&p_frag)[T::kPvChunks][4],
                                               uint32_t stage) {
-  const uint64_t v_desc = kmajor_desc<T::kVRowBytes>(stage + T::kVOffset);
   float(&o)[4 * T::kOTiles] = reinterpret_cast<float(&)[4 * T::kOTiles]>(o_acc);  // d[4t + e] is o_acc[t][e]
 #pragma unroll
-  for (int kc = 0; kc < T::kPvChunks; ++kc) wgmma_m64nk16_f16_rs<T::kHeadDim>(o, p_frag[kc], desc_k_step(v_desc, kc));
+  for (int kc = 0; kc < T::kPvChunks; ++kc) {
+    const int v = kc / T::kPvChunksPerSubtile;  // 64 keys per V_t subtile
+    const uint64_t v_desc = kmajor_desc<T::kVSubtileRowBytes>(stage + T::kVOffset + v * T::kVSubtileBytes);
+    wgmma_m64nk16_f16_rs<T::kHeadDim>(o, p_frag[kc], desc_k_step(v_desc, kc % T::kPvChunksPerSubtile));
+  }
 }
 
 template <typename Word, int kCount>
@@ -293,7 +313,7 @@ __device__ __forceinline__ void pack_p(const float (&y)[T::kSTiles][4], const fl
 // One consumer warpgroup's view of the CTA: its rows, Q scales and descriptor, and the running O, m and l.
 template <typename Variant, typename T>
 struct Sm90Consumer {
-  using Softmax = TileSoftmax<Variant, T::kSTiles, T::kKeyBlock>;
+  using Softmax = TileSoftmax<Variant, T::kSTiles, T::kSoftmaxBlock>;
   static constexpr int kKeyBlocks = T::kKeyBlocks;
 
   const AttentionArgs& args;
@@ -506,11 +526,11 @@ __device__ __forceinline__ void attn_fwd_sm90_consume(const AttentionArgs& args,
 
 #endif  // QATTN_SM90A_DEVICE_CODE
 
-template <typename Variant, int kHeadDim, PvPrecision kPv, int kKeyBlock, Sm90Schedule kSchedule>
-__global__ void __launch_bounds__(AttnFwdSm90Traits<kHeadDim, kPv, kKeyBlock, kSchedule>::kThreads, 1)
+template <typename Variant, int kHeadDim, PvPrecision kPv, int kKeyBlock, Sm90Schedule kSchedule, int kTileVariant>
+__global__ void __launch_bounds__(AttnFwdSm90Traits<kHeadDim, kPv, kKeyBlock, kSchedule, kTileVariant>::kThreads, 1)
     attn_fwd_sm90_kernel(const __grid_constant__ AttnFwdSm90Params params) {
 #ifdef QATTN_SM90A_DEVICE_CODE
-  using T = AttnFwdSm90Traits<kHeadDim, kPv, kKeyBlock, kSchedule>;
+  using T = AttnFwdSm90Traits<kHeadDim, kPv, kKeyBlock, kSchedule, kTileVariant>;
   const AttentionArgs& args = params.args;
   extern __shared__ uint8_t smem_raw[];
 
@@ -575,11 +595,11 @@ inline bool attn_fwd_sm90_serves(const AttentionArgs& args) {
   return fits(q_rows) && fits(k_rows) && fits(v_rows);
 }
 
-template <typename Variant, int kHeadDim, PvPrecision kPv, int kKeyBlock, Sm90Schedule kSchedule>
+template <typename Variant, int kHeadDim, PvPrecision kPv, int kKeyBlock, Sm90Schedule kSchedule, int kTileVariant = 0>
 cudaError_t launch_attn_fwd_sm90_impl(const AttentionArgs& args, cudaStream_t stream) {
-  using T = AttnFwdSm90Traits<kHeadDim, kPv, kKeyBlock, kSchedule>;
+  using T = AttnFwdSm90Traits<kHeadDim, kPv, kKeyBlock, kSchedule, kTileVariant>;
   static_assert(T::kSchedule == kSchedule, "instantiated for the schedule it runs (launch_attn_fwd_sm90_schedule)");
-  auto kernel = attn_fwd_sm90_kernel<Variant, kHeadDim, kPv, kKeyBlock, kSchedule>;
+  auto kernel = attn_fwd_sm90_kernel<Variant, kHeadDim, kPv, kKeyBlock, kSchedule, kTileVariant>;
   // Once per kernel, as the sm80 launcher does.
   static std::atomic<bool> smem_configured{false};
   if (!smem_configured.load(std::memory_order_acquire)) {
@@ -597,11 +617,20 @@ cudaError_t launch_attn_fwd_sm90_impl(const AttentionArgs& args, cudaStream_t st
   status = encode_byte_tile_map(&params.k_map, args.k_int8, kHeadDim, kv_rows, kHeadDim, T::kBlockN);
   if (status != cudaSuccess) return status;
   const uint64_t v_row_bytes = (uint64_t)args.seq_kv_pad * (T::kPvFp16 ? 2 : 1);
-  status = encode_byte_tile_map(&params.v_map, args.v_t, v_row_bytes, v_rows, T::kVRowBytes, kHeadDim);
+  status = encode_byte_tile_map(&params.v_map, args.v_t, v_row_bytes, v_rows, T::kVSubtileRowBytes, kHeadDim);
   if (status != cudaSuccess) return status;
   const dim3 grid((args.seq_q + T::kBlockM - 1) / T::kBlockM, args.heads, args.batch);
   kernel<<<grid, T::kThreads, T::kSmemBytes, stream>>>(params);
   return cudaGetLastError();
+}
+
+// The measured tile alternative the process asked for (QATTN_TILE_VARIANT, read once; tile_config_sm90), 0 = the choice.
+inline int sm90_tile_variant() {
+  static const int variant = [] {
+    const char* value = std::getenv("QATTN_TILE_VARIANT");
+    return value != nullptr ? std::atoi(value) : 0;
+  }();
+  return variant;
 }
 
 // The schedule a call runs: the requested one where it fits (tile_config_sm90), so each distinct kernel is compiled once.
@@ -610,6 +639,11 @@ cudaError_t launch_attn_fwd_sm90_schedule(const AttentionArgs& args, Sm90Schedul
   constexpr bool kFp16 = kPv == PvPrecision::kFp16;
   constexpr Sm90Schedule kOverlap = tile_config_sm90(kHeadDim, kKeyBlock, kFp16, Sm90Schedule::kOverlap).schedule;
   constexpr Sm90Schedule kPingPong = tile_config_sm90(kHeadDim, kKeyBlock, kFp16, Sm90Schedule::kPingPong).schedule;
+  if constexpr (kFp16) {
+    if (schedule == Sm90Schedule::kOverlap && sm90_tile_variant() == 1) {
+      return launch_attn_fwd_sm90_impl<Variant, kHeadDim, kPv, kKeyBlock, Sm90Schedule::kOverlap, 1>(args, stream);
+    }
+  }
   switch (schedule) {
     case Sm90Schedule::kOverlap: return launch_attn_fwd_sm90_impl<Variant, kHeadDim, kPv, kKeyBlock, kOverlap>(args, stream);
     case Sm90Schedule::kPingPong: return launch_attn_fwd_sm90_impl<Variant, kHeadDim, kPv, kKeyBlock, kPingPong>(args, stream);

@@ -126,8 +126,12 @@ constexpr bool tile_config_sm90_preferred(int head_dim, bool /*pv_int8*/) { retu
 // fp16 P·V (pv 'fp16') takes the same shape: its P·V accumulates into O itself, so the overlapped schedules need no
 // in-flight accumulator (S, O and the P pairs fit 240 at both head dims); V_t rows are 64 keys · 2 bytes = one 128-byte
 // swizzle row, 16 KB per stage at hd128.
-constexpr TileConfigSm90 tile_config_sm90(int head_dim, int key_block, bool pv_fp16, Sm90Schedule schedule) {
-  const int block_n = 64;
+// Variant 1 (fp16 P·V only, QATTN_TILE_VARIANT=1, compiled for the overlapped schedule): block_n 128 — half the
+// per-tile costs per key (barriers, the row-max shuffles, O·α, wgmma issue), S of 128 keys (64 registers) next to O
+// and the P pairs, V_t in two 128-byte-swizzled subtiles; 4 stages of 49 KB at hd128. To be measured against 64.
+constexpr TileConfigSm90 tile_config_sm90(int head_dim, int key_block, bool pv_fp16, Sm90Schedule schedule,
+                                          int variant = 0) {
+  const int block_n = pv_fp16 && variant == 1 ? 128 : 64;
   const bool overlap_fits = pv_fp16 || (block_n / key_block) * head_dim / 2 <= 64;
   const Sm90Schedule runs = overlap_fits ? schedule : Sm90Schedule::kSerial;
   return runs == Sm90Schedule::kSerial ? TileConfigSm90{128, block_n, 2, 4, 40, 232, runs}
