@@ -1,14 +1,18 @@
 """PyTorch peers of qattn-bench: times torch's attention backends on the shapes of a qattn run.
 
 Input (stdin, JSON): {"mode": "sweep" | "decode-cache" (default "sweep"), "shapes": [{batch, heads, kvHeads, seqQ, seqKV,
-headDim, causal}], "warmup": int, "warmupMs": number, "repeats": int, "seed": int, "mathMaxBytes": int, "accuracyRows": int}.
+headDim, causal}], "warmup": int, "warmupMs": number, "repeats": int, "seed": int, "mathMaxBytes": int, "accuracyRows": int,
+and in sweep mode optionally "copyBytes": [int per shape]}.
 Output (stdout, JSON): {"status": "ok" | "unavailable", "reason"?, "python", "torch"?, "cudaRuntime"?, "device"?,
 "l2CacheBytes"?, "cells": [{"peer", "shapeIndex", "status", "medianMs", "minMs", "samplesMs", "peakDeviceBytes",
-"accuracy"?, "error"?, and in decode-cache mode "bytesMoved", "gqa"?}]}.
+"accuracy"?, "error"?, "bytesMoved" (decode-cache mode, and the sweep's copy-quant), "gqa"? (decode-cache)}]}.
 Progress goes to stderr as "progress <done> <total> <label>" lines.
 
 Modes:
-- sweep: scaled_dot_product_attention with the flash backend in fp16, cuDNN in bf16 and math in fp32 (the check).
+- sweep: scaled_dot_product_attention with the flash backend in fp16, cuDNN in bf16 and math in fp32 (the check); with
+  "copyBytes", first per shape copy-quant: a device-to-device copy (dst.copy_(src), uint8) of copyBytes / 2 bytes, i.e.
+  copyBytes read plus written — the traffic of qattn's quantization pass on the shape (src/quant-traffic.ts), so its
+  GB/s is the bandwidth that pass can approach. "bytesMoved" = 2 × the copied bytes, as decode-cache's copy counts.
 - decode-cache (`qattn-bench --preset decode-cache`): SDPA decode over plain fp16/bf16 K/V — flash and cuDNN, each in
   fp16 and bf16 — with GQA through enable_gqa=True, or, where a backend or torch version refuses it, K/V expanded to
   every query head with repeat_interleave outside the timed region (the cell's "gqa" says which); and copy-fp16, a
@@ -181,10 +185,27 @@ def run_sweep(env, config, cells):
     math_max_bytes = int(config.get("mathMaxBytes", 8 << 30))
     accuracy_rows = int(config.get("accuracyRows", 128))
     shapes = config["shapes"]
-    total = len(shapes) * len(peers)
+    copy_bytes = config.get("copyBytes")
+    total = len(shapes) * (len(peers) + (1 if copy_bytes is not None else 0))
 
     for index, shape in enumerate(shapes):
         b, h, hkv, sq, skv = shape["batch"], shape["heads"], shape["kvHeads"], shape["seqQ"], shape["seqKV"]
+        if copy_bytes is not None:
+            # Before the shape's fp32 inputs are allocated: the copy's buffers never sit beside them in device memory.
+            progress(len(cells), total, f"copy-quant shape {index}")
+            cell = {"peer": "copy-quant", "shapeIndex": index, "dtype": "uint8", "timer": "host" if env.on_cpu else "events"}
+            cells.append(cell)
+            try:
+                env.reset_peak()
+                src = torch.randint(0, 256, (max(1, int(copy_bytes[index]) // 2),), dtype=torch.uint8, device=env.device)
+                dst = torch.empty_like(src)
+                timing = env.measure(lambda: dst.copy_(src), warmup, repeats, warmup_ms)
+                cell.update(status="ok", bytesMoved=2 * src.numel() * src.element_size(), **timing)
+                env.peak(cell)
+                del src, dst
+            except Exception as err:
+                cell.update(status="error", error=error_of(err))
+            env.release()
         q32, k32, v32, mask_kwargs = env.inputs(shape, int(config.get("seed", 1)) + index)
         score = env.reference(shape, q32, k32, v32, accuracy_rows)
 

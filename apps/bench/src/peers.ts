@@ -1,13 +1,22 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { gbPerSecond } from './decode-cache/rows.js';
 import { attentionOps, type CellShape, tops } from './metrics.js';
 import type { BackendName } from './presets.js';
+import { COPY_PEER_TRAFFIC, quantBandwidthOf, quantTraffic } from './quant-traffic.js';
 import type { CellError, CellResult } from './sweep.js';
 
 /** The PyTorch SDPA configurations timed as peers. */
 export const PEER_NAMES = ['sdpa-flash-fp16', 'sdpa-cudnn-bf16', 'sdpa-math-fp32'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
+/**
+ * A device-to-device copy (torch `dst.copy_(src)`, uint8) per shape that moves as many bytes, read plus write, as the
+ * quantization phase of the shape (quant-traffic.ts, `COPY_PEER_TRAFFIC`): the bandwidth a one-pass quantization can
+ * approach, measured in the same run.
+ */
+export const COPY_PEER = 'copy-quant';
+export type CopyPeerName = typeof COPY_PEER;
 
 /** What every cell of peers/sdpa_peers.py reports, whatever its mode (prefill sweep, decode-cache). */
 export interface PeerTiming<P extends string> {
@@ -27,8 +36,29 @@ export interface PeerTiming<P extends string> {
 }
 
 /** One peer measurement of the prefill sweep. */
-export interface PeerCell extends PeerTiming<PeerName> {
+export interface PeerCell extends PeerTiming<PeerName | CopyPeerName> {
+  /** The SDPA peers: attention operations / medianMs. */
   tops?: number;
+  /** The copy: bytes it moves through device memory, read plus write (2 × the source's bytes). */
+  bytesMoved?: number;
+  /** The copy: bytesMoved / medianMs, in GB/s (10⁹ bytes per second). */
+  gbps?: number;
+}
+
+/** A cell's quantization bandwidth against the copy of its shape, same run. */
+export interface QuantCopyRatio {
+  algorithm: string;
+  backend: BackendName;
+  shape: CellShape;
+  quantMs: number;
+  /** Minimum bytes the quantization reads and writes (quant-traffic.ts). */
+  quantBytes: number;
+  quantGbps: number;
+  copyMs: number;
+  copyBytes: number;
+  copyGbps: number;
+  /** quantGbps / copyGbps: 1 is a quantization as fast as a copy of its bytes. */
+  ofCopy: number;
 }
 
 /** qattn time against a peer's on the same shape: `speedup` > 1 means qattn is faster. */
@@ -59,6 +89,8 @@ export interface PeersReport {
   device?: string;
   cells: PeerCell[];
   ratios: PeerRatio[];
+  /** Per CUDA cell with a quantMs and a copy of its shape: quantization GB/s against the copy's. */
+  quantCopy?: QuantCopyRatio[];
 }
 
 export interface PeerRunOptions {
@@ -81,7 +113,7 @@ export function peersScriptPath(): string {
 }
 
 /** A cell as the script writes it: the shape by its index in the request. */
-type ScriptCell = Omit<PeerCell, 'shape' | 'tops'> & { shapeIndex: number };
+type ScriptCell = Omit<PeerCell, 'shape' | 'tops' | 'gbps'> & { shapeIndex: number };
 
 /** What the peers script answered, or why it did not (a missing interpreter, a crash, output that is not JSON). */
 export type PeersScriptResult<Cell> =
@@ -136,18 +168,23 @@ export async function runPeersScript<Cell>(
 }
 
 /**
- * Runs PyTorch SDPA on the sweep's shapes in a child python process. Never throws: a missing interpreter, a missing
- * torch, no CUDA, a crash or unparsable output all become `status: 'unavailable' | 'error'` with the reason.
+ * Runs PyTorch SDPA and the quantization-sized copy (`COPY_PEER`) on the sweep's shapes in a child python process.
+ * Never throws: a missing interpreter, a missing torch, no CUDA, a crash or unparsable output all become
+ * `status: 'unavailable' | 'error'` with the reason.
  */
 export async function runPeers(shapes: CellShape[], options: PeerRunOptions): Promise<PeersReport> {
-  const input = { shapes, warmup: options.warmup, warmupMs: options.warmupMs ?? 0, repeats: options.repeats, seed: options.seed, accuracyRows: options.accuracyRows };
+  // Per shape, the bytes the copy moves (read plus write): the quantization's traffic, rounded to whole read/write pairs.
+  const copyBytes = shapes.map((shape) => 2 * Math.ceil(quantTraffic(shape, COPY_PEER_TRAFFIC).totalBytes / 2));
+  const input = { shapes, copyBytes, warmup: options.warmup, warmupMs: options.warmupMs ?? 0, repeats: options.repeats, seed: options.seed, accuracyRows: options.accuracyRows };
   const answer = await runPeersScript<ScriptCell>(input, options);
   const base = { python: answer.python, cells: [] as PeerCell[], ratios: [] as PeerRatio[] };
   if (!answer.ok) return { ...base, status: answer.status, reason: answer.reason };
   const parsed = answer.output;
   const cells: PeerCell[] = parsed.cells.map(({ shapeIndex, ...cell }) => {
     const shape = shapes[shapeIndex];
-    return { ...cell, shape, ...(cell.status === 'ok' && cell.medianMs ? { tops: tops(attentionOps(shape), cell.medianMs) } : {}) };
+    if (cell.status !== 'ok' || !cell.medianMs) return { ...cell, shape };
+    if (cell.peer === COPY_PEER) return { ...cell, shape, ...(cell.bytesMoved ? { gbps: gbPerSecond(cell.bytesMoved, cell.medianMs) } : {}) };
+    return { ...cell, shape, tops: tops(attentionOps(shape), cell.medianMs) };
   });
   return {
     ...base,
@@ -202,7 +239,36 @@ export function ratiosAgainst<P extends string>(cells: CellResult[], peers: Time
   return out;
 }
 
-/** The SDPA peers' ratios: every GPU backend's cells. */
+/** Whether a sweep peer cell is an SDPA configuration (not the copy). */
+export const isSdpaPeer = (cell: PeerCell): cell is PeerCell & { peer: PeerName } => cell.peer !== COPY_PEER;
+
+/** The SDPA peers' ratios: every GPU backend's cells (the copy is no attention: see `quantCopyRatios`). */
 export function peerRatios(cells: CellResult[], peers: PeerCell[]): PeerRatio[] {
-  return ratiosAgainst(cells, peers, (cell) => cell.backend !== 'cpu');
+  return ratiosAgainst(cells, peers.filter(isSdpaPeer), (cell) => cell.backend !== 'cpu');
+}
+
+/**
+ * Each CUDA cell's quantization GB/s (quant-traffic.ts: minimum bytes / quantMs) against the GB/s of the copy of its
+ * shape. `extraOptions`: the run's `--options`, which may change the bytes (pv, blockN).
+ */
+export function quantCopyRatios(cells: CellResult[], peers: PeerCell[], extraOptions: Record<string, unknown> = {}): QuantCopyRatio[] {
+  const out: QuantCopyRatio[] = [];
+  for (const cell of cells) {
+    const quant = quantBandwidthOf(cell, extraOptions);
+    if (!quant) continue;
+    const copy = peers.find((p) => p.peer === COPY_PEER && p.status === 'ok' && p.medianMs && p.bytesMoved && p.gbps !== undefined && sameShape(p.shape, cell.shape));
+    if (!copy) continue;
+    out.push({
+      algorithm: cell.algorithm,
+      backend: cell.backend,
+      shape: cell.shape,
+      quantMs: cell.timing!.quantMs!,
+      ...quant,
+      copyMs: copy.medianMs!,
+      copyBytes: copy.bytesMoved!,
+      copyGbps: copy.gbps!,
+      ofCopy: quant.quantGbps / copy.gbps!,
+    });
+  }
+  return out;
 }

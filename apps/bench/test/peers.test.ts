@@ -6,8 +6,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CellShape } from '../src/metrics.js';
-import { peerRatios, runPeers } from '../src/peers.js';
-import { peerComparison } from '../src/report/format.js';
+import { COPY_PEER, type PeerCell, peerRatios, quantCopyRatios, runPeers } from '../src/peers.js';
+import { COPY_PEER_TRAFFIC, quantTraffic } from '../src/quant-traffic.js';
+import { cellTable, peerComparison, quantCopyRows } from '../src/report/format.js';
+import { jsonReport } from '../src/report/json.js';
+import { reportSections } from '../src/report/sections.js';
 import type { BenchReport } from '../src/report/report.js';
 import type { CellResult } from '../src/sweep.js';
 import { benchRoot, runCli, spawnBin, TINY } from './helpers.js';
@@ -64,11 +67,18 @@ describe('peer results', () => {
     const progress: string[] = [];
     const report = await runPeers([shape, { ...shape, causal: true }], { ...options, python: process.execPath, onProgress: (d, t, l) => void progress.push(`${d}/${t} ${l}`) });
     expect(report).toMatchObject({ status: 'ok', torch: '2.9.0', device: 'Fake GPU', pythonVersion: '3.12.0' });
-    expect(report.cells).toHaveLength(4);
+    expect(report.cells).toHaveLength(6);
     const flash = report.cells[0];
     expect(flash.shape).toEqual(shape);
     expect(flash.tops).toBeCloseTo((4 * 2 * 64 * 64 * 16) / 4e-3 / 1e12, 12);
     expect(report.cells[1]).toMatchObject({ status: 'skipped', error: { code: 'ERR_PEER_MEMORY' } });
+    // The copy is asked for the quantization's bytes of each shape (an even count: read and write halves) and gets
+    // GB/s, not TOPS.
+    const copy = report.cells[2];
+    const bytes = quantTraffic(shape, COPY_PEER_TRAFFIC).totalBytes;
+    expect(copy).toMatchObject({ peer: COPY_PEER, shape, bytesMoved: bytes + (bytes % 2) });
+    expect(copy.gbps).toBeCloseTo(copy.bytesMoved! / 0.5e-3 / 1e9, 9);
+    expect(copy.tops).toBeUndefined();
     expect(progress).toEqual(['0/2 shape 0', '1/2 shape 1']);
   });
 
@@ -106,6 +116,49 @@ describe('peer results', () => {
     expect(rows).toEqual([['turbo-attn', 'cuda', 'B1 H2 N64 D16', '0.625', '0.5', '0.25', '2.50×', '2.00×', '1', '0.63×', '0.50×']]);
   });
 
+  it('relates each cuda cell\'s quant GB/s to the copy of its shape, in the JSON and a section of its own', async () => {
+    const timing = { medianMs: 2, minMs: 2, samplesMs: [2], quantMs: 0.01, attnMs: 1.99, timer: 'events' };
+    const cuda: CellResult = { algorithm: 'turbo-attn', backend: 'cuda', shape, ops: 1e9, status: 'ok', timing, tops: 0.5, topsAttention: 0.5 };
+    const webgpu: CellResult = { ...cuda, backend: 'webgpu' };
+    const other: CellResult = { ...cuda, shape: { ...shape, seqKV: 128 } };
+    const quantBytes = quantTraffic(shape, { pv: 'int8', keyBlock: 64 }).totalBytes;
+    const peers: PeerCell[] = [
+      { peer: 'sdpa-flash-fp16', shape, status: 'ok', medianMs: 4, tops: 0.25 },
+      // 2 ms for 8e6 bytes: 4 GB/s.
+      { peer: COPY_PEER, shape, status: 'ok', medianMs: 2, bytesMoved: 8e6, gbps: 4 },
+    ];
+    const ratios = quantCopyRatios([cuda, webgpu, other], peers);
+    expect(ratios).toHaveLength(1);
+    expect(ratios[0]).toMatchObject({ algorithm: 'turbo-attn', quantMs: 0.01, quantBytes, copyMs: 2, copyBytes: 8e6, copyGbps: 4 });
+    expect(ratios[0].quantGbps).toBeCloseTo(quantBytes / 1e-5 / 1e9, 9);
+    expect(ratios[0].ofCopy).toBeCloseTo(quantBytes / 1e-5 / 1e9 / 4, 9);
+    // --options blockN 32 doubles the V scales, so the bytes and the GB/s grow.
+    expect(quantCopyRatios([cuda], peers, { blockN: 32 })[0].quantBytes).toBe(quantTraffic(shape, { pv: 'int8', keyBlock: 32 }).totalBytes);
+    // The copy is no attention peer: the SDPA ratios leave it out.
+    expect(peerRatios([cuda], peers).map((r) => r.peer)).toEqual(['sdpa-flash-fp16']);
+    expect(quantCopyRows(ratios)).toEqual([['turbo-attn', 'B1 H2 N64 D16', '0.01', expect.any(String), expect.any(String), '2', '7.63', '4', `${ratios[0].ofCopy.toFixed(2)}×`]]);
+
+    const table = cellTable([cuda, webgpu]);
+    const column = table.head.indexOf('quant GB/s');
+    expect(column).toBeGreaterThan(table.head.indexOf('quant ms'));
+    expect(table.rows.map((r) => r[column])).toEqual([expect.stringMatching(/^\d/), '–']);
+    expect(cellTable([webgpu]).head).not.toContain('quant GB/s');
+
+    // A real run's report (machine, config, …) carrying these cells and peers.
+    const dir = mkdtempSync(join(tmpdir(), 'qattn-peers-'));
+    const { code } = await runCli([...TINY, '--algorithms', 'float32', '--no-accuracy', '--json', join(dir, 'base.json')]);
+    expect(code).toBe(0);
+    const base = JSON.parse(readFileSync(join(dir, 'base.json'), 'utf8')) as BenchReport;
+    const report: BenchReport = { ...base, cells: [cuda, webgpu], peers: { status: 'ok', python: 'python3', cells: peers, ratios: peerRatios([cuda], peers) } };
+    const json = JSON.parse(JSON.stringify(jsonReport(report))) as BenchReport;
+    expect((json.cells as Array<CellResult & { quantGbps?: number }>).map((c) => c.quantGbps)).toEqual([ratios[0].quantGbps, undefined]);
+    expect(json.peers!.quantCopy).toEqual(JSON.parse(JSON.stringify(ratios)));
+    const validate = new Ajv({ strict: true, allErrors: true }).compile(schema);
+    expect(validate(json), JSON.stringify(validate.errors)).toBe(true);
+    const section = reportSections(json).find((s) => s.title === 'Quantization ÷ device copy');
+    expect(section?.table?.rows).toEqual(quantCopyRows(ratios));
+  });
+
   it('puts peers and ratios in the JSON and the printed tables', async () => {
     process.env.QATTN_PEERS_SCRIPT = fakeScript;
     const dir = mkdtempSync(join(tmpdir(), 'qattn-peers-'));
@@ -114,7 +167,8 @@ describe('peer results', () => {
     expect(stdout).toMatch(/peers \(PyTorch SDPA via .*\): ok on Fake GPU, torch 2\.9\.0/);
     expect(stdout).toMatch(/sdpa-flash-fp16 .*B1 H2 N32 D16/);
     const report = JSON.parse(readFileSync(join(dir, 'o.json'), 'utf8')) as BenchReport;
-    expect(report.peers!.cells).toHaveLength(8);
+    expect(report.peers!.cells).toHaveLength(12);
+    expect(stdout).toMatch(/copy-quant .*B1 H2 N32 D16 .*GB\/s/);
     if (!report.machine.gpus.some((g) => g.source === 'nvidia-smi')) expect(report.machine.gpus).toEqual([{ name: 'Fake GPU', source: 'torch' }]);
     expect(new Ajv({ strict: true }).compile(schema)(report)).toBe(true);
   });

@@ -1,6 +1,7 @@
 import { type CellShape, shapeLabel } from '../metrics.js';
 import type { BenchReport } from './report.js';
-import { PEER_NAMES, type PeerName } from '../peers.js';
+import { COPY_PEER, isSdpaPeer, PEER_NAMES, type PeerName, type QuantCopyRatio, quantCopyRatios } from '../peers.js';
+import { quantBandwidthOf } from '../quant-traffic.js';
 import type { CellResult } from '../sweep.js';
 
 /** A number with 3 significant digits, without exponent notation for the usual ranges. */
@@ -21,11 +22,14 @@ export function percent(ratio: number): string {
   return value !== 0 && Math.abs(value) < 0.01 ? `${value.toExponential(1)}%` : `${value.toFixed(2)}%`;
 }
 
-/** A column of the cell table; `shown` drops columns no cell fills (e.g. peak memory on a CPU-only run). */
+/**
+ * A column of the cell table; `shown` drops columns no cell fills (e.g. peak memory on a CPU-only run). `options`:
+ * the run's `--options`, for the columns whose value depends on them.
+ */
 interface Column {
   header: string;
-  value: (cell: CellResult) => string;
-  shown?: (cells: CellResult[]) => boolean;
+  value: (cell: CellResult, options: Record<string, unknown>) => string;
+  shown?: (cells: CellResult[], options: Record<string, unknown>) => boolean;
 }
 
 const CELL_COLUMNS: Column[] = [
@@ -42,6 +46,15 @@ const CELL_COLUMNS: Column[] = [
     shown: (cells) => cells.some((c) => c.topsAttention !== undefined),
   },
   { header: 'quant ms', value: (c) => (c.timing?.quantMs !== undefined ? sig3(c.timing.quantMs) : dash) },
+  {
+    // The quantization pass as a bandwidth (quant-traffic.ts): the issue's "quantization as fast as a copy".
+    header: 'quant GB/s',
+    value: (c, options) => {
+      const quant = quantBandwidthOf(c, options);
+      return quant ? sig3(quant.quantGbps) : dash;
+    },
+    shown: (cells, options) => cells.some((c) => quantBandwidthOf(c, options) !== undefined),
+  },
   { header: 'attn ms', value: (c) => (c.timing?.attnMs !== undefined ? sig3(c.timing.attnMs) : dash) },
   {
     // What quantization adds to the kernel: the issue-level "quantization ≤ 10% of attention at N = 16K".
@@ -63,11 +76,17 @@ const CELL_COLUMNS: Column[] = [
   },
 ];
 
-/** The header and rows of the cell table (terminal and markdown). */
-export function cellTable(cells: CellResult[]): { head: string[]; rows: string[][] } {
-  const columns = CELL_COLUMNS.filter((column) => !column.shown || column.shown(cells));
-  return { head: columns.map((c) => c.header), rows: cells.map((cell) => columns.map((c) => c.value(cell))) };
+/** The header and rows of the cell table (terminal and markdown); `options`: the run's `--options`. */
+export function cellTable(cells: CellResult[], options: Record<string, unknown> = {}): { head: string[]; rows: string[][] } {
+  const columns = CELL_COLUMNS.filter((column) => !column.shown || column.shown(cells, options));
+  return { head: columns.map((c) => c.header), rows: cells.map((cell) => columns.map((c) => c.value(cell, options))) };
 }
+
+/** What `quant GB/s` means, under the cell table of a run that shows it. */
+export const QUANT_GBPS_LEGEND =
+  'quant GB/s (cuda cells): the minimum bytes the quantization pass moves — fp32 Q, K, V read once; INT8 Q/K codes of the ' +
+  'padded rows, their fp32 scales (K: a pair per key), V_t codes (fp16 for pv fp16) and V scales written — ÷ quant ms, ' +
+  '10^9 bytes per second; re-reads for K/V smoothing means and per-block scales are not counted.';
 
 /** The distinct reasons behind non-ok cells and missing accuracies, one line each, for the notes under a table. */
 export function notes(report: BenchReport): string[] {
@@ -103,7 +122,8 @@ export function peerRows(report: BenchReport): string[][] {
     p.peer,
     shapeLabel(p.shape),
     p.medianMs !== undefined ? sig3(p.medianMs) : dash,
-    p.tops !== undefined ? sig3(p.tops) : dash,
+    // The copy is no attention: its column says GB/s instead.
+    p.tops !== undefined ? sig3(p.tops) : p.gbps !== undefined ? `${sig3(p.gbps)} GB/s` : dash,
     p.accuracy ? percent(p.accuracy.relL2) : dash,
     p.status === 'ok' ? (p.timer ?? 'events') : `${p.status} ${p.error?.code ?? ''}`.trim(),
   ]);
@@ -128,7 +148,7 @@ const ratio = (value: number | undefined) => (value !== undefined ? `${value.toF
  * qattn's quantization of fp32 inputs.
  */
 export function peerComparison(report: BenchReport): { head: string[]; rows: string[][] } {
-  return comparisonTable(report, report.peers?.ratios ?? [], report.peers?.cells ?? [], PEER_NAMES, PEER_SHORT, ['backend', (cell) => cell.backend]);
+  return comparisonTable(report, report.peers?.ratios ?? [], (report.peers?.cells ?? []).filter(isSdpaPeer), PEER_NAMES, PEER_SHORT, ['backend', (cell) => cell.backend]);
 }
 
 /** What a comparison table reads of a peer's ratios and cells (the SDPA peers' and onnxruntime-web's alike). */
@@ -168,3 +188,35 @@ export function comparisonTable<P extends string>(
   }
   return { head, rows };
 }
+
+/**
+ * The quantization-vs-copy ratios of a report: as the JSON has them, or computed from its cells and peers (a report
+ * built in memory).
+ */
+export function quantCopyOf(report: BenchReport): QuantCopyRatio[] {
+  return report.peers?.quantCopy ?? quantCopyRatios(report.cells, report.peers?.cells ?? [], report.config.options ?? {});
+}
+
+export const QUANT_COPY_COLUMNS = ['algorithm', 'shape', 'quant ms', 'quant MiB', 'quant GB/s', 'copy ms', 'copy MiB', 'copy GB/s', 'quant ÷ copy'];
+
+/** One row per CUDA cell with a quantMs and a copy of its shape: the two bandwidths and their ratio. */
+export function quantCopyRows(ratios: QuantCopyRatio[]): string[][] {
+  return ratios.map((r) => [
+    r.algorithm,
+    shapeLabel(r.shape),
+    sig3(r.quantMs),
+    sig3(r.quantBytes / 2 ** 20),
+    sig3(r.quantGbps),
+    sig3(r.copyMs),
+    sig3(r.copyBytes / 2 ** 20),
+    sig3(r.copyGbps),
+    `${r.ofCopy.toFixed(2)}×`,
+  ]);
+}
+
+/** What the quant-vs-copy table means. */
+export const QUANT_COPY_LEGEND =
+  `quant GB/s: the quantization pass's minimum bytes (as in the cell table) ÷ quant ms. copy: ${COPY_PEER}, torch dst.copy_(src) of a uint8 ` +
+  'buffer, device to device, as many bytes read plus written as the shape\'s quantization at the package defaults (INT8 P·V, 64-key V scale ' +
+  'blocks), CUDA events, median; GB/s = 2 × the buffer\'s bytes ÷ its time, as the decode-cache copy counts. quant ÷ copy: 1.00× is a ' +
+  'quantization as fast as a copy of its bytes.';

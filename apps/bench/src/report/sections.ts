@@ -1,5 +1,18 @@
 import { decodeCacheSections } from './decode-cache.js';
-import { accuracyLegend, cellTable, notes, PEER_COLUMNS, peerComparison, peerNotes, peerRows } from './format.js';
+import {
+  accuracyLegend,
+  cellTable,
+  notes,
+  PEER_COLUMNS,
+  peerComparison,
+  peerNotes,
+  peerRows,
+  QUANT_COPY_COLUMNS,
+  QUANT_COPY_LEGEND,
+  QUANT_GBPS_LEGEND,
+  quantCopyOf,
+  quantCopyRows,
+} from './format.js';
 import { ortWebSections } from './ort-web.js';
 import { OVERHEAD_COLUMNS, overheadNotes, overheadRows, overheadSummary } from './overhead.js';
 import type { BenchReport } from './report.js';
@@ -19,7 +32,9 @@ export function reportSections(report: BenchReport): Section[] {
   const sections: Section[] = [];
   const mode = report.config.mode ?? 'sweep';
   if (mode === 'sweep' || report.cells.length > 0) {
-    sections.push({ table: cellTable(report.cells), legend: [accuracyLegend(report)], notes: notes(report) });
+    const table = cellTable(report.cells, report.config.options ?? {});
+    const legend = [accuracyLegend(report), ...(table.head.includes('quant GB/s') ? [QUANT_GBPS_LEGEND] : [])];
+    sections.push({ table, legend, notes: notes(report) });
   }
   if (report.peers) {
     const p = report.peers;
@@ -36,6 +51,10 @@ export function reportSections(report: BenchReport): Section[] {
         intro: ['Ratios above 1: qattn is faster. kernel = the attention kernel on quantized inputs; call = the whole call, quantization of fp32 inputs included.'],
         table: peerComparison(report),
       });
+    }
+    const quantCopy = quantCopyOf(report);
+    if (quantCopy.length) {
+      sections.push({ title: 'Quantization ÷ device copy', table: { head: QUANT_COPY_COLUMNS, rows: quantCopyRows(quantCopy) }, legend: [QUANT_COPY_LEGEND] });
     }
   }
   sections.push(...ortWebSections(report));
