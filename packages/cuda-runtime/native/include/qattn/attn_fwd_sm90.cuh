@@ -5,11 +5,11 @@
 //
 // CTA = 3 warpgroups, one (batch, head) and kBlockM = 128 queries (FlashAttention-3's shape):
 //   warpgroup 0, producer   setmaxnreg down to 40; one thread issues every load: Q once (TMA), then per key tile
-//                           K [64, D] and V_t [D, 64] (TMA, swizzled) and their scales (1-D bulk copies) into a ring of
+//                           K [kBlockN, D] and V_t [D, kBlockN] (TMA, swizzled) and their scales (1-D bulk copies) into a ring of
 //                           kStages stages, each completing on the stage's "full" mbarrier (transaction bytes)
 //   warpgroups 1, 2,        setmaxnreg up to 232; consumer c owns query rows 64c..64c+63 for the whole pass (O, m, l in
 //   consumers               registers) and walks every key tile of the CTA:
-//     S = Q̂·K̂ᵀ     wgmma m64n64k32 s8·s8 → s32, Q and K both from shared memory (K-major: rows contiguous in D, as
+//     S = Q̂·K̂ᵀ     wgmma m64nKk32 s8·s8 → s32 (K = kBlockN: 64, or 128 for fp16 P·V), Q and K both from shared memory (K-major: rows contiguous in D, as
 //                   quantized), D/32 instructions, accumulators starting at kMagicBits
 //     softmax       as the sm80 kernel, per thread on the same (row, column) pairs: the wgmma accumulator fragment of a
 //                   warp is the mma.sync m16n8 fragment of its 16 rows (mma_sm90.cuh), so every line of that code
@@ -27,7 +27,7 @@
 // — the sm80 kernel's packing, because the fragments coincide.
 //
 // Shared memory: the tiles TMA writes with the 64- or 128-byte swizzle equal to their row length (K and Q rows are D
-// bytes, V_t rows kBlockN = 64 bytes) and the wgmma descriptors of mma_sm90.cuh describe (every tile base is aligned
+// bytes, V_t rows 64 INT8 keys = 64 bytes or 64 fp16 keys = 128 bytes per subtile) and the wgmma descriptors of mma_sm90.cuh describe (every tile base is aligned
 // to 1024 bytes, the longest swizzle period).
 //
 // Pipeline: full[s] (1 arrival + transaction bytes) and empty[s] (256 arrivals) per stage s; a tile j uses stage
@@ -441,16 +441,17 @@ __device__ __forceinline__ void attn_fwd_sm90_consume(const AttentionArgs& args,
           wgmma_commit();
           wgmma_wait<0>();
           pv.finish(c.o_acc, nullptr, p_descale, c.quad);
-        }
+        } else {
 #pragma unroll
-        for (int b = 0; b < (T::kPvFp16 ? 0 : kKeyBlocks); ++b) {  // one key block at a time: one accumulator [64, D] live
-          fill_registers(pv_acc, kMagicBits);
-          pin_registers(p_frag);
-          wgmma_fence();
-          issue_pv<T>(pv_acc, p_frag, smem.stage(s), b);
-          wgmma_commit();
-          wgmma_wait<0>();
-          accumulate_pv<T>(c.o_acc, pv_acc, c.v_scales(s), p_descale, b, c.quad);
+          for (int b = 0; b < kKeyBlocks; ++b) {  // one key block at a time: one accumulator [64, D] live
+            fill_registers(pv_acc, kMagicBits);
+            pin_registers(p_frag);
+            wgmma_fence();
+            issue_pv<T>(pv_acc, p_frag, smem.stage(s), b);
+            wgmma_commit();
+            wgmma_wait<0>();
+            accumulate_pv<T>(c.o_acc, pv_acc, c.v_scales(s), p_descale, b, c.quad);
+          }
         }
       }
       mbarrier_arrive(smem.empty(s));  // this thread's last read of the stage is done

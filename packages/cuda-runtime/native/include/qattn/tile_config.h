@@ -123,15 +123,18 @@ constexpr bool tile_config_sm90_preferred(int head_dim, bool /*pv_int8*/) { retu
 //     shape runs kSerial whatever is asked (the kernel of the schedule that runs is the only one compiled).
 // Both head dims take this shape, and causal masking too (a masked tile costs the same as a full one here).
 // Alternatives still to measure on an H200: 2–3 stages, a smaller causal tile, block_n 128 (the schedules: above).
-// fp16 P·V (pv 'fp16') takes the same shape: its P·V accumulates into O itself, so the overlapped schedules need no
-// in-flight accumulator (S, O and the P pairs fit 240 at both head dims); V_t rows are 64 keys · 2 bytes = one 128-byte
-// swizzle row, 16 KB per stage at hd128.
-// Variant 1 (fp16 P·V only, QATTN_TILE_VARIANT=1, compiled for the overlapped schedule): block_n 128 — half the
-// per-tile costs per key (barriers, the row-max shuffles, O·α, wgmma issue), S of 128 keys (64 registers) next to O
-// and the P pairs, V_t in two 128-byte-swizzled subtiles; 4 stages of 49 KB at hd128. To be measured against 64.
+// fp16 P·V (pv 'fp16'): its P·V accumulates into O itself, so the overlapped schedules hold no in-flight accumulator
+// and block_n 128 fits: S of 128 keys (64 registers) next to O and the P pairs, V_t in two 128-byte-swizzled subtiles
+// of 64 keys, 4 stages of 49 KB at hd128 (25 KB at hd64). There are no P/V key blocks to keep aligned with the oracle
+// (P is not quantized), and 128 halves the per-tile costs per key (barriers, row-max shuffles, O·α, wgmma issue).
+// H200, B4 H32 hd128, kernel TOPS, overlap, one run (apps/bench/reports/h200-issue10-fp16):
+//                  N4K    N16K   N4K causal   N16K causal
+//   block_n 128    532    559    478          547          <- chosen
+//   block_n 64     491    528    449          514          (variant 1: QATTN_TILE_VARIANT=1, overlap only)
+//   INT8 P·V, 64   383    414    356          406          (cuDNN bf16 in the same run: 580 / 609 / 507 / 566)
 constexpr TileConfigSm90 tile_config_sm90(int head_dim, int key_block, bool pv_fp16, Sm90Schedule schedule,
                                           int variant = 0) {
-  const int block_n = pv_fp16 && variant == 1 ? 128 : 64;
+  const int block_n = pv_fp16 && variant == 0 ? 128 : 64;
   const bool overlap_fits = pv_fp16 || (block_n / key_block) * head_dim / 2 <= 64;
   const Sm90Schedule runs = overlap_fits ? schedule : Sm90Schedule::kSerial;
   return runs == Sm90Schedule::kSerial ? TileConfigSm90{128, block_n, 2, 4, 40, 232, runs}
