@@ -74,14 +74,14 @@ export function defineCudaSuite(test: TestApi): void {
         assert.match(addon.archPath(9, 0).error ?? '', /must be auto, sm80 or sm90/);
       });
     });
-    it('which kernel a call runs: sm90a on 9.0 at hd128 with INT8 or fp16 P·V, sm80 at hd64 (faster there) and on other devices; forced sm90 takes hd64 too', () => {
+    it('which kernel a call runs: sm90a on 9.0 at hd128, and at hd64 with fp16 P·V; INT8 P·V at hd64 and other devices on sm80; forced sm90 takes hd64 INT8 too', () => {
       const kernel = (major: number, minor: number, headDim: number, pvInt8: boolean) => addon.attentionKernel?.(major, minor, headDim, pvInt8)?.kernel;
       withEnv('QATTN_CUDA_ARCH_PATH', () => {
         delete process.env.QATTN_CUDA_ARCH_PATH;
         assert.equal(kernel(9, 0, 128, true), 'sm90a');
         assert.equal(kernel(9, 0, 64, true), 'sm80');
         assert.equal(kernel(9, 0, 128, false), 'sm90a');
-        assert.equal(kernel(9, 0, 64, false), 'sm80');
+        assert.equal(kernel(9, 0, 64, false), 'sm90a');
         assert.equal(kernel(9, 0, 256, true), 'sm80');
         assert.equal(kernel(9, 0, 256, false), 'sm80');
         assert.equal(kernel(8, 0, 128, false), 'sm80');

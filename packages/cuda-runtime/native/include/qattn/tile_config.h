@@ -99,8 +99,10 @@ constexpr bool tile_config_sm90_serves(int head_dim) { return head_dim == 64 || 
 // kernel only, 276 TOPS on the sm90a overlap schedule (apps/bench/reports/h200-issue10-schedules/h200-paper-cuda-16k)
 // against 322 on the sm80 kernel (apps/bench/reports/h200-paper, an earlier run; cuDNN bf16 467 TOPS in both): a 64-
 // channel tile is half the tensor work per barrier, softmax and O update, so the per-tile costs weigh twice as much.
-// fp16 P·V (pv 'fp16'): hd128 too; hd64 not measured yet, so it stays on sm80 like INT8 P·V.
-constexpr bool tile_config_sm90_preferred(int head_dim, bool /*pv_int8*/) { return head_dim == 128; }
+// fp16 P·V (pv 'fp16') runs the sm90a kernel at both head dims: with no INT32 partial to dequantize per tile it wins
+// at hd64 too — B4 H32 N4K / N16K kernel TOPS 345 / 371 on sm90a (block_n 128) against 318 / 326 on sm80, one device
+// session (apps/bench/reports/h200-issue10-fp16: h200-hd64-sm90, h200-hd64-sm80; INT8 P·V there: 258 / 276 vs 305 / 323).
+constexpr bool tile_config_sm90_preferred(int head_dim, bool pv_int8) { return head_dim == 128 || !pv_int8; }
 
 // FlashAttention-3's shape: two consumer warpgroups of 64 query rows share every K/V tile a producer warpgroup brings
 // in with TMA; 1 CTA/SM, 384 threads, registers split by setmaxnreg (128·producer + 256·consumer ≤ 65536).
