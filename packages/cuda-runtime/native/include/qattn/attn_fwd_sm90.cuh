@@ -313,7 +313,7 @@ __device__ __forceinline__ void pack_p(const float (&y)[T::kSTiles][4], const fl
 // One consumer warpgroup's view of the CTA: its rows, Q scales and descriptor, and the running O, m and l.
 template <typename Variant, typename T>
 struct Sm90Consumer {
-  using Softmax = TileSoftmax<Variant, T::kSTiles, T::kSoftmaxBlock>;
+  using Softmax = TileSoftmax<Variant, T::kSTiles, T::kSoftmaxBlock, T::kTile.rescale_threshold>;
   static constexpr int kKeyBlocks = T::kKeyBlocks;
 
   const AttentionArgs& args;
@@ -643,6 +643,9 @@ cudaError_t launch_attn_fwd_sm90_schedule(const AttentionArgs& args, Sm90Schedul
   if constexpr (kFp16) {
     if (schedule == Sm90Schedule::kOverlap && sm90_tile_variant() == 1) {
       return launch_attn_fwd_sm90_impl<Variant, kHeadDim, kPv, kKeyBlock, Sm90Schedule::kOverlap, 1>(args, stream);
+    }
+    if (schedule == Sm90Schedule::kOverlap && sm90_tile_variant() == 2) {
+      return launch_attn_fwd_sm90_impl<Variant, kHeadDim, kPv, kKeyBlock, Sm90Schedule::kOverlap, 2>(args, stream);
     }
   }
   switch (schedule) {

@@ -89,6 +89,11 @@ struct TileConfigSm90 {
   int producer_registers;   // setmaxnreg of the producer warpgroup (it needs few: addresses and a loop)
   int consumer_registers;   // setmaxnreg of each consumer warpgroup (O, S, the P·V accumulator and the P codes)
   Sm90Schedule schedule;    // the consumers' order of wgmma and softmax (above)
+  // Lazy rescaling (fp16 P·V only; FlashAttention-4's trick): the running max used for P moves only when a tile's max
+  // exceeds it by more than this many base-2 units, so O·α runs on a few tiles instead of whenever a row's max creeps
+  // up. P is then ≤ 2^threshold instead of ≤ 1: fp16 P keeps its relative precision (10 bits) up to 65504, and O and
+  // l are fp32. 0 = move the max on every increase (INT8 P codes need P ≤ 1 of their block's max).
+  int rescale_threshold;
 };
 
 // Head dims with an sm90a kernel.
@@ -133,14 +138,17 @@ constexpr bool tile_config_sm90_preferred(int head_dim, bool pv_int8) { return h
 //                  N4K    N16K   N4K causal   N16K causal
 //   block_n 128    532    559    478          547          <- chosen
 //   block_n 64     491    528    449          514          (variant 1: QATTN_TILE_VARIANT=1, overlap only)
+// Variant 2 (QATTN_TILE_VARIANT=2, overlap only): block_n 128 with eager rescaling (rescale_threshold 0), the
+// measured alternative of the lazy rescaling variant 0 takes.
 //   INT8 P·V, 64   383    414    356          406          (cuDNN bf16 in the same run: 580 / 609 / 507 / 566)
 constexpr TileConfigSm90 tile_config_sm90(int head_dim, int key_block, bool pv_fp16, Sm90Schedule schedule,
                                           int variant = 0) {
-  const int block_n = pv_fp16 && variant == 0 ? 128 : 64;
+  const int block_n = pv_fp16 && variant != 1 ? 128 : 64;
+  const int rescale_threshold = pv_fp16 && variant == 0 ? 8 : 0;
   const bool overlap_fits = pv_fp16 || (block_n / key_block) * head_dim / 2 <= 64;
   const Sm90Schedule runs = overlap_fits ? schedule : Sm90Schedule::kSerial;
-  return runs == Sm90Schedule::kSerial ? TileConfigSm90{128, block_n, 2, 4, 40, 232, runs}
-                                       : TileConfigSm90{128, block_n, 2, 4, 24, 240, runs};
+  return runs == Sm90Schedule::kSerial ? TileConfigSm90{128, block_n, 2, 4, 40, 232, runs, rescale_threshold}
+                                       : TileConfigSm90{128, block_n, 2, 4, 24, 240, runs, rescale_threshold};
 }
 
 }  // namespace qattn

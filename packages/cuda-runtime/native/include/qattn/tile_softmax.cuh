@@ -25,7 +25,7 @@
 
 namespace qattn {
 
-template <typename Variant, int kSTiles, int kKeyBlock>
+template <typename Variant, int kSTiles, int kKeyBlock, int kRescaleThreshold = 0>
 struct TileSoftmax {
   using Exponent = typename Variant::Exponent;
   static constexpr int kKeyBlocks = 8 * kSTiles / kKeyBlock;
@@ -148,7 +148,10 @@ struct TileSoftmax {
     float m_sub[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      const float m_new = fmaxf(m_run[r], tile_logit_max[r]);
+      float m_new = fmaxf(m_run[r], tile_logit_max[r]);
+      // Lazy: keep the stale max unless the tile passes it by more than the threshold (tile_config.h); a row that has
+      // seen no key yet (m = −inf) always takes the tile's max.
+      if constexpr (kRescaleThreshold > 0) m_new = tile_logit_max[r] > m_run[r] + kRescaleThreshold ? m_new : m_run[r];
       // A row that has seen only masked keys keeps m = −inf; subtracting 0 then keeps exp(−inf) = 0 and no NaN.
       m_sub[r] = m_new == -INFINITY ? 0.f : m_new;
       alpha[r] = exponent(m_run[r] - m_sub[r]);
