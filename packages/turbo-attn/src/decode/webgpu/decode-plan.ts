@@ -5,7 +5,7 @@ import { BufferUsage, type GpuContext, cachedPipeline, chooseSasPrecision } from
 import type { DecodeParams } from '../decode_paged_cpu.js';
 import { type PagePass, type PoolBits, planPagePasses } from './decode-page-passes.js';
 import { chooseDecodePagesPerSplit } from './decode-split-schedule.js';
-import { type DecodeTiles, chooseDecodeTiles } from './decode-tile-schedule.js';
+import { DECODE_WORKGROUP_SIZE, type DecodeTiles, chooseDecodeTiles } from './decode-tile-schedule.js';
 import { decodeBufferKey, decodeBufferWgsl } from './kernels/decode_buffer.wgsl.js';
 import { decodeCombineKey, decodeCombineWgsl } from './kernels/decode_combine.wgsl.js';
 import { DECODE_EXPONENT, DECODE_FLOAT_PARAMS, DECODE_PARAM_NAMES, type DecodeKernelConfig } from './kernels/decode-common.wgsl.js';
@@ -22,7 +22,7 @@ export interface WebGpuDecodeTuning {
   /** Storage buffers per shader stage to plan the page passes for, below the device's (tests of the multi-pass path). */
   maxStorageBuffers?: number;
   /**
-   * Tile as for a software adapter (64 invocations, kernels sized for 16 rows: one pipeline for every row count) or a
+   * Tile as for a software adapter (16 invocations, kernels sized for 16 rows: one pipeline for every row count) or a
    * GPU (128 invocations, kernels sized for the call's row tile). Default: by the adapter (`GpuContext.software`).
    * Loops stay rolled on software adapters either way (see `DecodeKernelConfig.rolledLoops`).
    */
@@ -71,7 +71,7 @@ export function webGpuDecodeSchedule(storage: WebGpuKVCacheStorage, params: Deco
     sinkTokens,
     rowsTotal,
     workgroupStorage: context.limits.maxComputeWorkgroupStorageSize,
-    workgroupSize: software ? 64 : 128,
+    workgroupSize: software ? DECODE_WORKGROUP_SIZE.software : DECODE_WORKGROUP_SIZE.hardware,
     fixedRowCapacity: software,
   });
   const maxGrid = context.limits.maxComputeWorkgroupsPerDimension;
@@ -213,8 +213,10 @@ export class DecodePlan {
   /**
    * Encodes one decode step into `encoder`: the metadata copies, decode_q_sink, the page passes, decode_buffer and
    * decode_combine. Writes the uniform with `queue.writeBuffer`: submit `encoder` before anything else writes it.
+   * With `mark` (profiling), every dispatch gets its own compute pass and `mark(i)` is called after dispatch i − 1
+   * (`mark(0)` before the first): timePhases's marks, one phase per dispatch.
    */
-  encode(encoder: GPUCommandEncoder, storage: WebGpuKVCacheStorage, params: DecodeParams, schedule: WebGpuDecodeSchedule, io: DecodeIo): void {
+  encode(encoder: GPUCommandEncoder, storage: WebGpuKVCacheStorage, params: DecodeParams, schedule: WebGpuDecodeSchedule, io: DecodeIo, mark?: (index: number) => void): void {
     const { device } = this.#context;
     const { batch, kvHeads, headDim } = storage.config;
     const { rowsTotal, tiles, maxSplits } = schedule;
@@ -280,11 +282,19 @@ export class DecodePlan {
     const config = decodeKernelConfig(storage, schedule);
     const pipelines = this.#pipelines(config, schedule.pagePasses);
     const groups = kvHeads * tiles.rowTiles;
-    const pass = encoder.beginComputePass({ label: 'qattn turboDecode' });
+    mark?.(0);
+    let pass = encoder.beginComputePass({ label: 'qattn turboDecode' });
+    let dispatches = 0;
     const dispatch = (pipeline: GPUComputePipeline, buffers: GPUBuffer[], x: number, y: number, z: number) => {
+      if (mark && dispatches > 0) pass = encoder.beginComputePass({ label: 'qattn turboDecode' });
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, this.#bindGroup(pipeline, [this.#uniform, ...buffers]));
       pass.dispatchWorkgroups(x, y, z);
+      dispatches++;
+      if (mark) {
+        pass.end();
+        mark(dispatches);
+      }
     };
     const sinks = storage.config.sinkTokens > 0 ? [storage.k.sink, storage.v.sink] : [];
     dispatch(pipelines.qSink, [tables, io.q, qprep, state, ...sinks], 1, groups, batch);
@@ -298,7 +308,7 @@ export class DecodePlan {
     });
     dispatch(pipelines.buffer, [tables, qprep, state, storage.k.bufferCodes, storage.k.bufferScales, storage.v.bufferCodes, storage.v.bufferScales], 1, groups, batch);
     dispatch(pipelines.combine, [tables, state, io.out, io.lse], rowsTotal, kvHeads, batch);
-    pass.end();
+    if (!mark) pass.end();
   }
 
   /** Frees the plan's buffers (the typed-array ones once a call still mapping them hands them back). */

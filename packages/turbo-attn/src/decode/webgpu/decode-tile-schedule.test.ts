@@ -1,7 +1,7 @@
 import { isQattnError } from '@qattn/quant-core';
 import { describe, expect, it } from 'vitest';
 import { pagePassBindings, planPagePasses } from './decode-page-passes.js';
-import { chooseDecodeTiles, combinePassBytes, pagesPassBytes, qSinkPassBytes } from './decode-tile-schedule.js';
+import { DECODE_WORKGROUP_SIZE, chooseDecodeTiles, combinePassBytes, pagesPassBytes, qSinkPassBytes } from './decode-tile-schedule.js';
 
 const LAVAPIPE = 32 * 1024;
 const H200 = 48 * 1024;
@@ -32,6 +32,16 @@ describe('chooseDecodeTiles', () => {
       expect(tiles.rowsPerTile * tiles.rowTiles).toBeGreaterThanOrEqual(rowsTotal);
       expect(tiles.rowsPerTile).toBeLessThanOrEqual(16);
     }
+  });
+
+  it('tiles the software profile (16 invocations) for 16 rows, one invocation a row in decode_q_sink, at hd 64–256', () => {
+    for (const headDim of [64, 128, 256]) {
+      const tiles = chooseDecodeTiles({ ...base, headDim, workgroupSize: DECODE_WORKGROUP_SIZE.software, rowsTotal: 4, fixedRowCapacity: true });
+      expect(tiles).toMatchObject({ rowCapacity: 16, rowsPerTile: 4, rowTiles: 1, threadsPerRow: 1, workgroupSize: 16 });
+      expectFits(tiles, headDim, 64, 4, LAVAPIPE);
+    }
+    // The reduction scratch shrinks with the workgroup: hd 128, 64-token pages, 16 rows.
+    expect(pagesPassBytes({ rowCapacity: 16, workgroupSize: DECODE_WORKGROUP_SIZE.software }, 128, 64)).toBe(11_976);
   });
 
   it('fits every pass, giving up rows only where a chunk\'s logits and operands do not fit', () => {

@@ -34,6 +34,16 @@ export interface DecodeTiles {
   workgroupSize: number;
 }
 
+/**
+ * Invocations per workgroup of every decode pass: by the profile (`WebGpuDecodeTuning.profile`). A software adapter
+ * runs a workgroup on one CPU thread as SIMD groups of 8 that switch at every barrier, and a small workgroup keeps its
+ * invocations busy in the short per-page loops (folding a page's step and zero, P̂, the reductions) where a large one
+ * leaves most idle: lavapipe, B4 H32/8 hd 128, 2K keys, CPU time of a step, 64 → 32 → 16 invocations: INT4 ~170 →
+ * ~140 → ~130 ms, INT8 ~140 → ~120 → ~105 ms, the 4/2 mix ~180 → ~155 → ~140 ms (medians of runs on a shared 2-core
+ * host). 16 is the least with a thread per row of a 16-row tile. GPUs keep 128 (not re-measured with this change).
+ */
+export const DECODE_WORKGROUP_SIZE = { software: 16, hardware: 128 } as const;
+
 const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 const words = (n: number) => Math.ceil(n / 4);
 
@@ -79,7 +89,7 @@ export function combinePassBytes(workgroupSize: number, headDim: number): number
  * `fixedRowCapacity` the kernels are sized for that many rows whatever rowsTotal is. Throws `ERR_QATTN_UNSUPPORTED`
  * when one row does not fit.
  *
- * hd 128, 64-token pages, 16 rows, 64 invocations: 17.7 KiB (lavapipe has 32 KiB, the H200 48 KiB).
+ * hd 128, 64-token pages, 16 rows: 11.7 KiB at 16 invocations, 17.7 KiB at 64 (lavapipe has 32 KiB, the H200 48 KiB).
  */
 export function chooseDecodeTiles(problem: DecodeTileProblem): DecodeTiles {
   const { headDim, pageSize, sinkTokens, rowsTotal, workgroupStorage, workgroupSize, fixedRowCapacity = false } = problem;

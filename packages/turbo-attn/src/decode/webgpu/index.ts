@@ -19,7 +19,7 @@ export {
   webGpuDecodeSchedule,
 } from './decode-plan.js';
 export { type DecodeSplitProblem, chooseDecodePagesPerSplit } from './decode-split-schedule.js';
-export { DECODE_MAX_ROWS_PER_TILE, type DecodeTileProblem, type DecodeTiles, chooseDecodeTiles } from './decode-tile-schedule.js';
+export { DECODE_MAX_ROWS_PER_TILE, DECODE_WORKGROUP_SIZE, type DecodeTileProblem, type DecodeTiles, chooseDecodeTiles } from './decode-tile-schedule.js';
 export { type PagePass, type PoolBits, pagePassBindings, planPagePasses } from './decode-page-passes.js';
 
 /** The WebGPU decode backend: typed-array `decode`, device-resident `decodeDevice`, and `time` (GPU timestamps). */

@@ -408,7 +408,8 @@ fn softmax_keys(tid: u32, rows: u32) -> bool {
  *
  *   fold_k(tid, rows)     the chunk's K operands: INT4/INT2 pages fold q̂·step into k_ops and Σ q̂·zero into
  *                         k_zero (atomicAdd); INT8 rows use q_ops as they are
- *   k_dot(t, b)           q̂·k̂ of key t for rows 4b..4b+3 less Σ q̂·zero (exact INT32)
+ *   k_dot_keys(tid, b, n) q̂·k̂ of the invocation's keys tid + k·WG (k < KPL; those < n) for rows 4b..4b+3 less
+ *                         Σ q̂·zero (exact INT32)
  *   pack_v(tid, rows, n)  the V operands from P̂ (p_pack): P̂, or P̂·step with Σ P̂·zero into v_zero (atomicAdd)
  *   v_dot(d, b, n)        P̂·v̂ of channel d for rows 4b..4b+3 less Σ P̂·zero (exact INT32)
  *   k_scale_of(t), v_scale_of(t)   s_k and s_v of key t (read where they are: the chunk's scale or the key's)
@@ -480,16 +481,18 @@ fn hi_bytes(v: vec4<i32>, k: u32) -> vec4<u32> {
 
 fn logits_chunk(tid: u32, rows: u32, n: u32, first_key: u32) {
   let blocks = (rows + 3u) / 4u;
-  for (var k = 0u; k < bound(KPL); k++) {
-    let t = tid + k * WG;
-    for (var b = 0u; b < blocks; b++) {
+  for (var b = 0u; b < blocks; b++) {
+    // Every key of this invocation at once: one load of each operand word serves all of them.
+    var dots = k_dot_keys(tid, b, n);
+    let zero = vec4<i32>(atomicLoad(&k_zero[4u * b]), atomicLoad(&k_zero[4u * b + 1u]), atomicLoad(&k_zero[4u * b + 2u]), atomicLoad(&k_zero[4u * b + 3u]));
+    let last_key = vec4<i32>(last_key_wg[4u * b], last_key_wg[4u * b + 1u], last_key_wg[4u * b + 2u], last_key_wg[4u * b + 3u]);
+    for (var k = 0u; k < bound(KPL); k++) {
+      let t = tid + k * WG;
       var x = vec4<f32>(MASKED);
       if (t < n) {
-        let zero = vec4<i32>(atomicLoad(&k_zero[4u * b]), atomicLoad(&k_zero[4u * b + 1u]), atomicLoad(&k_zero[4u * b + 2u]), atomicLoad(&k_zero[4u * b + 3u]));
-        let last_key = vec4<i32>(last_key_wg[4u * b], last_key_wg[4u * b + 1u], last_key_wg[4u * b + 2u], last_key_wg[4u * b + 3u]);
         let descale = rows4(&q_scale_wg, b) * k_scale_of(t) * params.sm_scale_log2;
         // |q̂·k̂| ≤ 127·128·HEAD_DIM: exact in f32 below HEAD_DIM 1032.
-        let logit = fma(vec4<f32>(k_dot(t, b) + zero), descale, rows4(&q_shift_wg, b));
+        let logit = fma(vec4<f32>(dots[k] + zero), descale, rows4(&q_shift_wg, b));
         x = select(x, logit, vec4<i32>(i32(first_key + t)) <= last_key);
       }
       x_keys[k * RB + b] = x;

@@ -45,6 +45,17 @@ fn k_dot(t: u32, b: u32) -> vec4<i32> {
   return sum;
 }
 
+fn k_dot_keys(tid: u32, b: u32, n: u32) -> array<vec4<i32>, KPL> {
+  var dots: array<vec4<i32>, KPL>;
+  for (var k = 0u; k < bound(KPL); k++) {
+    let t = tid + k * WG;
+    if (t < n) {
+      dots[k] = k_dot(t, b);
+    }
+  }
+  return dots;
+}
+
 fn pack_v(tid: u32, rows: u32, n: u32) {
   let blocks = (rows + 3u) / 4u;
   for (var e = tid; e < blocks * T_WORDS; e += WG) {

@@ -54,37 +54,50 @@ ${lines.join('\n')}
 }
 
 /**
- * k_dot: q̂·k̂ of key t (token-major K pages [PAGE_SIZE, HEAD_DIM]) for rows 4b..4b+3, by the page's width. INT8: the
- * codes against q̂ (q_ops). INT4/INT2: the raw codes against q̂·step (k_ops, folded by fold_k); k_zero adds Σ q̂·zero.
+ * k_dot_keys: q̂·k̂ of the invocation's keys t = tid + k·WG (k < KPL; token-major K pages [PAGE_SIZE, HEAD_DIM]) for
+ * rows 4b..4b+3, by the page's width. INT8: the codes against q̂ (q_ops). INT4/INT2: the raw codes against q̂·step
+ * (k_ops, folded by fold_k); k_zero adds Σ q̂·zero. The keys are unrolled so that each operand word is loaded from
+ * workgroup memory once for all of them (KPL = 4 at 16 invocations and 64-token pages) instead of once per key.
+ * Keys past the page read its last row (their logits are masked).
  */
-function kDotFn(widths: readonly PoolBits[], headDim: number, pageSize: number, kGroups: number): string {
+function kDotKeysFn(widths: readonly PoolBits[], headDim: number, pageSize: number, kGroups: number, keysPerLane: number): string {
+  const keys = Array.from({ length: keysPerLane }, (_, k) => k);
   const branches = widths.map((bits) => {
     const layout = rowLayout(bits, headDim);
     const pageWords = (pageSize * headDim * bits) / 32;
+    const rowStart = keys.map((k) => {
+      const t = `min(tid + ${k}u * WG, PAGE_SIZE - 1u)`;
+      if (layout.aligned) return `    let base${k} = page_k_slot * ${pageWords}u + ${t} * ${layout.words}u;`;
+      return `    let first_bit${k} = ${t} * ${headDim * bits}u;\n    let base${k} = page_k_slot * ${pageWords}u + first_bit${k} / 32u;\n    let shift${k} = first_bit${k} % 32u;`;
+    });
     const codes = `k${bits}_codes`;
-    if (bits === 8) {
-      return `  if (page_k_bits == 8u) {
-    let base = page_k_slot * ${pageWords}u + t * D_WORDS;
-${rowDotLoop(layout, `${codes}[base + w]`, 'q_ops', 'b * D_WORDS + w')}
-  }`;
-    }
     // A row that is not word-aligned starts `shift` bits into its first word: its words are funnel-shifted pairs.
-    const load = layout.aligned
-      ? `${codes}[base + w]`
-      : `(${codes}[base + w] >> shift) | select(0u, ${codes}[base + w + 1u] << (32u - shift), shift != 0u)`;
-    const base = layout.aligned
-      ? `    let base = page_k_slot * ${pageWords}u + t * ${layout.words}u;`
-      : `    let first_bit = t * ${headDim * bits}u;\n    let base = page_k_slot * ${pageWords}u + first_bit / 32u;\n    let shift = first_bit % 32u;`;
+    const load = (k: number) =>
+      layout.aligned ? `${codes}[base${k} + w]` : `(${codes}[base${k} + w] >> shift${k}) | select(0u, ${codes}[base${k} + w + 1u] << (32u - shift${k}), shift${k} != 0u)`;
+    const lines: string[] = keys.map((k) => `      let word${k} = ${load(k)};`);
+    if (bits === 8) {
+      lines.push(`      let op = q_ops[b * D_WORDS + w];`, ...keys.map((k) => `      lo${k} += dot4_rows(word${k}, op);`));
+    } else {
+      lines.push(`      let o = (b * ${kGroups}u + w * ${layout.groups}u) * 2u;`);
+      for (let s = 0; s < layout.groups; s++) {
+        lines.push(`      let op_lo${s} = k_ops[o + ${2 * s}u];`, `      let op_hi${s} = k_ops[o + ${2 * s + 1}u];`);
+        for (const k of keys) {
+          const group = groupOf(layout, `word${k}`, s);
+          lines.push(`      lo${k} += dot4_rows(${group}, op_lo${s});`, `      hi${k} += dot4_rows(${group}, op_hi${s});`);
+        }
+      }
+    }
     return `  if (page_k_bits == ${bits}u) {
-${base}
-${rowDotLoop(layout, load, 'k_ops', `(b * ${kGroups}u + w * ${layout.groups}u) * 2u`)}
+${rowStart.join('\n')}
+    for (var w = 0u; w < bound(${layout.words}u); w++) {
+${lines.join('\n')}
+    }
   }`;
   });
-  return `fn k_dot(t: u32, b: u32) -> vec4<i32> {
-  var lo = vec4<i32>(0);
-  var hi = vec4<i32>(0);
+  return `fn k_dot_keys(tid: u32, b: u32, n: u32) -> array<vec4<i32>, KPL> {
+${keys.map((k) => `  var lo${k} = vec4<i32>(0);\n  var hi${k} = vec4<i32>(0);`).join('\n')}
 ${branches.join('\n')}
-  return lo + 128 * hi;
+  return array<vec4<i32>, KPL>(${keys.map((k) => `lo${k} + 128 * hi${k}`).join(', ')});
 }`;
 }
 
@@ -259,7 +272,7 @@ var<private> page_v_slot: u32;
 ${scaleFn('k', pass.k)}
 ${scaleFn('v', pass.v)}
 ${foldKFn(pass.k, headDim, kGroups)}
-${kDotFn(pass.k, headDim, pageSize, kGroups)}
+${kDotKeysFn(pass.k, headDim, pageSize, kGroups, Math.ceil(pageSize / config.tiles.workgroupSize))}
 ${packVFn(pass.v, pageSize)}
 ${vDotFn(pass.v, headDim, pageSize)}
 
