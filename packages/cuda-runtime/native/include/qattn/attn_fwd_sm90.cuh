@@ -5,12 +5,14 @@
 //
 // CTA = 3 warpgroups, one (batch, head) and kBlockM = 128 queries (FlashAttention-3's shape):
 //   warpgroup 0, producer   setmaxnreg down to 40; one thread issues every load: Q once (TMA), then per key tile
-//                           K [kBlockN, D] and V_t [D, kBlockN] (TMA, swizzled) and their scales (1-D bulk copies) into a ring of
-//                           kStages stages, each completing on the stage's "full" mbarrier (transaction bytes)
+//                           K [kBlockN, D] and V_t [D, kBlockN] (TMA, swizzled) and their scales (1-D bulk copies)
+//                           into a ring of kStages stages, each completing on the stage's "full" mbarrier
+//                           (transaction bytes)
 //   warpgroups 1, 2,        setmaxnreg up to 232; consumer c owns query rows 64c..64c+63 for the whole pass (O, m, l in
 //   consumers               registers) and walks every key tile of the CTA:
-//     S = Q̂·K̂ᵀ     wgmma m64nKk32 s8·s8 → s32 (K = kBlockN: 64, or 128 for fp16 P·V), Q and K both from shared memory (K-major: rows contiguous in D, as
-//                   quantized), D/32 instructions, accumulators starting at kMagicBits
+//     S = Q̂·K̂ᵀ     wgmma m64nNk32 s8·s8 → s32 (N = kBlockN: 64, or 128 for fp16 P·V), Q and K both from shared
+//                   memory (K-major: rows contiguous in D, as quantized), D/32 instructions, accumulators starting at
+//                   kMagicBits
 //     softmax       as the sm80 kernel, per thread on the same (row, column) pairs: the wgmma accumulator fragment of a
 //                   warp is the mma.sync m16n8 fragment of its 16 rows (mma_sm90.cuh), so every line of that code
 //                   carries over with warp w of consumer c in place of sm80's warp
@@ -27,8 +29,8 @@
 // — the sm80 kernel's packing, because the fragments coincide.
 //
 // Shared memory: the tiles TMA writes with the 64- or 128-byte swizzle equal to their row length (K and Q rows are D
-// bytes, V_t rows 64 INT8 keys = 64 bytes or 64 fp16 keys = 128 bytes per subtile) and the wgmma descriptors of mma_sm90.cuh describe (every tile base is aligned
-// to 1024 bytes, the longest swizzle period).
+// bytes, V_t rows 64 INT8 keys = 64 bytes or 64 fp16 keys = 128 bytes per subtile) and the wgmma descriptors of
+// mma_sm90.cuh describe (every tile base is aligned to 1024 bytes, the longest swizzle period).
 //
 // Pipeline: full[s] (1 arrival + transaction bytes) and empty[s] (256 arrivals) per stage s; a tile j uses stage
 // j % kStages for the (j / kStages)-th time, so both sides wait for phase parity (j / kStages) & 1 (the producer for
