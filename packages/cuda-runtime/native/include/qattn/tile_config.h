@@ -138,11 +138,11 @@ constexpr bool tile_config_sm90_preferred(int head_dim, bool pv_int8) { return h
 //                  N4K    N16K   N4K causal   N16K causal
 //   block_n 128    532    559    478          547          <- chosen
 //   block_n 64     491    528    449          514          (variant 1: QATTN_TILE_VARIANT=1, overlap only)
+//   INT8 P·V, 64   383    414    356          406          (cuDNN bf16 in the same run: 580 / 609 / 507 / 566)
 // Variant 2 (QATTN_TILE_VARIANT=2, overlap only): block_n 128 with eager rescaling (rescale_threshold 0), which the
 // table above measured; variant 0 adds lazy rescaling: Nsight Compute, B1 H32 N16K, 10.12 vs 10.36 ms and 2.41 vs
 // 2.47 G instructions (h200-issue10-fp16/run-96499dc). The pingpong schedule with it: 545 / 565 at N4K / N16K, against
 // 531 / 562 for variant 2 on overlap in the same command — no clear gain, so overlap stays the default.
-//   INT8 P·V, 64   383    414    356          406          (cuDNN bf16 in the same run: 580 / 609 / 507 / 566)
 constexpr TileConfigSm90 tile_config_sm90(int head_dim, int key_block, bool pv_fp16, Sm90Schedule schedule,
                                           int variant = 0) {
   const int block_n = pv_fp16 && variant != 1 ? 128 : 64;
