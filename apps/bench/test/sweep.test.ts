@@ -4,7 +4,7 @@ import { createInputSource } from '../src/inputs.js';
 import { attentionOps, type CellShape, tops } from '../src/metrics.js';
 import { loadReferencePackage } from '../src/packages.js';
 import type { AlgorithmId, BackendName } from '../src/presets.js';
-import { runSweep, type SweepConfig } from '../src/sweep.js';
+import { executionOrder, runSweep, type SweepConfig } from '../src/sweep.js';
 
 const shapes: CellShape[] = [
   { batch: 1, heads: 2, kvHeads: 1, seqQ: 8, seqKV: 24, headDim: 16, causal: true },
@@ -140,5 +140,49 @@ describe('a backend without a benchmark hook', async () => {
     expect(cells[0].status).toBe('unsupported');
     expect(cells[0].timing).toBeUndefined();
     expect(cells[0].accuracy!.relL2).toBeLessThan(1e-6);
+  });
+});
+
+describe('input generation across causal and non-causal cells', async () => {
+  const reference = await loadReferencePackage();
+  const source = createInputSource(reference, 'llm');
+  const size = { batch: 1, heads: 2, kvHeads: 1, seqQ: 8, seqKV: 24, headDim: 16 };
+  const other = { ...size, seqKV: 32 };
+  // The paper preset's order: causal is the outer grid dimension, so a size's two cells are not adjacent in the plan.
+  const gridShapes: CellShape[] = [
+    { ...size, causal: false },
+    { ...other, causal: false },
+    { ...size, causal: true },
+    { ...other, causal: true },
+  ];
+
+  it('executionOrder runs a backend\'s cells of one input size together, in first-seen order', () => {
+    const plan = ['cpu', 'cuda'].flatMap((backend) => gridShapes.map((shape) => ({ shape, backend: backend as BackendName })));
+    expect(executionOrder(plan)).toEqual([0, 2, 1, 3, 4, 6, 5, 7]);
+  });
+
+  it('generates each size once per backend pass and keeps the cells in plan order', async () => {
+    const generated: string[] = [];
+    const counting = { name: source.name, generate: (shape: Parameters<typeof source.generate>[0], seed: number) => {
+      generated.push(`${shape.seqKV}`);
+      return source.generate(shape, seed);
+    } };
+    const timed: boolean[] = [];
+    const recorder: Algorithm = {
+      ...float32Algorithm(),
+      backends: available(['cpu']),
+      async time(request) {
+        await request.inputs();
+        timed.push(request.causal);
+        return { medianMs: 1, minMs: 1, samplesMs: [1], timer: 'host' };
+      },
+    };
+    const { cells } = await runSweep(
+      { ...baseConfig, algorithms: ['float32'], backends: ['cpu'], shapes: gridShapes, accuracy: false },
+      { algorithms: [recorder], reference, inputs: counting },
+    );
+    expect(generated).toEqual(['24', '32']);
+    expect(timed).toEqual([false, true, false, true]);
+    expect(cells.map((c) => [c.shape.seqKV, c.shape.causal])).toEqual([[24, false], [32, false], [24, true], [32, true]]);
   });
 });
