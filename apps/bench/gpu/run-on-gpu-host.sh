@@ -12,7 +12,7 @@
 #   sass                   static SASS counts of the attention kernels (MMA opcodes, spills) → sass-counts.txt
 #   profile [args…]        Nsight Compute on `qattn-bench --preset profile [args…]` (one attn_fwd launch; another
 #                          preset and QATTN_PROFILE_KERNEL=<regex> profile e.g. the decode) → profile.ncu-rep, profile.log,
-#                          profile-details.txt
+#                          profile-details.txt, profile-source.csv (per-SASS-instruction counts and stall samples)
 #   fuzz [args…]           the seeded fuzz suite (tests/fuzz) → fuzz.log, e.g. fuzz --shapes 500 --backends cuda,webgpu,cpu
 #                          --seed 1 (exit 1 on any failure; each failure prints the seed and case that replay it)
 #   soak [args…]           the leak soak (tests/fuzz) → soak.log, e.g. soak --calls 10000 --backends cuda,webgpu,cpu
@@ -147,6 +147,7 @@ run_profile() {
     -o "$out/profile" "$node" "$cli" "${preset[@]}" --no-progress "$@" 2>&1 | tee "$out/profile.log"
   # The sections as text too (the host that reads the logs may have no Nsight Compute).
   "$ncu" --import "$out/profile.ncu-rep" --page details > "$out/profile-details.txt" 2>&1
+  "$ncu" --import "$out/profile.ncu-rep" --page source --print-source sass --csv > "$out/profile-source.csv" 2>&1 || true
 }
 
 run_bench() {

@@ -1,8 +1,9 @@
-"""Static SASS counts of the attention kernels in qattn's CUDA addons: per kernel, the MMA opcodes (IMMA, HMMA, and
-Hopper's GMMA) and the local-memory loads/stores that betray register spills (LDL, STL).
+"""Static SASS counts of the attention and decode kernels in qattn's CUDA addons: per kernel, the instructions in all
+(total), the MMA opcodes (IMMA, HMMA, and Hopper's GMMA) and the local-memory loads/stores that betray register spills
+(LDL, STL).
 
 Usage: python3 sass_counts.py [--arch sm_90a] addon.node [addon.node ...]   (needs cuobjdump on PATH or in
-$CUDA_HOME/bin). Prints one line per kernel whose name contains "attn": "<addon> <kernel> OPCODE=count ...".
+$CUDA_HOME/bin). Prints one line per kernel whose name contains "attn" or "decode": "<addon> <kernel> total=n OPCODE=count ...".
 """
 import argparse
 import collections
@@ -30,6 +31,8 @@ def counts(sass):
             name = match.group(1)
             per_kernel[name] = collections.Counter()
             continue
+        if name and re.match(r"\s*/\*[0-9a-f]{4,}\*/\s+\S", line):
+            per_kernel[name]["total"] += 1
         match = re.search(r"\b((?:IMMA|HMMA|HGMMA|IGMMA|QGMMA|LDL|STL)\S*)\s", line)
         if name and match:
             per_kernel[name][match.group(1)] += 1
@@ -53,8 +56,9 @@ def main():
             status = 1
             continue
         for kernel, opcodes in counts(result.stdout).items():
-            if "attn" in kernel:
-                print(os.path.basename(addon), kernel, " ".join(f"{k}={v}" for k, v in sorted(opcodes.items())))
+            if "attn" in kernel or "decode" in kernel:
+                total = opcodes.pop("total", 0)
+                print(os.path.basename(addon), kernel, f"total={total}", " ".join(f"{k}={v}" for k, v in sorted(opcodes.items())))
     return status
 
 
