@@ -39,6 +39,7 @@ struct DecodeArgs {
   float* lse;                   // [batch, heads, queryTokens] natural log
   float* partial_out;           // [batch, kvHeads, maxSplits, rows, headDim] (rotated, normalized)
   float* partial_lse;           // [batch, kvHeads, maxSplits, rows] base 2
+  int32_t* combine_counters;    // [batch, kvHeads, rowTiles], zero between launches: the tensor-core path's fused combine
   const int32_t* lengths;       // [batch]
   const float* k_mean;          // [batch, kvHeads, headDim]
   const float* rotation_signs;  // [headDim] or null
@@ -64,7 +65,8 @@ struct DecodeArgs {
 
 #define QATTN_DECODE_ARG_FIELDS(X)                                                                            \
   X("q", 'p', q) X("out", 'p', out) X("lse", 'p', lse) X("partialOut", 'p', partial_out)                     \
-  X("partialLse", 'p', partial_lse) X("lengths", 'p', lengths) X("kMean", 'p', k_mean)                       \
+  X("partialLse", 'p', partial_lse) X("combineCounters", 'p', combine_counters) X("lengths", 'p', lengths)     \
+  X("kMean", 'p', k_mean)                                                                                     \
   X("rotationSigns", 'p', rotation_signs)                                                                     \
   QATTN_DECODE_TENSOR_FIELDS(X, "k", k) QATTN_DECODE_TENSOR_FIELDS(X, "v", v)                                \
   X("batch", 'i', batch) X("heads", 'i', heads) X("kvHeads", 'i', kv_heads)                                  \

@@ -523,15 +523,42 @@ __device__ void run_chunk(WarpState<D>& w, const DecodeMmaStage& layout, const u
   else run_chunk_v<D, P, 2>(w, v_bits, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
 }
 
+// Where one page of a split lives: its K and V slots in their pools and both widths.
+struct PageRef {
+  int k_slot, v_slot, k_bits, v_bits;
+};
+
+// A split's page-table entries, 32 pages at a time in the warp's lanes (lane i holds page base + i): a page's slots and
+// widths are a shuffle away, not two dependent global loads (L2 latency) ahead of every page's copy.
+struct PageEntries {
+  int base;
+  int k_slot, v_slot, bits;  // bits: k_bits | v_bits << 8
+
+  __device__ __forceinline__ void fetch(const DecodeArgs& args, int64_t table_row, int first, int end, int lane) {
+    base = first;
+    const int page = first + lane;
+    k_slot = v_slot = bits = 0;
+    if (page < end) {
+      k_slot = __ldg(args.k.page_table + table_row + page);
+      v_slot = __ldg(args.v.page_table + table_row + page);
+      bits = __ldg(args.k.page_bits + table_row + page) | __ldg(args.v.page_bits + table_row + page) << 8;
+    }
+  }
+  // Page `page` (base ≤ page < base + 32), read by every lane of the warp.
+  __device__ __forceinline__ PageRef at(int page) const {
+    const int i = page - base;
+    const int b = __shfl_sync(0xffffffffu, bits, i);
+    return {__shfl_sync(0xffffffffu, k_slot, i), __shfl_sync(0xffffffffu, v_slot, i), b & 0xFF, b >> 8};
+  }
+};
+
 // Starts the asynchronous copy of one tensor's page (codes, then step/zero or per-token scales, and the block scale)
 // into a stage. K pages are token-major [P, D], V pages channel-major [D, P].
 template <int kRows, int kCols, int kTokens>
 __device__ __forceinline__ void load_tensor_page_async(unsigned char* codes, unsigned char* step, unsigned char* zero, unsigned char* scales,
-                                                       const DecodeTensorArgs& tensor, int64_t entry, int lane) {
+                                                       const DecodeTensorArgs& tensor, int bits, int slot, int lane) {
   // A stored page is [kRows, kCols] (K: [P, D] token-major, V: [D, P] channel-major), codes packed along its rows;
   // step/zero are per column (kCols), scales per token (INT8) or one per page.
-  const int bits = tensor.page_bits[entry];
-  const int slot = tensor.page_table[entry];
   const DecodePoolArgs pool = pool_of(tensor, bits);
   const auto* page = reinterpret_cast<const unsigned char*>(pool.codes) + static_cast<int64_t>(slot) * (kRows * kCols * bits / 8);
   if (bits == 8) {
@@ -547,9 +574,9 @@ __device__ __forceinline__ void load_tensor_page_async(unsigned char* codes, uns
 }
 
 template <int D, int P>
-__device__ __forceinline__ void load_page_async(unsigned char* stage, const DecodeMmaStage& layout, const DecodeArgs& args, int64_t entry, int lane) {
-  load_tensor_page_async<P, D, P>(stage + layout.k_codes, stage + layout.k_step, stage + layout.k_zero, stage + layout.k_scales, args.k, entry, lane);
-  load_tensor_page_async<D, P, P>(stage + layout.v_codes, stage + layout.v_step, stage + layout.v_zero, stage + layout.v_scales, args.v, entry, lane);
+__device__ __forceinline__ void load_page_async(unsigned char* stage, const DecodeMmaStage& layout, const DecodeArgs& args, const PageRef& page, int lane) {
+  load_tensor_page_async<P, D, P>(stage + layout.k_codes, stage + layout.k_step, stage + layout.k_zero, stage + layout.k_scales, args.k, page.k_bits, page.k_slot, lane);
+  load_tensor_page_async<D, P, P>(stage + layout.v_codes, stage + layout.v_step, stage + layout.v_zero, stage + layout.v_scales, args.v, page.v_bits, page.v_slot, lane);
 }
 
 // The INT8 buffer (the newest n < pageSize tokens, token-major K and V with per-token scales) into a stage laid out
@@ -699,61 +726,20 @@ __device__ void run_sink(WarpState<D>& w, const WarpSmem& ws, const float* q_rot
   __syncwarp();  // the scratch is free again
 }
 
+// What a CTA knows about its (sequence, kv head, row tile) and the splits of that sequence.
+struct SplitGeometry {
+  int b, g, tile, length, sink_n, pages, buffer_n, splits, rows_total, row0, rows;
+  int64_t group;
+};
+
+// One warp's split: the sink (split 0), its pages through the two-stage ring, the buffer (last split), then the split's
+// state — O / l per row and lse₂ = m + log2 l (base 2; the combine converts). The first page's copy was started by
+// the caller, before the query prologue.
 template <int D, int P>
-__global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kernel(const DecodeArgs args) {
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  const int b = blockIdx.z;
-  const int g = blockIdx.y / args.row_tiles;
-  const int tile = blockIdx.y % args.row_tiles;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int length = args.lengths[b];
+__device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeometry& sg, int split, const WarpSmem& ws, const DecodeMmaStage& layout,
+                          PageEntries& entries, const int8_t* q_int8, const float* q_rot, const float* q_scale, const float* q_shift, const int* last_key,
+                          int lane) {
   const int S = args.sink_tokens;
-  const int sink_n = min(length, S);
-  const int after_sink = max(0, length - S);
-  const int pages = after_sink / P;
-  const int buffer_n = after_sink % P;
-  const int splits = max(1, (pages + args.pages_per_split - 1) / args.pages_per_split);
-  const int rows_total = args.heads / args.kv_heads * args.query_tokens;
-  const int row0 = tile * args.rows_per_tile;
-  const int rows = min(args.rows_per_tile, rows_total - row0);
-  const int warps = blockDim.x >> 5;  // decode_mma_warps(room_bits)
-  if (rows <= 0 || static_cast<int>(blockIdx.x) * warps >= splits) return;  // block-uniform
-  const int64_t group = static_cast<int64_t>(b) * args.kv_heads + g;
-
-  // The block's query rows: INT8 codes (rows past `rows` stay zero and see no key), fp32 rotated rows, s_q, δ.
-  unsigned char* at = smem_raw;
-  auto* q_int8 = reinterpret_cast<int8_t*>(at);
-  at += decode_align16(kRows * D);
-  auto* q_rot = reinterpret_cast<float*>(at);
-  at += decode_align16(kRows * D * 4);
-  auto* q_scale = reinterpret_cast<float*>(at);
-  at += decode_align16(kRows * 4);
-  auto* q_shift = reinterpret_cast<float*>(at);
-  at += decode_align16(kRows * 4);
-  auto* last_key = reinterpret_cast<int*>(at);
-  at += decode_align16(kRows * 4);
-  for (int r = warp; r < kRows; r += warps) {
-    int8_t* codes = q_int8 + r * D;
-    if (r < rows) {
-      const QueryRow row = prepare_query_row(args, b, g, row0 + r, q_rot + r * D, lane, [&](int d, float code) { codes[d] = static_cast<int8_t>(code); });
-      if (lane == 0) q_scale[r] = row.scale, q_shift[r] = row.shift, last_key[r] = row.last_key;
-    } else {
-      for (int d = lane; d < D; d += 32) codes[d] = 0;
-      if (lane == 0) q_scale[r] = 0.f, q_shift[r] = 0.f, last_key[r] = -1;
-    }
-  }
-  __syncthreads();
-  const int split = blockIdx.x * warps + warp;
-  if (split >= splits) return;  // no block barrier after this point
-
-  const int room_bits = decode_mma_room_bits(args);
-  const DecodeMmaStage layout = decode_mma_stage(D, P, room_bits);
-  unsigned char* warp_base = at + warp * decode_mma_warp_bytes(D, P, S, room_bits);
-  WarpSmem ws;
-  ws.stages = warp_base;
-  ws.stage_bytes = layout.bytes;
-  ws.sink = reinterpret_cast<float*>(warp_base + 2 * layout.bytes);
-
   const int r = lane >> 2, q = lane & 3;
   const int8_t* q_row = q_int8 + r * D;  // the query row of this lane's B operand
   WarpState<D> w;
@@ -770,17 +756,18 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   }
 
   const int first_page = split * args.pages_per_split;
-  const int last_page = min(pages, first_page + args.pages_per_split);
-  const int64_t table_row = group * args.max_pages;
-  // The first page's copy starts before the sink is scored, so its latency hides behind that work.
-  if (first_page < last_page) load_page_async<D, P>(ws.stages, layout, args, table_row + first_page, lane);
-  cp_async_commit();
-  if (split == 0 && sink_n > 0) run_sink(w, ws, q_rot, last_key, rows, sink_n, args, group, lane);
+  const int last_page = min(sg.pages, first_page + args.pages_per_split);
+  const int64_t table_row = sg.group * args.max_pages;
+  if (split == 0 && sg.sink_n > 0) run_sink(w, ws, q_rot, last_key, sg.rows, sg.sink_n, args, sg.group, lane);
 
+  PageRef current = first_page < last_page ? entries.at(first_page) : PageRef{};
   for (int page = first_page; page < last_page; ++page) {
     const int s = (page - first_page) & 1;
+    PageRef next = current;
     if (page + 1 < last_page) {
-      load_page_async<D, P>(ws.stages + (s ^ 1) * ws.stage_bytes, layout, args, table_row + page + 1, lane);
+      if (page + 1 - entries.base == 32) entries.fetch(args, table_row, page + 1, last_page, lane);
+      next = entries.at(page + 1);
+      load_page_async<D, P>(ws.stages + (s ^ 1) * ws.stage_bytes, layout, args, next, lane);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -788,29 +775,28 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
     }
     __syncwarp();
     const unsigned char* stage = ws.stages + s * ws.stage_bytes;
-    const int64_t entry = table_row + page;
-    const int k_bits = args.k.page_bits[entry], v_bits = args.v.page_bits[entry];
     const ChunkKeys c{P,
                       S + page * P,
                       reinterpret_cast<const float*>(stage + layout.k_scales),
-                      k_bits == 8 ? 1 : 0,
+                      current.k_bits == 8 ? 1 : 0,
                       reinterpret_cast<const float*>(stage + layout.v_scales),
-                      v_bits == 8 ? 1 : 0,
+                      current.v_bits == 8 ? 1 : 0,
                       reinterpret_cast<const uint8_t*>(stage + layout.v_step),
                       reinterpret_cast<const int8_t*>(stage + layout.v_zero)};
-    run_chunk<D, P>(w, layout, stage, k_bits, v_bits, q_row, c, rc, args, lane);
+    run_chunk<D, P>(w, layout, stage, current.k_bits, current.v_bits, q_row, c, rc, args, lane);
     __syncwarp();  // stage s is refilled by the next iteration's copy
+    current = next;
   }
   cp_async_wait<0>();
 
-  if (split == splits - 1 && buffer_n > 0) {
+  if (split == sg.splits - 1 && sg.buffer_n > 0) {
     // The buffer takes both stages' room (decode_mma_buffer_layout).
     const DecodeMmaStage buffer_layout = decode_mma_buffer_layout(D, P);
     __syncwarp();
-    load_buffer<D, P>(ws.stages, buffer_layout, args, group, buffer_n, lane);
+    load_buffer<D, P>(ws.stages, buffer_layout, args, sg.group, sg.buffer_n, lane);
     __syncwarp();
-    const ChunkKeys c{buffer_n,
-                      S + pages * P,
+    const ChunkKeys c{sg.buffer_n,
+                      S + sg.pages * P,
                       reinterpret_cast<const float*>(ws.stages + buffer_layout.k_scales),
                       1,
                       reinterpret_cast<const float*>(ws.stages + buffer_layout.v_scales),
@@ -820,12 +806,11 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
     run_chunk<D, P>(w, buffer_layout, ws.stages, 8, 8, q_row, c, rc, args, lane);
   }
 
-  // The split's state: O / l per row and lse₂ = m + log2 l (base 2; the combine converts).
-  const int64_t state_row0 = (group * args.max_splits + split) * rows_total + row0;
+  const int64_t state_row0 = (sg.group * args.max_splits + split) * sg.rows_total + sg.row0;
 #pragma unroll
   for (int row = 0; row < 2; ++row) {
     const int tile_row = 2 * q + row;
-    if (tile_row >= rows) continue;
+    if (tile_row >= sg.rows) continue;
     const float l = w.l[row];
     const float inverse = l > 0.f ? 1.f / l : 0.f;
     float* out = args.partial_out + (state_row0 + tile_row) * D;
@@ -836,6 +821,180 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
     }
     if (r == 0) args.partial_lse[state_row0 + tile_row] = l > 0.f ? w.m[row] + log2f(l) : -INFINITY;
   }
+}
+
+// The fused combine, run by the CTA that finishes a row tile last: lse = log Σ e^lse_s and out = Σ out_s·e^(lse_s − lse)
+// per query row (the merge decode_combine_kernel does for the SIMT path), then the output un-rotated. It sits on the
+// step's critical path after every split, so its loads are spread for memory-level parallelism: warp w sums the splits
+// w, w + warps, … of every row (a lane's D/32 channels of each), all rows' loads of a split in flight together, and
+// the warps' partial sums meet in shared memory (the pipeline stages, free now) in a fixed order. The states were
+// written by other CTAs: they are read through L2 (ld.cg), never from a possibly stale L1 line.
+template <int D>
+__device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, float* scratch, float* row_out, int warp, int warps, int lane) {
+  constexpr int kPerLane = D / 32;  // channels per lane: 4 at hd128, 2 at hd64
+  __shared__ float row_max[kRows], row_sum[kRows];
+  const int64_t state0 = sg.group * args.max_splits * sg.rows_total + sg.row0;  // split 0's first row of the tile
+  const float* lse = args.partial_lse + state0;
+  for (int r = warp; r < sg.rows; r += warps) {
+    float m = -INFINITY;
+    for (int s = lane; s < sg.splits; s += 32) m = fmaxf(m, __ldcg(lse + static_cast<int64_t>(s) * sg.rows_total + r));
+    m = warp_max(m);
+    float sum = 0.f;
+    for (int s = lane; s < sg.splits; s += 32) sum += m == -INFINITY ? 0.f : exp2f(__ldcg(lse + static_cast<int64_t>(s) * sg.rows_total + r) - m);
+    sum = warp_sum(sum);
+    if (lane == 0) row_max[r] = m, row_sum[r] = sum;
+  }
+  __syncthreads();
+  float acc[kRows][kPerLane];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) acc[r][i] = 0.f;
+  }
+  for (int s = warp; s < sg.splits; s += warps) {
+    const float* out = args.partial_out + (state0 + static_cast<int64_t>(s) * sg.rows_total) * D + kPerLane * lane;
+    float x[kRows][kPerLane], weight[kRows];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      weight[r] = 0.f;
+#pragma unroll
+      for (int i = 0; i < kPerLane; ++i) x[r][i] = 0.f;
+      if (r < sg.rows) {
+        const float m = row_max[r], sum = row_sum[r];
+        weight[r] = m == -INFINITY || sum == 0.f ? 0.f : exp2f(__ldcg(lse + static_cast<int64_t>(s) * sg.rows_total + r) - m) / sum;
+        if constexpr (kPerLane == 4) {
+          const float4 v = __ldcg(reinterpret_cast<const float4*>(out + r * D));
+          x[r][0] = v.x, x[r][1] = v.y, x[r][2] = v.z, x[r][3] = v.w;
+        } else {
+          const float2 v = __ldcg(reinterpret_cast<const float2*>(out + r * D));
+          x[r][0] = v.x, x[r][1] = v.y;
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      // A split without a visible key has lse −∞: weight 0, and its stored O (0) must not turn into 0·∞.
+      if (weight[r] != 0.f) {
+#pragma unroll
+        for (int i = 0; i < kPerLane; ++i) acc[r][i] = fmaf(weight[r], x[r][i], acc[r][i]);
+      }
+    }
+  }
+  // scratch[warp][row][D]: the warps' partial sums, added in warp order by the row's warp below.
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    if (r < sg.rows) {
+#pragma unroll
+      for (int i = 0; i < kPerLane; ++i) scratch[(warp * kRows + r) * D + kPerLane * lane + i] = acc[r][i];
+    }
+  }
+  __syncthreads();
+  for (int r = warp; r < sg.rows; r += warps) {
+    float* row = row_out + r * D;
+    for (int d = lane; d < D; d += 32) {
+      float total = 0.f;
+      for (int w = 0; w < warps; ++w) total += scratch[(w * kRows + r) * D + d];
+      row[d] = total;
+    }
+    __syncwarp();
+    if (args.rotation_signs) warp_walsh_hadamard(row, D, lane);
+    const int global_row = sg.row0 + r;
+    const int h = sg.g * (args.heads / args.kv_heads) + global_row / args.query_tokens;
+    const int64_t out_row = static_cast<int64_t>(sg.b * args.heads + h) * args.query_tokens + global_row % args.query_tokens;
+    const float norm = args.rotation_signs ? rsqrtf(static_cast<float>(D)) : 1.f;
+    for (int d = lane; d < D; d += 32) args.out[out_row * D + d] = args.rotation_signs ? row[d] * __ldg(args.rotation_signs + d) * norm : row[d];
+    if (lane == 0 && args.lse != nullptr) {
+      args.lse[out_row] = row_sum[r] > 0.f ? (row_max[r] + log2f(row_sum[r])) * 0.69314718055994531f : -INFINITY;
+    }
+  }
+}
+
+template <int D, int P>
+__global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kernel(const DecodeArgs args) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __shared__ int finishes_tile;
+  SplitGeometry sg;
+  sg.b = blockIdx.z;
+  sg.g = blockIdx.y / args.row_tiles;
+  sg.tile = blockIdx.y % args.row_tiles;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  sg.length = args.lengths[sg.b];
+  const int S = args.sink_tokens;
+  sg.sink_n = min(sg.length, S);
+  const int after_sink = max(0, sg.length - S);
+  sg.pages = after_sink / P;
+  sg.buffer_n = after_sink % P;
+  sg.splits = max(1, (sg.pages + args.pages_per_split - 1) / args.pages_per_split);
+  sg.rows_total = args.heads / args.kv_heads * args.query_tokens;
+  sg.row0 = sg.tile * args.rows_per_tile;
+  sg.rows = min(args.rows_per_tile, sg.rows_total - sg.row0);
+  const int warps = blockDim.x >> 5;  // decode_mma_warps(room_bits)
+  if (sg.rows <= 0 || static_cast<int>(blockIdx.x) * warps >= sg.splits) return;  // block-uniform: a CTA without splits
+  sg.group = static_cast<int64_t>(sg.b) * args.kv_heads + sg.g;
+
+  unsigned char* at = smem_raw;
+  auto* q_int8 = reinterpret_cast<int8_t*>(at);
+  at += decode_align16(kRows * D);
+  auto* q_rot = reinterpret_cast<float*>(at);
+  at += decode_align16(kRows * D * 4);
+  auto* q_scale = reinterpret_cast<float*>(at);
+  at += decode_align16(kRows * 4);
+  auto* q_shift = reinterpret_cast<float*>(at);
+  at += decode_align16(kRows * 4);
+  auto* last_key = reinterpret_cast<int*>(at);
+  at += decode_align16(kRows * 4);
+
+  const int split = blockIdx.x * warps + warp;
+  const bool has_split = split < sg.splits;
+  const int room_bits = decode_mma_room_bits(args);
+  const DecodeMmaStage layout = decode_mma_stage(D, P, room_bits);
+  unsigned char* warp_base = at + warp * decode_mma_warp_bytes(D, P, S, room_bits);
+  WarpSmem ws;
+  ws.stages = warp_base;
+  ws.stage_bytes = layout.bytes;
+  ws.sink = reinterpret_cast<float*>(warp_base + 2 * layout.bytes);
+
+  // The split's page entries, and its first page's copy, before the query prologue: the copy's memory latency hides
+  // behind the rotation and quantization of q.
+  PageEntries entries;
+  if (has_split) {
+    const int first_page = split * args.pages_per_split;
+    const int last_page = min(sg.pages, first_page + args.pages_per_split);
+    entries.fetch(args, sg.group * args.max_pages, first_page, last_page, lane);
+    if (first_page < last_page) load_page_async<D, P>(ws.stages, layout, args, entries.at(first_page), lane);
+    cp_async_commit();
+  }
+
+  // The block's query rows: INT8 codes (rows past `rows` stay zero and see no key), fp32 rotated rows, s_q, δ.
+  for (int r = warp; r < kRows; r += warps) {
+    int8_t* codes = q_int8 + r * D;
+    if (r < sg.rows) {
+      const QueryRow row = prepare_query_row(args, sg.b, sg.g, sg.row0 + r, q_rot + r * D, lane, [&](int d, float code) { codes[d] = static_cast<int8_t>(code); });
+      if (lane == 0) q_scale[r] = row.scale, q_shift[r] = row.shift, last_key[r] = row.last_key;
+    } else {
+      for (int d = lane; d < D; d += 32) codes[d] = 0;
+      if (lane == 0) q_scale[r] = 0.f, q_shift[r] = 0.f, last_key[r] = -1;
+    }
+  }
+  __syncthreads();
+  if (has_split) run_split<D, P>(args, sg, split, ws, layout, entries, q_int8, q_rot, q_scale, q_shift, last_key, lane);
+
+  // Fused combine (threadFenceReduction): every thread's state stores are made visible device-wide, the CTA's warps
+  // meet, one thread counts the CTA in; the CTA that brings the count to the tile's CTAs with splits merges them and
+  // resets the counter for the next launch (no other CTA of the tile touches it again in this one).
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const int ctas = (sg.splits + warps - 1) / warps;
+    int* counter = args.combine_counters + sg.group * args.row_tiles + sg.tile;
+    const bool last = atomicAdd(counter, 1) == ctas - 1;
+    if (last) *counter = 0;
+    finishes_tile = last;
+  }
+  __syncthreads();
+  if (!finishes_tile) return;
+  __threadfence();
+  combine_tile<D>(args, sg, reinterpret_cast<float*>(at), q_rot, warp, warps, lane);
 }
 
 template <int D, int P>
@@ -858,6 +1017,8 @@ const char* launch_for(const DecodeArgs& args, cudaStream_t stream, int smem) {
   }
   const int room_bits = decode_mma_room_bits(args);
   const int warps = decode_mma_warps(room_bits);
+  // combine_tile's scratch (every warp's partial sums of every row) lies over the warps' stages.
+  if (warps * decode_mma_warp_bytes(D, P, args.sink_tokens, room_bits) < warps * kRows * D * 4) return "the fused combine's scratch does not fit the stages";
   const dim3 grid((args.max_splits + warps - 1) / warps, args.kv_heads * args.row_tiles, args.batch);
   decode_split_mma_kernel<D, P><<<grid, warps * 32, smem, stream>>>(args);
   const cudaError_t status = cudaGetLastError();

@@ -455,8 +455,10 @@ extern "C" const char* qattn_turbo_decode_launch(const void* raw_args, size_t ar
   if (const char* invalid = decode_args_invalid(args)) return fail(invalid);
   auto stream = static_cast<cudaStream_t>(raw_stream);
   if (args.path == kDecodePathMma) {
+    // One launch: the split kernel's last CTA per row tile merges the splits (decode_paged_mma.cu combine_tile).
     if (!decode_mma_supported(args)) return fail("the tensor-core path does not serve this shape (decode_mma_supported)");
     if (const char* error = decode_mma_launch(args, stream)) return fail(std::string("decode_split_mma_kernel: ") + error);
+    return nullptr;
   } else {
     const int smem = decode_smem_bytes(args.rows_per_tile, args.head_dim, args.page_size, args.sink_tokens);
     // Only when the limit must grow: the largest layout seen so far serves every smaller one (no driver call per step).

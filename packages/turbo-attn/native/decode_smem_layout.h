@@ -95,7 +95,7 @@ inline const char* decode_args_invalid(const DecodeArgs& a) {
   if (a.exponent != kDecodeExponentExp2 && a.exponent != kDecodeExponentSas) return "unknown exponent";
   if (a.path != kDecodePathSimt && a.path != kDecodePathMma) return "unknown path";
   if (a.q == nullptr || a.out == nullptr || a.partial_out == nullptr || a.partial_lse == nullptr || a.lengths == nullptr ||
-      a.k_mean == nullptr) {
+      a.k_mean == nullptr || (a.path == kDecodePathMma && a.combine_counters == nullptr)) {
     return "a required pointer is null";
   }
   return nullptr;

@@ -17,7 +17,7 @@ function decodeLayout(): DecodeArgsLayout {
     ...['Sink', 'BufferCodes', 'BufferScales', 'PageTable', 'PageBits'].map((n) => prefix + n),
     ...[8, 4, 2].flatMap((bits) => ['Codes', 'Step', 'Zero', 'Scales'].map((n) => `${prefix}Pool${bits}${n}`)),
   ];
-  const pointers = ['q', 'out', 'lse', 'partialOut', 'partialLse', 'lengths', 'kMean', 'rotationSigns', ...tensor('k'), ...tensor('v')];
+  const pointers = ['q', 'out', 'lse', 'partialOut', 'partialLse', 'combineCounters', 'lengths', 'kMean', 'rotationSigns', ...tensor('k'), ...tensor('v')];
   const ints = ['batch', 'heads', 'kvHeads', 'queryTokens', 'headDim', 'pageSize', 'sinkTokens', 'maxPages', 'rowsPerTile', 'rowTiles', 'maxSplits', 'pagesPerSplit', 'exponent', 'skipSparseTiles', 'path'];
   const fields: Record<string, [number, 'p' | 'i' | 'f']> = {};
   let offset = 0;
@@ -32,6 +32,8 @@ interface Recorder {
   live: Set<bigint>;
   launches: Uint8Array[];
   submits: number;
+  /** Tensors cleared by fill-only jobs (the plan's combine counters), kept apart from the steps' jobs. */
+  fills?: DeviceTensor[];
 }
 
 function fakeRuntime(rec: Recorder): CudaRuntime {
@@ -47,10 +49,18 @@ function fakeRuntime(rec: Recorder): CudaRuntime {
     free(pointer: bigint) {
       rec.live.delete(pointer);
     },
+    fillStep(tensor: DeviceTensor, byteValue: number) {
+      return { launcher: 0xf111n, args: new Uint8Array(32), tensor, byteValue };
+    },
     async launch(_launcher: bigint, args: Uint8Array) {
       rec.launches.push(args);
     },
-    async submit(job: { launches?: Array<{ args: Uint8Array }> }) {
+    async submit(job: { launches?: Array<{ launcher: bigint; args: Uint8Array; tensor?: DeviceTensor; byteValue?: number }> }) {
+      const launches = job.launches ?? [];
+      if (launches.length > 0 && launches.every((l) => l.launcher === 0xf111n && l.byteValue === 0)) {
+        rec.fills = [...(rec.fills ?? []), ...launches.map((l) => l.tensor as DeviceTensor)];
+        return;
+      }
       rec.submits++;
       for (const { args } of job.launches ?? []) rec.launches.push(args);
     },
@@ -141,8 +151,13 @@ describe('CUDA decode step: host work per step does not grow with the cache', ()
     }
     expect(rec.launches.length).toBe(steps);
     expect(rec.submits).toBe(0);
-    // The plan's five tensors once, then each step's out and lse: nothing else, at any length.
-    expect(rec.allocations.length).toBe(5 + 2 * steps);
+    // The plan's six tensors once, then each step's out and lse: nothing else, at any length.
+    expect(rec.allocations.length).toBe(6 + 2 * steps);
+    // The fused combine's counters: one per (sequence, kv head, row tile), zeroed once when the plan is made, and the
+    // same tensor in every step's argument block.
+    expect(rec.allocations.filter((a) => a.dtype === 'int32').map((a) => a.dims)).toEqual([[4, 8, 1]]);
+    expect(rec.fills?.map((t) => t.dims)).toEqual([[4, 8, 1]]);
+    expect(new Set(rec.launches.map((args) => field(args, 'combineCounters')))).toEqual(new Set([rec.fills?.[0].pointer]));
     // The partial states: splitCapacity 48 (one wave of the H200), not any one step's split count.
     expect(rec.allocations.filter((a) => a.dims.length === 5).map((a) => a.dims)).toEqual([[4, 8, 48, 4, 128]]);
     expect(new Set(rec.launches.map((args) => field(args, 'partialOut'))).size).toBe(1);
@@ -160,8 +175,8 @@ describe('CUDA decode step: host work per step does not grow with the cache', ()
       await Promise.all([backend.decode(q, fake.cache, params), backend.decode(q, fake.cache, params)]);
     }
     expect(rec.submits).toBe(8);
-    expect(rec.allocations.length).toBe(5);
-    const plan = rec.allocations.slice(2, 5).map((a) => a.dims);
+    expect(rec.allocations.length).toBe(6);
+    const plan = rec.allocations.slice(3, 6).map((a) => a.dims);
     expect(plan).toEqual([
       [4, 32, 1, 128],
       [4, 32, 1, 128],
@@ -208,6 +223,11 @@ describe('CUDA decode step: host work per step does not grow with the cache', ()
       free(pointer: bigint) {
         calls.push('free');
         return live.delete(pointer);
+      },
+      // The plan clears its combine counters with one memset job when it is made.
+      builtinLaunchers: { fill: 0xf111n, copy: 0xc097n },
+      async submit() {
+        calls.push('submit');
       },
       async launch(_launcher: bigint, args: Uint8Array) {
         calls.push('launch');

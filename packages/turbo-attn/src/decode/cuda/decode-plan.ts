@@ -7,7 +7,7 @@ import { LOG2E } from '@qattn/quant-core';
 import type { DecodeParams } from '../decode_paged_cpu.js';
 import { type DecodeArgsLayout, type DecodeArgValues, packDecodeArgs } from './args.js';
 import type { DecodeDeviceStorage } from './device-cache.js';
-import type { DecodeSchedule } from './schedule.js';
+import { DECODE_MMA_ROWS, type DecodeSchedule } from './schedule.js';
 
 const EXPONENT = { exp2: 0, sas: 1 } as const;
 /** native/decode_args.h kDecodePathSimt, kDecodePathMma. */
@@ -90,13 +90,19 @@ export class DecodePlan implements PlanResource {
   private constructor(
     readonly partialOut: DeviceTensor<'float32'>,
     readonly partialLse: DeviceTensor<'float32'>,
+    /**
+     * One counter per (sequence, kv head, row tile) for the tensor-core kernel's fused combine: the CTA that counts in
+     * last merges the tile's splits and sets its counter back to 0, so it is zero between launches (cleared once here).
+     * Sized for the tensor-core path's row tiles (8 rows), the most any path of the shape uses.
+     */
+    readonly combineCounters: DeviceTensor<'int32'>,
     readonly q: DeviceTensor<'float32'>,
     readonly out: DeviceTensor<'float32'>,
     readonly lse: DeviceTensor<'float32'>,
   ) {}
 
   get bytes(): number {
-    return this.partialOut.byteLength + this.partialLse.byteLength + this.q.byteLength + this.out.byteLength + this.lse.byteLength;
+    return this.partialOut.byteLength + this.partialLse.byteLength + this.combineCounters.byteLength + this.q.byteLength + this.out.byteLength + this.lse.byteLength;
   }
 
   static async allocate(
@@ -107,19 +113,22 @@ export class DecodePlan implements PlanResource {
   ): Promise<DecodePlan> {
     const { batch, kvHeads, headDim } = config;
     const owned: DeviceTensor[] = [];
-    const take = async (dims: number[]) => {
-      const tensor = await runtime.empty('float32', dims);
+    const take = async <D extends 'float32' | 'int32'>(dims: number[], dtype: D) => {
+      const tensor = await runtime.empty(dtype, dims);
       owned.push(tensor);
       return tensor;
     };
     try {
       const states = [batch, kvHeads, schedule.splitCapacity, schedule.rowsTotal];
+      const counters = await take([batch, kvHeads, Math.ceil(schedule.rowsTotal / DECODE_MMA_ROWS)], 'int32');
+      await runtime.submit({ launches: [runtime.fillStep(counters, 0)] }, 'turboDecode cuda: clear the combine counters');
       return new DecodePlan(
-        await take([...states, headDim]),
-        await take(states),
-        await take([batch, params.heads, params.queryTokens, headDim]),
-        await take([batch, params.heads, params.queryTokens, headDim]),
-        await take([batch, params.heads, params.queryTokens]),
+        await take([...states, headDim], 'float32'),
+        await take(states, 'float32'),
+        counters,
+        await take([batch, params.heads, params.queryTokens, headDim], 'float32'),
+        await take([batch, params.heads, params.queryTokens, headDim], 'float32'),
+        await take([batch, params.heads, params.queryTokens], 'float32'),
       );
     } catch (err) {
       for (const tensor of owned) tensor.dispose();
@@ -167,6 +176,7 @@ export class DecodePlan implements PlanResource {
       lse: io.lse.pointer,
       partialOut: this.partialOut.pointer,
       partialLse: this.partialLse.pointer,
+      combineCounters: this.combineCounters.pointer,
       lengths: storage.lengths.pointer,
       kMean: storage.kMean.pointer,
       rotationSigns: storage.rotationSigns?.pointer ?? 0n,
@@ -195,6 +205,6 @@ export class DecodePlan implements PlanResource {
 
   dispose(): void {
     this.#template = undefined;
-    for (const tensor of [this.partialOut, this.partialLse, this.q, this.out, this.lse]) tensor.dispose();
+    for (const tensor of [this.partialOut, this.partialLse, this.combineCounters, this.q, this.out, this.lse]) tensor.dispose();
   }
 }
