@@ -24,10 +24,16 @@
 // fields give (element_of), and the B operand is built in the same order. P·V's B operand comes from the Sᵀ
 // accumulator through movmatrix (8×8 transposes), so Q·Kᵀ gathers its keys in the order V's width needs (slot_key).
 //
+// Packed rows. With at most 4 query rows in a tile (GQA 4:1 at one query token, the common decode shape) half of n = 8
+// would idle; instead columns 0-3 carry the rows' low parts (q̂·step & 127, P̂·step & 127) and columns 4-7 their high
+// parts, so one MMA replaces the lo/hi pair. Lanes q and q ^ 2 then hold the two parts of the same rows: a shuffle
+// joins the logits, and O's two halves (linear in P̂) are accumulated apart and joined once per split.
+//
 // Layout of the grid. A CTA of 4 warps serves one (sequence, kv head, row tile); warp w runs split 4·blockIdx.x + w
 // on its own — its pages through a two-stage cp.async ring in its part of shared memory, its own online softmax —
 // and writes the split's state (the oracle's split, exactly: sink → pages → buffer, the same chunk order, so SAS's
-// running-max-dependent zeros agree). The combine kernel merges the splits.
+// running-max-dependent zeros agree). The last CTA of a row tile to finish merges the splits (combine_tile): one
+// launch per decode step, no second kernel and its launch gap on the step's critical path.
 //
 // Shared-memory rows are XOR-swizzled by 16-byte chunk, so the eight rows a warp's quads read at one k offset fall in
 // different banks.
@@ -37,6 +43,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
 #include "decode_args.h"
@@ -184,9 +191,13 @@ __device__ __forceinline__ uint32_t byte_of(uint32_t word, int j) { return __byt
 
 // B operand of a page's Q·Kᵀ for INT4/INT2 K: q' = q̂·step split into lo = q' & 127 and hi = q' >> 7 (q' = 128·hi
 // + lo), in width kBits's element order, and this lane's part of the zero term Σ_c q̂_c·zero_c (its 4·KT·2 channels).
-template <int kBits, int D>
+// Packed (≤ 4 query rows): a lane builds one part only, the high one when `high` (its B column holds a row's hi), into lo.
+template <int kBits, int D, bool kPacked>
 __device__ __forceinline__ int folded_q_frags(uint32_t (&lo)[D / 32][2], uint32_t (&hi)[D / 32][2], const int8_t* q_row, const uint8_t* step, const int8_t* zero,
-                                              int q) {
+                                              int q, bool high) {
+  // Packed: one part, chosen by a shift and a mask (the low 7 bits, or the signed rest).
+  const int part_shift = high ? 7 : 0;
+  const uint32_t part_mask = high ? 0xFFFFFFFFu : 0x7F7F7F7Fu;
   int zero_term = 0;
 #pragma unroll
   for (int kt = 0; kt < D / 32; ++kt) {
@@ -203,8 +214,12 @@ __device__ __forceinline__ int folded_q_frags(uint32_t (&lo)[D / 32][2], uint32_
       for (int j = 0; j < 8; ++j) p[j] = sign_extend_byte(j < 4 ? qv.x : qv.y, j & 3) * static_cast<int>(byte_of(j < 4 ? sv.x : sv.y, j & 3));
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        lo[kt][h] = pack_low_bytes(p[h], p[2 + h], p[4 + h], p[6 + h]) & 0x7F7F7F7Fu;
-        hi[kt][h] = pack_low_bytes(p[h] >> 7, p[2 + h] >> 7, p[4 + h] >> 7, p[6 + h] >> 7);
+        if constexpr (kPacked) {
+          lo[kt][h] = pack_low_bytes(p[h] >> part_shift, p[2 + h] >> part_shift, p[4 + h] >> part_shift, p[6 + h] >> part_shift) & part_mask;
+        } else {
+          lo[kt][h] = pack_low_bytes(p[h], p[2 + h], p[4 + h], p[6 + h]) & 0x7F7F7F7Fu;
+          hi[kt][h] = pack_low_bytes(p[h] >> 7, p[2 + h] >> 7, p[4 + h] >> 7, p[6 + h] >> 7);
+        }
       }
     } else {
 #pragma unroll
@@ -217,8 +232,12 @@ __device__ __forceinline__ int folded_q_frags(uint32_t (&lo)[D / 32][2], uint32_
           p[i] = v * step[c];
           zero_term += v * zero[c];
         }
-        lo[kt][h] = pack_low_bytes(p[0], p[1], p[2], p[3]) & 0x7F7F7F7Fu;
-        hi[kt][h] = pack_low_bytes(p[0] >> 7, p[1] >> 7, p[2] >> 7, p[3] >> 7);
+        if constexpr (kPacked) {
+          lo[kt][h] = pack_low_bytes(p[0] >> part_shift, p[1] >> part_shift, p[2] >> part_shift, p[3] >> part_shift) & part_mask;
+        } else {
+          lo[kt][h] = pack_low_bytes(p[0], p[1], p[2], p[3]) & 0x7F7F7F7Fu;
+          hi[kt][h] = pack_low_bytes(p[0] >> 7, p[1] >> 7, p[2] >> 7, p[3] >> 7);
+        }
       }
     }
   }
@@ -284,20 +303,34 @@ __host__ __device__ constexpr int key_tiles() {
 
 // S (integer logits) = K̂·q̂ᵀ for a page's keys, with K at kKBits (INT4/INT2: two MMAs on the folded q, plus the
 // zero term), gathered in the key order V's width kVBits needs.
-template <int D, int P, int kKBits, int kVBits>
+//
+// Packed (kPacked: at most 4 query rows, as GQA 4:1 with one query token): the MMA's n = 8 columns hold the rows' low
+// parts (columns 0-3) and high parts (4-7), so one MMA does what two do otherwise; a lane pair (q, q ^ 2) then holds the
+// lo and hi of the same two rows and one shuffle gives both the whole logit. Every lane ends with its rows' S
+// ((2q mod 4) and + 1), the pair computing the same softmax.
+template <int D, int P, int kKBits, int kVBits, bool kPacked>
 __device__ __forceinline__ void page_logits(int32_t (&s)[key_tiles<P>()][4], const unsigned char* k_codes, const int8_t* q_row, const uint8_t* k_step,
                                             const int8_t* k_zero, int n, int lane) {
   const int g = lane >> 2, q = lane & 3;
   constexpr int KT = D / 32;
+  const bool high = kPacked && g >= 4;  // packed: this lane's B column carries the high part
   uint32_t lo[KT][2], hi[KT][2];
   int zero_term = 0;
-  if constexpr (kKBits == 8) int8_q_frags<D>(lo, q_row, q);
-  else zero_term = folded_q_frags<kKBits, D>(lo, hi, q_row, k_step, k_zero, q);
-  int32_t s_hi[key_tiles<P>()][4];
+  if constexpr (kKBits == 8) {
+    int8_q_frags<D>(lo, q_row, q);
+    if (high) {
+#pragma unroll
+      for (int kt = 0; kt < KT; ++kt) lo[kt][0] = lo[kt][1] = 0;  // q̂ fits a byte: no high part
+    }
+  } else {
+    zero_term = folded_q_frags<kKBits, D, kPacked>(lo, hi, q_row, k_step, k_zero, q, high);
+  }
+  constexpr bool kTwoMmas = kKBits != 8 && !kPacked;
+  int32_t s_hi[kTwoMmas ? key_tiles<P>() : 1][4];
 #pragma unroll
   for (int t = 0; t < key_tiles<P>(); ++t) {
     s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0;
-    s_hi[t][0] = s_hi[t][1] = s_hi[t][2] = s_hi[t][3] = 0;
+    if constexpr (kTwoMmas) s_hi[t][0] = s_hi[t][1] = s_hi[t][2] = s_hi[t][3] = 0;
     const int key0 = slot_key<kVBits, P>(t, g, 0), key1 = slot_key<kVBits, P>(t, g, 1);
     uint32_t ra[KT][2], rb[KT][2];
     expand_row<kKBits, D>(ra, k_codes, key0, key0 < n, q);
@@ -309,19 +342,35 @@ __device__ __forceinline__ void page_logits(int32_t (&s)[key_tiles<P>()][4], con
         mma_s8_16832(s[t], a, lo[kt][0], lo[kt][1]);
       } else {
         mma_u8s8_16832(s[t], a, lo[kt][0], lo[kt][1]);
-        mma_u8s8_16832(s_hi[t], a, hi[kt][0], hi[kt][1]);
+        if constexpr (kTwoMmas) mma_u8s8_16832(s_hi[t], a, hi[kt][0], hi[kt][1]);
+      }
+    }
+  }
+  if constexpr (kPacked) {
+    // Lane q < 2 holds lo of rows 2q, 2q + 1; its partner q + 2 the hi of the same rows: S = lo + 128·hi on both.
+#pragma unroll
+    for (int t = 0; t < key_tiles<P>(); ++t) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int other = __shfl_xor_sync(0xffffffffu, s[t][i], 2);
+        s[t][i] = q < 2 ? s[t][i] + other * 128 : other + s[t][i] * 128;
       }
     }
   }
   if constexpr (kKBits != 8) {
-    // Σ_c q̂·zero of query row g sits in quad g's lanes; C rows 2q and 2q + 1 take it from quads 2q and 2q + 1.
+    // Σ_c q̂·zero of query row g sits in quad g's lanes; C rows 2q and 2q + 1 take it from quads 2q and 2q + 1
+    // (packed: rows (2q mod 4) and + 1, from quads 2(q mod 2) and + 1).
     zero_term += __shfl_xor_sync(0xffffffffu, zero_term, 1);
     zero_term += __shfl_xor_sync(0xffffffffu, zero_term, 2);
-    const int z0 = __shfl_sync(0xffffffffu, zero_term, 8 * q), z1 = __shfl_sync(0xffffffffu, zero_term, 8 * q + 4);
+    const int quad = kPacked ? 8 * (q & 1) : 8 * q;
+    const int z0 = __shfl_sync(0xffffffffu, zero_term, quad), z1 = __shfl_sync(0xffffffffu, zero_term, quad + 4);
 #pragma unroll
     for (int t = 0; t < key_tiles<P>(); ++t) {
 #pragma unroll
-      for (int i = 0; i < 4; ++i) s[t][i] += s_hi[t][i] * 128 + (i & 1 ? z1 : z0);
+      for (int i = 0; i < 4; ++i) {
+        if constexpr (kTwoMmas) s[t][i] += s_hi[t][i] * 128 + (i & 1 ? z1 : z0);
+        else s[t][i] += i & 1 ? z1 : z0;
+      }
     }
   }
 }
@@ -329,7 +378,7 @@ __device__ __forceinline__ void page_logits(int32_t (&s)[key_tiles<P>()][4], con
 // The online softmax of one chunk whose integer logits are in s, then P̂ = round(127·p·s_v / max(p·s_v)) per row
 // folded with V's step (INT4/INT2) into the B operand of P·V (lo/hi bytes), and V's zero term per row. Returns false,
 // changing nothing, when SAS's sparse-tile skip drops the chunk.
-template <int D, int P, int kVBits>
+template <int D, int P, int kVBits, bool kPacked>
 __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s)[key_tiles<P>()][4], uint32_t (&p_lo)[k_tiles<P>()][2],
                                               uint32_t (&p_hi)[k_tiles<P>()][2], float (&descale)[2], int (&zero_term)[2], const ChunkKeys& c,
                                               const RowConstants& rc, const DecodeArgs& args, int lane) {
@@ -415,6 +464,9 @@ __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s
   }
   const float to_code[2] = {pv_max[0] > 0.f ? 127.f / pv_max[0] : 0.f, pv_max[1] > 0.f ? 127.f / pv_max[1] : 0.f};
   int zero_part[2] = {0, 0};
+  // Packed: lanes q < 2 feed P̂·step's low 7 bits to the B columns of their rows, lanes q ≥ 2 its high part (nothing
+  // for INT8 V, whose P̂ fits a byte).
+  const bool high = kPacked && (lane & 3) >= 2;
 #pragma unroll
   for (int t = 0; t < MT; ++t) {
     uint32_t folded[4];
@@ -430,14 +482,16 @@ __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int code = static_cast<int>(fminf(127.f, fmaxf(0.f, rintf(x[t][i] * to_code[i & 1]))));
-      folded[i] = static_cast<uint32_t>(code * v_step[i >> 1]);  // ≤ 127·85: 16 bits
+      const int product = code * v_step[i >> 1];  // ≤ 127·85: 16 bits
+      if constexpr (kPacked) folded[i] = static_cast<uint32_t>(kVBits == 8 ? (high ? 0 : product) : high ? product >> 7 : product & 127);
+      else folded[i] = static_cast<uint32_t>(product);
       zero_part[i & 1] += code * v_zero[i >> 1];
     }
     // Transposed per 8×8 block: this lane gets query row g, slots 2q, 2q + 1 (first) and 2q + 8, 2q + 9 (second).
     const uint32_t first = movmatrix_trans(folded[0] | folded[1] << 16);
     const uint32_t second = movmatrix_trans(folded[2] | folded[3] << 16);
     const int kt = t >> 1, h = t & 1;
-    if constexpr (kVBits == 8) {
+    if constexpr (kVBits == 8 || kPacked) {
       p_lo[kt][h] = __byte_perm(first, second, 0x6420);
     } else {
       p_lo[kt][h] = __byte_perm(first, second, 0x6420) & 0x7F7F7F7Fu;
@@ -458,7 +512,9 @@ __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s
 }
 
 // O += (V̂ᵀ·P̂ᵀ)·descale for a chunk (V codes channel-major in shared memory, k = tokens).
-template <int D, int P, int kVBits>
+// Packed: one MMA per k-tile whose B columns carry the rows' low parts (lanes q < 2 accumulate them, with the zero
+// term) and high parts (lanes q ≥ 2, scaled by 128): O is linear, so the two halves are added once, at the split's end.
+template <int D, int P, int kVBits, bool kPacked>
 __device__ __forceinline__ void chunk_pv(WarpState<D>& w, const uint32_t (&p_lo)[k_tiles<P>()][2], const uint32_t (&p_hi)[k_tiles<P>()][2],
                                          const float (&descale)[2], const int (&zero_term)[2], const unsigned char* v_codes, int lane) {
   const int g = lane >> 2, q = lane & 3;
@@ -476,51 +532,53 @@ __device__ __forceinline__ void chunk_pv(WarpState<D>& w, const uint32_t (&p_lo)
         mma_s8_16832(acc, a, p_lo[kt][0], p_lo[kt][1]);
       } else {
         mma_u8s8_16832(acc, a, p_lo[kt][0], p_lo[kt][1]);
-        mma_u8s8_16832(acc_hi, a, p_hi[kt][0], p_hi[kt][1]);
+        if constexpr (!kPacked) mma_u8s8_16832(acc_hi, a, p_hi[kt][0], p_hi[kt][1]);
       }
     }
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      const int total = kVBits == 8 ? acc[i] : acc_hi[i] * 128 + acc[i] + zero_term[i & 1];
+      int total;
+      if constexpr (kPacked) total = kVBits == 8 ? acc[i] : (lane & 3) >= 2 ? acc[i] * 128 : acc[i] + zero_term[i & 1];
+      else total = kVBits == 8 ? acc[i] : acc_hi[i] * 128 + acc[i] + zero_term[i & 1];
       w.o[t][i] = fmaf(static_cast<float>(total), descale[i & 1], w.o[t][i]);
     }
   }
 }
 
 // One staged chunk (a page, or the buffer as INT8): logits, softmax, P·V, for its K and V widths.
-template <int D, int P, int kKBits, int kVBits>
+template <int D, int P, int kKBits, int kVBits, bool kPacked>
 __device__ __forceinline__ void run_chunk_widths(WarpState<D>& w, const unsigned char* k_codes, const unsigned char* v_codes, const int8_t* q_row,
                                                  const uint8_t* k_step, const int8_t* k_zero, const ChunkKeys& c, const RowConstants& rc,
                                                  const DecodeArgs& args, int lane) {
   int32_t s[key_tiles<P>()][4];
-  page_logits<D, P, kKBits, kVBits>(s, k_codes, q_row, k_step, k_zero, c.n, lane);
+  page_logits<D, P, kKBits, kVBits, kPacked>(s, k_codes, q_row, k_step, k_zero, c.n, lane);
   uint32_t p_lo[k_tiles<P>()][2], p_hi[k_tiles<P>()][2];
   float descale[2];
   int zero_term[2];
-  if (!chunk_softmax<D, P, kVBits>(w, s, p_lo, p_hi, descale, zero_term, c, rc, args, lane)) return;
-  chunk_pv<D, P, kVBits>(w, p_lo, p_hi, descale, zero_term, v_codes, lane);
+  if (!chunk_softmax<D, P, kVBits, kPacked>(w, s, p_lo, p_hi, descale, zero_term, c, rc, args, lane)) return;
+  chunk_pv<D, P, kVBits, kPacked>(w, p_lo, p_hi, descale, zero_term, v_codes, lane);
 }
 
-template <int D, int P, int kKBits>
+template <int D, int P, int kKBits, bool kPacked>
 __device__ __forceinline__ void run_chunk_v(WarpState<D>& w, int v_bits, const unsigned char* k_codes, const unsigned char* v_codes, const int8_t* q_row,
                                             const uint8_t* k_step, const int8_t* k_zero, const ChunkKeys& c, const RowConstants& rc, const DecodeArgs& args,
                                             int lane) {
-  if (v_bits == 8) run_chunk_widths<D, P, kKBits, 8>(w, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
-  else if (v_bits == 4) run_chunk_widths<D, P, kKBits, 4>(w, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
-  else run_chunk_widths<D, P, kKBits, 2>(w, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
+  if (v_bits == 8) run_chunk_widths<D, P, kKBits, 8, kPacked>(w, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
+  else if (v_bits == 4) run_chunk_widths<D, P, kKBits, 4, kPacked>(w, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
+  else run_chunk_widths<D, P, kKBits, 2, kPacked>(w, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
 }
 
 // A staged page (or the buffer, as INT8 K and V): dispatched on its K and V widths.
-template <int D, int P>
+template <int D, int P, bool kPacked>
 __device__ void run_chunk(WarpState<D>& w, const DecodeMmaStage& layout, const unsigned char* stage, int k_bits, int v_bits, const int8_t* q_row,
                           const ChunkKeys& c, const RowConstants& rc, const DecodeArgs& args, int lane) {
   const unsigned char* k_codes = stage + layout.k_codes;
   const unsigned char* v_codes = stage + layout.v_codes;
   const auto* k_step = reinterpret_cast<const uint8_t*>(stage + layout.k_step);
   const auto* k_zero = reinterpret_cast<const int8_t*>(stage + layout.k_zero);
-  if (k_bits == 8) run_chunk_v<D, P, 8>(w, v_bits, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
-  else if (k_bits == 4) run_chunk_v<D, P, 4>(w, v_bits, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
-  else run_chunk_v<D, P, 2>(w, v_bits, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
+  if (k_bits == 8) run_chunk_v<D, P, 8, kPacked>(w, v_bits, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
+  else if (k_bits == 4) run_chunk_v<D, P, 4, kPacked>(w, v_bits, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
+  else run_chunk_v<D, P, 2, kPacked>(w, v_bits, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
 }
 
 // Where one page of a split lives: its K and V slots in their pools and both widths.
@@ -631,7 +689,7 @@ __device__ void load_buffer(unsigned char* stage, const DecodeMmaStage& layout, 
 
 // The sink (float32 K and V against the unquantized rotated q) in fp32 on the CUDA cores, as the oracle does: the
 // scores of all rows into the warp's scratch, then each lane updates its two query rows' state and output channels.
-template <int D>
+template <int D, bool kPacked>
 __device__ void run_sink(WarpState<D>& w, const WarpSmem& ws, const float* q_rot, const int* last_key, int rows, int sink_n,
                          const DecodeArgs& args, int64_t group, int lane) {
   const int S = args.sink_tokens;
@@ -663,7 +721,11 @@ __device__ void run_sink(WarpState<D>& w, const WarpSmem& ws, const float* q_rot
   }
   __syncwarp();
   const int r = lane >> 2, q = lane & 3;
-  const float* x_row[2] = {ws.sink + (2 * q) * S, ws.sink + (2 * q + 1) * S};
+  // Packed: the lane pair (q, q ^ 2) keeps the same rows' state; only the low lane adds the sink to O (the high lane's
+  // accumulators hold the pages' high parts).
+  const int row0 = kPacked ? (2 * q) & 3 : 2 * q;
+  const bool adds = !kPacked || q < 2;
+  const float* x_row[2] = {ws.sink + row0 * S, ws.sink + (row0 + 1) * S};
   float m_new[2], alpha[2];
   bool kept = false;
 #pragma unroll
@@ -709,6 +771,7 @@ __device__ void run_sink(WarpState<D>& w, const WarpSmem& ws, const float* q_rot
         if (m_new[row] == -INFINITY) continue;
         const float p = decode_exp2(x_row[row][t] - m_new[row], args.exponent, threshold);
         sum[row] += p;
+        if (!adds) continue;
 #pragma unroll
         for (int ct = 0; ct < D / 16; ++ct) {
           w.o[ct][row] = fmaf(p, v[u][ct][0], w.o[ct][row]);
@@ -735,13 +798,14 @@ struct SplitGeometry {
 // One warp's split: the sink (split 0), its pages through the two-stage ring, the buffer (last split), then the split's
 // state — O / l per row and lse₂ = m + log2 l (base 2; the combine converts). The first page's copy was started by
 // the caller, before the query prologue.
-template <int D, int P>
+template <int D, int P, bool kPacked>
 __device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeometry& sg, int split, const WarpSmem& ws, const DecodeMmaStage& layout,
                           PageEntries& entries, const int8_t* q_int8, const float* q_rot, const float* q_scale, const float* q_shift, const int* last_key,
                           int lane) {
   const int S = args.sink_tokens;
   const int r = lane >> 2, q = lane & 3;
-  const int8_t* q_row = q_int8 + r * D;  // the query row of this lane's B operand
+  const int8_t* q_row = q_int8 + (kPacked ? r & 3 : r) * D;  // the query row of this lane's B operand
+  const int row0 = kPacked ? (2 * q) & 3 : 2 * q;             // this lane's C rows: row0, row0 + 1
   WarpState<D> w;
 #pragma unroll
   for (int t = 0; t < D / 16; ++t) w.o[t][0] = w.o[t][1] = w.o[t][2] = w.o[t][3] = 0.f;
@@ -750,15 +814,15 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeo
   RowConstants rc;
 #pragma unroll
   for (int row = 0; row < 2; ++row) {
-    rc.scale[row] = q_scale[2 * q + row];
-    rc.shift[row] = q_shift[2 * q + row];
-    rc.last_key[row] = last_key[2 * q + row];
+    rc.scale[row] = q_scale[row0 + row];
+    rc.shift[row] = q_shift[row0 + row];
+    rc.last_key[row] = last_key[row0 + row];
   }
 
   const int first_page = split * args.pages_per_split;
   const int last_page = min(sg.pages, first_page + args.pages_per_split);
   const int64_t table_row = sg.group * args.max_pages;
-  if (split == 0 && sg.sink_n > 0) run_sink(w, ws, q_rot, last_key, sg.rows, sg.sink_n, args, sg.group, lane);
+  if (split == 0 && sg.sink_n > 0) run_sink<D, kPacked>(w, ws, q_rot, last_key, sg.rows, sg.sink_n, args, sg.group, lane);
 
   PageRef current = first_page < last_page ? entries.at(first_page) : PageRef{};
   for (int page = first_page; page < last_page; ++page) {
@@ -783,7 +847,7 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeo
                       current.v_bits == 8 ? 1 : 0,
                       reinterpret_cast<const uint8_t*>(stage + layout.v_step),
                       reinterpret_cast<const int8_t*>(stage + layout.v_zero)};
-    run_chunk<D, P>(w, layout, stage, current.k_bits, current.v_bits, q_row, c, rc, args, lane);
+    run_chunk<D, P, kPacked>(w, layout, stage, current.k_bits, current.v_bits, q_row, c, rc, args, lane);
     __syncwarp();  // stage s is refilled by the next iteration's copy
     current = next;
   }
@@ -803,13 +867,21 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeo
                       1,
                       nullptr,
                       nullptr};
-    run_chunk<D, P>(w, buffer_layout, ws.stages, 8, 8, q_row, c, rc, args, lane);
+    run_chunk<D, P, kPacked>(w, buffer_layout, ws.stages, 8, 8, q_row, c, rc, args, lane);
   }
 
+  if constexpr (kPacked) {
+    // O = low part (lanes q < 2) + high part (their partners q + 2); the low lanes write it.
+#pragma unroll
+    for (int t = 0; t < D / 16; ++t) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) w.o[t][i] += __shfl_xor_sync(0xffffffffu, w.o[t][i], 2);
+    }
+  }
   const int64_t state_row0 = (sg.group * args.max_splits + split) * sg.rows_total + sg.row0;
 #pragma unroll
   for (int row = 0; row < 2; ++row) {
-    const int tile_row = 2 * q + row;
+    const int tile_row = 2 * q + row;  // packed: lanes q ≥ 2 name rows ≥ 4 = past the tile's rows
     if (tile_row >= sg.rows) continue;
     const float l = w.l[row];
     const float inverse = l > 0.f ? 1.f / l : 0.f;
@@ -909,7 +981,8 @@ __device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, fl
   }
 }
 
-template <int D, int P>
+// kPacked: the tile has at most 4 query rows (decode_mma_packed), whose low and high parts share the MMAs' n = 8.
+template <int D, int P, bool kPacked>
 __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kernel(const DecodeArgs args) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ int finishes_tile;
@@ -977,7 +1050,7 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
     }
   }
   __syncthreads();
-  if (has_split) run_split<D, P>(args, sg, split, ws, layout, entries, q_int8, q_rot, q_scale, q_shift, last_key, lane);
+  if (has_split) run_split<D, P, kPacked>(args, sg, split, ws, layout, entries, q_int8, q_rot, q_scale, q_shift, last_key, lane);
 
   // Fused combine (threadFenceReduction): every thread's state stores are made visible device-wide, the CTA's warps
   // meet, one thread counts the CTA in; the CTA that brings the count to the tile's CTAs with splits merges them and
@@ -997,7 +1070,7 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   combine_tile<D>(args, sg, reinterpret_cast<float*>(at), q_rot, warp, warps, lane);
 }
 
-template <int D, int P>
+template <int D, int P, bool kPacked>
 const char* launch_for(const DecodeArgs& args, cudaStream_t stream, int smem) {
   // Kernel attributes only when they change: a driver call per step is host time every decode step pays. The dynamic
   // shared memory limit only grows (the largest layout seen so far serves every smaller one), and the carveout is
@@ -1005,13 +1078,14 @@ const char* launch_for(const DecodeArgs& args, cudaStream_t stream, int smem) {
   // the largest carveout, which the driver does not pick by itself for a block that fits a smaller one.
   static std::atomic<int> smem_limit{0};
   if (smem > 48 * 1024 && smem > smem_limit.load(std::memory_order_acquire)) {
-    const cudaError_t status = cudaFuncSetAttribute(decode_split_mma_kernel<D, P>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    const cudaError_t status = cudaFuncSetAttribute(decode_split_mma_kernel<D, P, kPacked>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (status != cudaSuccess) return cudaGetErrorString(status);
     smem_limit.store(smem, std::memory_order_release);
   }
   static std::atomic<bool> carveout_set{false};
   if (!carveout_set.load(std::memory_order_acquire)) {
-    const cudaError_t carveout = cudaFuncSetAttribute(decode_split_mma_kernel<D, P>, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+    const cudaError_t carveout =
+        cudaFuncSetAttribute(decode_split_mma_kernel<D, P, kPacked>, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
     if (carveout != cudaSuccess) return cudaGetErrorString(carveout);
     carveout_set.store(true, std::memory_order_release);
   }
@@ -1020,9 +1094,24 @@ const char* launch_for(const DecodeArgs& args, cudaStream_t stream, int smem) {
   // combine_tile's scratch (every warp's partial sums of every row) lies over the warps' stages.
   if (warps * decode_mma_warp_bytes(D, P, args.sink_tokens, room_bits) < warps * kRows * D * 4) return "the fused combine's scratch does not fit the stages";
   const dim3 grid((args.max_splits + warps - 1) / warps, args.kv_heads * args.row_tiles, args.batch);
-  decode_split_mma_kernel<D, P><<<grid, warps * 32, smem, stream>>>(args);
+  decode_split_mma_kernel<D, P, kPacked><<<grid, warps * 32, smem, stream>>>(args);
   const cudaError_t status = cudaGetLastError();
   return status == cudaSuccess ? nullptr : cudaGetErrorString(status);
+}
+
+// QATTN_DECODE_MMA_PACKED=0 runs tiles of ≤ 4 rows unpacked too (two MMAs per part): to measure what packing buys,
+// and to test the unpacked kernel at GQA 4. Read once.
+inline bool packing_enabled() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("QATTN_DECODE_MMA_PACKED");
+    return value == nullptr || std::string(value) != "0";
+  }();
+  return enabled;
+}
+
+template <int D, int P>
+const char* launch_rows(const DecodeArgs& args, cudaStream_t stream, int smem) {
+  return decode_mma_packed(args) && packing_enabled() ? launch_for<D, P, true>(args, stream, smem) : launch_for<D, P, false>(args, stream, smem);
 }
 
 }  // namespace
@@ -1032,9 +1121,9 @@ const char* decode_mma_launch(const DecodeArgs& args, cudaStream_t stream) {
   const int smem = decode_mma_smem_bytes(args.head_dim, args.page_size, args.sink_tokens, room_bits);
   // decode_mma_supported: head dim 64 or 128, pages of 16, 32 or 64 tokens.
   if (args.head_dim == 64) {
-    return args.page_size == 16 ? launch_for<64, 16>(args, stream, smem) : args.page_size == 32 ? launch_for<64, 32>(args, stream, smem) : launch_for<64, 64>(args, stream, smem);
+    return args.page_size == 16 ? launch_rows<64, 16>(args, stream, smem) : args.page_size == 32 ? launch_rows<64, 32>(args, stream, smem) : launch_rows<64, 64>(args, stream, smem);
   }
-  return args.page_size == 16 ? launch_for<128, 16>(args, stream, smem) : args.page_size == 32 ? launch_for<128, 32>(args, stream, smem) : launch_for<128, 64>(args, stream, smem);
+  return args.page_size == 16 ? launch_rows<128, 16>(args, stream, smem) : args.page_size == 32 ? launch_rows<128, 32>(args, stream, smem) : launch_rows<128, 64>(args, stream, smem);
 }
 
 }  // namespace qattn
