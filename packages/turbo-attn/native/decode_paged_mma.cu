@@ -269,15 +269,12 @@ struct RowConstants {
   int last_key[2];
 };
 
-// One chunk's keys and where its per-key data sit in shared memory (scales per key with stride 1, or one per chunk
-// with stride 0; step/zero per token for INT4/INT2 V).
+// One chunk's keys and where its per-key data sit in shared memory (scales, step/zero per token for INT4/INT2 V).
 struct ChunkKeys {
   int n;          // keys in the chunk
   int first_key;  // index of its first key in the sequence
-  const float* k_scale;
-  int k_scale_stride;
+  const float* k_scale;  // per key (INT8 rows) or one per page (the width says which)
   const float* v_scale;
-  int v_scale_stride;
   const uint8_t* v_step;
   const int8_t* v_zero;
 };
@@ -377,8 +374,9 @@ __device__ __forceinline__ void page_logits(int32_t (&s)[key_tiles<P>()][4], con
 
 // The online softmax of one chunk whose integer logits are in s, then P̂ = round(127·p·s_v / max(p·s_v)) per row
 // folded with V's step (INT4/INT2) into the B operand of P·V (lo/hi bytes), and V's zero term per row. Returns false,
-// changing nothing, when SAS's sparse-tile skip drops the chunk.
-template <int D, int P, int kVBits, bool kPacked>
+// changing nothing, when SAS's sparse-tile skip drops the chunk. The widths say where the scales are: a scale per key
+// for INT8 rows, one per page otherwise (hoisted out of the per-key work).
+template <int D, int P, int kKBits, int kVBits, bool kPacked>
 __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s)[key_tiles<P>()][4], uint32_t (&p_lo)[k_tiles<P>()][2],
                                               uint32_t (&p_hi)[k_tiles<P>()][2], float (&descale)[2], int (&zero_term)[2], const ChunkKeys& c,
                                               const RowConstants& rc, const DecodeArgs& args, int lane) {
@@ -388,18 +386,37 @@ __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s
   float x[MT][4];
   int key[MT][2];
   float chunk_max[2] = {-INFINITY, -INFINITY};
+  // The same products as per key, (s_q·s_k)·σlog2e, formed once per row when the page has one K scale.
+  const float page_descale[2] = {kKBits == 8 ? 0.f : rc.scale[0] * c.k_scale[0] * args.sm_scale_log2, kKBits == 8 ? 0.f : rc.scale[1] * c.k_scale[0] * args.sm_scale_log2};
+  // Whole chunks before every row's last key (every page of a one-token decode) skip the per-key mask.
+  const bool all_visible = __all_sync(0xffffffffu, c.n == P && c.first_key + P - 1 <= min(rc.last_key[0], rc.last_key[1]));
 #pragma unroll
   for (int t = 0; t < MT; ++t) {
     key[t][0] = slot_key<kVBits, P>(t, g, 0);
     key[t][1] = slot_key<kVBits, P>(t, g, 1);
+  }
+  if (all_visible) {
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int k = key[t][i >> 1], row = i & 1;
-      const bool visible = k < c.n && c.first_key + k <= rc.last_key[row];
-      const float k_scale = c.k_scale_stride == 0 ? c.k_scale[0] : visible ? c.k_scale[k] : 0.f;
-      const float descale_qk = rc.scale[row] * k_scale * args.sm_scale_log2;
-      x[t][i] = visible ? fmaf(static_cast<float>(s[t][i]), descale_qk, rc.shift[row]) : -INFINITY;
-      chunk_max[row] = fmaxf(chunk_max[row], x[t][i]);
+    for (int t = 0; t < MT; ++t) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int row = i & 1;
+        const float descale_qk = kKBits == 8 ? rc.scale[row] * c.k_scale[key[t][i >> 1]] * args.sm_scale_log2 : page_descale[row];
+        x[t][i] = fmaf(static_cast<float>(s[t][i]), descale_qk, rc.shift[row]);
+        chunk_max[row] = fmaxf(chunk_max[row], x[t][i]);
+      }
+    }
+  } else {
+#pragma unroll
+    for (int t = 0; t < MT; ++t) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int k = key[t][i >> 1], row = i & 1;
+        const bool visible = k < c.n && c.first_key + k <= rc.last_key[row];
+        const float descale_qk = kKBits == 8 ? rc.scale[row] * (visible ? c.k_scale[k] : 0.f) * args.sm_scale_log2 : page_descale[row];
+        x[t][i] = visible ? fmaf(static_cast<float>(s[t][i]), descale_qk, rc.shift[row]) : -INFINITY;
+        chunk_max[row] = fmaxf(chunk_max[row], x[t][i]);
+      }
     }
   }
 #pragma unroll
@@ -433,7 +450,7 @@ __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s
       const float x0 = x[t][i] - m_shift[0], x1 = x[t][i + 1] - m_shift[1];
       const float2 p = sas ? sas_exp2_pair(x0, x1, threshold) : make_float2(exp2f(x0), exp2f(x1));
       const int k = key[t][i >> 1];
-      const float v_scale = c.v_scale_stride == 0 ? c.v_scale[0] : k < c.n ? c.v_scale[k] : 0.f;
+      const float v_scale = kVBits != 8 ? c.v_scale[0] : k < c.n ? c.v_scale[k] : 0.f;
       sum[0] += p.x;
       sum[1] += p.y;
       x[t][i] = p.x * v_scale;  // p·s_v (a masked key has p = 0)
@@ -481,7 +498,9 @@ __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s
     }
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      const int code = static_cast<int>(fminf(127.f, fmaxf(0.f, rintf(x[t][i] * to_code[i & 1]))));
+      // round-half-even(p·s_v·127 / max) as the oracle's min(127, max(0, ·)): the product lies in [0, 127·(1 + 2⁻²³)],
+      // so the clamps never act.
+      const int code = __float2int_rn(x[t][i] * to_code[i & 1]);
       const int product = code * v_step[i >> 1];  // ≤ 127·85: 16 bits
       if constexpr (kPacked) folded[i] = static_cast<uint32_t>(kVBits == 8 ? (high ? 0 : product) : high ? product >> 7 : product & 127);
       else folded[i] = static_cast<uint32_t>(product);
@@ -555,7 +574,7 @@ __device__ __forceinline__ void run_chunk_widths(WarpState<D>& w, const unsigned
   uint32_t p_lo[k_tiles<P>()][2], p_hi[k_tiles<P>()][2];
   float descale[2];
   int zero_term[2];
-  if (!chunk_softmax<D, P, kVBits, kPacked>(w, s, p_lo, p_hi, descale, zero_term, c, rc, args, lane)) return;
+  if (!chunk_softmax<D, P, kKBits, kVBits, kPacked>(w, s, p_lo, p_hi, descale, zero_term, c, rc, args, lane)) return;
   chunk_pv<D, P, kVBits, kPacked>(w, p_lo, p_hi, descale, zero_term, v_codes, lane);
 }
 
@@ -570,7 +589,7 @@ __device__ __forceinline__ void run_chunk_v(WarpState<D>& w, int v_bits, const u
 
 // A staged page (or the buffer, as INT8 K and V): dispatched on its K and V widths.
 template <int D, int P, bool kPacked>
-__device__ void run_chunk(WarpState<D>& w, const DecodeMmaStage& layout, const unsigned char* stage, int k_bits, int v_bits, const int8_t* q_row,
+__device__ __forceinline__ void run_chunk(WarpState<D>& w, const DecodeMmaStage& layout, const unsigned char* stage, int k_bits, int v_bits, const int8_t* q_row,
                           const ChunkKeys& c, const RowConstants& rc, const DecodeArgs& args, int lane) {
   const unsigned char* k_codes = stage + layout.k_codes;
   const unsigned char* v_codes = stage + layout.v_codes;
@@ -842,9 +861,7 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeo
     const ChunkKeys c{P,
                       S + page * P,
                       reinterpret_cast<const float*>(stage + layout.k_scales),
-                      current.k_bits == 8 ? 1 : 0,
                       reinterpret_cast<const float*>(stage + layout.v_scales),
-                      current.v_bits == 8 ? 1 : 0,
                       reinterpret_cast<const uint8_t*>(stage + layout.v_step),
                       reinterpret_cast<const int8_t*>(stage + layout.v_zero)};
     run_chunk<D, P, kPacked>(w, layout, stage, current.k_bits, current.v_bits, q_row, c, rc, args, lane);
@@ -862,9 +879,7 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeo
     const ChunkKeys c{sg.buffer_n,
                       S + sg.pages * P,
                       reinterpret_cast<const float*>(ws.stages + buffer_layout.k_scales),
-                      1,
                       reinterpret_cast<const float*>(ws.stages + buffer_layout.v_scales),
-                      1,
                       nullptr,
                       nullptr};
     run_chunk<D, P, kPacked>(w, buffer_layout, ws.stages, 8, 8, q_row, c, rc, args, lane);
