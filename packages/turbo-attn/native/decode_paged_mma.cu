@@ -400,9 +400,11 @@ __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s
     for (int t = 0; t < MT; ++t) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        const int row = i & 1;
-        const float descale_qk = kKBits == 8 ? rc.scale[row] * c.k_scale[key[t][i >> 1]] * args.sm_scale_log2 : page_descale[row];
+        const int k = key[t][i >> 1], row = i & 1;
+        const float descale_qk = kKBits == 8 ? rc.scale[row] * c.k_scale[k] * args.sm_scale_log2 : page_descale[row];
         x[t][i] = fmaf(static_cast<float>(s[t][i]), descale_qk, rc.shift[row]);
+        // Pages of 16 tokens leave slots past the page in the MMA tiles (element_of spans 32 keys): masked as always.
+        if constexpr (P < 32) x[t][i] = k < P ? x[t][i] : -INFINITY;
         chunk_max[row] = fmaxf(chunk_max[row], x[t][i]);
       }
     }
