@@ -139,11 +139,12 @@ run_profile() {
   local ncu
   ncu=$(tool_path ncu) || { echo "ncu (Nsight Compute) not found (PATH, $cuda_bin)"; return 1; }
   # Another workload and kernel: pass --preset (e.g. decode-cache) and set QATTN_PROFILE_KERNEL (a regex, e.g.
-  # decode_split) and QATTN_PROFILE_LAUNCHES (launches profiled, default 1).
+  # decode_split), QATTN_PROFILE_LAUNCHES (launches profiled, default 1) and QATTN_PROFILE_SKIP (matching launches skipped
+  # first, default 0: a preset's first launch may be a small warm-up or probe).
   local preset=(--preset profile)
   case " $* " in *" --preset "* | *" -p "* | *" --preset="*) preset=() ;; esac
   echo "== ncu on ${preset[*]} $*"
-  "$ncu" --kernel-name "regex:${QATTN_PROFILE_KERNEL:-attn_fwd}" --launch-count "${QATTN_PROFILE_LAUNCHES:-1}" --set full -f \
+  "$ncu" --kernel-name "regex:${QATTN_PROFILE_KERNEL:-attn_fwd}" --launch-skip "${QATTN_PROFILE_SKIP:-0}" --launch-count "${QATTN_PROFILE_LAUNCHES:-1}" --set full -f \
     -o "$out/profile" "$node" "$cli" "${preset[@]}" --no-progress "$@" 2>&1 | tee "$out/profile.log"
   # The sections as text too (the host that reads the logs may have no Nsight Compute).
   "$ncu" --import "$out/profile.ncu-rep" --page details > "$out/profile-details.txt" 2>&1

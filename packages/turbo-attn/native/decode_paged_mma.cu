@@ -913,79 +913,47 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeo
 }
 
 // The fused combine, run by the CTA that finishes a row tile last: lse = log Σ e^lse_s and out = Σ out_s·e^(lse_s − lse)
-// per query row (the merge decode_combine_kernel does for the SIMT path), then the output un-rotated. It sits on the
-// step's critical path after every split, so its loads are spread for memory-level parallelism: warp w sums the splits
-// w, w + warps, … of every row (a lane's D/32 channels of each), all rows' loads of a split in flight together, and
-// the warps' partial sums meet in shared memory (the pipeline stages, free now) in a fixed order. The states were
-// written by other CTAs: they are read through L2 (ld.cg), never from a possibly stale L1 line.
+// per query row (the merge decode_combine_kernel does for the SIMT path, in the same split order), then the output
+// un-rotated. It sits on the step's critical path after every split, so its loads are spread for memory-level
+// parallelism: one warp per row for the lse statistics (a split per lane), then every thread of the CTA on one
+// (row, 4 channels) pair, eight splits' loads in flight at a time. The states were written by other CTAs: they are
+// read through L2 (ld.cg), never from a possibly stale L1 line.
 template <int D>
-__device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, float* scratch, float* row_out, int warp, int warps, int lane) {
-  constexpr int kPerLane = D / 32;  // channels per lane: 4 at hd128, 2 at hd64
+__device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, float* row_out, int warp, int warps, int lane) {
   __shared__ float row_max[kRows], row_sum[kRows];
   const int64_t state0 = sg.group * args.max_splits * sg.rows_total + sg.row0;  // split 0's first row of the tile
   const float* lse = args.partial_lse + state0;
+  const int64_t split_stride = sg.rows_total;  // between one split's row and the next split's, in lse entries
   for (int r = warp; r < sg.rows; r += warps) {
     float m = -INFINITY;
-    for (int s = lane; s < sg.splits; s += 32) m = fmaxf(m, __ldcg(lse + static_cast<int64_t>(s) * sg.rows_total + r));
+    for (int s = lane; s < sg.splits; s += 32) m = fmaxf(m, __ldcg(lse + s * split_stride + r));
     m = warp_max(m);
     float sum = 0.f;
-    for (int s = lane; s < sg.splits; s += 32) sum += m == -INFINITY ? 0.f : exp2f(__ldcg(lse + static_cast<int64_t>(s) * sg.rows_total + r) - m);
+    for (int s = lane; s < sg.splits; s += 32) sum += m == -INFINITY ? 0.f : exp2f(__ldcg(lse + s * split_stride + r) - m);
     sum = warp_sum(sum);
     if (lane == 0) row_max[r] = m, row_sum[r] = sum;
   }
   __syncthreads();
-  float acc[kRows][kPerLane];
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-    for (int i = 0; i < kPerLane; ++i) acc[r][i] = 0.f;
-  }
-  for (int s = warp; s < sg.splits; s += warps) {
-    const float* out = args.partial_out + (state0 + static_cast<int64_t>(s) * sg.rows_total) * D + kPerLane * lane;
-    float x[kRows][kPerLane], weight[kRows];
-#pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      weight[r] = 0.f;
-#pragma unroll
-      for (int i = 0; i < kPerLane; ++i) x[r][i] = 0.f;
-      if (r < sg.rows) {
-        const float m = row_max[r], sum = row_sum[r];
-        weight[r] = m == -INFINITY || sum == 0.f ? 0.f : exp2f(__ldcg(lse + static_cast<int64_t>(s) * sg.rows_total + r) - m) / sum;
-        if constexpr (kPerLane == 4) {
-          const float4 v = __ldcg(reinterpret_cast<const float4*>(out + r * D));
-          x[r][0] = v.x, x[r][1] = v.y, x[r][2] = v.z, x[r][3] = v.w;
-        } else {
-          const float2 v = __ldcg(reinterpret_cast<const float2*>(out + r * D));
-          x[r][0] = v.x, x[r][1] = v.y;
-        }
+  constexpr int kQuads = D / 4;
+  for (int pair = threadIdx.x; pair < sg.rows * kQuads; pair += blockDim.x) {
+    const int r = pair / kQuads, quad = pair % kQuads;
+    const float m = row_max[r], sum = row_sum[r];
+    const float* out = args.partial_out + (state0 + r) * D + 4 * quad;
+    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (m != -INFINITY && sum > 0.f) {
+#pragma unroll 8
+      for (int s = 0; s < sg.splits; ++s) {
+        const float w = exp2f(__ldcg(lse + s * split_stride + r) - m) / sum;
+        const float4 v = __ldcg(reinterpret_cast<const float4*>(out + s * split_stride * D));
+        // A split without a visible key has lse −∞: weight 0, and its stored O must not turn into 0·∞.
+        if (w != 0.f) acc = make_float4(fmaf(w, v.x, acc.x), fmaf(w, v.y, acc.y), fmaf(w, v.z, acc.z), fmaf(w, v.w, acc.w));
       }
     }
-#pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      // A split without a visible key has lse −∞: weight 0, and its stored O (0) must not turn into 0·∞.
-      if (weight[r] != 0.f) {
-#pragma unroll
-        for (int i = 0; i < kPerLane; ++i) acc[r][i] = fmaf(weight[r], x[r][i], acc[r][i]);
-      }
-    }
-  }
-  // scratch[warp][row][D]: the warps' partial sums, added in warp order by the row's warp below.
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    if (r < sg.rows) {
-#pragma unroll
-      for (int i = 0; i < kPerLane; ++i) scratch[(warp * kRows + r) * D + kPerLane * lane + i] = acc[r][i];
-    }
+    *reinterpret_cast<float4*>(row_out + r * D + 4 * quad) = acc;
   }
   __syncthreads();
   for (int r = warp; r < sg.rows; r += warps) {
     float* row = row_out + r * D;
-    for (int d = lane; d < D; d += 32) {
-      float total = 0.f;
-      for (int w = 0; w < warps; ++w) total += scratch[(w * kRows + r) * D + d];
-      row[d] = total;
-    }
-    __syncwarp();
     if (args.rotation_signs) warp_walsh_hadamard(row, D, lane);
     const int global_row = sg.row0 + r;
     const int h = sg.g * (args.heads / args.kv_heads) + global_row / args.query_tokens;
@@ -1084,7 +1052,7 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   __syncthreads();
   if (!finishes_tile) return;
   __threadfence();
-  combine_tile<D>(args, sg, reinterpret_cast<float*>(at), q_rot, warp, warps, lane);
+  combine_tile<D>(args, sg, q_rot, warp, warps, lane);
 }
 
 template <int D, int P, bool kPacked>
@@ -1108,8 +1076,6 @@ const char* launch_for(const DecodeArgs& args, cudaStream_t stream, int smem) {
   }
   const int room_bits = decode_mma_room_bits(args);
   const int warps = decode_mma_warps(room_bits);
-  // combine_tile's scratch (every warp's partial sums of every row) lies over the warps' stages.
-  if (warps * decode_mma_warp_bytes(D, P, args.sink_tokens, room_bits) < warps * kRows * D * 4) return "the fused combine's scratch does not fit the stages";
   const dim3 grid((args.max_splits + warps - 1) / warps, args.kv_heads * args.row_tiles, args.batch);
   decode_split_mma_kernel<D, P, kPacked><<<grid, warps * 32, smem, stream>>>(args);
   const cudaError_t status = cudaGetLastError();
