@@ -67,7 +67,8 @@ export interface CudaDecodeBackend extends DecodeBackend {
 
 /**
  * The CUDA decode backend over `runtime` and turbo-attn's addon `binding` (tests pass fakes of both). A step is one
- * runtime job — the split kernel and the combine kernel in one launcher — whose host work does not grow with the
+ * runtime job — one launch of the tensor-core split kernel, whose last CTA per row tile merges the splits (the SIMT
+ * path: its split kernel and a combine kernel) — whose host work does not grow with the
  * cache: the plan is keyed by the shape (its workspace sized for the schedule's split capacity), and its packed
  * argument block is reused until the cache reallocates a buffer or the schedule changes.
  */
