@@ -94,7 +94,8 @@ inline bool decode_mma_supported(const DecodeArgs& a) {
 // and P̂·step share one MMA's n = 8 columns instead of taking two MMAs (decode_paged_mma.cu page_logits).
 inline bool decode_mma_packed(const DecodeArgs& a) { return a.rows_per_tile <= kDecodeMmaRows / 2; }
 
-// Launches the split kernel of the tensor-core path (the combine kernel is shared); nullptr or why it failed.
+// Launches the split kernel of the tensor-core path, which merges its splits itself (no combine kernel); nullptr or
+// why it failed.
 const char* decode_mma_launch(const DecodeArgs& args, cudaStream_t stream);
 
 }  // namespace qattn
