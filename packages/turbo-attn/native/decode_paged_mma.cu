@@ -303,22 +303,20 @@ __host__ __device__ constexpr int key_tiles() {
 //
 // Packed (kPacked: at most 4 query rows, as GQA 4:1 with one query token): the MMA's n = 8 columns hold the rows' low
 // parts (columns 0-3) and high parts (4-7), so one MMA does what two do otherwise; a lane pair (q, q ^ 2) then holds the
-// lo and hi of the same two rows and one shuffle gives both the whole logit. Every lane ends with its rows' S
-// ((2q mod 4) and + 1), the pair computing the same softmax.
+// lo and hi of the same two rows (rows (2q mod 4) and + 1), which chunk_softmax joins, each lane of the pair for half
+// of the key tiles. INT8 K has no hi part: the high columns take q̂ again, so both lanes hold whole logits (no join).
 template <int D, int P, int kKBits, int kVBits, bool kPacked>
-__device__ __forceinline__ void page_logits(int32_t (&s)[key_tiles<P>()][4], const unsigned char* k_codes, const int8_t* q_row, const uint8_t* k_step,
-                                            const int8_t* k_zero, int n, int lane) {
+__device__ __forceinline__ void page_logits(int32_t (&s)[key_tiles<P>()][4], int (&z)[2], const unsigned char* k_codes, const int8_t* q_row,
+                                            const uint8_t* k_step, const int8_t* k_zero, int n, int lane) {
   const int g = lane >> 2, q = lane & 3;
   constexpr int KT = D / 32;
   const bool high = kPacked && g >= 4;  // packed: this lane's B column carries the high part
   uint32_t lo[KT][2], hi[KT][2];
   int zero_term = 0;
   if constexpr (kKBits == 8) {
+    // q̂ fits a byte: no high part. Packed, the high lanes' columns take q̂ of the same rows again, so every lane's
+    // C columns are its rows' whole logits and no join is needed.
     int8_q_frags<D>(lo, q_row, q);
-    if (high) {
-#pragma unroll
-      for (int kt = 0; kt < KT; ++kt) lo[kt][0] = lo[kt][1] = 0;  // q̂ fits a byte: no high part
-    }
   } else {
     zero_term = folded_q_frags<kKBits, D, kPacked>(lo, hi, q_row, k_step, k_zero, q, high);
   }
@@ -343,17 +341,9 @@ __device__ __forceinline__ void page_logits(int32_t (&s)[key_tiles<P>()][4], con
       }
     }
   }
-  if constexpr (kPacked) {
-    // Lane q < 2 holds lo of rows 2q, 2q + 1; its partner q + 2 the hi of the same rows: S = lo + 128·hi on both.
-#pragma unroll
-    for (int t = 0; t < key_tiles<P>(); ++t) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int other = __shfl_xor_sync(0xffffffffu, s[t][i], 2);
-        s[t][i] = q < 2 ? s[t][i] + other * 128 : other + s[t][i] * 128;
-      }
-    }
-  }
+  // Packed: lane q < 2 holds the lo parts of rows 2q, 2q + 1, its partner q + 2 their hi parts (INT8 K: both hold
+  // whole logits); chunk_softmax joins them, each lane of the pair for half of the key tiles, and adds z there.
+  z[0] = z[1] = 0;
   if constexpr (kKBits != 8) {
     // Σ_c q̂·zero of query row g sits in quad g's lanes; C rows 2q and 2q + 1 take it from quads 2q and 2q + 1
     // (packed: rows (2q mod 4) and + 1, from quads 2(q mod 2) and + 1).
@@ -361,12 +351,13 @@ __device__ __forceinline__ void page_logits(int32_t (&s)[key_tiles<P>()][4], con
     zero_term += __shfl_xor_sync(0xffffffffu, zero_term, 2);
     const int quad = kPacked ? 8 * (q & 1) : 8 * q;
     const int z0 = __shfl_sync(0xffffffffu, zero_term, quad), z1 = __shfl_sync(0xffffffffu, zero_term, quad + 4);
+    if constexpr (kPacked) {
+      z[0] = z0, z[1] = z1;
+    } else {
 #pragma unroll
-    for (int t = 0; t < key_tiles<P>(); ++t) {
+      for (int t = 0; t < key_tiles<P>(); ++t) {
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        if constexpr (kTwoMmas) s[t][i] += s_hi[t][i] * 128 + (i & 1 ? z1 : z0);
-        else s[t][i] += i & 1 ? z1 : z0;
+        for (int i = 0; i < 4; ++i) s[t][i] += s_hi[t][i] * 128 + (i & 1 ? z1 : z0);
       }
     }
   }
@@ -376,12 +367,43 @@ __device__ __forceinline__ void page_logits(int32_t (&s)[key_tiles<P>()][4], con
 // folded with V's step (INT4/INT2) into the B operand of P·V (lo/hi bytes), and V's zero term per row. Returns false,
 // changing nothing, when SAS's sparse-tile skip drops the chunk. The widths say where the scales are: a scale per key
 // for INT8 rows, one per page otherwise (hoisted out of the per-key work).
+//
+// Packed, the lane pair (q, q ^ 2) shares its rows: lane q < 2 takes the softmax of the lower half of the key tiles,
+// its partner the upper half (no work done twice), joining the logits' lo/hi parts for its half with one shuffle per
+// value, reducing the rows' max and sums over the pair too, and swapping P̂·step with the partner so each lane can
+// still build its B columns (lo or hi) of every tile.
 template <int D, int P, int kKBits, int kVBits, bool kPacked>
-__device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s)[key_tiles<P>()][4], uint32_t (&p_lo)[k_tiles<P>()][2],
+__device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s_in)[key_tiles<P>()][4], const int (&z)[2], uint32_t (&p_lo)[k_tiles<P>()][2],
                                               uint32_t (&p_hi)[k_tiles<P>()][2], float (&descale)[2], int (&zero_term)[2], const ChunkKeys& c,
                                               const RowConstants& rc, const DecodeArgs& args, int lane) {
-  constexpr int MT = key_tiles<P>();
+  constexpr int MT_ALL = key_tiles<P>();
+  constexpr int MT = kPacked ? MT_ALL / 2 : MT_ALL;  // the key tiles this lane's softmax covers
+  constexpr int kFirstLevel = kPacked ? 2 : 4;       // reductions over the rows' lanes: the pair (xor 2) when packed
   const int g = lane >> 2;
+  const int half = kPacked && (lane & 3) >= 2 ? 1 : 0;
+  const auto tile_of = [&](int j) { return half * MT + j; };  // the lane's j-th tile among all MT_ALL
+  int32_t s[MT][4];
+  if constexpr (kPacked) {
+#pragma unroll
+    for (int j = 0; j < MT; ++j) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        if constexpr (kKBits == 8) {
+          s[j][i] = half ? s_in[MT + j][i] : s_in[j][i];
+        } else {
+          // The partner's part of my tile: lane half 0 gets the hi of tile j, lane half 1 the lo of tile MT + j.
+          const int other = __shfl_xor_sync(0xffffffffu, half ? s_in[j][i] : s_in[MT + j][i], 2);
+          s[j][i] = (half ? other + s_in[MT + j][i] * 128 : s_in[j][i] + other * 128) + z[i & 1];
+        }
+      }
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < MT; ++j) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) s[j][i] = s_in[j][i];
+    }
+  }
   const float threshold = args.exponent == kDecodeExponentSas ? args.sas_threshold : INFINITY;
   float x[MT][4];
   int key[MT][2];
@@ -392,8 +414,8 @@ __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s
   const bool all_visible = __all_sync(0xffffffffu, c.n == P && c.first_key + P - 1 <= min(rc.last_key[0], rc.last_key[1]));
 #pragma unroll
   for (int t = 0; t < MT; ++t) {
-    key[t][0] = slot_key<kVBits, P>(t, g, 0);
-    key[t][1] = slot_key<kVBits, P>(t, g, 1);
+    key[t][0] = slot_key<kVBits, P>(tile_of(t), g, 0);
+    key[t][1] = slot_key<kVBits, P>(tile_of(t), g, 1);
   }
   if (all_visible) {
 #pragma unroll
@@ -422,7 +444,7 @@ __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s
     }
   }
 #pragma unroll
-  for (int o = 4; o < 32; o <<= 1) {
+  for (int o = kFirstLevel; o < 32; o <<= 1) {
     chunk_max[0] = fmaxf(chunk_max[0], __shfl_xor_sync(0xffffffffu, chunk_max[0], o));
     chunk_max[1] = fmaxf(chunk_max[1], __shfl_xor_sync(0xffffffffu, chunk_max[1], o));
   }
@@ -462,7 +484,7 @@ __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s
     }
   }
 #pragma unroll
-  for (int o = 4; o < 32; o <<= 1) {
+  for (int o = kFirstLevel; o < 32; o <<= 1) {
     sum[0] += __shfl_xor_sync(0xffffffffu, sum[0], o);
     sum[1] += __shfl_xor_sync(0xffffffffu, sum[1], o);
     pv_max[0] = fmaxf(pv_max[0], __shfl_xor_sync(0xffffffffu, pv_max[0], o));
@@ -486,29 +508,8 @@ __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s
   // Packed: lanes q < 2 feed P̂·step's low 7 bits to the B columns of their rows, lanes q ≥ 2 its high part (nothing
   // for INT8 V, whose P̂ fits a byte).
   const bool high = kPacked && (lane & 3) >= 2;
-#pragma unroll
-  for (int t = 0; t < MT; ++t) {
-    uint32_t folded[4];
-    int v_step[2] = {1, 1}, v_zero[2] = {0, 0};
-    if constexpr (kVBits != 8) {
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int k = key[t][half];
-        v_step[half] = k < c.n ? c.v_step[k] : 0;  // keys past the chunk: p = 0 and nothing to add
-        v_zero[half] = k < c.n ? c.v_zero[k] : 0;
-      }
-    }
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      // round-half-even(p·s_v·127 / max) as the oracle's min(127, max(0, ·)): the product lies in [0, 127·(1 + 2⁻²³)],
-      // so the clamps never act.
-      const int code = __float2int_rn(x[t][i] * to_code[i & 1]);
-      const int product = code * v_step[i >> 1];  // ≤ 127·85: 16 bits
-      if constexpr (kPacked) folded[i] = static_cast<uint32_t>(kVBits == 8 ? (high ? 0 : product) : high ? product >> 7 : product & 127);
-      else folded[i] = static_cast<uint32_t>(product);
-      zero_part[i & 1] += code * v_zero[i >> 1];
-    }
-    // Transposed per 8×8 block: this lane gets query row g, slots 2q, 2q + 1 (first) and 2q + 8, 2q + 9 (second).
+  // Transposed per 8×8 block: the lane gets query row g, slots 2q, 2q + 1 (first) and 2q + 8, 2q + 9 (second).
+  const auto store_tile = [&](int t, const uint32_t (&folded)[4]) {
     const uint32_t first = movmatrix_trans(folded[0] | folded[1] << 16);
     const uint32_t second = movmatrix_trans(folded[2] | folded[3] << 16);
     const int kt = t >> 1, h = t & 1;
@@ -518,10 +519,53 @@ __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s
       p_lo[kt][h] = __byte_perm(first, second, 0x6420) & 0x7F7F7F7Fu;
       p_hi[kt][h] = __byte_perm((first >> 7) & 0x00FF00FFu, (second >> 7) & 0x00FF00FFu, 0x6420);
     }
+  };
+  // Packed: this lane's part of a product for its B columns (lo for q < 2, hi for q ≥ 2; INT8 V has no hi part).
+  const auto part = [&](int product) -> uint32_t {
+    return static_cast<uint32_t>(kVBits == 8 ? (high ? 0 : product) : high ? product >> 7 : product & 127);
+  };
+#pragma unroll
+  for (int t = 0; t < MT; ++t) {
+    int v_step[2] = {1, 1}, v_zero[2] = {0, 0};
+    if constexpr (kVBits != 8) {
+#pragma unroll
+      for (int half_key = 0; half_key < 2; ++half_key) {
+        const int k = key[t][half_key];
+        v_step[half_key] = k < c.n ? c.v_step[k] : 0;  // keys past the chunk: p = 0 and nothing to add
+        v_zero[half_key] = k < c.n ? c.v_zero[k] : 0;
+      }
+    }
+    int product[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      // round-half-even(p·s_v·127 / max) as the oracle's min(127, max(0, ·)): the product lies in [0, 127·(1 + 2⁻²³)],
+      // so the clamps never act.
+      const int code = __float2int_rn(x[t][i] * to_code[i & 1]);
+      product[i] = code * v_step[i >> 1];  // ≤ 127·85: 16 bits
+      zero_part[i & 1] += code * v_zero[i >> 1];
+    }
+    if constexpr (kPacked) {
+      // The partner's products of the other half's tile t, two 16-bit products per shuffle.
+      const uint32_t mine01 = static_cast<uint32_t>(product[0]) | static_cast<uint32_t>(product[1]) << 16;
+      const uint32_t mine23 = static_cast<uint32_t>(product[2]) | static_cast<uint32_t>(product[3]) << 16;
+      const uint32_t other01 = __shfl_xor_sync(0xffffffffu, mine01, 2), other23 = __shfl_xor_sync(0xffffffffu, mine23, 2);
+      const uint32_t own[4] = {part(product[0]), part(product[1]), part(product[2]), part(product[3])};
+      const uint32_t theirs[4] = {part(static_cast<int>(other01 & 0xFFFFu)), part(static_cast<int>(other01 >> 16)), part(static_cast<int>(other23 & 0xFFFFu)),
+                                  part(static_cast<int>(other23 >> 16))};
+      // movmatrix is warp-wide: a lane receives the column (query row part) g of the source lanes q = g / 2, so what
+      // it gets belongs to the tile of the source's half (g < 4: the lo lanes', g ≥ 4: the hi lanes'), not its own.
+      const int column_half = g >= 4 ? 1 : 0;
+      store_tile(column_half * MT + t, own);
+      store_tile((1 - column_half) * MT + t, theirs);
+    } else {
+      const uint32_t folded[4] = {static_cast<uint32_t>(product[0]), static_cast<uint32_t>(product[1]), static_cast<uint32_t>(product[2]),
+                                  static_cast<uint32_t>(product[3])};
+      store_tile(t, folded);
+    }
   }
   if constexpr (kVBits != 8) {
 #pragma unroll
-    for (int o = 4; o < 32; o <<= 1) {
+    for (int o = kFirstLevel; o < 32; o <<= 1) {
       zero_part[0] += __shfl_xor_sync(0xffffffffu, zero_part[0], o);
       zero_part[1] += __shfl_xor_sync(0xffffffffu, zero_part[1], o);
     }
@@ -572,11 +616,12 @@ __device__ __forceinline__ void run_chunk_widths(WarpState<D>& w, const unsigned
                                                  const uint8_t* k_step, const int8_t* k_zero, const ChunkKeys& c, const RowConstants& rc,
                                                  const DecodeArgs& args, int lane) {
   int32_t s[key_tiles<P>()][4];
-  page_logits<D, P, kKBits, kVBits, kPacked>(s, k_codes, q_row, k_step, k_zero, c.n, lane);
+  int z[2];
+  page_logits<D, P, kKBits, kVBits, kPacked>(s, z, k_codes, q_row, k_step, k_zero, c.n, lane);
   uint32_t p_lo[k_tiles<P>()][2], p_hi[k_tiles<P>()][2];
   float descale[2];
   int zero_term[2];
-  if (!chunk_softmax<D, P, kKBits, kVBits, kPacked>(w, s, p_lo, p_hi, descale, zero_term, c, rc, args, lane)) return;
+  if (!chunk_softmax<D, P, kKBits, kVBits, kPacked>(w, s, z, p_lo, p_hi, descale, zero_term, c, rc, args, lane)) return;
   chunk_pv<D, P, kVBits, kPacked>(w, p_lo, p_hi, descale, zero_term, v_codes, lane);
 }
 
