@@ -10,11 +10,10 @@
 
 namespace qattn {
 
-// Warps per CTA; each warp runs one split on its own (no block barrier after the query prologue). Four with INT4/INT2
-// room (3 CTAs, 12 warps per SM at hd128, pages of 64); two with INT8 room, whose stages are twice as large (3 CTAs,
-// 6 warps per SM, where 4 warps per CTA would fit one CTA, 4 warps).
+// Warps per CTA; each warp runs one split on its own (no block barrier after the query prologue). 3 CTAs, 12 warps
+// per SM at hd128 and pages of 64, whatever the cache's widths: each warp's ring of K and V items
+// (decode_mma_ring_pages) takes about 17 KB at INT4/INT2 room and at INT8 room alike.
 constexpr int kDecodeMmaWarps = 4;
-__host__ __device__ inline int decode_mma_warps(int room_bits) { return room_bits == 8 ? 2 : 4; }
 
 // The widest page width of the cache an argument block points at: 8 when it has an INT8 pool, else 4 (INT2 pages fit
 // INT4 room). Sizes the stages; TypeScript's roomBitsOf (src/decode/cuda/index.ts) is the same test.
@@ -27,12 +26,14 @@ constexpr int kDecodeMmaRows = 8;
 // stay in registers: at most 4 key tiles of 16) and head dims 64 and 128 are compiled.
 constexpr int kDecodeMmaMaxSink = 64;
 
-// Byte offsets of one pipeline stage: a page's K and V codes (at the widest width the cache holds: `room_bits`), the
-// integer step/zero of INT4/INT2 pages, and the scales (one per token for INT8 pages, else one per page). Kept tight:
-// 3 CTAs of 4 warps fit an SM with INT4 room (hd128, pages of 64: 74.6 KB per CTA), where per-token scale room in
-// every stage would leave 2.
+// A page travels into a warp's shared memory as two copies, each its own cp.async group: the K item (K codes, K's
+// step/zero, V's step/zero, both scales: everything the logits and the softmax read) and the V item (V codes, read by
+// P·V only). Codes are sized for the widest width the cache holds (`room_bits`); scales are one per token for INT8
+// pages, else one per page. Offsets of the K item are from its start; the V item's codes sit at its start.
 struct DecodeMmaStage {
-  int k_codes, v_codes, k_step, k_zero, v_step, v_zero, k_scales, v_scales, bytes;
+  int k_codes, k_step, k_zero, v_step, v_zero, k_scales, v_scales, k_bytes;  // the K item
+  int v_codes, v_bytes;                                                    // the V item
+  __host__ __device__ int pair_bytes() const { return k_bytes + v_bytes; }
 };
 
 __host__ __device__ inline DecodeMmaStage decode_mma_stage(int head_dim, int page_size, int room_bits) {
@@ -45,33 +46,48 @@ __host__ __device__ inline DecodeMmaStage decode_mma_stage(int head_dim, int pag
   };
   const int scales = room_bits == 8 ? page_size * 4 : 4;
   s.k_codes = take(page_size * head_dim * room_bits / 8);
-  s.v_codes = take(head_dim * page_size * room_bits / 8);
   s.k_step = take(head_dim);
   s.k_zero = take(head_dim);
   s.v_step = take(page_size);
   s.v_zero = take(page_size);
   s.k_scales = take(scales);
   s.v_scales = take(scales);
-  s.bytes = offset;
+  s.k_bytes = offset;
+  s.v_codes = 0;
+  s.v_bytes = decode_align16(head_dim * page_size * room_bits / 8);
   return s;
 }
 
-// The INT8 buffer's layout, over a warp's two stages (INT8 K and V of a whole page and a scale per token: no
-// step/zero), which it always fits: 2·(P·D + 16) ≥ 2·P·D/… for INT4 room, and trivially for INT8 room.
+// Pages in flight per warp: its ring holds this many (K item, V item) pairs. One at INT8 room: page i + 1's K item is
+// copied while page i's P·V runs, its V item after that. Two at INT4/INT2 room, whose items are half as large: page
+// i + 2's are copied after page i. The ring is about 17 KB either way (hd128, pages of 64), so INT8 caches run 4 warps
+// per CTA as INT4 ones do (with two whole stages per warp they ran 2). The kernel is compiled per ring depth.
+__host__ __device__ inline int decode_mma_ring_pages(int room_bits) { return room_bits == 8 ? 1 : 2; }
+
+// The INT8 buffer's layout over a warp's whole ring (INT8 K and V of a whole page and a scale per token: no
+// step/zero). It always fits (decode_mma_buffer_fits): INT4 room, two pairs: 2·P·D + 4·D + 4·P + 64 ≥ 2·P·D + 8·P
+// for D ≥ P; INT8 room, one pair: 2·P·D + 2·D + 10·P ≥ 2·P·D + 8·P.
 __host__ __device__ inline DecodeMmaStage decode_mma_buffer_layout(int head_dim, int page_size) {
   DecodeMmaStage s{};
   s.k_codes = 0;
-  s.v_codes = page_size * head_dim;
+  s.v_codes = page_size * head_dim;  // from the ring's start, as k_codes (one region, not an item pair)
   s.k_scales = 2 * page_size * head_dim;
   s.v_scales = s.k_scales + page_size * 4;
   s.k_step = s.k_zero = s.v_step = s.v_zero = s.k_scales;  // unused by INT8 chunks
-  s.bytes = s.v_scales + page_size * 4;
+  s.k_bytes = s.v_scales + page_size * 4;
+  s.v_bytes = 0;
   return s;
 }
 
-// Shared memory of one warp: two stages (the page computed and the page loading), then the sink's scores.
+// Shared memory of one warp: its ring, then the sink's scores.
+__host__ __device__ inline int decode_mma_ring_bytes(int head_dim, int page_size, int room_bits) {
+  return decode_mma_ring_pages(room_bits) * decode_mma_stage(head_dim, page_size, room_bits).pair_bytes();
+}
 __host__ __device__ inline int decode_mma_warp_bytes(int head_dim, int page_size, int sink_tokens, int room_bits) {
-  return 2 * decode_mma_stage(head_dim, page_size, room_bits).bytes + decode_align16(kDecodeMmaRows * sink_tokens * 4);
+  return decode_mma_ring_bytes(head_dim, page_size, room_bits) + decode_align16(kDecodeMmaRows * sink_tokens * 4);
+}
+__host__ __device__ inline bool decode_mma_buffer_fits(int head_dim, int page_size, int room_bits) {
+  return decode_mma_buffer_layout(head_dim, page_size).k_bytes <= decode_mma_ring_bytes(head_dim, page_size, room_bits);
 }
 
 // The block's query rows (INT8 codes for the MMA, fp32 rotated rows for the sink, s_q, δ, last key), then the warps'
@@ -81,7 +97,7 @@ __host__ __device__ inline int decode_mma_block_bytes(int head_dim) {
 }
 
 __host__ __device__ inline int decode_mma_smem_bytes(int head_dim, int page_size, int sink_tokens, int room_bits) {
-  return decode_mma_block_bytes(head_dim) + decode_mma_warps(room_bits) * decode_mma_warp_bytes(head_dim, page_size, sink_tokens, room_bits);
+  return decode_mma_block_bytes(head_dim) + kDecodeMmaWarps * decode_mma_warp_bytes(head_dim, page_size, sink_tokens, room_bits);
 }
 
 // Whether the tensor-core kernel serves this block (else the SIMT kernel does).

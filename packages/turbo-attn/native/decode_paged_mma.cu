@@ -26,11 +26,13 @@
 //
 // Packed rows. With at most 4 query rows in a tile (GQA 4:1 at one query token, the common decode shape) half of n = 8
 // would idle; instead columns 0-3 carry the rows' low parts (q̂·step & 127, P̂·step & 127) and columns 4-7 their high
-// parts, so one MMA replaces the lo/hi pair. Lanes q and q ^ 2 then hold the two parts of the same rows: a shuffle
-// joins the logits, and O's two halves (linear in P̂) are accumulated apart and joined once per split.
+// parts, so one MMA replaces the lo/hi pair. Lanes q and q ^ 2 then hold the two parts of the same rows: each joins
+// the logits of half the key tiles and runs their softmax, and O's two halves (linear in P̂) are accumulated apart and
+// joined once per split.
 //
 // Layout of the grid. A CTA of 4 warps serves one (sequence, kv head, row tile); warp w runs split 4·blockIdx.x + w
-// on its own — its pages through a two-stage cp.async ring in its part of shared memory, its own online softmax —
+// on its own — its pages through a cp.async ring of K and V items in its part of shared memory (a page's K item is
+// refilled once its softmax is done, its V item after P·V), its own online softmax —
 // and writes the split's state (the oracle's split, exactly: sink → pages → buffer, the same chunk order, so SAS's
 // running-max-dependent zeros agree). The last CTA of a row tile to finish merges the splits (combine_tile): one
 // launch per decode step, no second kernel and its launch gap on the step's critical path.
@@ -195,10 +197,47 @@ __device__ __forceinline__ uint32_t byte_of(uint32_t word, int j) { return __byt
 template <int kBits, int D, bool kPacked>
 __device__ __forceinline__ int folded_q_frags(uint32_t (&lo)[D / 32][2], uint32_t (&hi)[D / 32][2], const int8_t* q_row, const uint8_t* step, const int8_t* zero,
                                               int q, bool high) {
-  // Packed: one part, chosen by a shift and a mask (the low 7 bits, or the signed rest).
+  int zero_term = 0;
+  if constexpr (kBits == 4 && kPacked) {
+    // Lanes g < 4 and g + 4 (lane ^ 16) build the low and high parts of the same row's B columns from the same
+    // products: each multiplies half the k-tiles' channels and hands the 16-bit products to its partner (two per
+    // word), and both take their part of every product. zero_term covers the lane's own k-tiles (page_logits adds the
+    // partner's).
+    constexpr int KT = D / 32, HALF = KT / 2;
+    const int shift = high ? 7 : 0;  // bits 7..14 of each 16-bit product (its hi byte), or bits 0..6 (lo)
+    const uint32_t mask = high ? 0x00FF00FFu : 0x007F007Fu;
+#pragma unroll
+    for (int j = 0; j < HALF; ++j) {
+      const int c0 = 8 * (KT * q + (high ? HALF : 0) + j);
+      const uint2 qv = *reinterpret_cast<const uint2*>(q_row + c0);
+      const uint2 sv = *reinterpret_cast<const uint2*>(step + c0);
+      const uint2 zv = *reinterpret_cast<const uint2*>(zero + c0);
+      zero_term = __dp4a(static_cast<int>(qv.x), static_cast<int>(zv.x), zero_term);
+      zero_term = __dp4a(static_cast<int>(qv.y), static_cast<int>(zv.y), zero_term);
+      int p[8];
+#pragma unroll
+      for (int i = 0; i < 8; ++i) p[i] = sign_extend_byte(i < 4 ? qv.x : qv.y, i & 3) * static_cast<int>(byte_of(i < 4 ? sv.x : sv.y, i & 3));
+      uint32_t own[2], theirs[2];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        // Channels of register h: p[h], p[2 + h], p[4 + h], p[6 + h] (even or odd nibbles), as two words of two.
+        const uint32_t a = __byte_perm(p[h], p[2 + h], 0x5410), b = __byte_perm(p[4 + h], p[6 + h], 0x5410);
+        const uint32_t a_other = __shfl_xor_sync(0xffffffffu, a, 16), b_other = __shfl_xor_sync(0xffffffffu, b, 16);
+        own[h] = __byte_perm((a >> shift) & mask, (b >> shift) & mask, 0x6420);
+        theirs[h] = __byte_perm((a_other >> shift) & mask, (b_other >> shift) & mask, 0x6420);
+      }
+      // Selected, not indexed by `high`: a run-time index would put lo in local memory.
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        lo[j][h] = high ? theirs[h] : own[h];
+        lo[HALF + j][h] = high ? own[h] : theirs[h];
+      }
+    }
+    return zero_term;
+  }
+  // Packed (INT2): one part, chosen by a shift and a mask (the low 7 bits, or the signed rest).
   const int part_shift = high ? 7 : 0;
   const uint32_t part_mask = high ? 0xFFFFFFFFu : 0x7F7F7F7Fu;
-  int zero_term = 0;
 #pragma unroll
   for (int kt = 0; kt < D / 32; ++kt) {
     if constexpr (kBits == 4) {
@@ -280,10 +319,13 @@ struct ChunkKeys {
 };
 
 // Where a warp's shared memory is.
+template <int kRing>
 struct WarpSmem {
-  unsigned char* stages;  // two stages of stage_bytes (a pointer pair indexed at run time would live in local memory)
-  int stage_bytes;
-  float* sink;            // [8, sinkTokens] the sink's scores
+  unsigned char* ring;  // kRing (K item, V item) pairs of pair_bytes (decode_mma_ring_pages)
+  int pair_bytes;
+  float* sink;          // [8, sinkTokens] the sink's scores
+  // The pair that page `i` of the split (counted from its first page) uses.
+  __device__ __forceinline__ unsigned char* pair(int i) const { return ring + (i & (kRing - 1)) * pair_bytes; }
 };
 
 // Sᵀ slots → keys. Slot σ of key tile t feeds byte i = (σ & 1) + 2(σ ≥ 8) of B register (t / 2, t % 2) of P·V for
@@ -347,6 +389,7 @@ __device__ __forceinline__ void page_logits(int32_t (&s)[key_tiles<P>()][4], int
   if constexpr (kKBits != 8) {
     // Σ_c q̂·zero of query row g sits in quad g's lanes; C rows 2q and 2q + 1 take it from quads 2q and 2q + 1
     // (packed: rows (2q mod 4) and + 1, from quads 2(q mod 2) and + 1).
+    if constexpr (kPacked && kKBits == 4) zero_term += __shfl_xor_sync(0xffffffffu, zero_term, 16);  // the partner's k-tiles
     zero_term += __shfl_xor_sync(0xffffffffu, zero_term, 1);
     zero_term += __shfl_xor_sync(0xffffffffu, zero_term, 2);
     const int quad = kPacked ? 8 * (q & 1) : 8 * q;
@@ -509,6 +552,11 @@ __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s
   // for INT8 V, whose P̂ fits a byte).
   const bool high = kPacked && (lane & 3) >= 2;
   // Transposed per 8×8 block: the lane gets query row g, slots 2q, 2q + 1 (first) and 2q + 8, 2q + 9 (second).
+  // Packed (one part per product, below 128): the tile's P̂ bytes in B order.
+  const auto transposed = [&](const uint32_t (&folded)[4]) -> uint32_t {
+    return __byte_perm(movmatrix_trans(folded[0] | folded[1] << 16), movmatrix_trans(folded[2] | folded[3] << 16), 0x6420);
+  };
+  // Unpacked: lo (low 7 bits) and hi parts of the products of tile t.
   const auto store_tile = [&](int t, const uint32_t (&folded)[4]) {
     const uint32_t first = movmatrix_trans(folded[0] | folded[1] << 16);
     const uint32_t second = movmatrix_trans(folded[2] | folded[3] << 16);
@@ -554,9 +602,11 @@ __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s
                                   part(static_cast<int>(other23 >> 16))};
       // movmatrix is warp-wide: a lane receives the column (query row part) g of the source lanes q = g / 2, so what
       // it gets belongs to the tile of the source's half (g < 4: the lo lanes', g ≥ 4: the hi lanes'), not its own.
-      const int column_half = g >= 4 ? 1 : 0;
-      store_tile(column_half * MT + t, own);
-      store_tile((1 - column_half) * MT + t, theirs);
+      // Selected, not indexed by the half: a run-time index would put p_lo in local memory.
+      const uint32_t mine = transposed(own), partner = transposed(theirs);
+      const bool high_column = g >= 4;
+      p_lo[t >> 1][t & 1] = high_column ? partner : mine;
+      p_lo[(MT + t) >> 1][(MT + t) & 1] = high_column ? mine : partner;
     } else {
       const uint32_t folded[4] = {static_cast<uint32_t>(product[0]), static_cast<uint32_t>(product[1]), static_cast<uint32_t>(product[2]),
                                   static_cast<uint32_t>(product[3])};
@@ -610,41 +660,53 @@ __device__ __forceinline__ void chunk_pv(WarpState<D>& w, const uint32_t (&p_lo)
   }
 }
 
-// One staged chunk (a page, or the buffer as INT8): logits, softmax, P·V, for its K and V widths.
+// What a chunk's softmax hands its P·V: P̂ (folded with V's step) as B operands, the rows' descales and V's zero term.
+template <int P>
+struct ChunkP {
+  uint32_t lo[k_tiles<P>()][2], hi[k_tiles<P>()][2];
+  float descale[2];
+  int zero_term[2];
+};
+
+// A chunk's front half for its K and V widths: logits, then the online softmax and P̂. False when SAS's sparse-tile
+// skip drops the chunk (no P·V then).
 template <int D, int P, int kKBits, int kVBits, bool kPacked>
-__device__ __forceinline__ void run_chunk_widths(WarpState<D>& w, const unsigned char* k_codes, const unsigned char* v_codes, const int8_t* q_row,
-                                                 const uint8_t* k_step, const int8_t* k_zero, const ChunkKeys& c, const RowConstants& rc,
-                                                 const DecodeArgs& args, int lane) {
+__device__ __forceinline__ bool chunk_front_widths(WarpState<D>& w, ChunkP<P>& p, const unsigned char* k_codes, const int8_t* q_row, const uint8_t* k_step,
+                                                   const int8_t* k_zero, const ChunkKeys& c, const RowConstants& rc, const DecodeArgs& args, int lane) {
   int32_t s[key_tiles<P>()][4];
   int z[2];
   page_logits<D, P, kKBits, kVBits, kPacked>(s, z, k_codes, q_row, k_step, k_zero, c.n, lane);
-  uint32_t p_lo[k_tiles<P>()][2], p_hi[k_tiles<P>()][2];
-  float descale[2];
-  int zero_term[2];
-  if (!chunk_softmax<D, P, kKBits, kVBits, kPacked>(w, s, z, p_lo, p_hi, descale, zero_term, c, rc, args, lane)) return;
-  chunk_pv<D, P, kVBits, kPacked>(w, p_lo, p_hi, descale, zero_term, v_codes, lane);
+  return chunk_softmax<D, P, kKBits, kVBits, kPacked>(w, s, z, p.lo, p.hi, p.descale, p.zero_term, c, rc, args, lane);
 }
 
-template <int D, int P, int kKBits, bool kPacked>
-__device__ __forceinline__ void run_chunk_v(WarpState<D>& w, int v_bits, const unsigned char* k_codes, const unsigned char* v_codes, const int8_t* q_row,
-                                            const uint8_t* k_step, const int8_t* k_zero, const ChunkKeys& c, const RowConstants& rc, const DecodeArgs& args,
-                                            int lane) {
-  if (v_bits == 8) run_chunk_widths<D, P, kKBits, 8, kPacked>(w, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
-  else if (v_bits == 4) run_chunk_widths<D, P, kKBits, 4, kPacked>(w, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
-  else run_chunk_widths<D, P, kKBits, 2, kPacked>(w, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
+template <int D, int P, int kKBits, bool kPacked, bool kInt8Pages>
+__device__ __forceinline__ bool chunk_front_v(WarpState<D>& w, ChunkP<P>& p, int v_bits, const unsigned char* k_codes, const int8_t* q_row, const uint8_t* k_step,
+                                              const int8_t* k_zero, const ChunkKeys& c, const RowConstants& rc, const DecodeArgs& args, int lane) {
+  if (kInt8Pages && v_bits == 8) return chunk_front_widths<D, P, kKBits, 8, kPacked>(w, p, k_codes, q_row, k_step, k_zero, c, rc, args, lane);
+  if (v_bits == 4) return chunk_front_widths<D, P, kKBits, 4, kPacked>(w, p, k_codes, q_row, k_step, k_zero, c, rc, args, lane);
+  return chunk_front_widths<D, P, kKBits, 2, kPacked>(w, p, k_codes, q_row, k_step, k_zero, c, rc, args, lane);
 }
 
-// A staged page (or the buffer, as INT8 K and V): dispatched on its K and V widths.
+// The front half of a page whose K item is staged at `k_item` with `layout`'s offsets, dispatched on its K and V
+// widths (8 among them only where the cache has INT8 pages: kInt8Pages). It reads the K item only, so the caller can
+// refill it before the back half.
+template <int D, int P, bool kPacked, bool kInt8Pages>
+__device__ __forceinline__ bool chunk_front(WarpState<D>& w, ChunkP<P>& p, const DecodeMmaStage& layout, const unsigned char* k_item, int k_bits, int v_bits,
+                                            const int8_t* q_row, const ChunkKeys& c, const RowConstants& rc, const DecodeArgs& args, int lane) {
+  const unsigned char* k_codes = k_item + layout.k_codes;
+  const auto* k_step = reinterpret_cast<const uint8_t*>(k_item + layout.k_step);
+  const auto* k_zero = reinterpret_cast<const int8_t*>(k_item + layout.k_zero);
+  if (kInt8Pages && k_bits == 8) return chunk_front_v<D, P, 8, kPacked, kInt8Pages>(w, p, v_bits, k_codes, q_row, k_step, k_zero, c, rc, args, lane);
+  if (k_bits == 4) return chunk_front_v<D, P, 4, kPacked, kInt8Pages>(w, p, v_bits, k_codes, q_row, k_step, k_zero, c, rc, args, lane);
+  return chunk_front_v<D, P, 2, kPacked, kInt8Pages>(w, p, v_bits, k_codes, q_row, k_step, k_zero, c, rc, args, lane);
+}
+
+// A chunk's back half, P·V over its V codes, dispatched on V's width (instantiated per V width, not per width pair).
 template <int D, int P, bool kPacked>
-__device__ __forceinline__ void run_chunk(WarpState<D>& w, const DecodeMmaStage& layout, const unsigned char* stage, int k_bits, int v_bits, const int8_t* q_row,
-                          const ChunkKeys& c, const RowConstants& rc, const DecodeArgs& args, int lane) {
-  const unsigned char* k_codes = stage + layout.k_codes;
-  const unsigned char* v_codes = stage + layout.v_codes;
-  const auto* k_step = reinterpret_cast<const uint8_t*>(stage + layout.k_step);
-  const auto* k_zero = reinterpret_cast<const int8_t*>(stage + layout.k_zero);
-  if (k_bits == 8) run_chunk_v<D, P, 8, kPacked>(w, v_bits, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
-  else if (k_bits == 4) run_chunk_v<D, P, 4, kPacked>(w, v_bits, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
-  else run_chunk_v<D, P, 2, kPacked>(w, v_bits, k_codes, v_codes, q_row, k_step, k_zero, c, rc, args, lane);
+__device__ __forceinline__ void chunk_back(WarpState<D>& w, const ChunkP<P>& p, const unsigned char* v_codes, int v_bits, int lane) {
+  if (v_bits == 8) chunk_pv<D, P, 8, kPacked>(w, p.lo, p.hi, p.descale, p.zero_term, v_codes, lane);
+  else if (v_bits == 4) chunk_pv<D, P, 4, kPacked>(w, p.lo, p.hi, p.descale, p.zero_term, v_codes, lane);
+  else chunk_pv<D, P, 2, kPacked>(w, p.lo, p.hi, p.descale, p.zero_term, v_codes, lane);
 }
 
 // Where one page of a split lives: its K and V slots in their pools and both widths.
@@ -676,31 +738,42 @@ struct PageEntries {
   }
 };
 
-// Starts the asynchronous copy of one tensor's page (codes, then step/zero or per-token scales, and the block scale)
-// into a stage. K pages are token-major [P, D], V pages channel-major [D, P].
-template <int kRows, int kCols, int kTokens>
-__device__ __forceinline__ void load_tensor_page_async(unsigned char* codes, unsigned char* step, unsigned char* zero, unsigned char* scales,
-                                                       const DecodeTensorArgs& tensor, int bits, int slot, int lane) {
-  // A stored page is [kRows, kCols] (K: [P, D] token-major, V: [D, P] channel-major), codes packed along its rows;
-  // step/zero are per column (kCols), scales per token (INT8) or one per page.
+// Starts the asynchronous copy of one tensor's page codes (K pages are token-major [P, D], V pages channel-major
+// [D, P], codes packed along their rows) into a swizzled matrix.
+template <int kRows, int kCols>
+__device__ __forceinline__ void load_codes_async(unsigned char* codes, const DecodeTensorArgs& tensor, int bits, int slot, int lane) {
   const DecodePoolArgs pool = pool_of(tensor, bits);
   const auto* page = reinterpret_cast<const unsigned char*>(pool.codes) + static_cast<int64_t>(slot) * (kRows * kCols * bits / 8);
+  if (bits == 8) copy_matrix_async<kRows, kCols>(codes, page, lane);
+  else if (bits == 4) copy_matrix_async<kRows, kCols / 2>(codes, page, lane);
+  else copy_matrix_async<kRows, kCols / 4>(codes, page, lane);
+}
+
+// ... and of its small per-page data: step/zero per column (kCols) and one scale (INT4/INT2), or a scale per token.
+template <int kCols, int kTokens>
+__device__ __forceinline__ void load_meta_async(unsigned char* step, unsigned char* zero, unsigned char* scales, const DecodeTensorArgs& tensor, int bits, int slot,
+                                                int lane) {
+  const DecodePoolArgs pool = pool_of(tensor, bits);
   if (bits == 8) {
-    copy_matrix_async<kRows, kCols>(codes, page, lane);
     copy_bytes_async(scales, pool.scales + static_cast<int64_t>(slot) * kTokens, kTokens * 4, lane);
     return;
   }
-  if (bits == 4) copy_matrix_async<kRows, kCols / 2>(codes, page, lane);
-  else copy_matrix_async<kRows, kCols / 4>(codes, page, lane);
   copy_bytes_async(step, pool.step + static_cast<int64_t>(slot) * kCols, kCols, lane);
   copy_bytes_async(zero, pool.zero + static_cast<int64_t>(slot) * kCols, kCols, lane);
   if (lane == 0) cp_async_4(smem_u32(scales), pool.scales + slot);
 }
 
+// A page's K item (K codes and both tensors' per-page data) and V item (V codes), each committed as one group by the
+// caller.
 template <int D, int P>
-__device__ __forceinline__ void load_page_async(unsigned char* stage, const DecodeMmaStage& layout, const DecodeArgs& args, const PageRef& page, int lane) {
-  load_tensor_page_async<P, D, P>(stage + layout.k_codes, stage + layout.k_step, stage + layout.k_zero, stage + layout.k_scales, args.k, page.k_bits, page.k_slot, lane);
-  load_tensor_page_async<D, P, P>(stage + layout.v_codes, stage + layout.v_step, stage + layout.v_zero, stage + layout.v_scales, args.v, page.v_bits, page.v_slot, lane);
+__device__ __forceinline__ void load_k_item_async(unsigned char* item, const DecodeMmaStage& layout, const DecodeArgs& args, const PageRef& page, int lane) {
+  load_codes_async<P, D>(item + layout.k_codes, args.k, page.k_bits, page.k_slot, lane);
+  load_meta_async<D, P>(item + layout.k_step, item + layout.k_zero, item + layout.k_scales, args.k, page.k_bits, page.k_slot, lane);
+  load_meta_async<P, P>(item + layout.v_step, item + layout.v_zero, item + layout.v_scales, args.v, page.v_bits, page.v_slot, lane);
+}
+template <int D, int P>
+__device__ __forceinline__ void load_v_item_async(unsigned char* item, const DecodeArgs& args, const PageRef& page, int lane) {
+  load_codes_async<D, P>(item, args.v, page.v_bits, page.v_slot, lane);
 }
 
 // The INT8 buffer (the newest n < pageSize tokens, token-major K and V with per-token scales) into a stage laid out
@@ -756,7 +829,7 @@ __device__ void load_buffer(unsigned char* stage, const DecodeMmaStage& layout, 
 // The sink (float32 K and V against the unquantized rotated q) in fp32 on the CUDA cores, as the oracle does: the
 // scores of all rows into the warp's scratch, then each lane updates its two query rows' state and output channels.
 template <int D, bool kPacked>
-__device__ void run_sink(WarpState<D>& w, const WarpSmem& ws, const float* q_rot, const int* last_key, int rows, int sink_n,
+__device__ void run_sink(WarpState<D>& w, float* sink_scores, const float* q_rot, const int* last_key, int rows, int sink_n,
                          const DecodeArgs& args, int64_t group, int lane) {
   const int S = args.sink_tokens;
   const float* k_sink = args.k.sink + group * S * D;
@@ -781,7 +854,7 @@ __device__ void run_sink(WarpState<D>& w, const WarpSmem& ws, const float* q_rot
 #pragma unroll
         for (int i = 0; i < D / 32; ++i) part = fmaf(q_rot[row * D + lane + 32 * i], k[u][i], part);
         part = warp_sum(part);
-        if (lane == 0) ws.sink[row * S + t] = row < rows && t <= last_key[row] ? part * args.sm_scale_log2 : -INFINITY;
+        if (lane == 0) sink_scores[row * S + t] = row < rows && t <= last_key[row] ? part * args.sm_scale_log2 : -INFINITY;
       }
     }
   }
@@ -791,7 +864,7 @@ __device__ void run_sink(WarpState<D>& w, const WarpSmem& ws, const float* q_rot
   // accumulators hold the pages' high parts).
   const int row0 = kPacked ? (2 * q) & 3 : 2 * q;
   const bool adds = !kPacked || q < 2;
-  const float* x_row[2] = {ws.sink + row0 * S, ws.sink + (row0 + 1) * S};
+  const float* x_row[2] = {sink_scores + row0 * S, sink_scores + (row0 + 1) * S};
   float m_new[2], alpha[2];
   bool kept = false;
 #pragma unroll
@@ -861,11 +934,11 @@ struct SplitGeometry {
   int64_t group;
 };
 
-// One warp's split: the sink (split 0), its pages through the two-stage ring, the buffer (last split), then the split's
-// state — O / l per row and lse₂ = m + log2 l (base 2; the combine converts). The first page's copy was started by
-// the caller, before the query prologue.
-template <int D, int P, bool kPacked>
-__device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeometry& sg, int split, const WarpSmem& ws, const DecodeMmaStage& layout,
+// One warp's split: the sink (split 0), its pages through the ring of K and V items, the buffer (last split), then the
+// split's state — O / l per row and lse₂ = m + log2 l (base 2; the combine converts). The first pages' copies were
+// started by the caller, before the query prologue.
+template <int D, int P, bool kPacked, int kRing>
+__device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeometry& sg, int split, const WarpSmem<kRing>& ws, const DecodeMmaStage& layout,
                           PageEntries& entries, const int8_t* q_int8, const float* q_rot, const float* q_scale, const float* q_shift, const int* last_key,
                           int lane) {
   const int S = args.sink_tokens;
@@ -888,48 +961,79 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeo
   const int first_page = split * args.pages_per_split;
   const int last_page = min(sg.pages, first_page + args.pages_per_split);
   const int64_t table_row = sg.group * args.max_pages;
-  if (split == 0 && sg.sink_n > 0) run_sink<D, kPacked>(w, ws, q_rot, last_key, sg.rows, sg.sink_n, args, sg.group, lane);
+  if (split == 0 && sg.sink_n > 0) run_sink<D, kPacked>(w, ws.sink, q_rot, last_key, sg.rows, sg.sink_n, args, sg.group, lane);
 
-  PageRef current = first_page < last_page ? entries.at(first_page) : PageRef{};
+  // The ring: the kernel's prologue started the items of the split's first kRing pages, one commit group per item, an
+  // empty group standing in for a page past the split, so the number of groups younger than the item a wait needs is
+  // fixed.
+  //   kRing 1 (INT8 room): K(i) waits behind V(i); page i + 1's K item is copied into page i's once the front half is
+  //     done with it (during P·V), its V item after P·V; V(i) then waits behind K(i + 1).
+  //   kRing 2 (INT4/INT2 room): page i waits behind page i + 1's two items; page i + 2's are copied after page i, so
+  //     the front and back halves run back to back (the compiler interleaves P·V's shared loads with the softmax's
+  //     tail; a refill between them would fence that off: 2–4% slower in the H200 run of the split refill).
+  // The page entries of the pages in flight are carried along rather than shuffled again.
+  PageRef in_flight0 = first_page < last_page ? entries.at(first_page) : PageRef{};
+  PageRef in_flight1 = kRing == 2 && first_page + 1 < last_page ? entries.at(first_page + 1) : PageRef{};
   for (int page = first_page; page < last_page; ++page) {
-    const int s = (page - first_page) & 1;
-    PageRef next = current;
-    if (page + 1 < last_page) {
-      if (page + 1 - entries.base == 32) entries.fetch(args, table_row, page + 1, last_page, lane);
-      next = entries.at(page + 1);
-      load_page_async<D, P>(ws.stages + (s ^ 1) * ws.stage_bytes, layout, args, next, lane);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
-    __syncwarp();
-    const unsigned char* stage = ws.stages + s * ws.stage_bytes;
+    const PageRef current = in_flight0;
+    unsigned char* pair = ws.pair(page - first_page);
+    if constexpr (kRing == 1) cp_async_wait<1>();
+    else cp_async_wait<2>();
+    __syncwarp();  // every lane's copies of the page's items (kRing 1: its K item) have landed
     const ChunkKeys c{P,
                       S + page * P,
-                      reinterpret_cast<const float*>(stage + layout.k_scales),
-                      reinterpret_cast<const float*>(stage + layout.v_scales),
-                      reinterpret_cast<const uint8_t*>(stage + layout.v_step),
-                      reinterpret_cast<const int8_t*>(stage + layout.v_zero)};
-    run_chunk<D, P, kPacked>(w, layout, stage, current.k_bits, current.v_bits, q_row, c, rc, args, lane);
-    __syncwarp();  // stage s is refilled by the next iteration's copy
-    current = next;
+                      reinterpret_cast<const float*>(pair + layout.k_scales),
+                      reinterpret_cast<const float*>(pair + layout.v_scales),
+                      reinterpret_cast<const uint8_t*>(pair + layout.v_step),
+                      reinterpret_cast<const int8_t*>(pair + layout.v_zero)};
+    ChunkP<P> p;
+    // Only an INT8-room cache (kRing 1) has INT8 pages.
+    const bool keep = chunk_front<D, P, kPacked, kRing == 1>(w, p, layout, pair, current.k_bits, current.v_bits, q_row, c, rc, args, lane);
+    const int ahead = page + kRing;
+    PageRef ahead_ref{};
+    if (ahead < last_page) {
+      if (ahead - entries.base == 32) entries.fetch(args, table_row, page + 1, last_page, lane);
+      ahead_ref = entries.at(ahead);
+    }
+    if constexpr (kRing == 1) {
+      __syncwarp();  // the K item is free
+      if (ahead < last_page) load_k_item_async<D, P>(pair, layout, args, ahead_ref, lane);
+      cp_async_commit();
+      cp_async_wait<1>();
+      __syncwarp();  // the V item has landed
+    }
+    if (keep) chunk_back<D, P, kPacked>(w, p, pair + layout.k_bytes, current.v_bits, lane);
+    __syncwarp();  // the page's items are free
+    if constexpr (kRing == 2) {
+      if (ahead < last_page) load_k_item_async<D, P>(pair, layout, args, ahead_ref, lane);
+      cp_async_commit();
+    }
+    if (ahead < last_page) load_v_item_async<D, P>(pair + layout.k_bytes, args, ahead_ref, lane);
+    cp_async_commit();
+    if constexpr (kRing == 1) {
+      in_flight0 = ahead_ref;
+    } else {
+      in_flight0 = in_flight1;
+      in_flight1 = ahead_ref;
+    }
   }
   cp_async_wait<0>();
 
   if (split == sg.splits - 1 && sg.buffer_n > 0) {
-    // The buffer takes both stages' room (decode_mma_buffer_layout).
+    // The buffer takes the whole ring (decode_mma_buffer_layout, decode_mma_buffer_fits).
     const DecodeMmaStage buffer_layout = decode_mma_buffer_layout(D, P);
     __syncwarp();
-    load_buffer<D, P>(ws.stages, buffer_layout, args, sg.group, sg.buffer_n, lane);
+    load_buffer<D, P>(ws.ring, buffer_layout, args, sg.group, sg.buffer_n, lane);
     __syncwarp();
     const ChunkKeys c{sg.buffer_n,
                       S + sg.pages * P,
-                      reinterpret_cast<const float*>(ws.stages + buffer_layout.k_scales),
-                      reinterpret_cast<const float*>(ws.stages + buffer_layout.v_scales),
+                      reinterpret_cast<const float*>(ws.ring + buffer_layout.k_scales),
+                      reinterpret_cast<const float*>(ws.ring + buffer_layout.v_scales),
                       nullptr,
                       nullptr};
-    run_chunk<D, P, kPacked>(w, buffer_layout, ws.stages, 8, 8, q_row, c, rc, args, lane);
+    ChunkP<P> p;
+    const bool keep = chunk_front_widths<D, P, 8, 8, kPacked>(w, p, ws.ring + buffer_layout.k_codes, q_row, nullptr, nullptr, c, rc, args, lane);
+    if (keep) chunk_back<D, P, kPacked>(w, p, ws.ring + buffer_layout.v_codes, 8, lane);
   }
 
   if constexpr (kPacked) {
@@ -1012,7 +1116,7 @@ __device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, fl
 }
 
 // kPacked: the tile has at most 4 query rows (decode_mma_packed), whose low and high parts share the MMAs' n = 8.
-template <int D, int P, bool kPacked>
+template <int D, int P, bool kPacked, int kRing>
 __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kernel(const DecodeArgs args) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ int finishes_tile;
@@ -1031,7 +1135,7 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   sg.rows_total = args.heads / args.kv_heads * args.query_tokens;
   sg.row0 = sg.tile * args.rows_per_tile;
   sg.rows = min(args.rows_per_tile, sg.rows_total - sg.row0);
-  const int warps = blockDim.x >> 5;  // decode_mma_warps(room_bits)
+  const int warps = blockDim.x >> 5;  // kDecodeMmaWarps
   if (sg.rows <= 0 || static_cast<int>(blockIdx.x) * warps >= sg.splits) return;  // block-uniform: a CTA without splits
   sg.group = static_cast<int64_t>(sg.b) * args.kv_heads + sg.g;
 
@@ -1052,20 +1156,28 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   const int room_bits = decode_mma_room_bits(args);
   const DecodeMmaStage layout = decode_mma_stage(D, P, room_bits);
   unsigned char* warp_base = at + warp * decode_mma_warp_bytes(D, P, S, room_bits);
-  WarpSmem ws;
-  ws.stages = warp_base;
-  ws.stage_bytes = layout.bytes;
-  ws.sink = reinterpret_cast<float*>(warp_base + 2 * layout.bytes);
+  WarpSmem<kRing> ws;  // kRing = decode_mma_ring_pages(room_bits), the launcher's choice
+  ws.ring = warp_base;
+  ws.pair_bytes = layout.pair_bytes();
+  ws.sink = reinterpret_cast<float*>(warp_base + decode_mma_ring_bytes(D, P, room_bits));
 
-  // The split's page entries, and its first page's copy, before the query prologue: the copy's memory latency hides
-  // behind the rotation and quantization of q.
+  // The split's page entries, and its first pages' copies (the ring's L pairs, one group per item, empty groups past
+  // the split: run_split counts on 2L groups), before the query prologue: their memory latency hides behind the
+  // rotation and quantization of q.
   PageEntries entries;
   if (has_split) {
     const int first_page = split * args.pages_per_split;
     const int last_page = min(sg.pages, first_page + args.pages_per_split);
     entries.fetch(args, sg.group * args.max_pages, first_page, last_page, lane);
-    if (first_page < last_page) load_page_async<D, P>(ws.stages, layout, args, entries.at(first_page), lane);
-    cp_async_commit();
+#pragma unroll
+    for (int i = 0; i < kRing; ++i) {
+      const int page = first_page + i;
+      const PageRef ref = page < last_page ? entries.at(page) : PageRef{};
+      if (page < last_page) load_k_item_async<D, P>(ws.pair(i), layout, args, ref, lane);
+      cp_async_commit();
+      if (page < last_page) load_v_item_async<D, P>(ws.pair(i) + layout.k_bytes, args, ref, lane);
+      cp_async_commit();
+    }
   }
 
   // The block's query rows: INT8 codes (rows past `rows` stay zero and see no key), fp32 rotated rows, s_q, δ.
@@ -1080,7 +1192,7 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
     }
   }
   __syncthreads();
-  if (has_split) run_split<D, P, kPacked>(args, sg, split, ws, layout, entries, q_int8, q_rot, q_scale, q_shift, last_key, lane);
+  if (has_split) run_split<D, P, kPacked, kRing>(args, sg, split, ws, layout, entries, q_int8, q_rot, q_scale, q_shift, last_key, lane);
 
   // Fused combine (threadFenceReduction): every thread's state stores are made visible device-wide, the CTA's warps
   // meet, one thread counts the CTA in; the CTA that brings the count to the tile's CTAs with splits merges them and
@@ -1100,7 +1212,7 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   combine_tile<D>(args, sg, q_rot, warp, warps, lane);
 }
 
-template <int D, int P, bool kPacked>
+template <int D, int P, bool kPacked, int kRing>
 const char* launch_for(const DecodeArgs& args, cudaStream_t stream, int smem) {
   // Kernel attributes only when they change: a driver call per step is host time every decode step pays. The dynamic
   // shared memory limit only grows (the largest layout seen so far serves every smaller one), and the carveout is
@@ -1108,21 +1220,20 @@ const char* launch_for(const DecodeArgs& args, cudaStream_t stream, int smem) {
   // the largest carveout, which the driver does not pick by itself for a block that fits a smaller one.
   static std::atomic<int> smem_limit{0};
   if (smem > 48 * 1024 && smem > smem_limit.load(std::memory_order_acquire)) {
-    const cudaError_t status = cudaFuncSetAttribute(decode_split_mma_kernel<D, P, kPacked>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    const cudaError_t status = cudaFuncSetAttribute(decode_split_mma_kernel<D, P, kPacked, kRing>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (status != cudaSuccess) return cudaGetErrorString(status);
     smem_limit.store(smem, std::memory_order_release);
   }
   static std::atomic<bool> carveout_set{false};
   if (!carveout_set.load(std::memory_order_acquire)) {
     const cudaError_t carveout =
-        cudaFuncSetAttribute(decode_split_mma_kernel<D, P, kPacked>, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+        cudaFuncSetAttribute(decode_split_mma_kernel<D, P, kPacked, kRing>, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
     if (carveout != cudaSuccess) return cudaGetErrorString(carveout);
     carveout_set.store(true, std::memory_order_release);
   }
-  const int room_bits = decode_mma_room_bits(args);
-  const int warps = decode_mma_warps(room_bits);
+  const int warps = kDecodeMmaWarps;
   const dim3 grid((args.max_splits + warps - 1) / warps, args.kv_heads * args.row_tiles, args.batch);
-  decode_split_mma_kernel<D, P, kPacked><<<grid, warps * 32, smem, stream>>>(args);
+  decode_split_mma_kernel<D, P, kPacked, kRing><<<grid, warps * 32, smem, stream>>>(args);
   const cudaError_t status = cudaGetLastError();
   return status == cudaSuccess ? nullptr : cudaGetErrorString(status);
 }
@@ -1137,9 +1248,14 @@ inline bool packing_enabled() {
   return enabled;
 }
 
+template <int D, int P, bool kPacked>
+const char* launch_ring(const DecodeArgs& args, cudaStream_t stream, int smem) {
+  return decode_mma_ring_pages(decode_mma_room_bits(args)) == 1 ? launch_for<D, P, kPacked, 1>(args, stream, smem) : launch_for<D, P, kPacked, 2>(args, stream, smem);
+}
+
 template <int D, int P>
 const char* launch_rows(const DecodeArgs& args, cudaStream_t stream, int smem) {
-  return decode_mma_packed(args) && packing_enabled() ? launch_for<D, P, true>(args, stream, smem) : launch_for<D, P, false>(args, stream, smem);
+  return decode_mma_packed(args) && packing_enabled() ? launch_ring<D, P, true>(args, stream, smem) : launch_ring<D, P, false>(args, stream, smem);
 }
 
 }  // namespace
@@ -1147,6 +1263,7 @@ const char* launch_rows(const DecodeArgs& args, cudaStream_t stream, int smem) {
 const char* decode_mma_launch(const DecodeArgs& args, cudaStream_t stream) {
   const int room_bits = decode_mma_room_bits(args);
   const int smem = decode_mma_smem_bytes(args.head_dim, args.page_size, args.sink_tokens, room_bits);
+  if (!decode_mma_buffer_fits(args.head_dim, args.page_size, room_bits)) return "the INT8 buffer does not fit a warp's ring (decode_mma_buffer_fits)";
   // decode_mma_supported: head dim 64 or 128, pages of 16, 32 or 64 tokens.
   if (args.head_dim == 64) {
     return args.page_size == 16 ? launch_rows<64, 16>(args, stream, smem) : args.page_size == 32 ? launch_rows<64, 32>(args, stream, smem) : launch_rows<64, 64>(args, stream, smem);

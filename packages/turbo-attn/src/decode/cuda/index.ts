@@ -100,7 +100,6 @@ export function createCudaDecodeBackend(runtime: CudaRuntime, binding: TurboAttn
       smCount: runtime.device.multiProcessorCount,
       headDim,
       path: pathOf(tuning),
-      roomBits: roomBitsOf(storage),
     });
     if (tuning?.pagesPerSplit === undefined) return planned;
     const maxPages = maxPagesOf(storage);

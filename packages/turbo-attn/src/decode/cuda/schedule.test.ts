@@ -19,12 +19,10 @@ describe('cudaDecodeSchedule (tensor-core path)', () => {
     );
   });
   it('fills an H200 in one wave at B4 H32/8: 3 CTAs per SM, split count rounded down to whole CTAs', () => {
-    // INT4: 132·3·4 / 32 groups = 49 warps → 48 splits: 12 CTAs of 4 per group, 384 CTAs for 396 slots.
+    // 132·3·4 / 32 groups = 49 warps → 48 splits: 12 CTAs of 4 per group, 384 CTAs for 396 slots.
     expect(mma([65536, 65536, 65536, 65536])).toEqual({ path: 'mma', rowsTotal: 4, rowsPerTile: 4, rowTiles: 1, pagesPerSplit: 22, maxSplits: 47, splitCapacity: 48 });
     expect(mma([16384, 16384, 16384, 16384])).toMatchObject({ pagesPerSplit: 6, maxSplits: 43 });
-    // INT8 pages: 2 warps per CTA: 132·3·2 / 32 = 24 splits.
-    const int8 = cudaDecodeSchedule({ lengths: [65536, 65536, 65536, 65536], kvHeads: 8, heads: 32, queryTokens: 1, pageSize: 64, sinkTokens: 4, smCount: 132, headDim: 128, roomBits: 8 });
-    expect(int8).toMatchObject({ path: 'mma', pagesPerSplit: 43, maxSplits: 24 });
+    // INT8 pages take the same schedule: their ring holds one page in flight instead of two, 4 warps per CTA too.
   });
   it('cuts rows into balanced tiles of at most 8 (the MMA n): GQA 8 × 16 query tokens → 16 tiles of 8; 4 × 5 → 3 of 7', () => {
     expect(mma([1000], 64, 16)).toMatchObject({ rowsTotal: 128, rowTiles: 16, rowsPerTile: 8 });
@@ -33,13 +31,27 @@ describe('cudaDecodeSchedule (tensor-core path)', () => {
 });
 
 describe('decodeMmaSmemBytes', () => {
-  it('sums the block rows and 4 warps of two stages plus sink scores (native/decode_mma.h): hd128, pages of 64, 4 sinks', () => {
+  it('sums the block rows and 4 warps of K/V item rings plus sink scores (native/decode_mma.h): hd128, pages of 64, 4 sinks', () => {
     const block = 1024 + 4096 + 3 * 32; // q̂ INT8, rotated q fp32, s_q / δ / last key
-    const stage4 = 4096 + 4096 + 128 + 128 + 64 + 64 + 16 + 16; // INT4 room: K and V codes, step/zero, one scale each
     const scratch = 128; // 8 rows × 4 sink scores
-    expect(decodeMmaSmemBytes(128, 64, 4, 4)).toBe(block + 4 * (2 * stage4 + scratch));
-    const stage8 = 8192 + 8192 + 128 + 128 + 64 + 64 + 256 + 256; // INT8 room: twice the codes, a scale per token
-    expect(decodeMmaSmemBytes(128, 64, 4, 8)).toBe(block + 2 * (2 * stage8 + scratch)); // 2 warps per CTA
+    // INT4 room: two pages in flight; K item = K codes, K step/zero, V step/zero, one scale each; V item = V codes.
+    const pair4 = 4096 + 128 + 128 + 64 + 64 + 16 + 16 + 4096;
+    expect(decodeMmaSmemBytes(128, 64, 4, 4)).toBe(block + 4 * (2 * pair4 + scratch));
+    // INT8 room: one page in flight (twice the codes, a scale per token): the ring is as large, so 4 warps per CTA too.
+    const pair8 = 8192 + 128 + 128 + 64 + 64 + 256 + 256 + 8192;
+    expect(decodeMmaSmemBytes(128, 64, 4, 8)).toBe(block + 4 * (pair8 + scratch));
+    expect(decodeMmaSmemBytes(128, 64, 4, 8)).toBeLessThan(228 * 1024 / 3 - 1024); // 3 CTAs per SM (1 KB reserved each)
+  });
+  it('gives the INT8 buffer room in every ring (native decode_mma_buffer_fits): 2·P·D codes + 2·P scales', () => {
+    for (const headDim of [64, 128]) {
+      for (const pageSize of [16, 32, 64]) {
+        for (const roomBits of [4, 8] as const) {
+          const block = 8 * headDim + 32 * headDim + 96; // q̂ INT8, rotated q fp32, three row constants
+          const ring = (decodeMmaSmemBytes(headDim, pageSize, 0, roomBits) - block) / 4; // no sink: a warp's ring alone
+          expect(ring, `hd${headDim} P${pageSize} room ${roomBits}`).toBeGreaterThanOrEqual(2 * pageSize * headDim + 8 * pageSize);
+        }
+      }
+    }
   });
 });
 

@@ -8,11 +8,16 @@ export const DECODE_TARGET_CTAS_PER_SM = 4;
 /** Fewest pages per split: below that the combine's reads and the per-split q preparation stop paying. */
 export const DECODE_MIN_PAGES_PER_SPLIT = 2;
 /**
- * Warps per CTA of the tensor-core kernel, each running one split (native/decode_mma.h decode_mma_warps): 4 when the
- * cache's widest pages are INT4/INT2, 2 when it has INT8 pages (stages twice as large).
+ * Warps per CTA of the tensor-core kernel, each running one split (native/decode_mma.h kDecodeMmaWarps), whatever the
+ * cache's widths: a warp's ring of K and V items is about 17 KB at INT4/INT2 room and at INT8 room alike.
  */
-export function decodeMmaWarps(roomBits: 8 | 4): number {
-  return roomBits === 8 ? 2 : 4;
+export const DECODE_MMA_WARPS = 4;
+/**
+ * (K item, V item) pairs in a warp's ring (native/decode_mma.h decode_mma_ring_pages): pages in flight per warp, 2 when
+ * the cache's widest pages are INT4/INT2, 1 when it has INT8 pages (items twice as large).
+ */
+export function decodeMmaRingPages(roomBits: 8 | 4): number {
+  return roomBits === 8 ? 1 : 2;
 }
 /** Query rows per CTA of the tensor-core kernel: the n = 8 of mma.m16n8k16 (kDecodeMmaRows). */
 export const DECODE_MMA_ROWS = 8;
@@ -46,8 +51,6 @@ export interface DecodeScheduleInput {
   headDim: number;
   /** The kernel to run; default: `mma` where it serves the layout, else `simt`. */
   path?: DecodePath;
-  /** The widest page width of the cache: 8 when it has INT8 pages, else 4 (sizes the tensor-core kernel's stages). */
-  roomBits?: 8 | 4;
 }
 
 /** The launch schedule of one decode call (native/decode_paged_splitkv.cu). */
@@ -81,7 +84,7 @@ function pagesOf(length: number, sinkTokens: number, pageSize: number): number {
  *
  *   simt  one CTA per split: {@link DECODE_TARGET_CTAS_PER_SM} CTAs per SM. B4 H32/8 at 64K keys on 132 SMs: 17
  *         splits of 61 pages; at 4K: 16 splits of 4 pages.
- *   mma   one warp per split, {@link decodeMmaWarps} per CTA, {@link DECODE_MMA_CTAS_PER_SM} CTAs per SM, the split
+ *   mma   one warp per split, {@link DECODE_MMA_WARPS} per CTA, {@link DECODE_MMA_CTAS_PER_SM} CTAs per SM, the split
  *         count rounded down to whole CTAs so the grid is one full wave (B4 H32/8 INT4 on 132 SMs: 48 splits = 384
  *         CTAs for 396 slots, where 49 would take a second, nearly empty wave). 64K keys: 47 splits of 22 pages.
  */
@@ -104,7 +107,7 @@ export function cudaDecodeSchedule(input: DecodeScheduleInput): DecodeSchedule {
   const sms = Math.max(1, input.smCount);
   let wanted: number;
   if (path === 'mma') {
-    const perCta = decodeMmaWarps(input.roomBits ?? 4);
+    const perCta = DECODE_MMA_WARPS;
     const warps = Math.floor((sms * DECODE_MMA_CTAS_PER_SM * perCta) / tilesPerSplit);
     wanted = warps >= perCta ? warps - (warps % perCta) : Math.max(1, warps);
   } else {
@@ -122,17 +125,16 @@ const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
 
 /**
  * Dynamic shared memory of the tensor-core kernel (native/decode_mma.h decode_mma_smem_bytes, the same sum): the
- * block's 8 query rows (INT8 codes, fp32 rotated rows, s_q, δ, last key), then per warp two pipeline stages (K and V
- * codes at `roomBits` — 8 when the cache has INT8 pages, else 4 — step/zero, scales) and the sink's scores.
+ * block's 8 query rows (INT8 codes, fp32 rotated rows, s_q, δ, last key), then per warp its ring of
+ * {@link decodeMmaRingPages} (K item, V item) pairs — the K item: K codes at `roomBits` (8 when the cache has INT8
+ * pages, else 4), K's step/zero, V's step/zero, both scales; the V item: V codes — and the sink's scores.
  */
 export function decodeMmaSmemBytes(headDim: number, pageSize: number, sinkTokens: number, roomBits: 8 | 4): number {
   const scales = roomBits === 8 ? pageSize * 4 : 4; // a scale per token for INT8 pages, else one per page
-  const stage = [pageSize * headDim * roomBits / 8, headDim * pageSize * roomBits / 8, headDim, headDim, pageSize, pageSize, scales, scales].reduce(
-    (sum, bytes) => sum + align16(bytes),
-    0,
-  );
+  const kItem = [pageSize * headDim * roomBits / 8, headDim, headDim, pageSize, pageSize, scales, scales].reduce((sum, bytes) => sum + align16(bytes), 0);
+  const vItem = align16(headDim * pageSize * roomBits / 8);
   const block = align16(DECODE_MMA_ROWS * headDim) + align16(DECODE_MMA_ROWS * headDim * 4) + 3 * align16(DECODE_MMA_ROWS * 4);
-  return block + decodeMmaWarps(roomBits) * (2 * stage + align16(DECODE_MMA_ROWS * sinkTokens * 4));
+  return block + DECODE_MMA_WARPS * (decodeMmaRingPages(roomBits) * (kItem + vItem) + align16(DECODE_MMA_ROWS * sinkTokens * 4));
 }
 
 /** Dynamic shared memory of the SIMT split kernel (native/decode_smem_layout.h decode_smem_walk, the same sum). */
