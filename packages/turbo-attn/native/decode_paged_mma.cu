@@ -191,6 +191,18 @@ __device__ __forceinline__ int sign_extend_byte(uint32_t word, int j) {
 }
 __device__ __forceinline__ uint32_t byte_of(uint32_t word, int j) { return __byte_perm(word, 0, j | 0x4440); }
 
+// INT4 K: the products q̂_c·step_c of the 8 channels c0..c0 + 7 (|q̂·step| ≤ 127·255: 16 bits), and Σ q̂_c·zero_c of
+// them added to zero_term.
+__device__ __forceinline__ void int4_channel_products(int (&p)[8], int& zero_term, const int8_t* q_row, const uint8_t* step, const int8_t* zero, int c0) {
+  const uint2 qv = *reinterpret_cast<const uint2*>(q_row + c0);
+  const uint2 sv = *reinterpret_cast<const uint2*>(step + c0);
+  const uint2 zv = *reinterpret_cast<const uint2*>(zero + c0);
+  zero_term = __dp4a(static_cast<int>(qv.x), static_cast<int>(zv.x), zero_term);
+  zero_term = __dp4a(static_cast<int>(qv.y), static_cast<int>(zv.y), zero_term);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) p[i] = sign_extend_byte(i < 4 ? qv.x : qv.y, i & 3) * static_cast<int>(byte_of(i < 4 ? sv.x : sv.y, i & 3));
+}
+
 // B operand of a page's Q·Kᵀ for INT4/INT2 K: q' = q̂·step split into lo = q' & 127 and hi = q' >> 7 (q' = 128·hi
 // + lo), in width kBits's element order, and this lane's part of the zero term Σ_c q̂_c·zero_c (its 4·KT·2 channels).
 // Packed (≤ 4 query rows): a lane builds one part only, the high one when `high` (its B column holds a row's hi), into lo.
@@ -208,15 +220,8 @@ __device__ __forceinline__ int folded_q_frags(uint32_t (&lo)[D / 32][2], uint32_
     const uint32_t mask = high ? 0x00FF00FFu : 0x007F007Fu;
 #pragma unroll
     for (int j = 0; j < HALF; ++j) {
-      const int c0 = 8 * (KT * q + (high ? HALF : 0) + j);
-      const uint2 qv = *reinterpret_cast<const uint2*>(q_row + c0);
-      const uint2 sv = *reinterpret_cast<const uint2*>(step + c0);
-      const uint2 zv = *reinterpret_cast<const uint2*>(zero + c0);
-      zero_term = __dp4a(static_cast<int>(qv.x), static_cast<int>(zv.x), zero_term);
-      zero_term = __dp4a(static_cast<int>(qv.y), static_cast<int>(zv.y), zero_term);
       int p[8];
-#pragma unroll
-      for (int i = 0; i < 8; ++i) p[i] = sign_extend_byte(i < 4 ? qv.x : qv.y, i & 3) * static_cast<int>(byte_of(i < 4 ? sv.x : sv.y, i & 3));
+      int4_channel_products(p, zero_term, q_row, step, zero, 8 * (KT * q + (high ? HALF : 0) + j));
       uint32_t own[2], theirs[2];
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -242,15 +247,8 @@ __device__ __forceinline__ int folded_q_frags(uint32_t (&lo)[D / 32][2], uint32_
   for (int kt = 0; kt < D / 32; ++kt) {
     if constexpr (kBits == 4) {
       // Channels 8W..8W+7 of word W = KT·q + kt: even ones are register h 0, odd ones h 1.
-      const int c0 = 8 * (D / 32 * q + kt);
-      const uint2 qv = *reinterpret_cast<const uint2*>(q_row + c0);
-      const uint2 sv = *reinterpret_cast<const uint2*>(step + c0);
-      const uint2 zv = *reinterpret_cast<const uint2*>(zero + c0);
-      zero_term = __dp4a(static_cast<int>(qv.x), static_cast<int>(zv.x), zero_term);
-      zero_term = __dp4a(static_cast<int>(qv.y), static_cast<int>(zv.y), zero_term);
       int p[8];
-#pragma unroll
-      for (int j = 0; j < 8; ++j) p[j] = sign_extend_byte(j < 4 ? qv.x : qv.y, j & 3) * static_cast<int>(byte_of(j < 4 ? sv.x : sv.y, j & 3));
+      int4_channel_products(p, zero_term, q_row, step, zero, 8 * (D / 32 * q + kt));
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         if constexpr (kPacked) {
