@@ -16,7 +16,7 @@ namespace qattn {
 constexpr int kDecodeMmaWarps = 4;
 
 // The widest page width of the cache an argument block points at: 8 when it has an INT8 pool, else 4 (INT2 pages fit
-// INT4 room). Sizes the stages; TypeScript's roomBitsOf (src/decode/cuda/index.ts) is the same test.
+// INT4 room). Sizes the ring's items; TypeScript's roomBitsOf (src/decode/cuda/index.ts) is the same test.
 __host__ __device__ inline int decode_mma_room_bits(const DecodeArgs& a) {
   return a.k.pools[0].codes != nullptr || a.v.pools[0].codes != nullptr ? 8 : 4;
 }

@@ -559,7 +559,7 @@ __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s
     const uint32_t first = movmatrix_trans(folded[0] | folded[1] << 16);
     const uint32_t second = movmatrix_trans(folded[2] | folded[3] << 16);
     const int kt = t >> 1, h = t & 1;
-    if constexpr (kVBits == 8 || kPacked) {
+    if constexpr (kVBits == 8) {
       p_lo[kt][h] = __byte_perm(first, second, 0x6420);
     } else {
       p_lo[kt][h] = __byte_perm(first, second, 0x6420) & 0x7F7F7F7Fu;
