@@ -293,12 +293,25 @@ __device__ __forceinline__ void int8_q_frags(uint32_t (&b)[D / 32][2], const int
 }
 
 // What a warp keeps across chunks: the output accumulator Oᵀ (C fragments: channel rows 16·t + g and + 8, query rows
-// 2q and 2q + 1), and the running max and sum of its two query rows.
+// 2q and 2q + 1) and the running max of its two query rows (the same in every lane of a row), and two per-lane
+// partials that are summed over the row's lanes once, at the split's end (warp_row_total), rather than at every page:
+// the row sum l of the lane's own keys, and z, the lane's part of V's zero term Σ_t P̂_t·zero_t·descale (INT4/INT2 V:
+// v̂ = code·step + zero per token, so the zero term is one number per row, the same for every channel of O). Both are
+// rescaled with O.
 template <int D>
 struct WarpState {
   float o[D / 16][4];
-  float m[2], l[2];
+  float m[2], l[2], z[2];
 };
+
+// Σ of a per-lane partial over the lanes that share its query rows: the 8 lanes of one quad position (q), or with
+// packed rows the 16 lanes of q and q ^ 2.
+template <bool kPacked>
+__device__ __forceinline__ float warp_row_total(float partial) {
+#pragma unroll
+  for (int o = kPacked ? 2 : 4; o < 32; o <<= 1) partial += __shfl_xor_sync(0xffffffffu, partial, o);
+  return partial;
+}
 
 // Per-row constants of the lane's two query rows (2q, 2q + 1).
 struct RowConstants {
@@ -415,7 +428,7 @@ __device__ __forceinline__ void page_logits(int32_t (&s)[key_tiles<P>()][4], int
 // still build its B columns (lo or hi) of every tile.
 template <int D, int P, int kKBits, int kVBits, bool kPacked>
 __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s_in)[key_tiles<P>()][4], const int (&z)[2], uint32_t (&p_lo)[k_tiles<P>()][2],
-                                              uint32_t (&p_hi)[k_tiles<P>()][2], float (&descale)[2], int (&zero_term)[2], const ChunkKeys& c,
+                                              uint32_t (&p_hi)[k_tiles<P>()][2], float (&descale)[2], const ChunkKeys& c,
                                               const RowConstants& rc, const DecodeArgs& args, int lane) {
   constexpr int MT_ALL = key_tiles<P>();
   constexpr int MT = kPacked ? MT_ALL / 2 : MT_ALL;  // the key tiles this lane's softmax covers
@@ -520,23 +533,36 @@ __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s
       sum[1] += p.y;
       x[t][i] = p.x * v_scale;  // p·s_v (a masked key has p = 0)
       x[t][i + 1] = p.y * v_scale;
-      pv_max[0] = fmaxf(pv_max[0], x[t][i]);
-      pv_max[1] = fmaxf(pv_max[1], x[t][i + 1]);
+      if constexpr (kVBits == 8) {
+        pv_max[0] = fmaxf(pv_max[0], x[t][i]);
+        pv_max[1] = fmaxf(pv_max[1], x[t][i + 1]);
+      }
     }
   }
+  if constexpr (kVBits == 8) {
+    // A scale per token: the largest p·s_v is found among the keys.
 #pragma unroll
-  for (int o = kFirstLevel; o < 32; o <<= 1) {
-    sum[0] += __shfl_xor_sync(0xffffffffu, sum[0], o);
-    sum[1] += __shfl_xor_sync(0xffffffffu, sum[1], o);
-    pv_max[0] = fmaxf(pv_max[0], __shfl_xor_sync(0xffffffffu, pv_max[0], o));
-    pv_max[1] = fmaxf(pv_max[1], __shfl_xor_sync(0xffffffffu, pv_max[1], o));
+    for (int o = kFirstLevel; o < 32; o <<= 1) {
+      pv_max[0] = fmaxf(pv_max[0], __shfl_xor_sync(0xffffffffu, pv_max[0], o));
+      pv_max[1] = fmaxf(pv_max[1], __shfl_xor_sync(0xffffffffu, pv_max[1], o));
+    }
+  } else {
+    // One V scale per page: the largest p·s_v is the row's largest p (that of its largest logit, the same float
+    // subtraction and exponent as that key's) times the scale — no reduction over the lanes. (Should SAS's polynomial
+    // not be monotone to the last ulp, a key's p·s_v could exceed this by an ulp: its code still rounds to 127.)
+    const float2 p_max = sas ? sas_exp2_pair(chunk_max[0] - m_shift[0], chunk_max[1] - m_shift[1], threshold)
+                             : make_float2(exp2f(chunk_max[0] - m_shift[0]), exp2f(chunk_max[1] - m_shift[1]));
+    pv_max[0] = p_max.x * c.v_scale[0];
+    pv_max[1] = p_max.y * c.v_scale[0];
   }
 #pragma unroll
   for (int row = 0; row < 2; ++row) {
     if (m_new[row] == -INFINITY) continue;  // the row sees no key yet
+    // The lane's partial sum (warp_row_total adds the row's lanes at the split's end).
     w.l[row] = alpha[row] * w.l[row] + sum[row];
     w.m[row] = m_new[row];
     if (alpha[row] != 1.f) {
+      w.z[row] *= alpha[row];
 #pragma unroll
       for (int t = 0; t < D / 16; ++t) {
         w.o[t][row] *= alpha[row];
@@ -611,25 +637,22 @@ __device__ __forceinline__ bool chunk_softmax(WarpState<D>& w, const int32_t (&s
       store_tile(t, folded);
     }
   }
-  if constexpr (kVBits != 8) {
-#pragma unroll
-    for (int o = kFirstLevel; o < 32; o <<= 1) {
-      zero_part[0] += __shfl_xor_sync(0xffffffffu, zero_part[0], o);
-      zero_part[1] += __shfl_xor_sync(0xffffffffu, zero_part[1], o);
-    }
-  }
-  zero_term[0] = zero_part[0], zero_term[1] = zero_part[1];
   descale[0] = pv_max[0] / 127.f;
   descale[1] = pv_max[1] / 127.f;
+  if constexpr (kVBits != 8) {
+    // V's zero term of the lane's keys, in the lane's partial z (summed over the row's lanes at the split's end).
+    w.z[0] = fmaf(static_cast<float>(zero_part[0]), descale[0], w.z[0]);
+    w.z[1] = fmaf(static_cast<float>(zero_part[1]), descale[1], w.z[1]);
+  }
   return true;
 }
 
-// O += (V̂ᵀ·P̂ᵀ)·descale for a chunk (V codes channel-major in shared memory, k = tokens).
-// Packed: one MMA per k-tile whose B columns carry the rows' low parts (lanes q < 2 accumulate them, with the zero
-// term) and high parts (lanes q ≥ 2, scaled by 128): O is linear, so the two halves are added once, at the split's end.
+// O += (V̂ᵀ·P̂ᵀ)·descale for a chunk (V codes channel-major in shared memory, k = tokens); V's zero term is in w.z.
+// Packed: one MMA per k-tile whose B columns carry the rows' low parts (lanes q < 2 accumulate them) and high parts
+// (lanes q ≥ 2, scaled by 128): O is linear, so the two halves are added once, at the split's end.
 template <int D, int P, int kVBits, bool kPacked>
 __device__ __forceinline__ void chunk_pv(WarpState<D>& w, const uint32_t (&p_lo)[k_tiles<P>()][2], const uint32_t (&p_hi)[k_tiles<P>()][2],
-                                         const float (&descale)[2], const int (&zero_term)[2], const unsigned char* v_codes, int lane) {
+                                         const float (&descale)[2], const unsigned char* v_codes, int lane) {
   const int g = lane >> 2, q = lane & 3;
   constexpr int KT = k_tiles<P>();
 #pragma unroll
@@ -651,19 +674,18 @@ __device__ __forceinline__ void chunk_pv(WarpState<D>& w, const uint32_t (&p_lo)
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       int total;
-      if constexpr (kPacked) total = kVBits == 8 ? acc[i] : (lane & 3) >= 2 ? acc[i] * 128 : acc[i] + zero_term[i & 1];
-      else total = kVBits == 8 ? acc[i] : acc_hi[i] * 128 + acc[i] + zero_term[i & 1];
+      if constexpr (kPacked) total = kVBits != 8 && (lane & 3) >= 2 ? acc[i] * 128 : acc[i];
+      else total = kVBits == 8 ? acc[i] : acc_hi[i] * 128 + acc[i];
       w.o[t][i] = fmaf(static_cast<float>(total), descale[i & 1], w.o[t][i]);
     }
   }
 }
 
-// What a chunk's softmax hands its P·V: P̂ (folded with V's step) as B operands, the rows' descales and V's zero term.
+// What a chunk's softmax hands its P·V: P̂ (folded with V's step) as B operands and the rows' descales.
 template <int P>
 struct ChunkP {
   uint32_t lo[k_tiles<P>()][2], hi[k_tiles<P>()][2];
   float descale[2];
-  int zero_term[2];
 };
 
 // A chunk's front half for its K and V widths: logits, then the online softmax and P̂. False when SAS's sparse-tile
@@ -674,7 +696,7 @@ __device__ __forceinline__ bool chunk_front_widths(WarpState<D>& w, ChunkP<P>& p
   int32_t s[key_tiles<P>()][4];
   int z[2];
   page_logits<D, P, kKBits, kVBits, kPacked>(s, z, k_codes, q_row, k_step, k_zero, c.n, lane);
-  return chunk_softmax<D, P, kKBits, kVBits, kPacked>(w, s, z, p.lo, p.hi, p.descale, p.zero_term, c, rc, args, lane);
+  return chunk_softmax<D, P, kKBits, kVBits, kPacked>(w, s, z, p.lo, p.hi, p.descale, c, rc, args, lane);
 }
 
 template <int D, int P, int kKBits, bool kPacked, bool kInt8Pages>
@@ -702,9 +724,9 @@ __device__ __forceinline__ bool chunk_front(WarpState<D>& w, ChunkP<P>& p, const
 // A chunk's back half, P·V over its V codes, dispatched on V's width (instantiated per V width, not per width pair).
 template <int D, int P, bool kPacked>
 __device__ __forceinline__ void chunk_back(WarpState<D>& w, const ChunkP<P>& p, const unsigned char* v_codes, int v_bits, int lane) {
-  if (v_bits == 8) chunk_pv<D, P, 8, kPacked>(w, p.lo, p.hi, p.descale, p.zero_term, v_codes, lane);
-  else if (v_bits == 4) chunk_pv<D, P, 4, kPacked>(w, p.lo, p.hi, p.descale, p.zero_term, v_codes, lane);
-  else chunk_pv<D, P, 2, kPacked>(w, p.lo, p.hi, p.descale, p.zero_term, v_codes, lane);
+  if (v_bits == 8) chunk_pv<D, P, 8, kPacked>(w, p.lo, p.hi, p.descale, v_codes, lane);
+  else if (v_bits == 4) chunk_pv<D, P, 4, kPacked>(w, p.lo, p.hi, p.descale, v_codes, lane);
+  else chunk_pv<D, P, 2, kPacked>(w, p.lo, p.hi, p.descale, v_codes, lane);
 }
 
 // Where one page of a split lives: its K and V slots in their pools and both widths.
@@ -881,6 +903,7 @@ __device__ void run_sink(WarpState<D>& w, float* sink_scores, const float* q_rot
 #pragma unroll
   for (int row = 0; row < 2; ++row) {
     if (m_new[row] == -INFINITY) continue;
+    w.z[row] *= alpha[row];
 #pragma unroll
     for (int t = 0; t < D / 16; ++t) {
       w.o[t][row] *= alpha[row];
@@ -917,10 +940,12 @@ __device__ void run_sink(WarpState<D>& w, float* sink_scores, const float* q_rot
       }
     }
   }
+  // Every lane summed the whole sink; l is a per-lane partial (WarpState), so one lane of the row's lanes adds it.
+  const bool sum_owner = r == 0 && adds;
 #pragma unroll
   for (int row = 0; row < 2; ++row) {
     if (m_new[row] == -INFINITY) continue;
-    w.l[row] = alpha[row] * w.l[row] + sum[row];
+    w.l[row] = alpha[row] * w.l[row] + (sum_owner ? sum[row] : 0.f);
     w.m[row] = m_new[row];
   }
   __syncwarp();  // the scratch is free again
@@ -948,6 +973,7 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeo
   for (int t = 0; t < D / 16; ++t) w.o[t][0] = w.o[t][1] = w.o[t][2] = w.o[t][3] = 0.f;
   w.m[0] = w.m[1] = -INFINITY;
   w.l[0] = w.l[1] = 0.f;
+  w.z[0] = w.z[1] = 0.f;
   RowConstants rc;
 #pragma unroll
   for (int row = 0; row < 2; ++row) {
@@ -1040,6 +1066,17 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeo
     for (int t = 0; t < D / 16; ++t) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) w.o[t][i] += __shfl_xor_sync(0xffffffffu, w.o[t][i], 2);
+    }
+  }
+  // The per-lane partials summed over the row's lanes; V's zero term joins every channel of O.
+#pragma unroll
+  for (int row = 0; row < 2; ++row) {
+    w.l[row] = warp_row_total<kPacked>(w.l[row]);
+    const float z = warp_row_total<kPacked>(w.z[row]);
+#pragma unroll
+    for (int t = 0; t < D / 16; ++t) {
+      w.o[t][row] += z;
+      w.o[t][2 + row] += z;
     }
   }
   const int64_t state_row0 = (sg.group * args.max_splits + split) * sg.rows_total + sg.row0;
