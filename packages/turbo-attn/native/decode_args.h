@@ -22,6 +22,7 @@ struct DecodePoolArgs {
   const uint8_t* step;    // [slots, metaPerPage]
   const int8_t* zero;     // [slots, metaPerPage]
   const float* scales;    // [slots, scalesPerPage]
+  int32_t slots;          // pages the pool holds (the extent of the TMA tensor maps over its codes)
 };
 
 struct DecodeTensorArgs {
@@ -57,11 +58,11 @@ struct DecodeArgs {
   X(prefix "BufferScales", 'p', t.buffer_scales) X(prefix "PageTable", 'p', t.page_table)                  \
   X(prefix "PageBits", 'p', t.page_bits)                                                                    \
   X(prefix "Pool8Codes", 'p', t.pools[0].codes) X(prefix "Pool8Step", 'p', t.pools[0].step)                 \
-  X(prefix "Pool8Zero", 'p', t.pools[0].zero) X(prefix "Pool8Scales", 'p', t.pools[0].scales)              \
+  X(prefix "Pool8Zero", 'p', t.pools[0].zero) X(prefix "Pool8Scales", 'p', t.pools[0].scales) X(prefix "Pool8Slots", 'i', t.pools[0].slots)              \
   X(prefix "Pool4Codes", 'p', t.pools[1].codes) X(prefix "Pool4Step", 'p', t.pools[1].step)                 \
-  X(prefix "Pool4Zero", 'p', t.pools[1].zero) X(prefix "Pool4Scales", 'p', t.pools[1].scales)              \
+  X(prefix "Pool4Zero", 'p', t.pools[1].zero) X(prefix "Pool4Scales", 'p', t.pools[1].scales) X(prefix "Pool4Slots", 'i', t.pools[1].slots)              \
   X(prefix "Pool2Codes", 'p', t.pools[2].codes) X(prefix "Pool2Step", 'p', t.pools[2].step)                 \
-  X(prefix "Pool2Zero", 'p', t.pools[2].zero) X(prefix "Pool2Scales", 'p', t.pools[2].scales)
+  X(prefix "Pool2Zero", 'p', t.pools[2].zero) X(prefix "Pool2Scales", 'p', t.pools[2].scales) X(prefix "Pool2Slots", 'i', t.pools[2].slots)
 
 #define QATTN_DECODE_ARG_FIELDS(X)                                                                            \
   X("q", 'p', q) X("out", 'p', out) X("lse", 'p', lse) X("partialOut", 'p', partial_out)                     \

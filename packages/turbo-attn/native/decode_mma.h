@@ -26,18 +26,31 @@ constexpr int kDecodeMmaRows = 8;
 // stay in registers: at most 4 key tiles of 16) and head dims 64 and 128 are compiled.
 constexpr int kDecodeMmaMaxSink = 64;
 
-// A page travels into a warp's shared memory as two copies, each its own cp.async group: the K item (K codes, K's
-// step/zero, V's step/zero, both scales: everything the logits and the softmax read) and the V item (V codes, read by
-// P·V only). Codes are sized for the widest width the cache holds (`room_bits`); scales are one per token for INT8
-// pages, else one per page. Offsets of the K item are from its start; the V item's codes sit at its start.
-struct DecodeMmaStage {
-  int k_codes, k_step, k_zero, v_step, v_zero, k_scales, v_scales, k_bytes;  // the K item
-  int v_codes, v_bytes;                                                    // the V item
-  __host__ __device__ int pair_bytes() const { return k_bytes + v_bytes; }
+// A warp's ring holds `slots` pages in flight (decode_mma_ring_pages), each as two items: the K item (K codes, K's
+// step/zero, V's step/zero, both scales: everything the logits and the softmax read) and the V item (V codes, read
+// by P·V only). Codes are sized for the widest width the cache holds (`room_bits`); scales are one per token for INT8
+// pages, else one per page. The codes of all of a CTA's warps come first in its shared memory, the per-page data
+// (`meta`) after them: every code block then starts at a multiple of 1024 bytes (the sizes below are multiples of
+// it), the longest swizzle period of TMA's boxes (decode_paged_mma.cu: on sm_90a the items are TMA and bulk copies).
+struct DecodeMmaRing {
+  int slots;
+  int k_codes_bytes, v_codes_bytes;                               // one slot's; its V codes follow its K codes
+  int k_step, k_zero, v_step, v_zero, k_scales, v_scales, meta_bytes;  // one slot's meta, offsets from its start
+  __host__ __device__ int slot_codes_bytes() const { return k_codes_bytes + v_codes_bytes; }
+  __host__ __device__ int codes_bytes() const { return slots * slot_codes_bytes(); }  // a warp's codes
+  __host__ __device__ int meta_region_bytes() const { return slots * meta_bytes; }    // a warp's meta
 };
 
-__host__ __device__ inline DecodeMmaStage decode_mma_stage(int head_dim, int page_size, int room_bits) {
-  DecodeMmaStage s{};
+// Pages in flight per warp. One at INT8 room: page i + 1's K item is copied while page i's P·V runs, its V item
+// after that. Two at INT4/INT2 room, whose items are half as large: page i + 2's are copied after page i. The ring
+// is about 17 KB either way (hd128, pages of 64), so INT8 caches run 4 warps per CTA as INT4 ones do (with two whole
+// stages per warp they ran 2). The kernel is compiled per ring depth.
+__host__ __device__ inline int decode_mma_ring_pages(int room_bits) { return room_bits == 8 ? 1 : 2; }
+
+__host__ __device__ inline DecodeMmaRing decode_mma_ring(int head_dim, int page_size, int room_bits) {
+  DecodeMmaRing r{};
+  r.slots = decode_mma_ring_pages(room_bits);
+  r.k_codes_bytes = r.v_codes_bytes = page_size * head_dim * room_bits / 8;  // ≥ 16·64·4/8 = 512, a power of two
   int offset = 0;
   auto take = [&](int bytes) {
     const int at = offset;
@@ -45,55 +58,48 @@ __host__ __device__ inline DecodeMmaStage decode_mma_stage(int head_dim, int pag
     return at;
   };
   const int scales = room_bits == 8 ? page_size * 4 : 4;
-  s.k_codes = take(page_size * head_dim * room_bits / 8);
-  s.k_step = take(head_dim);
-  s.k_zero = take(head_dim);
-  s.v_step = take(page_size);
-  s.v_zero = take(page_size);
-  s.k_scales = take(scales);
-  s.v_scales = take(scales);
-  s.k_bytes = offset;
-  s.v_codes = 0;
-  s.v_bytes = decode_align16(head_dim * page_size * room_bits / 8);
-  return s;
+  r.k_step = take(head_dim);
+  r.k_zero = take(head_dim);
+  r.v_step = take(page_size);
+  r.v_zero = take(page_size);
+  r.k_scales = take(scales);
+  r.v_scales = take(scales);
+  r.meta_bytes = offset;
+  return r;
 }
 
-// Pages in flight per warp: its ring holds this many (K item, V item) pairs. One at INT8 room: page i + 1's K item is
-// copied while page i's P·V runs, its V item after that. Two at INT4/INT2 room, whose items are half as large: page
-// i + 2's are copied after page i. The ring is about 17 KB either way (hd128, pages of 64), so INT8 caches run 4 warps
-// per CTA as INT4 ones do (with two whole stages per warp they ran 2). The kernel is compiled per ring depth.
-__host__ __device__ inline int decode_mma_ring_pages(int room_bits) { return room_bits == 8 ? 1 : 2; }
-
-// The INT8 buffer's layout over a warp's whole ring (INT8 K and V of a whole page and a scale per token: no
-// step/zero). It always fits (decode_mma_buffer_fits): INT4 room, two pairs: 2·P·D + 4·D + 4·P + 64 ≥ 2·P·D + 8·P
-// for D ≥ P; INT8 room, one pair: 2·P·D + 2·D + 10·P ≥ 2·P·D + 8·P.
-__host__ __device__ inline DecodeMmaStage decode_mma_buffer_layout(int head_dim, int page_size) {
-  DecodeMmaStage s{};
-  s.k_codes = 0;
-  s.v_codes = page_size * head_dim;  // from the ring's start, as k_codes (one region, not an item pair)
-  s.k_scales = 2 * page_size * head_dim;
-  s.v_scales = s.k_scales + page_size * 4;
-  s.k_step = s.k_zero = s.v_step = s.v_zero = s.k_scales;  // unused by INT8 chunks
-  s.k_bytes = s.v_scales + page_size * 4;
-  s.v_bytes = 0;
-  return s;
-}
-
-// Shared memory of one warp: its ring, then the sink's scores.
-__host__ __device__ inline int decode_mma_ring_bytes(int head_dim, int page_size, int room_bits) {
-  return decode_mma_ring_pages(room_bits) * decode_mma_stage(head_dim, page_size, room_bits).pair_bytes();
-}
-__host__ __device__ inline int decode_mma_warp_bytes(int head_dim, int page_size, int sink_tokens, int room_bits) {
-  return decode_mma_ring_bytes(head_dim, page_size, room_bits) + decode_align16(kDecodeMmaRows * sink_tokens * 4);
+// The INT8 buffer (the newest tokens, INT8 K and V of up to a whole page with a scale per token, no step/zero) takes a
+// warp's whole ring: K codes at the start of its codes, V codes (channel-major) P·D bytes further, the scales in its
+// meta. It always fits (decode_mma_buffer_fits): the codes are 2·P·D at both room widths (one slot of 8-bit codes,
+// or two of 4-bit ones), the meta ≥ 2·D + 2·P + 8·P ≥ 8·P.
+struct DecodeMmaBufferLayout {
+  int v_codes;             // from the warp's codes
+  int k_scales, v_scales;  // from the warp's meta
+};
+__host__ __device__ inline DecodeMmaBufferLayout decode_mma_buffer_layout(int head_dim, int page_size) {
+  return {page_size * head_dim, 0, page_size * 4};
 }
 __host__ __device__ inline bool decode_mma_buffer_fits(int head_dim, int page_size, int room_bits) {
-  return decode_mma_buffer_layout(head_dim, page_size).k_bytes <= decode_mma_ring_bytes(head_dim, page_size, room_bits);
+  const DecodeMmaRing r = decode_mma_ring(head_dim, page_size, room_bits);
+  return r.codes_bytes() >= 2 * page_size * head_dim && r.meta_region_bytes() >= 8 * page_size;
 }
 
-// The block's query rows (INT8 codes for the MMA, fp32 rotated rows for the sink, s_q, δ, last key), then the warps'
-// parts.
+// Shared memory of one warp: its codes, its meta and the sink's scores.
+__host__ __device__ inline int decode_mma_sink_bytes(int sink_tokens) { return decode_align16(kDecodeMmaRows * sink_tokens * 4); }
+__host__ __device__ inline int decode_mma_warp_bytes(int head_dim, int page_size, int sink_tokens, int room_bits) {
+  const DecodeMmaRing r = decode_mma_ring(head_dim, page_size, room_bits);
+  return r.codes_bytes() + r.meta_region_bytes() + decode_mma_sink_bytes(sink_tokens);
+}
+
+// mbarriers per warp (sm_90a: a K and a V barrier per ring slot, at most two slots).
+constexpr int kDecodeMmaBarriersPerWarp = 4;
+
+// The block's part, after the warps' parts: its query rows (INT8 codes for the MMA, fp32 rotated rows for the sink,
+// s_q, δ, last key), the combine's row maxima and sums, the warps' mbarriers and the last-CTA flag (the kernel has no
+// static shared variables: see decode_paged_mma.cu smem_raw).
 __host__ __device__ inline int decode_mma_block_bytes(int head_dim) {
-  return decode_align16(kDecodeMmaRows * head_dim) + decode_align16(kDecodeMmaRows * head_dim * 4) + 3 * decode_align16(kDecodeMmaRows * 4);
+  return decode_align16(kDecodeMmaRows * head_dim) + decode_align16(kDecodeMmaRows * head_dim * 4) + 5 * decode_align16(kDecodeMmaRows * 4) +
+         decode_align16(kDecodeMmaWarps * 8 * kDecodeMmaBarriersPerWarp) + 16;
 }
 
 __host__ __device__ inline int decode_mma_smem_bytes(int head_dim, int page_size, int sink_tokens, int room_bits) {

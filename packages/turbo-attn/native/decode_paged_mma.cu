@@ -51,7 +51,9 @@
 #include "decode_args.h"
 #include "decode_common.cuh"
 #include "decode_mma.h"
+#include "qattn/device_info.h"
 #include "qattn/mma_sm80.cuh"
+#include "qattn/mma_sm90.cuh"
 
 namespace qattn {
 namespace {
@@ -93,7 +95,7 @@ __device__ __forceinline__ void copy_matrix_async(unsigned char* dst, const void
     cp_async_16(smem_u32(dst + swizzled(byte / kRowBytes, byte % kRowBytes, kRowBytes)), from + byte);
   }
 }
-__device__ __forceinline__ void copy_bytes_async(unsigned char* dst, const void* src, int bytes, int lane) {
+[[maybe_unused]] __device__ __forceinline__ void copy_bytes_async(unsigned char* dst, const void* src, int bytes, int lane) {
   const auto* from = static_cast<const unsigned char*>(src);
   for (int at = lane * 16; at < bytes; at += 32 * 16) cp_async_16(smem_u32(dst + at), from + at);
 }
@@ -329,14 +331,23 @@ struct ChunkKeys {
   const int8_t* v_zero;
 };
 
-// Where a warp's shared memory is.
+// Where a warp's shared memory is: its ring (decode_mma.h DecodeMmaRing) and the sink's scores.
 template <int kRing>
 struct WarpSmem {
-  unsigned char* ring;  // kRing (K item, V item) pairs of pair_bytes (decode_mma_ring_pages)
-  int pair_bytes;
-  float* sink;          // [8, sinkTokens] the sink's scores
-  // The pair that page `i` of the split (counted from its first page) uses.
-  __device__ __forceinline__ unsigned char* pair(int i) const { return ring + (i & (kRing - 1)) * pair_bytes; }
+  unsigned char* codes;  // kRing slots of K codes then V codes
+  unsigned char* meta;   // kRing slots of per-page data
+  DecodeMmaRing ring;
+  float* sink;           // [8, sinkTokens] the sink's scores
+  uint32_t barriers;     // sm_90a: the ring's mbarriers, 16 bytes per slot (its K item's, then its V item's)
+  // The slot of page `i` of the split (counted from its first page), and its parts.
+  __device__ __forceinline__ int slot(int i) const { return i & (kRing - 1); }
+  __device__ __forceinline__ unsigned char* k_codes(int i) const { return codes + slot(i) * ring.slot_codes_bytes(); }
+  __device__ __forceinline__ unsigned char* v_codes(int i) const { return k_codes(i) + ring.k_codes_bytes; }
+  __device__ __forceinline__ unsigned char* meta_of(int i) const { return meta + slot(i) * ring.meta_bytes; }
+  __device__ __forceinline__ uint32_t k_barrier(int i) const { return barriers + 16 * slot(i); }
+  __device__ __forceinline__ uint32_t v_barrier(int i) const { return k_barrier(i) + 8; }
+  // The phase of page i's use of its slot: every use completes each of the slot's barriers once.
+  __device__ __forceinline__ uint32_t parity(int i) const { return (i / kRing) & 1; }
 };
 
 // Sᵀ slots → keys. Slot σ of key tile t feeds byte i = (σ & 1) + 2(σ ≥ 8) of B register (t / 2, t % 2) of P·V for
@@ -707,15 +718,15 @@ __device__ __forceinline__ bool chunk_front_v(WarpState<D>& w, ChunkP<P>& p, int
   return chunk_front_widths<D, P, kKBits, 2, kPacked>(w, p, k_codes, q_row, k_step, k_zero, c, rc, args, lane);
 }
 
-// The front half of a page whose K item is staged at `k_item` with `layout`'s offsets, dispatched on its K and V
-// widths (8 among them only where the cache has INT8 pages: kInt8Pages). It reads the K item only, so the caller can
-// refill it before the back half.
+// The front half of a page whose K item is staged at `k_codes` and `meta` (DecodeMmaRing's offsets), dispatched on
+// its K and V widths (8 among them only where the cache has INT8 pages: kInt8Pages). It reads the K item only, so the
+// caller can refill it before the back half.
 template <int D, int P, bool kPacked, bool kInt8Pages>
-__device__ __forceinline__ bool chunk_front(WarpState<D>& w, ChunkP<P>& p, const DecodeMmaStage& layout, const unsigned char* k_item, int k_bits, int v_bits,
-                                            const int8_t* q_row, const ChunkKeys& c, const RowConstants& rc, const DecodeArgs& args, int lane) {
-  const unsigned char* k_codes = k_item + layout.k_codes;
-  const auto* k_step = reinterpret_cast<const uint8_t*>(k_item + layout.k_step);
-  const auto* k_zero = reinterpret_cast<const int8_t*>(k_item + layout.k_zero);
+__device__ __forceinline__ bool chunk_front(WarpState<D>& w, ChunkP<P>& p, const DecodeMmaRing& ring, const unsigned char* k_codes, const unsigned char* meta,
+                                            int k_bits, int v_bits, const int8_t* q_row, const ChunkKeys& c, const RowConstants& rc, const DecodeArgs& args,
+                                            int lane) {
+  const auto* k_step = reinterpret_cast<const uint8_t*>(meta + ring.k_step);
+  const auto* k_zero = reinterpret_cast<const int8_t*>(meta + ring.k_zero);
   if (kInt8Pages && k_bits == 8) return chunk_front_v<D, P, 8, kPacked, kInt8Pages>(w, p, v_bits, k_codes, q_row, k_step, k_zero, c, rc, args, lane);
   if (k_bits == 4) return chunk_front_v<D, P, 4, kPacked, kInt8Pages>(w, p, v_bits, k_codes, q_row, k_step, k_zero, c, rc, args, lane);
   return chunk_front_v<D, P, 2, kPacked, kInt8Pages>(w, p, v_bits, k_codes, q_row, k_step, k_zero, c, rc, args, lane);
@@ -783,17 +794,108 @@ __device__ __forceinline__ void load_meta_async(unsigned char* step, unsigned ch
   if (lane == 0) cp_async_4(smem_u32(scales), pool.scales + slot);
 }
 
-// A page's K item (K codes and both tensors' per-page data) and V item (V codes), each committed as one group by the
-// caller.
-template <int D, int P>
-__device__ __forceinline__ void load_k_item_async(unsigned char* item, const DecodeMmaStage& layout, const DecodeArgs& args, const PageRef& page, int lane) {
-  load_codes_async<P, D>(item + layout.k_codes, args.k, page.k_bits, page.k_slot, lane);
-  load_meta_async<D, P>(item + layout.k_step, item + layout.k_zero, item + layout.k_scales, args.k, page.k_bits, page.k_slot, lane);
-  load_meta_async<P, P>(item + layout.v_step, item + layout.v_zero, item + layout.v_scales, args.v, page.v_bits, page.v_slot, lane);
+// The code pools' tensor maps (TMA boxes of one page), K's and V's per width (indexed as DecodeTensorArgs::pools),
+// built by the launcher where the sm_90a kernel runs. Pages whose rows are 16 bytes or fewer are not swizzled (see
+// `swizzled`) and travel as one bulk copy: their maps are unused.
+struct DecodeMmaMaps {
+  CUtensorMap k[kDecodePools], v[kDecodePools];
+};
+
+[[maybe_unused]] __host__ __device__ inline int pool_index(int bits) { return bits == 8 ? 0 : bits == 4 ? 1 : 2; }
+
+// Whether a page's rows (bytes) are swizzled in shared memory, which is TMA's SWIZZLE_32B / 64B / 128B pattern
+// exactly for rows of 32 / 64 / 128 bytes (`swizzled`: chunk c of row r at c ^ ((r / (128 / row_bytes)) mod chunks),
+// TMA: address bits [4, 4 + s) XOR bits [7, 7 + s)), given a destination aligned to the pattern's period.
+__host__ __device__ constexpr bool rows_swizzled(int row_bytes) { return row_bytes >= 32; }
+
+// A page's K item (K codes and both tensors' per-page data) and V item (V codes). sm_90a: lane 0 issues each item as
+// TMA / bulk copies completing on the slot's mbarrier (the per-page scale of INT4/INT2 pages, 4 bytes, by cp.async,
+// tracked by the same barrier: its second arrival); elsewhere every lane issues cp.async and commits one group per
+// item (an empty one for a page past the split, so the group count a wait needs is fixed).
+template <int D, int P, int kRing>
+__device__ __forceinline__ void issue_k_item(const WarpSmem<kRing>& ws, int i, const DecodeArgs& args, const DecodeMmaMaps& maps, const PageRef& page, bool live,
+                                             int lane) {
+  unsigned char* meta = ws.meta_of(i);
+#ifdef QATTN_SM90A_DEVICE_CODE
+  if (!live || lane != 0) return;
+  const DecodePoolArgs kp = pool_of(args.k, page.k_bits), vp = pool_of(args.v, page.v_bits);
+  const uint32_t bar = ws.k_barrier(i);
+  const int k_row_bytes = D * page.k_bits / 8;
+  const uint32_t tx = P * k_row_bytes + (page.k_bits == 8 ? P * 4 : 2 * D) + (page.v_bits == 8 ? P * 4 : 2 * P);
+  fence_proxy_async_shared();  // the warp's reads of the slot (ordered by the caller's __syncwarp) before TMA's writes
+  mbarrier_arrive_expect_tx(bar, tx);
+  const auto* k_page = reinterpret_cast<const unsigned char*>(kp.codes) + static_cast<int64_t>(page.k_slot) * (P * k_row_bytes);
+  if (rows_swizzled(k_row_bytes)) tma_load_2d(smem_u32(ws.k_codes(i)), &maps.k[pool_index(page.k_bits)], 0, page.k_slot * P, bar);
+  else bulk_load(smem_u32(ws.k_codes(i)), k_page, P * k_row_bytes, bar);
+  if (page.k_bits == 8) {
+    bulk_load(smem_u32(meta + ws.ring.k_scales), kp.scales + static_cast<int64_t>(page.k_slot) * P, P * 4, bar);
+  } else {
+    bulk_load(smem_u32(meta + ws.ring.k_step), kp.step + static_cast<int64_t>(page.k_slot) * D, D, bar);
+    bulk_load(smem_u32(meta + ws.ring.k_zero), kp.zero + static_cast<int64_t>(page.k_slot) * D, D, bar);
+    cp_async_4(smem_u32(meta + ws.ring.k_scales), kp.scales + page.k_slot);
+  }
+  if (page.v_bits == 8) {
+    bulk_load(smem_u32(meta + ws.ring.v_scales), vp.scales + static_cast<int64_t>(page.v_slot) * P, P * 4, bar);
+  } else {
+    bulk_load(smem_u32(meta + ws.ring.v_step), vp.step + static_cast<int64_t>(page.v_slot) * P, P, bar);
+    bulk_load(smem_u32(meta + ws.ring.v_zero), vp.zero + static_cast<int64_t>(page.v_slot) * P, P, bar);
+    cp_async_4(smem_u32(meta + ws.ring.v_scales), vp.scales + page.v_slot);
+  }
+  cp_async_mbarrier_arrive_noinc(bar);
+#else
+  (void)maps;
+  if (live) {
+    load_codes_async<P, D>(ws.k_codes(i), args.k, page.k_bits, page.k_slot, lane);
+    load_meta_async<D, P>(meta + ws.ring.k_step, meta + ws.ring.k_zero, meta + ws.ring.k_scales, args.k, page.k_bits, page.k_slot, lane);
+    load_meta_async<P, P>(meta + ws.ring.v_step, meta + ws.ring.v_zero, meta + ws.ring.v_scales, args.v, page.v_bits, page.v_slot, lane);
+  }
+  cp_async_commit();
+#endif
 }
-template <int D, int P>
-__device__ __forceinline__ void load_v_item_async(unsigned char* item, const DecodeArgs& args, const PageRef& page, int lane) {
-  load_codes_async<D, P>(item, args.v, page.v_bits, page.v_slot, lane);
+template <int D, int P, int kRing>
+__device__ __forceinline__ void issue_v_item(const WarpSmem<kRing>& ws, int i, const DecodeArgs& args, const DecodeMmaMaps& maps, const PageRef& page, bool live,
+                                             int lane) {
+#ifdef QATTN_SM90A_DEVICE_CODE
+  if (!live || lane != 0) return;
+  const DecodePoolArgs vp = pool_of(args.v, page.v_bits);
+  const uint32_t bar = ws.v_barrier(i);
+  const int v_row_bytes = P * page.v_bits / 8;
+  fence_proxy_async_shared();
+  mbarrier_arrive_expect_tx(bar, D * v_row_bytes);
+  const auto* v_page = reinterpret_cast<const unsigned char*>(vp.codes) + static_cast<int64_t>(page.v_slot) * (D * v_row_bytes);
+  if (rows_swizzled(v_row_bytes)) tma_load_2d(smem_u32(ws.v_codes(i)), &maps.v[pool_index(page.v_bits)], 0, page.v_slot * D, bar);
+  else bulk_load(smem_u32(ws.v_codes(i)), v_page, D * v_row_bytes, bar);
+#else
+  (void)maps;
+  if (live) load_codes_async<D, P>(ws.v_codes(i), args.v, page.v_bits, page.v_slot, lane);
+  cp_async_commit();
+#endif
+}
+
+// Waits for page i's K item (and at kRing 2 its V item too: both halves run back to back), then for its V item
+// (kRing 1, after the K item's refill was issued). cp.async: the group counts of run_split's issue order.
+template <int kRing>
+__device__ __forceinline__ void wait_front(const WarpSmem<kRing>& ws, int i) {
+#ifdef QATTN_SM90A_DEVICE_CODE
+  mbarrier_wait(ws.k_barrier(i), ws.parity(i));
+  if constexpr (kRing == 2) mbarrier_wait(ws.v_barrier(i), ws.parity(i));
+#else
+  (void)ws, (void)i;
+  if constexpr (kRing == 1) cp_async_wait<1>();
+  else cp_async_wait<2>();
+#endif
+  __syncwarp();  // every lane's copies have landed (cp.async: each lane waited for its own)
+}
+template <int kRing>
+__device__ __forceinline__ void wait_back(const WarpSmem<kRing>& ws, int i) {
+  static_assert(kRing == 1, "kRing 2 waits for both items in wait_front");
+#ifdef QATTN_SM90A_DEVICE_CODE
+  mbarrier_wait(ws.v_barrier(i), ws.parity(i));
+#else
+  (void)ws, (void)i;
+  cp_async_wait<1>();
+#endif
+  __syncwarp();
 }
 
 // The INT8 buffer (the newest n < pageSize tokens, token-major K and V with per-token scales) into a stage laid out
@@ -802,11 +904,9 @@ __device__ __forceinline__ void load_v_item_async(unsigned char* item, const Dec
 // nothing (their logits are masked too). It is one split's tail: every load is issued before any is used, so the
 // tail costs about one memory latency, not one per loop trip.
 template <int D, int P>
-__device__ void load_buffer(unsigned char* stage, const DecodeMmaStage& layout, const DecodeArgs& args, int64_t group, int n, int lane) {
+__device__ void load_buffer(unsigned char* k_dst, unsigned char* v_dst, float* k_scales, float* v_scales, const DecodeArgs& args, int64_t group, int n, int lane) {
   const int8_t* k_codes = args.k.buffer_codes + group * P * D;
   const int8_t* v_codes = args.v.buffer_codes + group * P * D;
-  unsigned char* k_dst = stage + layout.k_codes;
-  unsigned char* v_dst = stage + layout.v_codes;
   // K rows as they are, asynchronously (zero-filled past n), while the V words come in below.
 #pragma unroll
   for (int chunk = lane; chunk < P * D / 16; chunk += 32) {
@@ -825,8 +925,6 @@ __device__ void load_buffer(unsigned char* stage, const DecodeMmaStage& layout, 
 #pragma unroll
     for (int e = 0; e < 4; ++e) w[i][e] = t0 + e < n ? __ldg(reinterpret_cast<const uint32_t*>(v_codes + (t0 + e) * D + c0)) : 0u;
   }
-  auto* k_scales = reinterpret_cast<float*>(stage + layout.k_scales);
-  auto* v_scales = reinterpret_cast<float*>(stage + layout.v_scales);
 #pragma unroll
   for (int t = lane; t < P; t += 32) {
     k_scales[t] = t < n ? __ldg(args.k.buffer_scales + group * P + t) : 0.f;
@@ -961,7 +1059,7 @@ struct SplitGeometry {
 // split's state — O / l per row and lse₂ = m + log2 l (base 2; the combine converts). The first pages' copies were
 // started by the caller, before the query prologue.
 template <int D, int P, bool kPacked, int kRing>
-__device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeometry& sg, int split, const WarpSmem<kRing>& ws, const DecodeMmaStage& layout,
+__device__ __forceinline__ void run_split(const DecodeArgs& args, const DecodeMmaMaps& maps, const SplitGeometry& sg, int split, const WarpSmem<kRing>& ws,
                           PageEntries& entries, const int8_t* q_int8, const float* q_rot, const float* q_scale, const float* q_shift, const int* last_key,
                           int lane) {
   const int S = args.sink_tokens;
@@ -987,32 +1085,29 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeo
   const int64_t table_row = sg.group * args.max_pages;
   if (split == 0 && sg.sink_n > 0) run_sink<D, kPacked>(w, ws.sink, q_rot, last_key, sg.rows, sg.sink_n, args, sg.group, lane);
 
-  // The ring: the kernel's prologue started the items of the split's first kRing pages, one commit group per item, an
-  // empty group standing in for a page past the split, so the number of groups younger than the item a wait needs is
-  // fixed.
-  //   kRing 1 (INT8 room): K(i) waits behind V(i); page i + 1's K item is copied into page i's once the front half is
-  //     done with it (during P·V), its V item after P·V; V(i) then waits behind K(i + 1).
-  //   kRing 2 (INT4/INT2 room): page i waits behind page i + 1's two items; page i + 2's are copied after page i, so
-  //     the front and back halves run back to back (the compiler interleaves P·V's shared loads with the softmax's
-  //     tail; a refill between them would fence that off: 2–4% slower in the H200 run of the split refill).
+  // The ring: the kernel's prologue issued the items of the split's first kRing pages (issue_k_item, issue_v_item).
+  //   kRing 1 (INT8 room): page i + 1's K item is copied into page i's slot once the front half is done with it
+  //     (during P·V), its V item after P·V.
+  //   kRing 2 (INT4/INT2 room): page i + 2's items are copied after page i, so the front and back halves run back to
+  //     back (the compiler interleaves P·V's shared loads with the softmax's tail; a refill between them would fence
+  //     that off: 2–4% slower in the H200 run of the split refill).
   // The page entries of the pages in flight are carried along rather than shuffled again.
   PageRef in_flight0 = first_page < last_page ? entries.at(first_page) : PageRef{};
   PageRef in_flight1 = kRing == 2 && first_page + 1 < last_page ? entries.at(first_page + 1) : PageRef{};
   for (int page = first_page; page < last_page; ++page) {
+    const int i = page - first_page;
     const PageRef current = in_flight0;
-    unsigned char* pair = ws.pair(page - first_page);
-    if constexpr (kRing == 1) cp_async_wait<1>();
-    else cp_async_wait<2>();
-    __syncwarp();  // every lane's copies of the page's items (kRing 1: its K item) have landed
+    wait_front(ws, i);
+    const unsigned char* meta = ws.meta_of(i);
     const ChunkKeys c{P,
                       S + page * P,
-                      reinterpret_cast<const float*>(pair + layout.k_scales),
-                      reinterpret_cast<const float*>(pair + layout.v_scales),
-                      reinterpret_cast<const uint8_t*>(pair + layout.v_step),
-                      reinterpret_cast<const int8_t*>(pair + layout.v_zero)};
+                      reinterpret_cast<const float*>(meta + ws.ring.k_scales),
+                      reinterpret_cast<const float*>(meta + ws.ring.v_scales),
+                      reinterpret_cast<const uint8_t*>(meta + ws.ring.v_step),
+                      reinterpret_cast<const int8_t*>(meta + ws.ring.v_zero)};
     ChunkP<P> p;
     // Only an INT8-room cache (kRing 1) has INT8 pages.
-    const bool keep = chunk_front<D, P, kPacked, kRing == 1>(w, p, layout, pair, current.k_bits, current.v_bits, q_row, c, rc, args, lane);
+    const bool keep = chunk_front<D, P, kPacked, kRing == 1>(w, p, ws.ring, ws.k_codes(i), meta, current.k_bits, current.v_bits, q_row, c, rc, args, lane);
     const int ahead = page + kRing;
     PageRef ahead_ref{};
     if (ahead < last_page) {
@@ -1021,19 +1116,13 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeo
     }
     if constexpr (kRing == 1) {
       __syncwarp();  // the K item is free
-      if (ahead < last_page) load_k_item_async<D, P>(pair, layout, args, ahead_ref, lane);
-      cp_async_commit();
-      cp_async_wait<1>();
-      __syncwarp();  // the V item has landed
+      issue_k_item<D, P>(ws, i + kRing, args, maps, ahead_ref, ahead < last_page, lane);
+      wait_back(ws, i);
     }
-    if (keep) chunk_back<D, P, kPacked>(w, p, pair + layout.k_bytes, current.v_bits, lane);
+    if (keep) chunk_back<D, P, kPacked>(w, p, ws.v_codes(i), current.v_bits, lane);
     __syncwarp();  // the page's items are free
-    if constexpr (kRing == 2) {
-      if (ahead < last_page) load_k_item_async<D, P>(pair, layout, args, ahead_ref, lane);
-      cp_async_commit();
-    }
-    if (ahead < last_page) load_v_item_async<D, P>(pair + layout.k_bytes, args, ahead_ref, lane);
-    cp_async_commit();
+    if constexpr (kRing == 2) issue_k_item<D, P>(ws, i + kRing, args, maps, ahead_ref, ahead < last_page, lane);
+    issue_v_item<D, P>(ws, i + kRing, args, maps, ahead_ref, ahead < last_page, lane);
     if constexpr (kRing == 1) {
       in_flight0 = ahead_ref;
     } else {
@@ -1041,23 +1130,22 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeo
       in_flight1 = ahead_ref;
     }
   }
-  cp_async_wait<0>();
+#ifndef QATTN_SM90A_DEVICE_CODE
+  cp_async_wait<0>();  // the trailing (empty) groups; with TMA every issued item was waited for at its page
+#endif
 
   if (split == sg.splits - 1 && sg.buffer_n > 0) {
     // The buffer takes the whole ring (decode_mma_buffer_layout, decode_mma_buffer_fits).
-    const DecodeMmaStage buffer_layout = decode_mma_buffer_layout(D, P);
+    const DecodeMmaBufferLayout buffer_layout = decode_mma_buffer_layout(D, P);
+    auto* k_scales = reinterpret_cast<float*>(ws.meta + buffer_layout.k_scales);
+    auto* v_scales = reinterpret_cast<float*>(ws.meta + buffer_layout.v_scales);
     __syncwarp();
-    load_buffer<D, P>(ws.ring, buffer_layout, args, sg.group, sg.buffer_n, lane);
+    load_buffer<D, P>(ws.codes, ws.codes + buffer_layout.v_codes, k_scales, v_scales, args, sg.group, sg.buffer_n, lane);
     __syncwarp();
-    const ChunkKeys c{sg.buffer_n,
-                      S + sg.pages * P,
-                      reinterpret_cast<const float*>(ws.ring + buffer_layout.k_scales),
-                      reinterpret_cast<const float*>(ws.ring + buffer_layout.v_scales),
-                      nullptr,
-                      nullptr};
+    const ChunkKeys c{sg.buffer_n, S + sg.pages * P, k_scales, v_scales, nullptr, nullptr};
     ChunkP<P> p;
-    const bool keep = chunk_front_widths<D, P, 8, 8, kPacked>(w, p, ws.ring + buffer_layout.k_codes, q_row, nullptr, nullptr, c, rc, args, lane);
-    if (keep) chunk_back<D, P, kPacked>(w, p, ws.ring + buffer_layout.v_codes, 8, lane);
+    const bool keep = chunk_front_widths<D, P, 8, 8, kPacked>(w, p, ws.codes, q_row, nullptr, nullptr, c, rc, args, lane);
+    if (keep) chunk_back<D, P, kPacked>(w, p, ws.codes + buffer_layout.v_codes, 8, lane);
   }
 
   if constexpr (kPacked) {
@@ -1103,8 +1191,7 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const SplitGeo
 // (row, 4 channels) pair, eight splits' loads in flight at a time. The states were written by other CTAs: they are
 // read through L2 (ld.cg), never from a possibly stale L1 line.
 template <int D>
-__device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, float* row_out, int warp, int warps, int lane) {
-  __shared__ float row_max[kRows], row_sum[kRows];
+__device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, float* row_out, float* row_max, float* row_sum, int warp, int warps, int lane) {
   const int64_t state0 = sg.group * args.max_splits * sg.rows_total + sg.row0;  // split 0's first row of the tile
   const float* lse = args.partial_lse + state0;
   const int64_t split_stride = sg.rows_total;  // between one split's row and the next split's, in lse entries
@@ -1151,10 +1238,16 @@ __device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, fl
 }
 
 // kPacked: the tile has at most 4 query rows (decode_mma_packed), whose low and high parts share the MMAs' n = 8.
+// `maps`: the code pools' tensor maps, read by the sm_90a image only (the launcher builds them on 9.0 devices).
 template <int D, int P, bool kPacked, int kRing>
-__global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kernel(const DecodeArgs args) {
+__global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kernel(const DecodeArgs args, const __grid_constant__ DecodeMmaMaps maps) {
+  // The ring's code blocks are TMA destinations of swizzled boxes and need a 1024-byte aligned base (decode_mma.h
+  // DecodeMmaRing). A CTA's dynamic shared memory starts right after its 1 KB reserved for the system, at byte 1024
+  // of its window, when the kernel has no static shared variables (measured on the H200:
+  // apps/bench/reports/h200-issue9/2026-12-03e; with them it did not), so everything lives in the dynamic part; the
+  // sm_90a image checks the alignment below. Rounding the base up instead would cost 1 KB per CTA that 3 CTAs per SM
+  // do not have.
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  __shared__ int finishes_tile;
   SplitGeometry sg;
   sg.b = blockIdx.z;
   sg.g = blockIdx.y / args.row_tiles;
@@ -1174,7 +1267,16 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   if (sg.rows <= 0 || static_cast<int>(blockIdx.x) * warps >= sg.splits) return;  // block-uniform: a CTA without splits
   sg.group = static_cast<int64_t>(sg.b) * args.kv_heads + sg.g;
 
-  unsigned char* at = smem_raw;
+  // The warps' codes, then their meta and sink scores, then the block's query rows (decode_mma_smem_bytes).
+  const int room_bits = decode_mma_room_bits(args);
+  const DecodeMmaRing ring = decode_mma_ring(D, P, room_bits);
+  const int warp_rest = ring.meta_region_bytes() + decode_mma_sink_bytes(S);
+  WarpSmem<kRing> ws;  // kRing = decode_mma_ring_pages(room_bits), the launcher's choice
+  ws.ring = ring;
+  ws.codes = smem_raw + warp * ring.codes_bytes();
+  ws.meta = smem_raw + kDecodeMmaWarps * ring.codes_bytes() + warp * warp_rest;
+  ws.sink = reinterpret_cast<float*>(ws.meta + ring.meta_region_bytes());
+  unsigned char* at = smem_raw + kDecodeMmaWarps * (ring.codes_bytes() + warp_rest);
   auto* q_int8 = reinterpret_cast<int8_t*>(at);
   at += decode_align16(kRows * D);
   auto* q_rot = reinterpret_cast<float*>(at);
@@ -1185,20 +1287,30 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   at += decode_align16(kRows * 4);
   auto* last_key = reinterpret_cast<int*>(at);
   at += decode_align16(kRows * 4);
+  auto* row_max = reinterpret_cast<float*>(at);  // the combine's row statistics
+  at += decode_align16(kRows * 4);
+  auto* row_sum = reinterpret_cast<float*>(at);
+  at += decode_align16(kRows * 4);
+  ws.barriers = smem_u32(at) + warp * 8 * kDecodeMmaBarriersPerWarp;  // sm_90a: 2 per ring slot (K item, V item)
+  at += decode_align16(kDecodeMmaWarps * 8 * kDecodeMmaBarriersPerWarp);
+  auto* finishes_tile = reinterpret_cast<int*>(at);
 
   const int split = blockIdx.x * warps + warp;
   const bool has_split = split < sg.splits;
-  const int room_bits = decode_mma_room_bits(args);
-  const DecodeMmaStage layout = decode_mma_stage(D, P, room_bits);
-  unsigned char* warp_base = at + warp * decode_mma_warp_bytes(D, P, S, room_bits);
-  WarpSmem<kRing> ws;  // kRing = decode_mma_ring_pages(room_bits), the launcher's choice
-  ws.ring = warp_base;
-  ws.pair_bytes = layout.pair_bytes();
-  ws.sink = reinterpret_cast<float*>(warp_base + decode_mma_ring_bytes(D, P, room_bits));
+#ifdef QATTN_SM90A_DEVICE_CODE
+  if ((smem_u32(smem_raw) & 1023) != 0) __trap();  // see smem_raw: TMA's swizzle would not match `swizzled`
+  if (lane == 0) {
+    // The K item's barrier counts two arrivals (lane 0's with the transaction bytes, and the one cp.async makes when
+    // the per-page scales of INT4/INT2 pages land), the V item's one.
+    for (int i = 0; i < kRing; ++i) mbarrier_init(ws.k_barrier(i), 2), mbarrier_init(ws.v_barrier(i), 1);
+    fence_mbarrier_init();
+  }
+  __syncwarp();
+#endif
 
-  // The split's page entries, and its first pages' copies (the ring's L pairs, one group per item, empty groups past
-  // the split: run_split counts on 2L groups), before the query prologue: their memory latency hides behind the
-  // rotation and quantization of q.
+  // The split's page entries, and its first pages' items (the ring's kRing slots; cp.async: one group per item, empty
+  // groups past the split, so run_split counts on 2·kRing groups), before the query prologue: their memory latency
+  // hides behind the rotation and quantization of q.
   PageEntries entries;
   if (has_split) {
     const int first_page = split * args.pages_per_split;
@@ -1208,10 +1320,8 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
     for (int i = 0; i < kRing; ++i) {
       const int page = first_page + i;
       const PageRef ref = page < last_page ? entries.at(page) : PageRef{};
-      if (page < last_page) load_k_item_async<D, P>(ws.pair(i), layout, args, ref, lane);
-      cp_async_commit();
-      if (page < last_page) load_v_item_async<D, P>(ws.pair(i) + layout.k_bytes, args, ref, lane);
-      cp_async_commit();
+      issue_k_item<D, P>(ws, i, args, maps, ref, page < last_page, lane);
+      issue_v_item<D, P>(ws, i, args, maps, ref, page < last_page, lane);
     }
   }
 
@@ -1227,7 +1337,7 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
     }
   }
   __syncthreads();
-  if (has_split) run_split<D, P, kPacked, kRing>(args, sg, split, ws, layout, entries, q_int8, q_rot, q_scale, q_shift, last_key, lane);
+  if (has_split) run_split<D, P, kPacked, kRing>(args, maps, sg, split, ws, entries, q_int8, q_rot, q_scale, q_shift, last_key, lane);
 
   // Fused combine (threadFenceReduction): every thread's state stores are made visible device-wide, the CTA's warps
   // meet, one thread counts the CTA in; the CTA that brings the count to the tile's CTAs with splits merges them and
@@ -1239,16 +1349,16 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
     int* counter = args.combine_counters + sg.group * args.row_tiles + sg.tile;
     const bool last = atomicAdd(counter, 1) == ctas - 1;
     if (last) *counter = 0;
-    finishes_tile = last;
+    *finishes_tile = last;
   }
   __syncthreads();
-  if (!finishes_tile) return;
+  if (!*finishes_tile) return;
   __threadfence();
-  combine_tile<D>(args, sg, q_rot, warp, warps, lane);
+  combine_tile<D>(args, sg, q_rot, row_max, row_sum, warp, warps, lane);
 }
 
 template <int D, int P, bool kPacked, int kRing>
-const char* launch_for(const DecodeArgs& args, cudaStream_t stream, int smem) {
+const char* launch_for(const DecodeArgs& args, const DecodeMmaMaps& maps, cudaStream_t stream, int smem) {
   // Kernel attributes only when they change: a driver call per step is host time every decode step pays. The dynamic
   // shared memory limit only grows (the largest layout seen so far serves every smaller one), and the carveout is
   // set once: all of L1 as shared memory, since 3 CTAs of ~75 KB per SM (the schedule's DECODE_MMA_CTAS_PER_SM) need
@@ -1268,7 +1378,7 @@ const char* launch_for(const DecodeArgs& args, cudaStream_t stream, int smem) {
   }
   const int warps = kDecodeMmaWarps;
   const dim3 grid((args.max_splits + warps - 1) / warps, args.kv_heads * args.row_tiles, args.batch);
-  decode_split_mma_kernel<D, P, kPacked, kRing><<<grid, warps * 32, smem, stream>>>(args);
+  decode_split_mma_kernel<D, P, kPacked, kRing><<<grid, warps * 32, smem, stream>>>(args, maps);
   const cudaError_t status = cudaGetLastError();
   return status == cudaSuccess ? nullptr : cudaGetErrorString(status);
 }
@@ -1284,13 +1394,49 @@ inline bool packing_enabled() {
 }
 
 template <int D, int P, bool kPacked>
-const char* launch_ring(const DecodeArgs& args, cudaStream_t stream, int smem) {
-  return decode_mma_ring_pages(decode_mma_room_bits(args)) == 1 ? launch_for<D, P, kPacked, 1>(args, stream, smem) : launch_for<D, P, kPacked, 2>(args, stream, smem);
+const char* launch_ring(const DecodeArgs& args, const DecodeMmaMaps& maps, cudaStream_t stream, int smem) {
+  return decode_mma_ring_pages(decode_mma_room_bits(args)) == 1 ? launch_for<D, P, kPacked, 1>(args, maps, stream, smem)
+                                                                 : launch_for<D, P, kPacked, 2>(args, maps, stream, smem);
 }
 
 template <int D, int P>
-const char* launch_rows(const DecodeArgs& args, cudaStream_t stream, int smem) {
-  return decode_mma_packed(args) && packing_enabled() ? launch_ring<D, P, true>(args, stream, smem) : launch_ring<D, P, false>(args, stream, smem);
+const char* launch_rows(const DecodeArgs& args, const DecodeMmaMaps& maps, cudaStream_t stream, int smem) {
+  return decode_mma_packed(args) && packing_enabled() ? launch_ring<D, P, true>(args, maps, stream, smem) : launch_ring<D, P, false>(args, maps, stream, smem);
+}
+
+// The tensor maps of the pools whose pages have swizzled rows (rows_swizzled): the whole pool as a [slots·rows,
+// row_bytes] byte matrix read in boxes of one page. Encoding is a host function of the pool's address and size, so
+// the maps of the last pools seen are kept (a decode loop sees the same pools until the cache grows one).
+const char* encode_pool_maps(const DecodeArgs& args, DecodeMmaMaps* maps) {
+  struct Entry {
+    const void* codes = nullptr;
+    int slots = 0, rows = 0, row_bytes = 0;
+    CUtensorMap map{};
+  };
+  thread_local Entry cache[2][kDecodePools];
+  const DecodeTensorArgs* tensors[2] = {&args.k, &args.v};
+  for (int t = 0; t < 2; ++t) {
+    for (int p = 0; p < kDecodePools; ++p) {
+      CUtensorMap& out = t == 0 ? maps->k[p] : maps->v[p];
+      const DecodePoolArgs& pool = tensors[t]->pools[p];
+      const int bits = p == 0 ? 8 : p == 1 ? 4 : 2;
+      // K pages are token-major [P, D], V pages channel-major [D, P], codes packed along their rows.
+      const int rows = t == 0 ? args.page_size : args.head_dim;
+      const int row_bytes = (t == 0 ? args.head_dim : args.page_size) * bits / 8;
+      if (pool.codes == nullptr || pool.slots <= 0 || !rows_swizzled(row_bytes)) continue;  // no page of it to read
+      Entry& e = cache[t][p];
+      if (e.codes != pool.codes || e.slots != pool.slots || e.rows != rows || e.row_bytes != row_bytes) {
+        const cudaError_t status = encode_byte_tile_map(&e.map, pool.codes, row_bytes, static_cast<uint64_t>(pool.slots) * rows, row_bytes, rows);
+        if (status != cudaSuccess) {
+          e = Entry{};
+          return "cuTensorMapEncodeTiled failed for a KV-cache pool (TMA needs a CUDA 12+ driver)";
+        }
+        e.codes = pool.codes, e.slots = pool.slots, e.rows = rows, e.row_bytes = row_bytes;
+      }
+      out = e.map;
+    }
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -1299,11 +1445,23 @@ const char* decode_mma_launch(const DecodeArgs& args, cudaStream_t stream) {
   const int room_bits = decode_mma_room_bits(args);
   const int smem = decode_mma_smem_bytes(args.head_dim, args.page_size, args.sink_tokens, room_bits);
   if (!decode_mma_buffer_fits(args.head_dim, args.page_size, room_bits)) return "the INT8 buffer does not fit a warp's ring (decode_mma_buffer_fits)";
+  // A 9.0 device runs the sm_90a image, whose ring is filled by TMA from these maps; other devices run the sm_80 one
+  // (cp.async), which ignores them.
+  DecodeMmaMaps maps{};
+  cudaError_t status = cudaSuccess;
+  if (current_compute_capability(&status) == 90) {
+    if (const char* error = encode_pool_maps(args, &maps)) return error;
+  }
+  if (status != cudaSuccess) return cudaGetErrorString(status);
   // decode_mma_supported: head dim 64 or 128, pages of 16, 32 or 64 tokens.
   if (args.head_dim == 64) {
-    return args.page_size == 16 ? launch_rows<64, 16>(args, stream, smem) : args.page_size == 32 ? launch_rows<64, 32>(args, stream, smem) : launch_rows<64, 64>(args, stream, smem);
+    return args.page_size == 16   ? launch_rows<64, 16>(args, maps, stream, smem)
+           : args.page_size == 32 ? launch_rows<64, 32>(args, maps, stream, smem)
+                                  : launch_rows<64, 64>(args, maps, stream, smem);
   }
-  return args.page_size == 16 ? launch_rows<128, 16>(args, stream, smem) : args.page_size == 32 ? launch_rows<128, 32>(args, stream, smem) : launch_rows<128, 64>(args, stream, smem);
+  return args.page_size == 16   ? launch_rows<128, 16>(args, maps, stream, smem)
+         : args.page_size == 32 ? launch_rows<128, 32>(args, maps, stream, smem)
+                                : launch_rows<128, 64>(args, maps, stream, smem);
 }
 
 }  // namespace qattn

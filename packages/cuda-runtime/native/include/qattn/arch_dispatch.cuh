@@ -8,6 +8,7 @@
 
 #include "qattn/arch_path.h"
 #include "qattn/attention_args.h"
+#include "qattn/device_info.h"
 #include "qattn/attn_fwd_sm80.cuh"
 #include "qattn/attn_fwd_sm90.cuh"
 
@@ -16,19 +17,8 @@ namespace qattn {
 // The choice for the current device: compute capability cached per device, the override read once per process.
 inline ArchChoice current_attention_arch_path(cudaError_t* status) {
   static const char* const override_path = std::getenv(kArchPathEnv);
-  static std::atomic<int> cached_cc[16] = {};  // 10·major + minor + 1, 0 = not read yet
-  int device = 0;
-  *status = cudaGetDevice(&device);
+  const int cc = current_compute_capability(status);
   if (*status != cudaSuccess) return {AttentionArchPath::kSm80, nullptr};
-  int cc = device < 16 ? cached_cc[device].load(std::memory_order_relaxed) - 1 : -1;
-  if (cc < 0) {
-    int major = 0, minor = 0;
-    *status = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
-    if (*status == cudaSuccess) *status = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
-    if (*status != cudaSuccess) return {AttentionArchPath::kSm80, nullptr};
-    cc = 10 * major + minor;
-    if (device < 16) cached_cc[device].store(cc + 1, std::memory_order_relaxed);
-  }
   return choose_attention_arch_path(cc / 10, cc % 10, override_path);
 }
 

@@ -40,14 +40,15 @@ inline TensorMapEncodeTiledFn tensor_map_encoder() {
 
 // The tensor map of a row-major byte matrix [rows, row_bytes] read in boxes of [box_rows, box_row_bytes]. The box
 // lands in shared memory row after row, box_row_bytes apart, with the 16-byte chunks of each row XOR-swizzled by the
-// 64- or 128-byte pattern that equals box_row_bytes: the layout the wgmma descriptors of kmajor_desc below describe
-// (the swizzle is a function of the shared-memory address bits, so TMA and wgmma agree when the destination is aligned
-// to the pattern's period, 8 rows). Rows past `rows` read as zeros (and count towards the transaction bytes).
+// 32-, 64- or 128-byte pattern that equals box_row_bytes: for 64 and 128 the layout the wgmma descriptors of
+// kmajor_desc below describe (the swizzle is a function of the shared-memory address bits, so TMA and its readers
+// agree when the destination is aligned to the pattern's period, 8 rows of 128 bytes or 8 units of the pattern). Rows
+// past `rows` read as zeros (and count towards the transaction bytes).
 inline cudaError_t encode_byte_tile_map(CUtensorMap* map, const void* base, uint64_t row_bytes, uint64_t rows,
                                         uint32_t box_row_bytes, uint32_t box_rows) {
   const TensorMapEncodeTiledFn encode = tensor_map_encoder();
   if (encode == nullptr) return cudaErrorNotSupported;
-  if (box_row_bytes != 64 && box_row_bytes != 128) return cudaErrorInvalidValue;
+  if (box_row_bytes != 32 && box_row_bytes != 64 && box_row_bytes != 128) return cudaErrorInvalidValue;
   const cuuint64_t global_dim[2] = {row_bytes, rows};
   const cuuint64_t global_stride[1] = {row_bytes};  // bytes between rows (dimension 0 is contiguous)
   const cuuint32_t box_dim[2] = {box_row_bytes, box_rows};
@@ -55,7 +56,9 @@ inline cudaError_t encode_byte_tile_map(CUtensorMap* map, const void* base, uint
   const CUresult result =
       encode(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(base), global_dim, global_stride, box_dim,
              element_stride, CU_TENSOR_MAP_INTERLEAVE_NONE,
-             box_row_bytes == 128 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B,
+             box_row_bytes == 128  ? CU_TENSOR_MAP_SWIZZLE_128B
+             : box_row_bytes == 64 ? CU_TENSOR_MAP_SWIZZLE_64B
+                                   : CU_TENSOR_MAP_SWIZZLE_32B,
              CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   return result == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
 }
@@ -273,6 +276,16 @@ __device__ __forceinline__ void mbarrier_wait(uint32_t barrier, uint32_t parity)
         : "memory");
   } while (done == 0);
 }
+
+// One more arrival on `barrier` once every cp.async this thread issued before has landed (PTX ISA
+// "cp.async.mbarrier.arrive"; .noinc: the arrival is one of the counted ones, so the barrier's init count includes it).
+__device__ __forceinline__ void cp_async_mbarrier_arrive_noinc(uint32_t barrier) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(barrier) : "memory");
+}
+
+// Orders this thread's earlier generic-proxy accesses of shared memory before later async-proxy (TMA, bulk copy)
+// accesses of it (PTX ISA "fence.proxy.async"): a slot the warp has read may then be refilled by TMA.
+__device__ __forceinline__ void fence_proxy_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
 // ---- TMA and bulk copies (PTX ISA "cp.async.bulk.tensor", "cp.async.bulk"), completing on an mbarrier ----
 

@@ -18,7 +18,8 @@ function decodeLayout(): DecodeArgsLayout {
     ...[8, 4, 2].flatMap((bits) => ['Codes', 'Step', 'Zero', 'Scales'].map((n) => `${prefix}Pool${bits}${n}`)),
   ];
   const pointers = ['q', 'out', 'lse', 'partialOut', 'partialLse', 'combineCounters', 'lengths', 'kMean', 'rotationSigns', ...tensor('k'), ...tensor('v')];
-  const ints = ['batch', 'heads', 'kvHeads', 'queryTokens', 'headDim', 'pageSize', 'sinkTokens', 'maxPages', 'rowsPerTile', 'rowTiles', 'maxSplits', 'pagesPerSplit', 'exponent', 'skipSparseTiles', 'path'];
+  const slots = ['k', 'v'].flatMap((prefix) => [8, 4, 2].map((bits) => `${prefix}Pool${bits}Slots`));
+  const ints = [...slots, 'batch', 'heads', 'kvHeads', 'queryTokens', 'headDim', 'pageSize', 'sinkTokens', 'maxPages', 'rowsPerTile', 'rowTiles', 'maxSplits', 'pagesPerSplit', 'exponent', 'skipSparseTiles', 'path'];
   const fields: Record<string, [number, 'p' | 'i' | 'f']> = {};
   let offset = 0;
   for (const name of pointers) fields[name] = [(offset += 8) - 8, 'p'];
@@ -88,7 +89,7 @@ const config: KVCacheConfig = {
 function storageView(runtime: CudaRuntime, hostLengths: Int32Array, maxPages: number, base: bigint): DecodeDeviceStorage {
   let next = base;
   const t = () => new DeviceTensor(runtime, (next += 0x10n), 'uint8', [1]);
-  const tensor = () => ({ sink: t(), bufferCodes: t(), bufferScales: t(), pageTable: t(), pageBits: t(), pools: { 4: { codes: t(), step: t(), zero: t(), scales: t() } } });
+  const tensor = () => ({ sink: t(), bufferCodes: t(), bufferScales: t(), pageTable: t(), pageBits: t(), pools: { 4: { slots: 8, codes: t(), step: t(), zero: t(), scales: t() } } });
   return { config, runtime, maxPages, lengths: t(), kMean: t(), rotationSigns: t(), k: tensor(), v: tensor(), hostLengths };
 }
 

@@ -42,6 +42,7 @@ function tensorFields(prefix: 'k' | 'v', t: DecodeDeviceStorage['k']): DecodeArg
     values[`${prefix}Pool${bits}Step`] = pool?.step.pointer ?? 0n;
     values[`${prefix}Pool${bits}Zero`] = pool?.zero.pointer ?? 0n;
     values[`${prefix}Pool${bits}Scales`] = pool?.scales.pointer ?? 0n;
+    values[`${prefix}Pool${bits}Slots`] = pool?.slots ?? 0;
   }
   return values;
 }

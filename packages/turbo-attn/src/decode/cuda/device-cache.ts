@@ -24,7 +24,10 @@ export interface DecodeDeviceTensorStorage {
   readonly bufferScales: DeviceTensor;
   readonly pageTable: DeviceTensor;
   readonly pageBits: DeviceTensor;
-  readonly pools: Readonly<Partial<Record<PageBits, { readonly codes: DeviceTensor; readonly step: DeviceTensor; readonly zero: DeviceTensor; readonly scales: DeviceTensor }>>>;
+  /** Per width: the pool's `slots` pages, codes `[slots, wordsPerPage]`, step/zero and scales. */
+  readonly pools: Readonly<
+    Partial<Record<PageBits, { readonly slots: number; readonly codes: DeviceTensor; readonly step: DeviceTensor; readonly zero: DeviceTensor; readonly scales: DeviceTensor }>>
+  >;
 }
 
 /**

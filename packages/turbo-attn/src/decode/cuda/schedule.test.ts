@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { splitKVSchedule } from '../split-kv-schedule.js';
-import { DECODE_MAX_SPLITS, type DecodePath, cudaDecodeSchedule, decodeMmaSmemBytes, decodeSmemBytes } from './schedule.js';
+import { DECODE_MAX_SPLITS, type DecodePath, cudaDecodeSchedule, decodeMmaRingPages, decodeMmaSmemBytes, decodeSmemBytes } from './schedule.js';
 
 const bench = (lengths: number[], heads = 32, queryTokens = 1, smCount = 132, path: DecodePath = 'simt') =>
   cudaDecodeSchedule({ lengths, kvHeads: 8, heads, queryTokens, pageSize: 64, sinkTokens: 4, smCount, headDim: 128, path });
@@ -32,7 +32,8 @@ describe('cudaDecodeSchedule (tensor-core path)', () => {
 
 describe('decodeMmaSmemBytes', () => {
   it('sums the block rows and 4 warps of K/V item rings plus sink scores (native/decode_mma.h): hd128, pages of 64, 4 sinks', () => {
-    const block = 1024 + 4096 + 3 * 32; // q̂ INT8, rotated q fp32, s_q / δ / last key
+    // q̂ INT8, rotated q fp32, s_q / δ / last key, the combine's row max / sum, 4 mbarriers per warp, the last-CTA flag
+    const block = 1024 + 4096 + 5 * 32 + 128 + 16;
     const scratch = 128; // 8 rows × 4 sink scores
     // INT4 room: two pages in flight; K item = K codes, K step/zero, V step/zero, one scale each; V item = V codes.
     const pair4 = 4096 + 128 + 128 + 64 + 64 + 16 + 16 + 4096;
@@ -42,13 +43,22 @@ describe('decodeMmaSmemBytes', () => {
     expect(decodeMmaSmemBytes(128, 64, 4, 8)).toBe(block + 4 * (pair8 + scratch));
     expect(decodeMmaSmemBytes(128, 64, 4, 8)).toBeLessThan(228 * 1024 / 3 - 1024); // 3 CTAs per SM (1 KB reserved each)
   });
-  it('gives the INT8 buffer room in every ring (native decode_mma_buffer_fits): 2·P·D codes + 2·P scales', () => {
+  it('gives the INT8 buffer room in every ring (native decode_mma_buffer_fits): 2·P·D codes, 2·P scales in the meta', () => {
+    const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
     for (const headDim of [64, 128]) {
       for (const pageSize of [16, 32, 64]) {
         for (const roomBits of [4, 8] as const) {
-          const block = 8 * headDim + 32 * headDim + 96; // q̂ INT8, rotated q fp32, three row constants
+          const label = `hd${headDim} P${pageSize} room ${roomBits}`;
+          const block = 8 * headDim + 32 * headDim + 5 * 32 + 128 + 16; // query rows, row constants, mbarriers, flag
           const ring = (decodeMmaSmemBytes(headDim, pageSize, 0, roomBits) - block) / 4; // no sink: a warp's ring alone
-          expect(ring, `hd${headDim} P${pageSize} room ${roomBits}`).toBeGreaterThanOrEqual(2 * pageSize * headDim + 8 * pageSize);
+          const slots = decodeMmaRingPages(roomBits);
+          const codes = slots * 2 * pageSize * headDim * roomBits / 8; // the warp's codes (K and V of every slot)
+          const scales = roomBits === 8 ? pageSize * 4 : 4;
+          const meta = slots * (2 * align16(headDim) + 2 * align16(pageSize) + 2 * align16(scales));
+          expect(codes + meta, label).toBe(ring);
+          expect(codes % 1024, `${label}: whole 1024-byte blocks (TMA's swizzle period)`).toBe(0);
+          expect(codes, label).toBeGreaterThanOrEqual(2 * pageSize * headDim);
+          expect(meta, label).toBeGreaterThanOrEqual(8 * pageSize);
         }
       }
     }

@@ -124,16 +124,19 @@ export function cudaDecodeSchedule(input: DecodeScheduleInput): DecodeSchedule {
 const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
 
 /**
- * Dynamic shared memory of the tensor-core kernel (native/decode_mma.h decode_mma_smem_bytes, the same sum): the
- * block's 8 query rows (INT8 codes, fp32 rotated rows, s_q, δ, last key), then per warp its ring of
- * {@link decodeMmaRingPages} (K item, V item) pairs — the K item: K codes at `roomBits` (8 when the cache has INT8
- * pages, else 4), K's step/zero, V's step/zero, both scales; the V item: V codes — and the sink's scores.
+ * Dynamic shared memory of the tensor-core kernel (native/decode_mma.h decode_mma_smem_bytes, the same sum): per warp
+ * its ring of {@link decodeMmaRingPages} (K item, V item) pairs — the K item: K codes at `roomBits` (8 when the cache
+ * has INT8 pages, else 4), K's step/zero, V's step/zero, both scales; the V item: V codes — and the sink's scores, then
+ * the block's part: 8 query rows (INT8 codes, fp32 rotated rows, s_q, δ, last key), the combine's row statistics, the
+ * warps' mbarriers and a flag. (The kernel puts every warp's codes first, 1024-byte aligned for TMA, and the per-page
+ * data after them: the same bytes.)
  */
 export function decodeMmaSmemBytes(headDim: number, pageSize: number, sinkTokens: number, roomBits: 8 | 4): number {
   const scales = roomBits === 8 ? pageSize * 4 : 4; // a scale per token for INT8 pages, else one per page
   const kItem = [pageSize * headDim * roomBits / 8, headDim, headDim, pageSize, pageSize, scales, scales].reduce((sum, bytes) => sum + align16(bytes), 0);
   const vItem = align16(headDim * pageSize * roomBits / 8);
-  const block = align16(DECODE_MMA_ROWS * headDim) + align16(DECODE_MMA_ROWS * headDim * 4) + 3 * align16(DECODE_MMA_ROWS * 4);
+  // q̂, rotated q, s_q, δ, last key, the combine's row maxima and sums, 4 mbarriers per warp, the last-CTA flag.
+  const block = align16(DECODE_MMA_ROWS * headDim) + align16(DECODE_MMA_ROWS * headDim * 4) + 5 * align16(DECODE_MMA_ROWS * 4) + align16(DECODE_MMA_WARPS * 32) + 16;
   return block + DECODE_MMA_WARPS * (decodeMmaRingPages(roomBits) * (kItem + vItem) + align16(DECODE_MMA_ROWS * sinkTokens * 4));
 }
 
