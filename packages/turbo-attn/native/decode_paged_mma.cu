@@ -31,8 +31,9 @@
 // joined once per split.
 //
 // Layout of the grid. A CTA of 4 warps serves one (sequence, kv head, row tile); warp w runs split 4·blockIdx.x + w
-// on its own — its pages through a cp.async ring of K and V items in its part of shared memory (a page's K item is
-// refilled once its softmax is done, its V item after P·V), its own online softmax —
+// on its own — its pages through a ring of K and V items in its part of shared memory (TMA and bulk copies on an
+// mbarrier per slot on sm_90a, cp.async elsewhere; a page's K item is refilled once its softmax is done, its V item
+// after P·V), its own online softmax —
 // and writes the split's state (the oracle's split, exactly: sink → pages → buffer, the same chunk order, so SAS's
 // running-max-dependent zeros agree). The last CTA of a row tile to finish merges the splits (combine_tile): one
 // launch per decode step, no second kernel and its launch gap on the step's critical path.
