@@ -147,6 +147,8 @@ describe('CUDA decode step: host work per step does not grow with the cache', ()
       const schedule = cudaDecodeSchedule({ lengths: [length, length, length, length], kvHeads: 8, heads: 32, queryTokens: 1, pageSize: 64, sinkTokens: 4, smCount: 132, headDim: 128 });
       expect([field(args, 'maxSplits'), field(args, 'pagesPerSplit'), field(args, 'maxPages')]).toEqual([schedule.maxSplits, schedule.pagesPerSplit, maxPages]);
       expect([field(args, 'kPageTable'), field(args, 'vPool4Codes')]).toEqual([fake.view().k.pageTable.pointer, fake.view().v.pools[4]!.codes.pointer]);
+      // A pool's slot count sizes the kernel's TMA tensor maps; a width the cache lacks has none (null codes, 0 slots).
+      expect([field(args, 'kPool4Slots'), field(args, 'vPool4Slots'), field(args, 'kPool8Slots'), field(args, 'kPool8Codes')]).toEqual([8, 8, 0, 0n]);
       out.dispose();
       lse.dispose();
     }
