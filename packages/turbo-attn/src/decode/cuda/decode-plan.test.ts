@@ -167,6 +167,18 @@ describe('CUDA decode step: host work per step does not grow with the cache', ()
     q.dispose();
   });
 
+  it('refuses a pool without its slot count (a kv-cache older than this package) before launching: ERR_QATTN_DEVICE', async () => {
+    const rec: Recorder = { allocations: [], live: new Set(), launches: [], submits: 0 };
+    const runtime = fakeRuntime(rec);
+    const backend = createCudaDecodeBackend(runtime, binding);
+    const fake = fakeCache(runtime);
+    fake.setLength(1000);
+    delete (fake.view().v.pools[4] as { slots?: number }).slots;
+    const q = await runtime.empty('float32', [4, 32, 1, 128]);
+    await expect(backend.decodeDevice(q, fake.cache, params)).rejects.toMatchObject({ code: 'ERR_QATTN_DEVICE', message: expect.stringContaining('vPool4Slots') });
+    expect(rec.launches).toEqual([]);
+  });
+
   it('a typed-array step is one submit job; concurrent steps of one shape share the plan', async () => {
     const rec: Recorder = { allocations: [], live: new Set(), launches: [], submits: 0 };
     const runtime = fakeRuntime(rec);

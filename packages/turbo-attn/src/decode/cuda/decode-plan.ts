@@ -42,7 +42,9 @@ function tensorFields(prefix: 'k' | 'v', t: DecodeDeviceStorage['k']): DecodeArg
     values[`${prefix}Pool${bits}Step`] = pool?.step.pointer ?? 0n;
     values[`${prefix}Pool${bits}Zero`] = pool?.zero.pointer ?? 0n;
     values[`${prefix}Pool${bits}Scales`] = pool?.scales.pointer ?? 0n;
-    values[`${prefix}Pool${bits}Slots`] = pool?.slots ?? 0;
+    // No fallback for a pool without `slots` (a kv-cache older than this package): packDecodeArgs reports it missing
+    // rather than the kernel reading through a tensor map of zero extent.
+    values[`${prefix}Pool${bits}Slots`] = pool ? pool.slots : 0;
   }
   return values;
 }
