@@ -119,6 +119,13 @@ function fakeCache(runtime: CudaRuntime) {
   };
 }
 
+/** A recorder, the fake runtime writing to it, a decode backend on that runtime and a growing fake cache. */
+function harness() {
+  const rec: Recorder = { allocations: [], live: new Set(), launches: [], submits: 0 };
+  const runtime = fakeRuntime(rec);
+  return { rec, runtime, backend: createCudaDecodeBackend(runtime, binding), fake: fakeCache(runtime) };
+}
+
 const params: DecodeParams = { heads: 32, queryTokens: 1, scale: 1 / Math.sqrt(128), pagesPerSplit: 16, variant: { exponent: 'sas', sasThreshold: 12, skipSparseTiles: true } };
 
 const field = (args: Uint8Array, name: string): bigint | number => {
@@ -129,10 +136,7 @@ const field = (args: Uint8Array, name: string): bigint | number => {
 
 describe('CUDA decode step: host work per step does not grow with the cache', () => {
   it('one launch per device-resident step; the workspace is allocated once from 100 to 70K tokens', async () => {
-    const rec: Recorder = { allocations: [], live: new Set(), launches: [], submits: 0 };
-    const runtime = fakeRuntime(rec);
-    const backend = createCudaDecodeBackend(runtime, binding);
-    const fake = fakeCache(runtime);
+    const { rec, runtime, backend, fake } = harness();
     const q = await runtime.empty('float32', [4, 32, 1, 128]);
     rec.allocations.length = 0;
     let steps = 0;
@@ -168,10 +172,7 @@ describe('CUDA decode step: host work per step does not grow with the cache', ()
   });
 
   it('refuses a pool without its slot count (a kv-cache older than this package) before launching: ERR_QATTN_DEVICE', async () => {
-    const rec: Recorder = { allocations: [], live: new Set(), launches: [], submits: 0 };
-    const runtime = fakeRuntime(rec);
-    const backend = createCudaDecodeBackend(runtime, binding);
-    const fake = fakeCache(runtime);
+    const { rec, runtime, backend, fake } = harness();
     fake.setLength(1000);
     delete (fake.view().v.pools[4] as { slots?: number }).slots;
     const q = await runtime.empty('float32', [4, 32, 1, 128]);
@@ -180,10 +181,7 @@ describe('CUDA decode step: host work per step does not grow with the cache', ()
   });
 
   it('a typed-array step is one submit job; concurrent steps of one shape share the plan', async () => {
-    const rec: Recorder = { allocations: [], live: new Set(), launches: [], submits: 0 };
-    const runtime = fakeRuntime(rec);
-    const backend = createCudaDecodeBackend(runtime, binding);
-    const fake = fakeCache(runtime);
+    const { rec, runtime, backend, fake } = harness();
     const q = new Float32Array(4 * 32 * 128);
     for (const length of [300, 301, 5000, 5001]) {
       fake.setLength(length);
@@ -200,10 +198,7 @@ describe('CUDA decode step: host work per step does not grow with the cache', ()
   });
 
   it('packs the argument block again when the softmax parameters change, and only then', async () => {
-    const rec: Recorder = { allocations: [], live: new Set(), launches: [], submits: 0 };
-    const runtime = fakeRuntime(rec);
-    const backend = createCudaDecodeBackend(runtime, binding);
-    const fake = fakeCache(runtime);
+    const { rec, runtime, backend, fake } = harness();
     fake.setLength(1000);
     const q = await runtime.empty('float32', [4, 32, 1, 128]);
     for (const p of [params, { ...params, variant: { exponent: 'exp2' as const, sasThreshold: 0, skipSparseTiles: false } }, { ...params, scale: 0.5 }, params]) {
