@@ -66,6 +66,8 @@ __device__ __forceinline__ uint32_t movmatrix_trans(uint32_t x) {
   asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(y) : "r"(x));
   return y;
 }
+// Brings a 128-byte line into L2 (no register result, nothing to wait for).
+__device__ __forceinline__ void prefetch_l2(const void* global) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(global) : "memory"); }
 __device__ __forceinline__ void cp_async_4(uint32_t smem_addr, const void* global) {
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(smem_addr), "l"(global));
 }
@@ -1308,6 +1310,19 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   }
   __syncwarp();
 #endif
+
+  // The query prologue's inputs (this warp's q rows, the K mean, the rotation signs: 512 bytes each at hd128) are
+  // requested before the ring's first pages (tens of KB per CTA, megabytes over the grid): queued behind those they
+  // arrived last and held up every warp at its first use of q (Nsight, INT8 16K keys: 7% of the stall samples there).
+  if (lane < D * 4 / 128) {
+    for (int r = warp; r < sg.rows; r += warps) {
+      const int global_row = sg.row0 + r;
+      const int h = sg.g * (args.heads / args.kv_heads) + global_row / args.query_tokens;
+      prefetch_l2(args.q + (static_cast<int64_t>(sg.b * args.heads + h) * args.query_tokens + global_row % args.query_tokens) * D + 32 * lane);
+    }
+    if (warp == 0) prefetch_l2(args.k_mean + sg.group * D + 32 * lane);
+    if (warp == 1 && args.rotation_signs != nullptr) prefetch_l2(args.rotation_signs + 32 * lane);
+  }
 
   // The split's page entries, and its first pages' items (the ring's kRing slots; cp.async: one group per item, empty
   // groups past the split, so run_split counts on 2·kRing groups), before the query prologue: their memory latency
