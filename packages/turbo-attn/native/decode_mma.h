@@ -36,35 +36,32 @@ struct DecodeMmaRing {
   int slots;
   int k_codes_bytes, v_codes_bytes;                               // one slot's; its V codes follow its K codes
   int k_step, k_zero, v_step, v_zero, k_scales, v_scales, meta_bytes;  // one slot's meta, offsets from its start
-  __host__ __device__ int slot_codes_bytes() const { return k_codes_bytes + v_codes_bytes; }
-  __host__ __device__ int codes_bytes() const { return slots * slot_codes_bytes(); }  // a warp's codes
-  __host__ __device__ int meta_region_bytes() const { return slots * meta_bytes; }    // a warp's meta
+  __host__ __device__ constexpr int slot_codes_bytes() const { return k_codes_bytes + v_codes_bytes; }
+  __host__ __device__ constexpr int codes_bytes() const { return slots * slot_codes_bytes(); }  // a warp's codes
+  __host__ __device__ constexpr int meta_region_bytes() const { return slots * meta_bytes; }    // a warp's meta
 };
 
 // Pages in flight per warp. One at INT8 room: page i + 1's K item is copied while page i's P·V runs, its V item
 // after that. Two at INT4/INT2 room, whose items are half as large: page i + 2's are copied after page i. The ring
 // is about 17 KB either way (hd128, pages of 64), so INT8 caches run 4 warps per CTA as INT4 ones do (with two whole
 // stages per warp they ran 2). The kernel is compiled per ring depth.
-__host__ __device__ inline int decode_mma_ring_pages(int room_bits) { return room_bits == 8 ? 1 : 2; }
+__host__ __device__ constexpr int decode_mma_ring_pages(int room_bits) { return room_bits == 8 ? 1 : 2; }
+// The room width a ring depth serves (the inverse of decode_mma_ring_pages): the kernel's layout is a constant.
+__host__ __device__ constexpr int decode_mma_ring_room_bits(int ring_pages) { return ring_pages == 1 ? 8 : 4; }
 
-__host__ __device__ inline DecodeMmaRing decode_mma_ring(int head_dim, int page_size, int room_bits) {
+__host__ __device__ constexpr DecodeMmaRing decode_mma_ring(int head_dim, int page_size, int room_bits) {
   DecodeMmaRing r{};
   r.slots = decode_mma_ring_pages(room_bits);
   r.k_codes_bytes = r.v_codes_bytes = page_size * head_dim * room_bits / 8;  // ≥ 16·64·4/8 = 512, a power of two
-  int offset = 0;
-  auto take = [&](int bytes) {
-    const int at = offset;
-    offset += decode_align16(bytes);
-    return at;
-  };
   const int scales = room_bits == 8 ? page_size * 4 : 4;
-  r.k_step = take(head_dim);
-  r.k_zero = take(head_dim);
-  r.v_step = take(page_size);
-  r.v_zero = take(page_size);
-  r.k_scales = take(scales);
-  r.v_scales = take(scales);
-  r.meta_bytes = offset;
+  // One slot's meta, each part 16-byte aligned.
+  r.k_step = 0;
+  r.k_zero = r.k_step + decode_align16(head_dim);
+  r.v_step = r.k_zero + decode_align16(head_dim);
+  r.v_zero = r.v_step + decode_align16(page_size);
+  r.k_scales = r.v_zero + decode_align16(page_size);
+  r.v_scales = r.k_scales + decode_align16(scales);
+  r.meta_bytes = r.v_scales + decode_align16(scales);
   return r;
 }
 

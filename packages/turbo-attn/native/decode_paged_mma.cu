@@ -815,38 +815,50 @@ __host__ __device__ constexpr bool rows_swizzled(int row_bytes) { return row_byt
 // TMA / bulk copies completing on the slot's mbarrier (the per-page scale of INT4/INT2 pages, 4 bytes, by cp.async,
 // tracked by the same barrier: its second arrival); elsewhere every lane issues cp.async and commits one group per
 // item (an empty one for a page past the split, so the group count a wait needs is fixed).
+// TMA and bulk copies take their operands in uniform registers; an operand the compiler cannot prove warp-uniform is
+// moved there by a loop over the active lanes per instruction (R2UR / ELECT / VOTEU: ~80 of the ~265 SASS instructions
+// a page's item issue took in the H200 profile of 2026-12-03e). A shuffle from a fixed lane is uniform to it, so the
+// issue takes lane 0's copy of the page reference and of its shared-memory addresses (the warp index they derive from,
+// threadIdx.x >> 5, it cannot prove uniform; making that one uniform instead cost 48 bytes of spills).
+__device__ __forceinline__ int uniform(int value) { return __shfl_sync(0xffffffffu, value, 0); }
+__device__ __forceinline__ uint32_t uniform(uint32_t value) { return __shfl_sync(0xffffffffu, value, 0); }
+__device__ __forceinline__ PageRef uniform_page(const PageRef& page) { return {uniform(page.k_slot), uniform(page.v_slot), uniform(page.k_bits), uniform(page.v_bits)}; }
+
 template <int D, int P, int kRing>
-__device__ __forceinline__ void issue_k_item(const WarpSmem<kRing>& ws, int i, const DecodeArgs& args, const DecodeMmaMaps& maps, const PageRef& page, bool live,
+__device__ __forceinline__ void issue_k_item(const WarpSmem<kRing>& ws, int i, const DecodeArgs& args, const DecodeMmaMaps& maps, const PageRef& ref, bool live,
                                              int lane) {
   unsigned char* meta = ws.meta_of(i);
 #ifdef QATTN_SM90A_DEVICE_CODE
-  if (!live || lane != 0) return;
+  if (!live) return;  // warp-uniform
+  const PageRef page = uniform_page(ref);
+  const uint32_t codes_dst = uniform(smem_u32(ws.k_codes(i))), meta_dst = uniform(smem_u32(meta)), bar = uniform(ws.k_barrier(i));
+  if (lane != 0) return;
   const DecodePoolArgs kp = pool_of(args.k, page.k_bits), vp = pool_of(args.v, page.v_bits);
-  const uint32_t bar = ws.k_barrier(i);
   const int k_row_bytes = D * page.k_bits / 8;
   const uint32_t tx = P * k_row_bytes + (page.k_bits == 8 ? P * 4 : 2 * D) + (page.v_bits == 8 ? P * 4 : 2 * P);
   fence_proxy_async_shared();  // the warp's reads of the slot (ordered by the caller's __syncwarp) before TMA's writes
   mbarrier_arrive_expect_tx(bar, tx);
   const auto* k_page = reinterpret_cast<const unsigned char*>(kp.codes) + static_cast<int64_t>(page.k_slot) * (P * k_row_bytes);
-  if (rows_swizzled(k_row_bytes)) tma_load_2d(smem_u32(ws.k_codes(i)), &maps.k[pool_index(page.k_bits)], 0, page.k_slot * P, bar);
-  else bulk_load(smem_u32(ws.k_codes(i)), k_page, P * k_row_bytes, bar);
+  if (rows_swizzled(k_row_bytes)) tma_load_2d(codes_dst, &maps.k[pool_index(page.k_bits)], 0, page.k_slot * P, bar);
+  else bulk_load(codes_dst, k_page, P * k_row_bytes, bar);
   if (page.k_bits == 8) {
-    bulk_load(smem_u32(meta + ws.ring.k_scales), kp.scales + static_cast<int64_t>(page.k_slot) * P, P * 4, bar);
+    bulk_load(meta_dst + ws.ring.k_scales, kp.scales + static_cast<int64_t>(page.k_slot) * P, P * 4, bar);
   } else {
-    bulk_load(smem_u32(meta + ws.ring.k_step), kp.step + static_cast<int64_t>(page.k_slot) * D, D, bar);
-    bulk_load(smem_u32(meta + ws.ring.k_zero), kp.zero + static_cast<int64_t>(page.k_slot) * D, D, bar);
-    cp_async_4(smem_u32(meta + ws.ring.k_scales), kp.scales + page.k_slot);
+    bulk_load(meta_dst + ws.ring.k_step, kp.step + static_cast<int64_t>(page.k_slot) * D, D, bar);
+    bulk_load(meta_dst + ws.ring.k_zero, kp.zero + static_cast<int64_t>(page.k_slot) * D, D, bar);
+    cp_async_4(meta_dst + ws.ring.k_scales, kp.scales + page.k_slot);
   }
   if (page.v_bits == 8) {
-    bulk_load(smem_u32(meta + ws.ring.v_scales), vp.scales + static_cast<int64_t>(page.v_slot) * P, P * 4, bar);
+    bulk_load(meta_dst + ws.ring.v_scales, vp.scales + static_cast<int64_t>(page.v_slot) * P, P * 4, bar);
   } else {
-    bulk_load(smem_u32(meta + ws.ring.v_step), vp.step + static_cast<int64_t>(page.v_slot) * P, P, bar);
-    bulk_load(smem_u32(meta + ws.ring.v_zero), vp.zero + static_cast<int64_t>(page.v_slot) * P, P, bar);
-    cp_async_4(smem_u32(meta + ws.ring.v_scales), vp.scales + page.v_slot);
+    bulk_load(meta_dst + ws.ring.v_step, vp.step + static_cast<int64_t>(page.v_slot) * P, P, bar);
+    bulk_load(meta_dst + ws.ring.v_zero, vp.zero + static_cast<int64_t>(page.v_slot) * P, P, bar);
+    cp_async_4(meta_dst + ws.ring.v_scales, vp.scales + page.v_slot);
   }
   cp_async_mbarrier_arrive_noinc(bar);
 #else
   (void)maps;
+  const PageRef& page = ref;
   if (live) {
     load_codes_async<P, D>(ws.k_codes(i), args.k, page.k_bits, page.k_slot, lane);
     load_meta_async<D, P>(meta + ws.ring.k_step, meta + ws.ring.k_zero, meta + ws.ring.k_scales, args.k, page.k_bits, page.k_slot, lane);
@@ -856,20 +868,23 @@ __device__ __forceinline__ void issue_k_item(const WarpSmem<kRing>& ws, int i, c
 #endif
 }
 template <int D, int P, int kRing>
-__device__ __forceinline__ void issue_v_item(const WarpSmem<kRing>& ws, int i, const DecodeArgs& args, const DecodeMmaMaps& maps, const PageRef& page, bool live,
+__device__ __forceinline__ void issue_v_item(const WarpSmem<kRing>& ws, int i, const DecodeArgs& args, const DecodeMmaMaps& maps, const PageRef& ref, bool live,
                                              int lane) {
 #ifdef QATTN_SM90A_DEVICE_CODE
-  if (!live || lane != 0) return;
+  if (!live) return;  // warp-uniform
+  const PageRef page = uniform_page(ref);
+  const uint32_t codes_dst = uniform(smem_u32(ws.v_codes(i))), bar = uniform(ws.v_barrier(i));
+  if (lane != 0) return;
   const DecodePoolArgs vp = pool_of(args.v, page.v_bits);
-  const uint32_t bar = ws.v_barrier(i);
   const int v_row_bytes = P * page.v_bits / 8;
   fence_proxy_async_shared();
   mbarrier_arrive_expect_tx(bar, D * v_row_bytes);
   const auto* v_page = reinterpret_cast<const unsigned char*>(vp.codes) + static_cast<int64_t>(page.v_slot) * (D * v_row_bytes);
-  if (rows_swizzled(v_row_bytes)) tma_load_2d(smem_u32(ws.v_codes(i)), &maps.v[pool_index(page.v_bits)], 0, page.v_slot * D, bar);
-  else bulk_load(smem_u32(ws.v_codes(i)), v_page, D * v_row_bytes, bar);
+  if (rows_swizzled(v_row_bytes)) tma_load_2d(codes_dst, &maps.v[pool_index(page.v_bits)], 0, page.v_slot * D, bar);
+  else bulk_load(codes_dst, v_page, D * v_row_bytes, bar);
 #else
   (void)maps;
+  const PageRef& page = ref;
   if (live) load_codes_async<D, P>(ws.v_codes(i), args.v, page.v_bits, page.v_slot, lane);
   cp_async_commit();
 #endif
@@ -1271,10 +1286,11 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   sg.group = static_cast<int64_t>(sg.b) * args.kv_heads + sg.g;
 
   // The warps' codes, then their meta and sink scores, then the block's query rows (decode_mma_smem_bytes).
-  const int room_bits = decode_mma_room_bits(args);
-  const DecodeMmaRing ring = decode_mma_ring(D, P, room_bits);
+  // A compile-time layout: the launcher picked kRing from the cache's room width (launch_ring), so kRing gives it back
+  // (a layout read from the arguments held ten registers the page loop needs: 80 bytes of spills in the sm_80 image).
+  constexpr DecodeMmaRing ring = decode_mma_ring(D, P, decode_mma_ring_room_bits(kRing));
   const int warp_rest = ring.meta_region_bytes() + decode_mma_sink_bytes(S);
-  WarpSmem<kRing> ws;  // kRing = decode_mma_ring_pages(room_bits), the launcher's choice
+  WarpSmem<kRing> ws;  // kRing = decode_mma_ring_pages(the cache's room width), the launcher's choice
   ws.ring = ring;
   ws.codes = smem_raw + warp * ring.codes_bytes();
   ws.meta = smem_raw + kDecodeMmaWarps * ring.codes_bytes() + warp * warp_rest;
