@@ -815,6 +815,22 @@ __host__ __device__ constexpr bool rows_swizzled(int row_bytes) { return row_byt
 // TMA / bulk copies completing on the slot's mbarrier (the per-page scale of INT4/INT2 pages, 4 bytes, by cp.async,
 // tracked by the same barrier: its second arrival); elsewhere every lane issues cp.async and commits one group per
 // item (an empty one for a page past the split, so the group count a wait needs is fixed).
+#ifdef QATTN_SM90A_DEVICE_CODE
+// One tensor's per-page data (as load_meta_async, by one lane): step/zero per column (kCols) by bulk copies and the
+// page's one scale (INT4/INT2) by cp.async, or a scale per token by a bulk copy — all completing on `bar` (the caller
+// adds the cp.async arrival).
+template <int kCols, int kTokens>
+__device__ __forceinline__ void bulk_meta(uint32_t step, uint32_t zero, uint32_t scales, const DecodePoolArgs& pool, int bits, int slot, uint32_t bar) {
+  if (bits == 8) {
+    bulk_load(scales, pool.scales + static_cast<int64_t>(slot) * kTokens, kTokens * 4, bar);
+    return;
+  }
+  bulk_load(step, pool.step + static_cast<int64_t>(slot) * kCols, kCols, bar);
+  bulk_load(zero, pool.zero + static_cast<int64_t>(slot) * kCols, kCols, bar);
+  cp_async_4(scales, pool.scales + slot);
+}
+#endif
+
 // TMA and bulk copies take their operands in uniform registers; an operand the compiler cannot prove warp-uniform is
 // moved there by a loop over the active lanes per instruction (R2UR / ELECT / VOTEU: ~80 of the ~265 SASS instructions
 // a page's item issue took in the H200 profile of 2026-12-03e). A shuffle from a fixed lane is uniform to it, so the
@@ -841,20 +857,8 @@ __device__ __forceinline__ void issue_k_item(const WarpSmem<kRing>& ws, int i, c
   const auto* k_page = reinterpret_cast<const unsigned char*>(kp.codes) + static_cast<int64_t>(page.k_slot) * (P * k_row_bytes);
   if (rows_swizzled(k_row_bytes)) tma_load_2d(codes_dst, &maps.k[pool_index(page.k_bits)], 0, page.k_slot * P, bar);
   else bulk_load(codes_dst, k_page, P * k_row_bytes, bar);
-  if (page.k_bits == 8) {
-    bulk_load(meta_dst + ws.ring.k_scales, kp.scales + static_cast<int64_t>(page.k_slot) * P, P * 4, bar);
-  } else {
-    bulk_load(meta_dst + ws.ring.k_step, kp.step + static_cast<int64_t>(page.k_slot) * D, D, bar);
-    bulk_load(meta_dst + ws.ring.k_zero, kp.zero + static_cast<int64_t>(page.k_slot) * D, D, bar);
-    cp_async_4(meta_dst + ws.ring.k_scales, kp.scales + page.k_slot);
-  }
-  if (page.v_bits == 8) {
-    bulk_load(meta_dst + ws.ring.v_scales, vp.scales + static_cast<int64_t>(page.v_slot) * P, P * 4, bar);
-  } else {
-    bulk_load(meta_dst + ws.ring.v_step, vp.step + static_cast<int64_t>(page.v_slot) * P, P, bar);
-    bulk_load(meta_dst + ws.ring.v_zero, vp.zero + static_cast<int64_t>(page.v_slot) * P, P, bar);
-    cp_async_4(meta_dst + ws.ring.v_scales, vp.scales + page.v_slot);
-  }
+  bulk_meta<D, P>(meta_dst + ws.ring.k_step, meta_dst + ws.ring.k_zero, meta_dst + ws.ring.k_scales, kp, page.k_bits, page.k_slot, bar);
+  bulk_meta<P, P>(meta_dst + ws.ring.v_step, meta_dst + ws.ring.v_zero, meta_dst + ws.ring.v_scales, vp, page.v_bits, page.v_slot, bar);
   cp_async_mbarrier_arrive_noinc(bar);
 #else
   (void)maps;
