@@ -56,6 +56,12 @@
 #include "qattn/mma_sm80.cuh"
 #include "qattn/mma_sm90.cuh"
 
+// Timeline probe: QATTN_DECODE_PROBE(phase) marks the moment a warp reaches a phase of its split (native/probe/
+// decode_timeline.cu defines it to record the global timer; the addon's build leaves it empty).
+#ifndef QATTN_DECODE_PROBE
+#define QATTN_DECODE_PROBE(phase) ((void)0)
+#endif
+
 namespace qattn {
 namespace {
 
@@ -1106,6 +1112,7 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const DecodeMm
   const int last_page = min(sg.pages, first_page + args.pages_per_split);
   const int64_t table_row = sg.group * args.max_pages;
   if (split == 0 && sg.sink_n > 0) run_sink<D, kPacked>(w, ws.sink, q_rot, last_key, sg.rows, sg.sink_n, args, sg.group, lane);
+  QATTN_DECODE_PROBE(3);
 
   // The ring: the kernel's prologue issued the items of the split's first kRing pages (issue_k_item, issue_v_item).
   //   kRing 1 (INT8 room): page i + 1's K item is copied into page i's slot once the front half is done with it
@@ -1120,6 +1127,7 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const DecodeMm
     const int i = page - first_page;
     const PageRef current = in_flight0;
     wait_front(ws, i);
+    if (i == 0) QATTN_DECODE_PROBE(4);
     const unsigned char* meta = ws.meta_of(i);
     const ChunkKeys c{P,
                       S + page * P,
@@ -1156,6 +1164,7 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const DecodeMm
   cp_async_wait<0>();  // the trailing (empty) groups; with TMA every issued item was waited for at its page
 #endif
 
+  QATTN_DECODE_PROBE(5);
   if (split == sg.splits - 1 && sg.buffer_n > 0) {
     // The buffer takes the whole ring (decode_mma_buffer_layout, decode_mma_buffer_fits).
     const DecodeMmaBufferLayout buffer_layout = decode_mma_buffer_layout(D, P);
@@ -1170,6 +1179,7 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const DecodeMm
     if (keep) chunk_back<D, P, kPacked>(w, p, ws.codes + buffer_layout.v_codes, 8, lane);
   }
 
+  QATTN_DECODE_PROBE(6);
   if constexpr (kPacked) {
     // O = low part (lanes q < 2) + high part (their partners q + 2); the low lanes write it.
 #pragma unroll
@@ -1204,6 +1214,7 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const DecodeMm
     }
     if (r == 0) args.partial_lse[state_row0 + tile_row] = l > 0.f ? w.m[row] + log2f(l) : -INFINITY;
   }
+  QATTN_DECODE_PROBE(7);
 }
 
 // The fused combine, run by the CTA that finishes a row tile last: lse = log Σ e^lse_s and out = Σ out_s·e^(lse_s − lse)
@@ -1270,6 +1281,7 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   // sm_90a image checks the alignment below. Rounding the base up instead would cost 1 KB per CTA that 3 CTAs per SM
   // do not have.
   extern __shared__ __align__(16) unsigned char smem_raw[];
+  QATTN_DECODE_PROBE(0);
   SplitGeometry sg;
   sg.b = blockIdx.z;
   sg.g = blockIdx.y / args.row_tiles;
@@ -1360,6 +1372,7 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
       issue_v_item<D, P>(ws, i, args, maps, ref, page < last_page, lane);
     }
   }
+  QATTN_DECODE_PROBE(1);
 
   // The block's query rows: INT8 codes (rows past `rows` stay zero and see no key), fp32 rotated rows, s_q, δ.
   for (int r = warp; r < kRows; r += warps) {
@@ -1373,6 +1386,7 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
     }
   }
   __syncthreads();
+  QATTN_DECODE_PROBE(2);
   if (has_split) run_split<D, P, kPacked, kRing>(args, maps, sg, split, ws, entries, q_int8, q_rot, q_scale, q_shift, last_key, lane);
 
   // Fused combine (threadFenceReduction): every thread's state stores are made visible device-wide, the CTA's warps
@@ -1388,9 +1402,11 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
     *finishes_tile = last;
   }
   __syncthreads();
+  QATTN_DECODE_PROBE(8);
   if (!*finishes_tile) return;
   __threadfence();
   combine_tile<D>(args, sg, q_rot, row_max, row_sum, warp, warps, lane);
+  QATTN_DECODE_PROBE(9);
 }
 
 template <int D, int P, bool kPacked, int kRing>
