@@ -86,4 +86,79 @@ __device__ QueryRow prepare_query_row(const DecodeArgs& args, int b, int g, int 
   return {scale, shift * args.sm_scale_log2, args.lengths[b] - args.query_tokens + i};
 }
 
+// prepare_query_row for a compile-time head dim, in two parts so that a kernel can issue the row's global loads at its
+// entry, beside its other first loads (one memory latency for all of them rather than one after another), and do the
+// arithmetic later, in registers: lane l holds channels l + 32·j. The Walsh–Hadamard stages of 1..16 are shuffles, the
+// larger ones pairs of a lane's registers, in warp_walsh_hadamard's stage order — the same operations on the same
+// values as prepare_query_row, so the same bits.
+template <int D>
+struct QueryRowLoads {
+  float q[D / 32], sign[D / 32], mean[D / 32];
+};
+
+template <int D>
+__device__ __forceinline__ QueryRowLoads<D> load_query_row(const DecodeArgs& args, int b, int g, int global_row, int lane) {
+  const int h = g * (args.heads / args.kv_heads) + global_row / args.query_tokens;
+  const float* q = args.q + (static_cast<int64_t>(b * args.heads + h) * args.query_tokens + global_row % args.query_tokens) * D;
+  const float* mean = args.k_mean + static_cast<int64_t>(b * args.kv_heads + g) * D;
+  QueryRowLoads<D> loads;
+#pragma unroll
+  for (int j = 0; j < D / 32; ++j) {
+    loads.q[j] = q[lane + 32 * j];
+    loads.sign[j] = args.rotation_signs ? args.rotation_signs[lane + 32 * j] : 1.f;
+    loads.mean[j] = mean[lane + 32 * j];
+  }
+  return loads;
+}
+
+// The rest of prepare_query_row on `loads` of query token `token` of a sequence of `length` tokens: the rotated row into
+// rot[0, D) and the codes to store_code(d, code).
+template <int D, typename StoreCode>
+__device__ __forceinline__ QueryRow finish_query_row(const DecodeArgs& args, const QueryRowLoads<D>& loads, int length, int token, float* rot, int lane,
+                                                     StoreCode store_code) {
+  constexpr int J = D / 32;
+  float x[J];
+#pragma unroll
+  for (int j = 0; j < J; ++j) x[j] = loads.q[j] * loads.sign[j];
+  if (args.rotation_signs) {
+#pragma unroll
+    for (int half = 1; half < 32 && half < D; half <<= 1) {
+#pragma unroll
+      for (int j = 0; j < J; ++j) {
+        const float other = __shfl_xor_sync(0xffffffffu, x[j], half);
+        x[j] = lane & half ? other - x[j] : x[j] + other;  // the pair (i, i + half): i keeps a + b, i + half a − b
+      }
+    }
+#pragma unroll
+    for (int step = 1; step < J; step <<= 1) {
+#pragma unroll
+      for (int j = 0; j < J; ++j) {
+        if (j & step) continue;
+        const float a = x[j], b = x[j + step];
+        x[j] = a + b;
+        x[j + step] = a - b;
+      }
+    }
+    const float norm = rsqrtf(static_cast<float>(D));
+#pragma unroll
+    for (int j = 0; j < J; ++j) x[j] *= norm;
+  }
+  float abs_max = 0.f;
+#pragma unroll
+  for (int j = 0; j < J; ++j) abs_max = fmaxf(abs_max, fabsf(x[j]));
+  abs_max = warp_max(abs_max);
+  const float scale = abs_max == 0.f ? kDecodeSafeScale : fmaxf(abs_max / 127.f, kDecodeMinScale);
+  float shift = 0.f;
+#pragma unroll
+  for (int j = 0; j < J; ++j) {
+    const int d = lane + 32 * j;
+    rot[d] = x[j];
+    const float code = fminf(127.f, fmaxf(-127.f, rintf(x[j] / scale)));
+    store_code(d, code);
+    shift += (x[j] - code * scale) * loads.mean[j];
+  }
+  shift = warp_sum(shift);
+  return {scale, shift * args.sm_scale_log2, length - args.query_tokens + token};
+}
+
 }  // namespace qattn

@@ -996,10 +996,13 @@ __device__ void run_sink(WarpState<D>& w, float* sink_scores, const float* q_rot
       if (t >= sink_n) break;
 #pragma unroll
       for (int row = 0; row < kRows; ++row) {
+        // Rows past the tile's (packed GQA 4:1: half of them) see no key; no reduction for them (warp-uniform).
         float part = 0.f;
+        if (row < rows) {
 #pragma unroll
-        for (int i = 0; i < D / 32; ++i) part = fmaf(q_rot[row * D + lane + 32 * i], k[u][i], part);
-        part = warp_sum(part);
+          for (int i = 0; i < D / 32; ++i) part = fmaf(q_rot[row * D + lane + 32 * i], k[u][i], part);
+          part = warp_sum(part);
+        }
         if (lane == 0) sink_scores[row * S + t] = row < rows && t <= last_key[row] ? part * args.sm_scale_log2 : -INFINITY;
       }
     }
@@ -1218,39 +1221,66 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const DecodeMm
 }
 
 // The fused combine, run by the CTA that finishes a row tile last: lse = log Σ e^lse_s and out = Σ out_s·e^(lse_s − lse)
-// per query row (the merge decode_combine_kernel does for the SIMT path, in the same split order), then the output
-// un-rotated. It sits on the step's critical path after every split, so its loads are spread for memory-level
-// parallelism: one warp per row for the lse statistics (a split per lane), then every thread of the CTA on one
-// (row, 4 channels) pair, eight splits' loads in flight at a time. The states were written by other CTAs: they are
-// read through L2 (ld.cg), never from a possibly stale L1 line.
+// per query row (the merge decode_combine_kernel does for the SIMT path, the same arithmetic in the same split order),
+// then the output un-rotated. It runs after every split of the tile, on the step's critical path, so its loads are
+// issued in batches with nothing between them that waits: a warp per row loads every split's lse at once (≤ 32 per
+// lane), then every thread of the CTA takes one (row, 4 channels) pair and loads kBatch splits' lse and O before it
+// uses any. (A loop that loaded a split's state and then tested its weight before the next split's loads paid one L2
+// latency per split: 13.6 µs of a 16K-key step with 43 splits, H200 timeline probe 2026-12-03f.) The states were
+// written by other CTAs: they are read through L2 (ld.cg), never from a possibly stale L1 line.
 template <int D>
 __device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, float* row_out, float* row_max, float* row_sum, int warp, int warps, int lane) {
   const int64_t state0 = sg.group * args.max_splits * sg.rows_total + sg.row0;  // split 0's first row of the tile
   const float* lse = args.partial_lse + state0;
   const int64_t split_stride = sg.rows_total;  // between one split's row and the next split's, in lse entries
+  constexpr int kPerLane = kDecodeMaxCombineSplits / 32;
   for (int r = warp; r < sg.rows; r += warps) {
+    float x[kPerLane];
     float m = -INFINITY;
-    for (int s = lane; s < sg.splits; s += 32) m = fmaxf(m, __ldcg(lse + s * split_stride + r));
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) {
+      const int s = lane + 32 * j;
+      x[j] = s < sg.splits ? __ldcg(lse + s * split_stride + r) : -INFINITY;
+    }
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) m = fmaxf(m, x[j]);
     m = warp_max(m);
     float sum = 0.f;
-    for (int s = lane; s < sg.splits; s += 32) sum += m == -INFINITY ? 0.f : exp2f(__ldcg(lse + s * split_stride + r) - m);
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) sum += m == -INFINITY ? 0.f : exp2f(x[j] - m);
     sum = warp_sum(sum);
     if (lane == 0) row_max[r] = m, row_sum[r] = sum;
   }
   __syncthreads();
   constexpr int kQuads = D / 4;
+  constexpr int kBatch = 16;
   for (int pair = threadIdx.x; pair < sg.rows * kQuads; pair += blockDim.x) {
     const int r = pair / kQuads, quad = pair % kQuads;
     const float m = row_max[r], sum = row_sum[r];
     const float* out = args.partial_out + (state0 + r) * D + 4 * quad;
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
     if (m != -INFINITY && sum > 0.f) {
-#pragma unroll 8
-      for (int s = 0; s < sg.splits; ++s) {
-        const float w = exp2f(__ldcg(lse + s * split_stride + r) - m) / sum;
-        const float4 v = __ldcg(reinterpret_cast<const float4*>(out + s * split_stride * D));
-        // A split without a visible key has lse −∞: weight 0, and its stored O must not turn into 0·∞.
-        if (w != 0.f) acc = make_float4(fmaf(w, v.x, acc.x), fmaf(w, v.y, acc.y), fmaf(w, v.z, acc.z), fmaf(w, v.w, acc.w));
+      for (int s0 = 0; s0 < sg.splits; s0 += kBatch) {
+        float x[kBatch];
+        float4 v[kBatch];
+#pragma unroll
+        for (int j = 0; j < kBatch; ++j) {
+          const int s = s0 + j;
+          const bool live = s < sg.splits;
+          x[j] = live ? __ldcg(lse + s * split_stride + r) : -INFINITY;
+          v[j] = live ? __ldcg(reinterpret_cast<const float4*>(out + s * split_stride * D)) : make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+#pragma unroll
+        for (int j = 0; j < kBatch; ++j) {
+          const float w = exp2f(x[j] - m) / sum;
+          // A split without a visible key has lse −∞: weight 0, and its stored O must not turn into 0·∞ (a select,
+          // not a branch: nothing here may hold up the next batch's loads).
+          const bool adds = w != 0.f;
+          acc.x = adds ? fmaf(w, v[j].x, acc.x) : acc.x;
+          acc.y = adds ? fmaf(w, v[j].y, acc.y) : acc.y;
+          acc.z = adds ? fmaf(w, v[j].z, acc.z) : acc.z;
+          acc.w = adds ? fmaf(w, v[j].w, acc.w) : acc.w;
+        }
       }
     }
     *reinterpret_cast<float4*>(row_out + r * D + 4 * quad) = acc;
@@ -1258,12 +1288,19 @@ __device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, fl
   __syncthreads();
   for (int r = warp; r < sg.rows; r += warps) {
     float* row = row_out + r * D;
+    float sign[D / 32];  // loaded before the rotation, which hides their latency
+#pragma unroll
+    for (int j = 0; j < D / 32; ++j) sign[j] = args.rotation_signs ? __ldg(args.rotation_signs + lane + 32 * j) : 1.f;
     if (args.rotation_signs) warp_walsh_hadamard(row, D, lane);
     const int global_row = sg.row0 + r;
     const int h = sg.g * (args.heads / args.kv_heads) + global_row / args.query_tokens;
     const int64_t out_row = static_cast<int64_t>(sg.b * args.heads + h) * args.query_tokens + global_row % args.query_tokens;
     const float norm = args.rotation_signs ? rsqrtf(static_cast<float>(D)) : 1.f;
-    for (int d = lane; d < D; d += 32) args.out[out_row * D + d] = args.rotation_signs ? row[d] * __ldg(args.rotation_signs + d) * norm : row[d];
+#pragma unroll
+    for (int j = 0; j < D / 32; ++j) {
+      const int d = lane + 32 * j;
+      args.out[out_row * D + d] = args.rotation_signs ? row[d] * sign[j] * norm : row[d];
+    }
     if (lane == 0 && args.lse != nullptr) {
       args.lse[out_row] = row_sum[r] > 0.f ? (row_max[r] + log2f(row_sum[r])) * 0.69314718055994531f : -INFINITY;
     }
@@ -1287,19 +1324,56 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   sg.g = blockIdx.y / args.row_tiles;
   sg.tile = blockIdx.y % args.row_tiles;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  sg.length = args.lengths[sg.b];
+  sg.rows_total = args.heads / args.kv_heads * args.query_tokens;
+  sg.row0 = sg.tile * args.rows_per_tile;
+  sg.rows = min(args.rows_per_tile, sg.rows_total - sg.row0);
+  sg.group = static_cast<int64_t>(sg.b) * args.kv_heads + sg.g;
+  const int warps = blockDim.x >> 5;  // kDecodeMmaWarps
+  const int split = blockIdx.x * warps + warp;
   const int S = args.sink_tokens;
+
+  // Every global load of the prologue at once, before anything waits for one: the sequence's length, the split's page
+  // entries (bounded by the table's row, not yet by the length), this warp's query rows with the rotation signs and K's
+  // mean, and an L2 prefetch of the sink's rows for split 0. One memory latency for all of them; one after another
+  // (length, then entries, then q, then k_mean; the sink at its first use) they took ~10 µs of a 16K-key step's 57, and
+  // the sink ~12 µs more on split 0, the slowest split of its tile (H200 timeline probe, 2026-12-03f).
+  if (sg.rows <= 0) return;  // block-uniform: a balanced tiling can leave the last tile empty
+  const int length = args.lengths[sg.b];
+  const int first_page = split * args.pages_per_split;
+  PageEntries entries;
+  entries.fetch(args, sg.group * args.max_pages, first_page, min(args.max_pages, first_page + args.pages_per_split), lane);
+  QueryRowLoads<D> query_loads[kRows / kDecodeMmaWarps];
+#pragma unroll
+  for (int j = 0; j < kRows / kDecodeMmaWarps; ++j) {
+    const int r = warp + kDecodeMmaWarps * j;
+    if (r < sg.rows) query_loads[j] = load_query_row<D>(args, sg.b, sg.g, sg.row0 + r, lane);
+  }
+  if (split == 0) {
+    for (int line = lane; line < S * D * 4 / 128; line += 32) {
+      prefetch_l2(args.k.sink + sg.group * S * D + 32 * line);
+      prefetch_l2(args.v.sink + sg.group * S * D + 32 * line);
+    }
+  }
+
+  sg.length = length;
   sg.sink_n = min(sg.length, S);
   const int after_sink = max(0, sg.length - S);
   sg.pages = after_sink / P;
   sg.buffer_n = after_sink % P;
   sg.splits = max(1, (sg.pages + args.pages_per_split - 1) / args.pages_per_split);
-  sg.rows_total = args.heads / args.kv_heads * args.query_tokens;
-  sg.row0 = sg.tile * args.rows_per_tile;
-  sg.rows = min(args.rows_per_tile, sg.rows_total - sg.row0);
-  const int warps = blockDim.x >> 5;  // kDecodeMmaWarps
-  if (sg.rows <= 0 || static_cast<int>(blockIdx.x) * warps >= sg.splits) return;  // block-uniform: a CTA without splits
-  sg.group = static_cast<int64_t>(sg.b) * args.kv_heads + sg.g;
+  if (static_cast<int>(blockIdx.x) * warps >= sg.splits) return;  // block-uniform: a CTA without splits
+  if (split == sg.splits - 1 && sg.buffer_n > 0) {
+    // The buffer is the last split's tail, read after its pages by loads that each wait (load_buffer): from L2 then.
+    const int64_t buffer = sg.group * P * D;
+    for (int line = lane; line < (sg.buffer_n * D + 127) / 128; line += 32) {
+      prefetch_l2(args.k.buffer_codes + buffer + 128 * line);
+      prefetch_l2(args.v.buffer_codes + buffer + 128 * line);
+    }
+    for (int line = lane; line < (P * 4 + 127) / 128; line += 32) {
+      prefetch_l2(args.k.buffer_scales + sg.group * P + 32 * line);
+      prefetch_l2(args.v.buffer_scales + sg.group * P + 32 * line);
+    }
+  }
 
   // The warps' codes, then their meta and sink scores, then the block's query rows (decode_mma_smem_bytes).
   // A compile-time layout: the launcher picked kRing from the cache's room width (launch_ring), so kRing gives it back
@@ -1330,7 +1404,6 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   at += decode_align16(kDecodeMmaWarps * 8 * kDecodeMmaBarriersPerWarp);
   auto* finishes_tile = reinterpret_cast<int*>(at);
 
-  const int split = blockIdx.x * warps + warp;
   const bool has_split = split < sg.splits;
 #ifdef QATTN_SM90A_DEVICE_CODE
   if ((smem_u32(smem_raw) & 1023) != 0) __trap();  // see smem_raw: TMA's swizzle would not match `swizzled`
@@ -1343,27 +1416,10 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   __syncwarp();
 #endif
 
-  // The query prologue's inputs (this warp's q rows, the K mean, the rotation signs: 512 bytes each at hd128) are
-  // requested before the ring's first pages (tens of KB per CTA, megabytes over the grid): queued behind those they
-  // arrived last and held up every warp at its first use of q (Nsight, INT8 16K keys: 7% of the stall samples there).
-  if (lane < D * 4 / 128) {
-    for (int r = warp; r < sg.rows; r += warps) {
-      const int global_row = sg.row0 + r;
-      const int h = sg.g * (args.heads / args.kv_heads) + global_row / args.query_tokens;
-      prefetch_l2(args.q + (static_cast<int64_t>(sg.b * args.heads + h) * args.query_tokens + global_row % args.query_tokens) * D + 32 * lane);
-    }
-    if (warp == 0) prefetch_l2(args.k_mean + sg.group * D + 32 * lane);
-    if (warp == 1 && args.rotation_signs != nullptr) prefetch_l2(args.rotation_signs + 32 * lane);
-  }
-
-  // The split's page entries, and its first pages' items (the ring's kRing slots; cp.async: one group per item, empty
-  // groups past the split, so run_split counts on 2·kRing groups), before the query prologue: their memory latency
-  // hides behind the rotation and quantization of q.
-  PageEntries entries;
+  // The split's first pages' items (the ring's kRing slots; cp.async: one group per item, empty groups past the split,
+  // so run_split counts on 2·kRing groups), before the query's arithmetic: their memory latency hides behind it.
   if (has_split) {
-    const int first_page = split * args.pages_per_split;
     const int last_page = min(sg.pages, first_page + args.pages_per_split);
-    entries.fetch(args, sg.group * args.max_pages, first_page, last_page, lane);
 #pragma unroll
     for (int i = 0; i < kRing; ++i) {
       const int page = first_page + i;
@@ -1375,10 +1431,14 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   QATTN_DECODE_PROBE(1);
 
   // The block's query rows: INT8 codes (rows past `rows` stay zero and see no key), fp32 rotated rows, s_q, δ.
-  for (int r = warp; r < kRows; r += warps) {
+#pragma unroll
+  for (int j = 0; j < kRows / kDecodeMmaWarps; ++j) {
+    const int r = warp + kDecodeMmaWarps * j;
     int8_t* codes = q_int8 + r * D;
     if (r < sg.rows) {
-      const QueryRow row = prepare_query_row(args, sg.b, sg.g, sg.row0 + r, q_rot + r * D, lane, [&](int d, float code) { codes[d] = static_cast<int8_t>(code); });
+      const int global_row = sg.row0 + r;
+      const QueryRow row = finish_query_row<D>(args, query_loads[j], sg.length, global_row % args.query_tokens, q_rot + r * D, lane,
+                                               [&](int d, float code) { codes[d] = static_cast<int8_t>(code); });
       if (lane == 0) q_scale[r] = row.scale, q_shift[r] = row.shift, last_key[r] = row.last_key;
     } else {
       for (int d = lane; d < D; d += 32) codes[d] = 0;
