@@ -1222,44 +1222,38 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const DecodeMm
 
 // The fused combine, run by the CTA that finishes a row tile last: lse = log Σ e^lse_s and out = Σ out_s·e^(lse_s − lse)
 // per query row (the merge decode_combine_kernel does for the SIMT path, the same arithmetic in the same split order),
-// then the output un-rotated. It runs after every split of the tile, on the step's critical path, so its loads are
-// issued in batches with nothing between them that waits: a warp per row loads every split's lse at once (≤ 32 per
-// lane), then every thread of the CTA takes one (row, 4 channels) pair and loads kBatch splits' lse and O before it
-// uses any. (A loop that loaded a split's state and then tested its weight before the next split's loads paid one L2
-// latency per split: 13.6 µs of a 16K-key step with 43 splits, H200 timeline probe 2026-12-03f.) The states were
-// written by other CTAs: they are read through L2 (ld.cg), never from a possibly stale L1 line.
+// then the output un-rotated. It runs after every split of the tile, on the step's critical path: one warp per row
+// for the lse statistics (a split per lane), then every thread of the CTA on one (row, 4 channels) pair, the loads of
+// kBatch splits issued before any is used (no branch between them) in a loop that is not unrolled further. Code that
+// runs once per launch is fetched cold, so its size costs time as its memory latency does: on the H200 at 16K keys
+// (43 splits; timeline probe, apps/bench/reports/h200-issue9/2026-12-03f) the merge took 13.6 µs when a split's
+// weight test stood between its loads and the next split's, 10.2–18.2 µs with every lse and 16 splits' loads unrolled
+// (bimodal), 10.8 µs like this. The states were written by other CTAs: they are read through L2 (ld.cg), never from
+// a possibly stale L1 line.
 template <int D>
 __device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, float* row_out, float* row_max, float* row_sum, int warp, int warps, int lane) {
   const int64_t state0 = sg.group * args.max_splits * sg.rows_total + sg.row0;  // split 0's first row of the tile
   const float* lse = args.partial_lse + state0;
   const int64_t split_stride = sg.rows_total;  // between one split's row and the next split's, in lse entries
-  constexpr int kPerLane = kDecodeMaxCombineSplits / 32;
   for (int r = warp; r < sg.rows; r += warps) {
-    float x[kPerLane];
     float m = -INFINITY;
-#pragma unroll
-    for (int j = 0; j < kPerLane; ++j) {
-      const int s = lane + 32 * j;
-      x[j] = s < sg.splits ? __ldcg(lse + s * split_stride + r) : -INFINITY;
-    }
-#pragma unroll
-    for (int j = 0; j < kPerLane; ++j) m = fmaxf(m, x[j]);
+    for (int s = lane; s < sg.splits; s += 32) m = fmaxf(m, __ldcg(lse + s * split_stride + r));
     m = warp_max(m);
     float sum = 0.f;
-#pragma unroll
-    for (int j = 0; j < kPerLane; ++j) sum += m == -INFINITY ? 0.f : exp2f(x[j] - m);
+    for (int s = lane; s < sg.splits; s += 32) sum += m == -INFINITY ? 0.f : exp2f(__ldcg(lse + s * split_stride + r) - m);
     sum = warp_sum(sum);
     if (lane == 0) row_max[r] = m, row_sum[r] = sum;
   }
   __syncthreads();
   constexpr int kQuads = D / 4;
-  constexpr int kBatch = 16;
+  constexpr int kBatch = 4;
   for (int pair = threadIdx.x; pair < sg.rows * kQuads; pair += blockDim.x) {
     const int r = pair / kQuads, quad = pair % kQuads;
     const float m = row_max[r], sum = row_sum[r];
     const float* out = args.partial_out + (state0 + r) * D + 4 * quad;
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
     if (m != -INFINITY && sum > 0.f) {
+#pragma unroll 1
       for (int s0 = 0; s0 < sg.splits; s0 += kBatch) {
         float x[kBatch];
         float4 v[kBatch];

@@ -8,7 +8,7 @@
 //   nvcc -std=c++17 -O3 --expt-relaxed-constexpr -gencode arch=compute_90a,code=sm_90a \
 //     -I packages/cuda-runtime/native/include -I <turbo-attn build>/qattn_generated \
 //     -o decode_timeline packages/turbo-attn/native/probe/decode_timeline.cu
-// Run: decode_timeline <int4|int8> <keys> [pagesPerSplit] [batch] [launches]
+// Run: decode_timeline <int4|int8> <keys> [pagesPerSplit (0: the schedule's)] [batch] [launches] [sinkTokens]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -70,7 +70,8 @@ int main(int argc, char** argv) {
   const int pps_override = argc > 3 ? std::atoi(argv[3]) : 0;
   const int B = argc > 4 ? std::atoi(argv[4]) : 4;
   const int launches = argc > 5 ? std::atoi(argv[5]) : 50;
-  const int Hkv = 8, H = 32, D = 128, P = 64, S = 4, bits = int8 ? 8 : 4;
+  const int S = argc > 6 ? std::atoi(argv[6]) : 4;
+  const int Hkv = 8, H = 32, D = 128, P = 64, bits = int8 ? 8 : 4;
   const int pages = std::max(0, keys - S) / P;
   const int max_pages = pages + 1;
   const int groups = B * Hkv;
@@ -178,8 +179,8 @@ int main(int argc, char** argv) {
     if (p[0] != 0) t0 = std::min(t0, p[0]);
     for (int k = 0; k < kPhases; ++k) t_end = std::max(t_end, p[k]);
   }
-  std::printf("%s keys %d batch %d: pages %d, %d splits of %d pages, grid %d×%d×%d; event µs min %.1f median %.1f; probed launch span %.1f µs\n",
-              int8 ? "int8" : "int4", keys, B, pages, max_splits, pps, grid_x, Hkv, B, us[0], us[launches / 2], (t_end - t0) / 1000.0);
+  std::printf("%s keys %d batch %d sink %d: pages %d, %d splits of %d pages, grid %d×%d×%d; event µs min %.1f median %.1f; probed launch span %.1f µs\n",
+              int8 ? "int8" : "int4", keys, B, S, pages, max_splits, pps, grid_x, Hkv, B, us[0], us[launches / 2], (t_end - t0) / 1000.0);
   std::printf("%-14s %7s %7s %7s %7s %7s   (µs from the first warp's entry; warps reaching the phase)\n", "phase", "n", "min", "p50", "p90", "max");
   for (int k = 0; k < kPhases; ++k) {
     std::vector<double> at;
