@@ -57,7 +57,9 @@
 #include "qattn/mma_sm90.cuh"
 
 // Timeline probe: QATTN_DECODE_PROBE(phase) marks the moment a warp reaches a phase of its split (native/probe/
-// decode_timeline.cu defines it to record the global timer; the addon's build leaves it empty).
+// decode_timeline.cu defines it to record the global timer; the addon's build leaves it empty). The probe built with
+// QATTN_DECODE_PROBE_WARM_MERGE merges twice (the same reads and writes), to time a merge whose code is in the
+// instruction cache against one fetched cold.
 #ifndef QATTN_DECODE_PROBE
 #define QATTN_DECODE_PROBE(phase) ((void)0)
 #endif
@@ -1244,6 +1246,7 @@ __device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, fl
     sum = warp_sum(sum);
     if (lane == 0) row_max[r] = m, row_sum[r] = sum;
   }
+  QATTN_DECODE_PROBE(10);
   __syncthreads();
   constexpr int kQuads = D / 4;
   constexpr int kBatch = 4;
@@ -1279,6 +1282,7 @@ __device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, fl
     }
     *reinterpret_cast<float4*>(row_out + r * D + 4 * quad) = acc;
   }
+  QATTN_DECODE_PROBE(11);
   __syncthreads();
   for (int r = warp; r < sg.rows; r += warps) {
     float* row = row_out + r * D;
@@ -1459,6 +1463,11 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   QATTN_DECODE_PROBE(8);
   if (!*finishes_tile) return;
   __threadfence();
+#ifdef QATTN_DECODE_PROBE_WARM_MERGE
+  combine_tile<D>(args, sg, q_rot, row_max, row_sum, warp, warps, lane);
+  __syncthreads();
+  QATTN_DECODE_PROBE(12);
+#endif
   combine_tile<D>(args, sg, q_rot, row_max, row_sum, warp, warps, lane);
   QATTN_DECODE_PROBE(9);
 }

@@ -8,6 +8,9 @@
 //   nvcc -std=c++17 -O3 --expt-relaxed-constexpr -gencode arch=compute_90a,code=sm_90a \
 //     -I packages/cuda-runtime/native/include -I <turbo-attn build>/qattn_generated \
 //     -o decode_timeline packages/turbo-attn/native/probe/decode_timeline.cu
+// -DQATTN_DECODE_PROBE_WARM_MERGE: the kernel merges twice; the steps "counted in → warm merge" and "warm merge →
+// merged" then time a merge fetched cold and one whose code is in the instruction cache (merge: lse / sums are the
+// second merge's).
 // Run: decode_timeline <int4|int8> <keys> [pagesPerSplit (0: the schedule's)] [batch] [launches] [sinkTokens]
 #include <cuda_runtime.h>
 
@@ -21,7 +24,7 @@
 #include <string>
 #include <vector>
 
-constexpr int kPhases = 10;
+constexpr int kPhases = 13;
 constexpr int kMaxWarps = 1 << 16;
 __device__ unsigned long long g_probe[kMaxWarps][kPhases + 1];  // phase times, then the warp's SM
 
@@ -62,7 +65,8 @@ T* upload(const std::vector<T>& host) {
 }
 
 static const char* kPhaseNames[kPhases] = {"entry",      "ring issued", "q ready",    "sink done",  "page 0 landed",
-                                           "pages done", "buffer done", "state done", "counted in", "merged"};
+                                           "pages done", "buffer done", "state done", "counted in", "merged",
+                                           "merge: lse",  "merge: sums", "warm merge"};
 
 int main(int argc, char** argv) {
   const bool int8 = argc > 1 && std::string(argv[1]) == "int8";
@@ -193,7 +197,7 @@ int main(int argc, char** argv) {
     std::printf("%-14s %7zu %7.2f %7.2f %7.2f %7.2f\n", kPhaseNames[k], at.size(), at.front(), at[at.size() / 2], at[at.size() * 9 / 10], at.back());
   }
   std::printf("%-24s %7s %7s %7s %7s %7s   (per warp, µs)\n", "step", "n", "p10", "p50", "p90", "max");
-  const int steps[][2] = {{0, 1}, {1, 2}, {2, 3}, {2, 4}, {4, 5}, {5, 6}, {6, 7}, {7, 8}, {8, 9}, {0, 7}};
+  const int steps[][2] = {{0, 1}, {1, 2}, {2, 3}, {2, 4}, {4, 5}, {5, 6}, {6, 7}, {7, 8}, {8, 9}, {8, 12}, {12, 9}, {8, 10}, {10, 11}, {11, 9}, {0, 7}};
   for (const auto& s : steps) {
     std::vector<double> d;
     for (int w = 0; w < warps; ++w) {
