@@ -1334,7 +1334,8 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   // entries (bounded by the table's row, not yet by the length), this warp's query rows with the rotation signs and K's
   // mean, and an L2 prefetch of the sink's rows for split 0. One memory latency for all of them; one after another
   // (length, then entries, then q, then k_mean; the sink at its first use) they took ~10 µs of a 16K-key step's 57, and
-  // the sink ~12 µs more on split 0, the slowest split of its tile (H200 timeline probe, 2026-12-03f).
+  // the sink ~12 µs more on split 0, the slowest split of its tile (H200 timeline probe, 2026-12-03f). Now q is ready
+  // ~1 µs after the first page issue, which still comes ~5 µs after entry at 16K keys (the grid's startup burst).
   if (sg.rows <= 0) return;  // block-uniform: a balanced tiling can leave the last tile empty
   const int length = args.lengths[sg.b];
   const int first_page = split * args.pages_per_split;
