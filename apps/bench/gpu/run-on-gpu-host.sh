@@ -19,6 +19,9 @@
 #   bench [name] [args…]   `qattn-bench [args…]` → <name>.json, <name>.md, <name>.log, <name>.command.txt; the name
 #                          is the first argument unless it starts with '-', else the preset (quick by default)
 #                          (QATTN_NODE_FLAGS: extra Node flags, e.g. --cpu-prof --cpu-prof-dir=DIR)
+#   probe [args…]          the decode kernel's timeline probe (staged with QATTN_STAGE_PROBES=1), once per argument
+#                          set separated by ';', e.g. probe 'int4 16384; int8 65536; int4 16384 0 4 50 0' → probe.log,
+#                          and the same with the warm-merge build → probe-warm.log (decode_timeline.cu has the arguments)
 #   all                    tests, sanitize, sass, then `bench h200-paper --preset paper --peers --backends cuda` and
 #                          `bench h200-overhead --preset overhead`
 # e.g. bash .gpu/run-on-gpu-host.sh bench h200-paper --preset paper --peers --backends cuda
@@ -30,7 +33,7 @@ stage=$(cd "$(dirname "$0")" && pwd)
 mode=${1:-}
 shift || true
 case "$mode" in
-  tests | sanitize | sass | profile | bench | fuzz | soak | all) ;;
+  tests | sanitize | sass | profile | bench | fuzz | soak | probe | all) ;;
   *)
     awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0" >&2
     exit 2
@@ -175,6 +178,19 @@ run_bench() {
   return "${PIPESTATUS[0]}"
 }
 
+run_probe() {
+  [ -f "$bench/probe/decode_timeline" ] || { echo "no probe staged (QATTN_STAGE_PROBES=1 bash apps/bench/gpu/stage.sh)"; return 1; }
+  local status=0 set
+  IFS=';' read -ra sets <<< "$*"
+  for set in "${sets[@]}"; do
+    # shellcheck disable=SC2086  # an argument set is words
+    "$bench/probe/decode_timeline" $set >> "$out/probe.log" 2>&1 || status=1
+    "$bench/probe/decode_timeline_warm" $set >> "$out/probe-warm.log" 2>&1 || status=1
+  done
+  grep -h "event" "$out/probe.log" "$out/probe-warm.log"
+  return $status
+}
+
 run_cli() {
   local name=$1
   shift
@@ -190,6 +206,7 @@ case "$mode" in
   sass) run_sass ;;
   profile) run_profile "$@" ;;
   bench) run_bench "$@" ;;
+  probe) run_probe "$@" ;;
   all)
     status=0
     run_tests || status=1

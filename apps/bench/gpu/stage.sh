@@ -14,6 +14,8 @@
 #   bench/peers/sdpa_peers.py          the PyTorch SDPA peers; bench/sass_counts.py, the static SASS counts
 #   bench/meta.env                     git commit and package versions (the host has no .git and no package.json files)
 #   bench/package.json                 marks bench/ as the bundles' package root, where the addons are looked up
+#   bench/probe/*.xz                   with QATTN_STAGE_PROBES=1: the decode kernel's timeline probe
+#                                      (packages/turbo-attn/native/probe), plain and with the warm-merge hooks
 # Host files (Node, loader debs) come from $QATTN_GPU_HOST_DIR, default <repo>/../shared/gpu-host.
 # Usage: bash apps/bench/gpu/stage.sh [out-dir]. Builds the workspace first (the CUDA addons too where nvcc is;
 # QATTN_SKIP_NATIVE=1 skips them and stages whatever addons are already built). QATTN_STAGE_WEBGPU=0 leaves Dawn out.
@@ -67,6 +69,17 @@ if [ "${QATTN_STAGE_WEBGPU:-1}" = 1 ]; then
   else
     echo "stage: onnxruntime-web not found; the onnxruntime-web peer will be unavailable on the host" >&2
   fi
+fi
+
+# The decode timeline probe: standalone sm_90a programs (about a minute of nvcc each), so only on request.
+if [ "${QATTN_STAGE_PROBES:-0}" = 1 ] && command -v nvcc > /dev/null; then
+  mkdir -p "$out/bench/probe"
+  probe_src=packages/turbo-attn/native/probe/decode_timeline.cu
+  probe_flags=(-std=c++17 -O3 --expt-relaxed-constexpr -gencode arch=compute_90a,code=sm_90a -I packages/cuda-runtime/native/include
+    -I packages/turbo-attn/build/qattn_generated)
+  nvcc "${probe_flags[@]}" -o "$out/bench/probe/decode_timeline" "$probe_src"
+  nvcc "${probe_flags[@]}" -DQATTN_DECODE_PROBE_WARM_MERGE -o "$out/bench/probe/decode_timeline_warm" "$probe_src"
+  xz -T0 -9 -f "$out/bench/probe/decode_timeline" "$out/bench/probe/decode_timeline_warm"
 fi
 
 versions=$(node -e "
