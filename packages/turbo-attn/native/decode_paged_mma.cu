@@ -1226,12 +1226,13 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const DecodeMm
 // per query row (the merge decode_combine_kernel does for the SIMT path, the same arithmetic in the same split order),
 // then the output un-rotated. It runs after every split of the tile, on the step's critical path: one warp per row
 // for the lse statistics (a split per lane), then every thread of the CTA on one (row, 4 channels) pair, the loads of
-// kBatch splits issued before any is used (no branch between them) in a loop that is not unrolled further. Code that
-// runs once per launch is fetched cold, so its size costs time as its memory latency does: on the H200 at 16K keys
-// (43 splits; timeline probe, apps/bench/reports/h200-issue9/2026-12-03f) the merge took 13.6 µs when a split's
-// weight test stood between its loads and the next split's, 10.2–18.2 µs with every lse and 16 splits' loads unrolled
-// (bimodal), 10.8 µs like this. The states were written by other CTAs: they are read through L2 (ld.cg), never from
-// a possibly stale L1 line.
+// kBatch splits issued before any is used (no branch between them) in a loop that is not unrolled further. On the
+// H200 at 16K keys (43 splits; timeline probe, apps/bench/reports/h200-issue9/2026-12-03f) the merge took 13.6 µs when
+// a split's weight test stood between its loads and the next split's, 10.2–18.2 µs with every lse and 16 splits'
+// loads unrolled (bimodal), 10.8 µs like this, and 8 or 16 splits per trip were no faster: more code, which runs
+// once per launch and is likely fetched cold (the probe's warm-merge build measures that), costs about what fewer
+// trips save. The states were written by other CTAs: they are read through L2 (ld.cg), never from a possibly stale L1
+// line.
 template <int D>
 __device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, float* row_out, float* row_max, float* row_sum, int warp, int warps, int lane) {
   const int64_t state0 = sg.group * args.max_splits * sg.rows_total + sg.row0;  // split 0's first row of the tile
