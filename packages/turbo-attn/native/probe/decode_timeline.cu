@@ -232,5 +232,27 @@ int main(int argc, char** argv) {
     std::printf(" %d SMs × %d (last counted in at %.1f µs);", counts[n], n, last);
   }
   std::printf("\n");
+  // The critical path of each (sequence, kv head): which split's warp finished its state last (the merge waits for
+  // it), and by how much it trailed the group's median split.
+  int last_is_first = 0, last_is_final = 0, last_is_other = 0;
+  std::vector<double> lead;
+  const int warps_per_group = grid_x * kDecodeMmaWarps;
+  for (int group = 0; group < Hkv * B; ++group) {
+    std::vector<std::pair<double, int>> done;  // (state done, split)
+    for (int split = 0; split < max_splits; ++split) {
+      const auto* p = &probe[(static_cast<size_t>(group) * warps_per_group + split) * (kPhases + 1)];
+      if (p[7] != 0) done.emplace_back((p[7] - t0) / 1000.0, split);
+    }
+    if (done.empty()) continue;
+    std::sort(done.begin(), done.end());
+    const int slowest = done.back().second;
+    (slowest == 0 ? last_is_first : slowest == max_splits - 1 ? last_is_final : last_is_other)++;
+    lead.push_back(done.back().first - done[done.size() / 2].first);
+  }
+  std::sort(lead.begin(), lead.end());
+  if (!lead.empty()) {
+    std::printf("slowest split per group: split 0 (sink) %d, last split (buffer) %d, other %d; it trails the group's median split by p50 %.2f, max %.2f µs\n",
+                last_is_first, last_is_final, last_is_other, lead[lead.size() / 2], lead.back());
+  }
   return 0;
 }
