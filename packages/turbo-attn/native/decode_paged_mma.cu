@@ -863,8 +863,9 @@ __device__ __forceinline__ void issue_k_item(const WarpSmem<kRing>& ws, int i, c
   fence_proxy_async_shared();  // the warp's reads of the slot (ordered by the caller's __syncwarp) before TMA's writes
   mbarrier_arrive_expect_tx(bar, tx);
   const auto* k_page = reinterpret_cast<const unsigned char*>(kp.codes) + static_cast<int64_t>(page.k_slot) * (P * k_row_bytes);
-  if (rows_swizzled(k_row_bytes)) tma_load_2d(codes_dst, &maps.k[pool_index(page.k_bits)], 0, page.k_slot * P, bar);
-  else bulk_load(codes_dst, k_page, P * k_row_bytes, bar);
+  const uint64_t stream = l2_evict_first_policy();  // the page's codes are read once per step
+  if (rows_swizzled(k_row_bytes)) tma_load_2d_hinted(codes_dst, &maps.k[pool_index(page.k_bits)], 0, page.k_slot * P, bar, stream);
+  else bulk_load_hinted(codes_dst, k_page, P * k_row_bytes, bar, stream);
   bulk_meta<D, P>(meta_dst + ws.ring.k_step, meta_dst + ws.ring.k_zero, meta_dst + ws.ring.k_scales, kp, page.k_bits, page.k_slot, bar);
   bulk_meta<P, P>(meta_dst + ws.ring.v_step, meta_dst + ws.ring.v_zero, meta_dst + ws.ring.v_scales, vp, page.v_bits, page.v_slot, bar);
   cp_async_mbarrier_arrive_noinc(bar);
@@ -892,8 +893,9 @@ __device__ __forceinline__ void issue_v_item(const WarpSmem<kRing>& ws, int i, c
   fence_proxy_async_shared();
   mbarrier_arrive_expect_tx(bar, D * v_row_bytes);
   const auto* v_page = reinterpret_cast<const unsigned char*>(vp.codes) + static_cast<int64_t>(page.v_slot) * (D * v_row_bytes);
-  if (rows_swizzled(v_row_bytes)) tma_load_2d(codes_dst, &maps.v[pool_index(page.v_bits)], 0, page.v_slot * D, bar);
-  else bulk_load(codes_dst, v_page, D * v_row_bytes, bar);
+  const uint64_t stream = l2_evict_first_policy();
+  if (rows_swizzled(v_row_bytes)) tma_load_2d_hinted(codes_dst, &maps.v[pool_index(page.v_bits)], 0, page.v_slot * D, bar, stream);
+  else bulk_load_hinted(codes_dst, v_page, D * v_row_bytes, bar, stream);
 #else
   (void)maps;
   const PageRef& page = ref;

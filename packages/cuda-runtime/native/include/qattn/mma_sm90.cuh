@@ -305,6 +305,26 @@ __device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_
                "l"(src), "r"(bytes), "r"(barrier)
                : "memory");
 }
+// An L2 cache policy for data a kernel reads once (a decode step's K/V pages, tens to hundreds of MB per step): its
+// lines go first, so the stream does not evict what the step reads again or last (its code, page table, query rows,
+// partial states). For the *_hinted copies below.
+__device__ __forceinline__ uint64_t l2_evict_first_policy() {
+  uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
+  return policy;
+}
+__device__ __forceinline__ void tma_load_2d_hinted(uint32_t dst, const CUtensorMap* map, int x, int y, uint32_t barrier, uint64_t policy) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.L2::cache_hint"
+      " [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(barrier), "l"(policy)
+      : "memory");
+}
+__device__ __forceinline__ void bulk_load_hinted(uint32_t dst, const void* src, uint32_t bytes, uint32_t barrier, uint64_t policy) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;\n" ::"r"(dst),
+               "l"(src), "r"(bytes), "r"(barrier), "l"(policy)
+               : "memory");
+}
 
 // ---- Warpgroup roles ----
 
