@@ -81,6 +81,13 @@ __host__ __device__ inline bool decode_mma_buffer_fits(int head_dim, int page_si
   return r.codes_bytes() >= 2 * page_size * head_dim && r.meta_region_bytes() >= 8 * page_size;
 }
 
+// Splits per half of the fused merge's staging (decode_paged_mma.cu combine_tile): each brings its rows' lse values
+// (the half's first bytes, 16-byte aligned) and states (rows·head_dim floats). The kernel checks at compile time that
+// a half of its warps' codes and meta holds one split of kDecodeMmaRows rows.
+__host__ __device__ constexpr int decode_mma_merge_chunk(int half_bytes, int rows, int head_dim) {
+  return (half_bytes - 16) / (rows * (head_dim + 1) * 4);
+}
+
 // Shared memory of one warp: its codes, its meta and the sink's scores.
 __host__ __device__ inline int decode_mma_sink_bytes(int sink_tokens) { return decode_align16(kDecodeMmaRows * sink_tokens * 4); }
 __host__ __device__ inline int decode_mma_warp_bytes(int head_dim, int page_size, int sink_tokens, int room_bits) {

@@ -1090,7 +1090,7 @@ struct SplitGeometry {
   int64_t group;
 };
 
-// One warp's split: the sink (split 0), its pages through the ring of K and V items, the buffer (last split), then the
+// One warp's split: its pages through the ring of K and V items, the sink (split 0), the buffer (last split), then the
 // split's state — O / l per row and lse₂ = m + log2 l (base 2; the combine converts). The first pages' copies were
 // started by the caller, before the query prologue.
 template <int D, int P, bool kPacked, int kRing>
@@ -1118,9 +1118,6 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const DecodeMm
   const int first_page = split * args.pages_per_split;
   const int last_page = min(sg.pages, first_page + args.pages_per_split);
   const int64_t table_row = sg.group * args.max_pages;
-  if (split == 0 && sg.sink_n > 0) run_sink<D, kPacked>(w, ws.sink, q_rot, last_key, sg.rows, sg.sink_n, args, sg.group, lane);
-  QATTN_DECODE_PROBE(3);
-
   // The ring: the kernel's prologue issued the items of the split's first kRing pages (issue_k_item, issue_v_item).
   //   kRing 1 (INT8 room): page i + 1's K item is copied into page i's slot once the front half is done with it
   //     (during P·V), its V item after P·V.
@@ -1172,6 +1169,13 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const DecodeMm
 #endif
 
   QATTN_DECODE_PROBE(5);
+  // The sink after the pages, not before them: its rows' L2 prefetch (issued at entry) has landed by then, while at
+  // the start its loads queued behind the whole grid's first page copies (up to 15 µs on split 0, the slowest split
+  // of its tile, at 16K keys on the H200: apps/bench/reports/h200-issue9/2026-12-04). The softmax state takes chunks
+  // in any order; with skipped sparse tiles (SAS) the pages of split 0 are tested against their own running maximum,
+  // not the sink's, so fewer of them are skipped than in the oracle's order.
+  if (split == 0 && sg.sink_n > 0) run_sink<D, kPacked>(w, ws.sink, q_rot, last_key, sg.rows, sg.sink_n, args, sg.group, lane);
+  QATTN_DECODE_PROBE(3);
   if (split == sg.splits - 1 && sg.buffer_n > 0) {
     // The buffer takes the whole ring (decode_mma_buffer_layout, decode_mma_buffer_fits).
     const DecodeMmaBufferLayout buffer_layout = decode_mma_buffer_layout(D, P);
@@ -1226,21 +1230,46 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const DecodeMm
 
 // The fused combine, run by the CTA that finishes a row tile last: lse = log Σ e^lse_s and out = Σ out_s·e^(lse_s − lse)
 // per query row (the merge decode_combine_kernel does for the SIMT path, the same arithmetic in the same split order),
-// then the output un-rotated. It runs after every split of the tile, on the step's critical path: one warp per row
-// for the lse statistics (a split per lane), then every thread of the CTA on one (row, 4 channels) pair, the loads of
-// kBatch splits issued before any is used (no branch between them) in a loop that is not unrolled further. On the
-// H200 at 16K keys (43 splits; timeline probe, apps/bench/reports/h200-issue9/2026-12-03f) the merge took 13.6 µs when
-// a split's weight test stood between its loads and the next split's, 10.2–18.2 µs with every lse and 16 splits'
-// loads unrolled (bimodal), 10.8 µs like this, and 8 or 16 splits per trip were no faster: more code, which runs
-// once per launch and is likely fetched cold (the probe's warm-merge build measures that), costs about what fewer
-// trips save. The states were written by other CTAs: they are read through L2 (ld.cg), never from a possibly stale L1
+// then the output un-rotated. It runs after every split of the tile, on the step's critical path, so it is shaped by
+// memory latency: the split states are staged into the warps' rings (free now) by cp.async, `chunk` splits per half of
+// the ring, two halves in flight, each half refilled as soon as it has been summed; the row statistics (one warp per
+// row, a split per lane) are computed while the first halves land. One memory latency for the first two chunks, one
+// more per further pair, not one per group of splits a thread's registers hold. On the H200 at 16K keys (43 splits;
+// timeline probe, apps/bench/reports/h200-issue9/2026-12-03f and -04) register trips of 4 splits took 7.2 µs for the
+// sums (0.55–0.65 µs a trip, the same with the code warm: not instruction fetch), 8 or 16 per trip no less. The
+// states were written by other CTAs: they are read through L2 (ld.cg, cp.async.cg), never from a possibly stale L1
 // line.
 template <int D>
-__device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, float* row_out, float* row_max, float* row_sum, int warp, int warps, int lane) {
+__device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, float* row_out, float* row_max, float* row_sum, unsigned char* scratch,
+                             int scratch_bytes, int warp, int warps, int lane) {
   const int64_t state0 = sg.group * args.max_splits * sg.rows_total + sg.row0;  // split 0's first row of the tile
   const float* lse = args.partial_lse + state0;
   const int64_t split_stride = sg.rows_total;  // between one split's row and the next split's, in lse entries
-  for (int r = warp; r < sg.rows; r += warps) {
+  // A half of the scratch: the chunk's lse values [split][row], then its states [split][row][D] (16-byte aligned).
+  const int rows = sg.rows, quads = rows * (D / 4);
+  const int half_bytes = (scratch_bytes / 2) & ~15;
+  const int chunk = decode_mma_merge_chunk(half_bytes, rows, D);
+  const int lse_bytes = decode_align16(chunk * rows * 4);
+  const int chunks = (sg.splits + chunk - 1) / chunk;
+  auto lse_of = [&](int c) { return reinterpret_cast<float*>(scratch + (c & 1) * half_bytes); };
+  auto states_of = [&](int c) { return reinterpret_cast<float4*>(scratch + (c & 1) * half_bytes + lse_bytes); };
+  // Chunk c into its half: the states by cp.async (one group per thread and chunk, empty past the last chunk, so the
+  // waits below count the same groups on every thread), then the lse values by loads whose stores into the half wait
+  // for them while the copies are in flight.
+  auto issue = [&](int c) {
+    const int s0 = c * chunk, n = c < chunks ? min(chunk, sg.splits - s0) : 0;
+    float4* states = states_of(c);
+    for (int i = threadIdx.x; i < n * quads; i += blockDim.x) {
+      const int s = i / quads, pair = i % quads;  // pair = row · D/4 + quad: a split's rows are contiguous
+      cp_async_16(smem_u32(states + i), args.partial_out + (state0 + (s0 + s) * split_stride) * D + 4 * pair);
+    }
+    cp_async_commit();
+    float* chunk_lse = lse_of(c);
+    for (int i = threadIdx.x; i < n * rows; i += blockDim.x) chunk_lse[i] = __ldcg(lse + (s0 + i / rows) * split_stride + i % rows);
+  };
+  issue(0);
+  issue(1);
+  for (int r = warp; r < rows; r += warps) {
     float m = -INFINITY;
     for (int s = lane; s < sg.splits; s += 32) m = fmaxf(m, __ldcg(lse + s * split_stride + r));
     m = warp_max(m);
@@ -1250,41 +1279,37 @@ __device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, fl
     if (lane == 0) row_max[r] = m, row_sum[r] = sum;
   }
   QATTN_DECODE_PROBE(10);
-  __syncthreads();
-  constexpr int kQuads = D / 4;
-  constexpr int kBatch = 4;
-  for (int pair = threadIdx.x; pair < sg.rows * kQuads; pair += blockDim.x) {
-    const int r = pair / kQuads, quad = pair % kQuads;
-    const float m = row_max[r], sum = row_sum[r];
-    const float* out = args.partial_out + (state0 + r) * D + 4 * quad;
-    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (m != -INFINITY && sum > 0.f) {
-#pragma unroll 1
-      for (int s0 = 0; s0 < sg.splits; s0 += kBatch) {
-        float x[kBatch];
-        float4 v[kBatch];
-#pragma unroll
-        for (int j = 0; j < kBatch; ++j) {
-          const int s = s0 + j;
-          const bool live = s < sg.splits;
-          x[j] = live ? __ldcg(lse + s * split_stride + r) : -INFINITY;
-          v[j] = live ? __ldcg(reinterpret_cast<const float4*>(out + s * split_stride * D)) : make_float4(0.f, 0.f, 0.f, 0.f);
-        }
-#pragma unroll
-        for (int j = 0; j < kBatch; ++j) {
-          const float w = exp2f(x[j] - m) / sum;
-          // A split without a visible key has lse −∞: weight 0, and its stored O must not turn into 0·∞ (a select,
-          // not a branch: nothing here may hold up the next batch's loads).
-          const bool adds = w != 0.f;
-          acc.x = adds ? fmaf(w, v[j].x, acc.x) : acc.x;
-          acc.y = adds ? fmaf(w, v[j].y, acc.y) : acc.y;
-          acc.z = adds ? fmaf(w, v[j].z, acc.z) : acc.z;
-          acc.w = adds ? fmaf(w, v[j].w, acc.w) : acc.w;
-        }
-      }
+  for (int c = 0; c < chunks; ++c) {
+    cp_async_wait<1>();  // this thread's copies of chunk c have landed (c + 1's may not have)
+    __syncthreads();     // everyone's, and the lse values and (c = 0) the row statistics
+    const int s0 = c * chunk, n = min(chunk, sg.splits - s0);
+    // Each (split, row) weight once, in place of its lse (an exponent and an IEEE division: not once per quad).
+    float* weights = lse_of(c);
+    for (int i = threadIdx.x; i < n * rows; i += blockDim.x) {
+      const float m = row_max[i % rows], sum = row_sum[i % rows];
+      weights[i] = m != -INFINITY && sum > 0.f ? exp2f(weights[i] - m) / sum : 0.f;
     }
-    *reinterpret_cast<float4*>(row_out + r * D + 4 * quad) = acc;
+    __syncthreads();
+    const float4* states = states_of(c);
+    for (int pair = threadIdx.x; pair < quads; pair += blockDim.x) {
+      const int r = pair / (D / 4);
+      float4 acc = c == 0 ? make_float4(0.f, 0.f, 0.f, 0.f) : reinterpret_cast<const float4*>(row_out)[pair];
+      for (int s = 0; s < n; ++s) {
+        const float w = weights[s * rows + r];
+        // A split without a visible key has lse −∞: weight 0, and its stored O must not turn into 0·∞.
+        if (w == 0.f) continue;
+        const float4 v = states[s * quads + pair];
+        acc.x = fmaf(w, v.x, acc.x);
+        acc.y = fmaf(w, v.y, acc.y);
+        acc.z = fmaf(w, v.z, acc.z);
+        acc.w = fmaf(w, v.w, acc.w);
+      }
+      reinterpret_cast<float4*>(row_out)[pair] = acc;
+    }
+    __syncthreads();  // the half is summed: chunk c + 2 may take it
+    issue(c + 2);
   }
+  cp_async_wait<0>();  // the trailing empty groups
   QATTN_DECODE_PROBE(11);
   __syncthreads();
   for (int r = warp; r < sg.rows; r += warps) {
@@ -1466,13 +1491,17 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
   __syncthreads();
   QATTN_DECODE_PROBE(8);
   if (!*finishes_tile) return;
+  // The merge stages split states in the warps' codes and meta (free now, contiguous from the start).
+  const int merge_scratch = kDecodeMmaWarps * (ring.codes_bytes() + warp_rest);
+  static_assert(decode_mma_merge_chunk((kDecodeMmaWarps * (ring.codes_bytes() + ring.meta_region_bytes()) / 2) & ~15, kRows, D) >= 1,
+                "a half of the merge's staging holds a split's states");
   __threadfence();
 #ifdef QATTN_DECODE_PROBE_WARM_MERGE
-  combine_tile<D>(args, sg, q_rot, row_max, row_sum, warp, warps, lane);
+  combine_tile<D>(args, sg, q_rot, row_max, row_sum, smem_raw, merge_scratch, warp, warps, lane);
   __syncthreads();
   QATTN_DECODE_PROBE(12);
 #endif
-  combine_tile<D>(args, sg, q_rot, row_max, row_sum, warp, warps, lane);
+  combine_tile<D>(args, sg, q_rot, row_max, row_sum, smem_raw, merge_scratch, warp, warps, lane);
   QATTN_DECODE_PROBE(9);
 }
 
