@@ -76,6 +76,7 @@ __device__ __forceinline__ uint32_t movmatrix_trans(uint32_t x) {
 }
 // Brings a 128-byte line into L2 (no register result, nothing to wait for).
 __device__ __forceinline__ void prefetch_l2(const void* global) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(global) : "memory"); }
+__device__ __forceinline__ void prefetch_l1(const void* global) { asm volatile("prefetch.global.L1 [%0];\n" ::"l"(global) : "memory"); }
 __device__ __forceinline__ void cp_async_4(uint32_t smem_addr, const void* global) {
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(smem_addr), "l"(global));
 }
@@ -1090,7 +1091,7 @@ struct SplitGeometry {
   int64_t group;
 };
 
-// One warp's split: its pages through the ring of K and V items, the sink (split 0), the buffer (last split), then the
+// One warp's split: the sink (split 0), its pages through the ring of K and V items, the buffer (last split), then the
 // split's state — O / l per row and lse₂ = m + log2 l (base 2; the combine converts). The first pages' copies were
 // started by the caller, before the query prologue.
 template <int D, int P, bool kPacked, int kRing>
@@ -1118,6 +1119,12 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const DecodeMm
   const int first_page = split * args.pages_per_split;
   const int last_page = min(sg.pages, first_page + args.pages_per_split);
   const int64_t table_row = sg.group * args.max_pages;
+  // The sink first, while the ring's first pages are in flight. Run after the pages instead (when its L2 prefetch has
+  // landed), split 0 was slower still: 2–3 µs more per step at 4K keys on the H200, its sink now in series with the
+  // rest of its work (apps/bench/reports/h200-issue9/2026-12-04).
+  if (split == 0 && sg.sink_n > 0) run_sink<D, kPacked>(w, ws.sink, q_rot, last_key, sg.rows, sg.sink_n, args, sg.group, lane);
+  QATTN_DECODE_PROBE(3);
+
   // The ring: the kernel's prologue issued the items of the split's first kRing pages (issue_k_item, issue_v_item).
   //   kRing 1 (INT8 room): page i + 1's K item is copied into page i's slot once the front half is done with it
   //     (during P·V), its V item after P·V.
@@ -1169,13 +1176,6 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const DecodeMm
 #endif
 
   QATTN_DECODE_PROBE(5);
-  // The sink after the pages, not before them: its rows' L2 prefetch (issued at entry) has landed by then, while at
-  // the start its loads queued behind the whole grid's first page copies (up to 15 µs on split 0, the slowest split
-  // of its tile, at 16K keys on the H200: apps/bench/reports/h200-issue9/2026-12-04). The softmax state takes chunks
-  // in any order; with skipped sparse tiles (SAS) the pages of split 0 are tested against their own running maximum,
-  // not the sink's, so fewer of them are skipped than in the oracle's order.
-  if (split == 0 && sg.sink_n > 0) run_sink<D, kPacked>(w, ws.sink, q_rot, last_key, sg.rows, sg.sink_n, args, sg.group, lane);
-  QATTN_DECODE_PROBE(3);
   if (split == sg.splits - 1 && sg.buffer_n > 0) {
     // The buffer takes the whole ring (decode_mma_buffer_layout, decode_mma_buffer_fits).
     const DecodeMmaBufferLayout buffer_layout = decode_mma_buffer_layout(D, P);
@@ -1230,66 +1230,86 @@ __device__ __forceinline__ void run_split(const DecodeArgs& args, const DecodeMm
 
 // The fused combine, run by the CTA that finishes a row tile last: lse = log Σ e^lse_s and out = Σ out_s·e^(lse_s − lse)
 // per query row (the merge decode_combine_kernel does for the SIMT path, the same arithmetic in the same split order),
-// then the output un-rotated. It runs after every split of the tile, on the step's critical path, so it is shaped by
-// memory latency: the split states are staged into the warps' rings (free now) by cp.async, `chunk` splits per half of
-// the ring, two halves in flight, each half refilled as soon as it has been summed; the row statistics (one warp per
-// row, a split per lane) are computed while the first halves land. One memory latency for the first two chunks, one
-// more per further pair, not one per group of splits a thread's registers hold. On the H200 at 16K keys (43 splits;
-// timeline probe, apps/bench/reports/h200-issue9/2026-12-03f and -04) register trips of 4 splits took 7.2 µs for the
-// sums (0.55–0.65 µs a trip, the same with the code warm: not instruction fetch), 8 or 16 per trip no less. The
-// states were written by other CTAs: they are read through L2 (ld.cg, cp.async.cg), never from a possibly stale L1
-// line.
+// then the output un-rotated. It runs after every split of the tile, on the step's critical path, where the memory
+// system is still busy with other tiles' pages: each dependent round of loads costs about a microsecond there (H200
+// timeline probe, apps/bench/reports/h200-issue9/2026-12-04: 43 splits' sums in register trips of 4 took 7.2 µs,
+// warm code or cold; a version with four dependent rounds of lse loads took 4.6 µs before its sums). So it is shaped
+// by rounds, not bytes: the split states are staged into the warps' rings (free now) by cp.async, `chunk` splits per
+// half of the ring, two halves in flight, each refilled as soon as it has been summed; every split's lse comes in the
+// same round (into the ring's head when it takes at most a quarter of it — hd128, pages of 64: up to 4300 (split,
+// row) pairs — else per chunk, beside its states), and the row statistics and the weights are computed from shared
+// memory. Two rounds when the states
+// fit two halves, one more per further pair. The states were written by other CTAs: they are read through L2 (ld.cg,
+// cp.async.cg), never from a possibly stale L1 line.
 template <int D>
 __device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, float* row_out, float* row_max, float* row_sum, unsigned char* scratch,
                              int scratch_bytes, int warp, int warps, int lane) {
   const int64_t state0 = sg.group * args.max_splits * sg.rows_total + sg.row0;  // split 0's first row of the tile
   const float* lse = args.partial_lse + state0;
   const int64_t split_stride = sg.rows_total;  // between one split's row and the next split's, in lse entries
-  // A half of the scratch: the chunk's lse values [split][row], then its states [split][row][D] (16-byte aligned).
-  const int rows = sg.rows, quads = rows * (D / 4);
-  const int half_bytes = (scratch_bytes / 2) & ~15;
+  const int rows = sg.rows, splits = sg.splits, quads = rows * (D / 4);
+  // Every split's lse [split][row] at the head of the scratch when it takes at most a quarter of it (`staged`), then
+  // two halves; without the head, each half starts with its chunk's lse values. A half's states [split][row][D].
+  const int all_lse_bytes = decode_align16(splits * rows * 4);
+  const bool staged = 4 * all_lse_bytes <= scratch_bytes && decode_mma_merge_chunk(((scratch_bytes - all_lse_bytes) / 2) & ~15, rows, D) >= 1;
+  const int head_bytes = staged ? all_lse_bytes : 0;
+  const int half_bytes = ((scratch_bytes - head_bytes) / 2) & ~15;
   const int chunk = decode_mma_merge_chunk(half_bytes, rows, D);
-  const int lse_bytes = decode_align16(chunk * rows * 4);
-  const int chunks = (sg.splits + chunk - 1) / chunk;
-  auto lse_of = [&](int c) { return reinterpret_cast<float*>(scratch + (c & 1) * half_bytes); };
-  auto states_of = [&](int c) { return reinterpret_cast<float4*>(scratch + (c & 1) * half_bytes + lse_bytes); };
-  // Chunk c into its half: the states by cp.async (one group per thread and chunk, empty past the last chunk, so the
-  // waits below count the same groups on every thread), then the lse values by loads whose stores into the half wait
-  // for them while the copies are in flight.
+  const int chunk_lse_bytes = staged ? 0 : decode_align16(chunk * rows * 4);
+  const int chunks = (splits + chunk - 1) / chunk;
+  auto* all_weights = reinterpret_cast<float*>(scratch);  // staged: lse values, then (in place) the weights
+  auto half_of = [&](int c) { return scratch + head_bytes + (c & 1) * half_bytes; };
+  auto weights_of = [&](int c) { return staged ? all_weights + c * chunk * rows : reinterpret_cast<float*>(half_of(c)); };
+  auto states_of = [&](int c) { return reinterpret_cast<float4*>(half_of(c) + chunk_lse_bytes); };
+  // Chunk c's states into its half by cp.async (one group per thread and chunk, empty past the last chunk, so the waits
+  // below count the same groups on every thread).
   auto issue = [&](int c) {
-    const int s0 = c * chunk, n = c < chunks ? min(chunk, sg.splits - s0) : 0;
+    const int s0 = c * chunk, n = c < chunks ? min(chunk, splits - s0) : 0;
     float4* states = states_of(c);
     for (int i = threadIdx.x; i < n * quads; i += blockDim.x) {
       const int s = i / quads, pair = i % quads;  // pair = row · D/4 + quad: a split's rows are contiguous
       cp_async_16(smem_u32(states + i), args.partial_out + (state0 + (s0 + s) * split_stride) * D + 4 * pair);
     }
     cp_async_commit();
-    float* chunk_lse = lse_of(c);
-    for (int i = threadIdx.x; i < n * rows; i += blockDim.x) chunk_lse[i] = __ldcg(lse + (s0 + i / rows) * split_stride + i % rows);
+  };
+  // The lse values of splits [s0, s0 + n) into dst [split][row]: loads all issued before the stores that wait for them.
+  auto load_lse = [&](float* dst, int s0, int n) {
+    for (int i = threadIdx.x; i < n * rows; i += blockDim.x) dst[i] = __ldcg(lse + (s0 + i / rows) * split_stride + i % rows);
+  };
+  // A weight e^(lse_s − m)/Σ in place of its lse (an exponent and an IEEE division: once per (split, row), not per quad).
+  auto to_weights = [&](float* w, int n) {
+    for (int i = threadIdx.x; i < n * rows; i += blockDim.x) {
+      const float m = row_max[i % rows], sum = row_sum[i % rows];
+      w[i] = m != -INFINITY && sum > 0.f ? exp2f(w[i] - m) / sum : 0.f;
+    }
   };
   issue(0);
   issue(1);
+  if (staged) {
+    load_lse(all_weights, 0, splits);
+    __syncthreads();
+  } else {
+    load_lse(weights_of(0), 0, min(chunk, splits));
+    if (chunks > 1) load_lse(weights_of(1), chunk, min(chunk, splits - chunk));
+  }
   for (int r = warp; r < rows; r += warps) {
     float m = -INFINITY;
-    for (int s = lane; s < sg.splits; s += 32) m = fmaxf(m, __ldcg(lse + s * split_stride + r));
+    for (int s = lane; s < splits; s += 32) m = fmaxf(m, staged ? all_weights[s * rows + r] : __ldcg(lse + s * split_stride + r));
     m = warp_max(m);
     float sum = 0.f;
-    for (int s = lane; s < sg.splits; s += 32) sum += m == -INFINITY ? 0.f : exp2f(__ldcg(lse + s * split_stride + r) - m);
+    for (int s = lane; s < splits; s += 32) sum += m == -INFINITY ? 0.f : exp2f((staged ? all_weights[s * rows + r] : __ldcg(lse + s * split_stride + r)) - m);
     sum = warp_sum(sum);
     if (lane == 0) row_max[r] = m, row_sum[r] = sum;
   }
+  __syncthreads();  // the statistics; every lse value read
+  if (staged) to_weights(all_weights, splits);
   QATTN_DECODE_PROBE(10);
   for (int c = 0; c < chunks; ++c) {
     cp_async_wait<1>();  // this thread's copies of chunk c have landed (c + 1's may not have)
-    __syncthreads();     // everyone's, and the lse values and (c = 0) the row statistics
-    const int s0 = c * chunk, n = min(chunk, sg.splits - s0);
-    // Each (split, row) weight once, in place of its lse (an exponent and an IEEE division: not once per quad).
-    float* weights = lse_of(c);
-    for (int i = threadIdx.x; i < n * rows; i += blockDim.x) {
-      const float m = row_max[i % rows], sum = row_sum[i % rows];
-      weights[i] = m != -INFINITY && sum > 0.f ? exp2f(weights[i] - m) / sum : 0.f;
-    }
-    __syncthreads();
+    const int n = min(chunk, splits - c * chunk);
+    if (!staged) to_weights(weights_of(c), n);  // its own values: the loads and stores that wait were this thread's
+    __syncthreads();  // everyone's copies and weights
+    const float* weights = weights_of(c);
     const float4* states = states_of(c);
     for (int pair = threadIdx.x; pair < quads; pair += blockDim.x) {
       const int r = pair / (D / 4);
@@ -1308,6 +1328,7 @@ __device__ void combine_tile(const DecodeArgs& args, const SplitGeometry& sg, fl
     }
     __syncthreads();  // the half is summed: chunk c + 2 may take it
     issue(c + 2);
+    if (!staged && c + 2 < chunks) load_lse(weights_of(c + 2), (c + 2) * chunk, min(chunk, splits - (c + 2) * chunk));
   }
   cp_async_wait<0>();  // the trailing empty groups
   QATTN_DECODE_PROBE(11);
@@ -1360,7 +1381,7 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
 
   // Every global load of the prologue at once, before anything waits for one: the sequence's length, the split's page
   // entries (bounded by the table's row, not yet by the length), this warp's query rows with the rotation signs and K's
-  // mean, and an L2 prefetch of the sink's rows for split 0. One memory latency for all of them; one after another
+  // mean, and an L1 prefetch of the sink's rows for split 0. One memory latency for all of them; one after another
   // (length, then entries, then q, then k_mean; the sink at its first use) they took ~10 µs of a 16K-key step's 57, and
   // the sink ~12 µs more on split 0, the slowest split of its tile (H200 timeline probe, 2026-12-03f). Now q is ready
   // ~1 µs after the first page issue, which still comes ~5 µs after entry at 16K keys (the grid's startup burst).
@@ -1376,9 +1397,11 @@ __global__ void __launch_bounds__(kDecodeMmaWarps * 32, 3) decode_split_mma_kern
     if (r < sg.rows) query_loads[j] = load_query_row<D>(args, sg.b, sg.g, sg.row0 + r, lane);
   }
   if (split == 0) {
+    // Into this SM's L1, where run_sink's loads (ld.global.nc) find them: with an L2 prefetch its three rounds of loads
+    // (K, then V two tokens at a time) each waited for L2 behind the grid's first page copies, up to 15 µs on split 0.
     for (int line = lane; line < S * D * 4 / 128; line += 32) {
-      prefetch_l2(args.k.sink + sg.group * S * D + 32 * line);
-      prefetch_l2(args.v.sink + sg.group * S * D + 32 * line);
+      prefetch_l1(args.k.sink + sg.group * S * D + 32 * line);
+      prefetch_l1(args.v.sink + sg.group * S * D + 32 * line);
     }
   }
 

@@ -64,7 +64,6 @@ T* upload(const std::vector<T>& host) {
   return device;
 }
 
-// Index = the hook's phase number (decode_paged_mma.cu); the sink runs after the pages (phase 3 between 5 and 6).
 static const char* kPhaseNames[kPhases] = {"entry",      "ring issued", "q ready",    "sink done",  "page 0 landed",
                                            "pages done", "buffer done", "state done", "counted in", "merged",
                                            "merge: lse",  "merge: sums", "warm merge"};
@@ -198,7 +197,7 @@ int main(int argc, char** argv) {
     std::printf("%-14s %7zu %7.2f %7.2f %7.2f %7.2f\n", kPhaseNames[k], at.size(), at.front(), at[at.size() / 2], at[at.size() * 9 / 10], at.back());
   }
   std::printf("%-24s %7s %7s %7s %7s %7s   (per warp, µs)\n", "step", "n", "p10", "p50", "p90", "max");
-  const int steps[][2] = {{0, 1}, {1, 2}, {2, 4}, {4, 5}, {5, 3}, {3, 6}, {6, 7}, {7, 8}, {8, 9}, {8, 12}, {12, 9}, {8, 10}, {10, 11}, {11, 9}, {0, 7}};
+  const int steps[][2] = {{0, 1}, {1, 2}, {2, 3}, {2, 4}, {4, 5}, {5, 6}, {6, 7}, {7, 8}, {8, 9}, {8, 12}, {12, 9}, {8, 10}, {10, 11}, {11, 9}, {0, 7}};
   for (const auto& s : steps) {
     std::vector<double> d;
     for (int w = 0; w < warps; ++w) {
