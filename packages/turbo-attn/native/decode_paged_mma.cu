@@ -986,30 +986,22 @@ __device__ void run_sink(WarpState<D>& w, float* sink_scores, const float* q_rot
   const float* k_sink = args.k.sink + group * S * D;
   const float* v_sink = args.v.sink + group * S * D;
   const float threshold = args.exponent == kDecodeExponentSas ? args.sas_threshold : INFINITY;
-  // Scores: the warp splits each dot product over channels (coalesced loads of the sink's K rows) and reduces it;
-  // four sink tokens' rows are loaded before any is used (one memory latency per four tokens, not per token).
-  for (int t0 = 0; t0 < sink_n; t0 += 4) {
-    float k[4][D / 32];
+  // Scores: the warp splits each dot product over channels (coalesced loads of the sink's K rows, L1 hits since the
+  // entry's prefetch) and reduces it, a token at a time.
+  for (int t = 0; t < sink_n; ++t) {
+    float k[D / 32];
 #pragma unroll
-    for (int u = 0; u < 4; ++u) {
+    for (int i = 0; i < D / 32; ++i) k[i] = __ldg(k_sink + t * D + lane + 32 * i);
 #pragma unroll
-      for (int i = 0; i < D / 32; ++i) k[u][i] = t0 + u < sink_n ? __ldg(k_sink + (t0 + u) * D + lane + 32 * i) : 0.f;
-    }
+    for (int row = 0; row < kRows; ++row) {
+      // Rows past the tile's (packed GQA 4:1: half of them) see no key; no reduction for them (warp-uniform).
+      float part = 0.f;
+      if (row < rows) {
 #pragma unroll
-    for (int u = 0; u < 4; ++u) {
-      const int t = t0 + u;
-      if (t >= sink_n) break;
-#pragma unroll
-      for (int row = 0; row < kRows; ++row) {
-        // Rows past the tile's (packed GQA 4:1: half of them) see no key; no reduction for them (warp-uniform).
-        float part = 0.f;
-        if (row < rows) {
-#pragma unroll
-          for (int i = 0; i < D / 32; ++i) part = fmaf(q_rot[row * D + lane + 32 * i], k[u][i], part);
-          part = warp_sum(part);
-        }
-        if (lane == 0) sink_scores[row * S + t] = row < rows && t <= last_key[row] ? part * args.sm_scale_log2 : -INFINITY;
+        for (int i = 0; i < D / 32; ++i) part = fmaf(q_rot[row * D + lane + 32 * i], k[i], part);
+        part = warp_sum(part);
       }
+      if (lane == 0) sink_scores[row * S + t] = row < rows && t <= last_key[row] ? part * args.sm_scale_log2 : -INFINITY;
     }
   }
   __syncwarp();
@@ -1044,33 +1036,25 @@ __device__ void run_sink(WarpState<D>& w, float* sink_scores, const float* q_rot
       w.o[t][2 + row] *= alpha[row];
     }
   }
-  // P·V over the sink, two tokens' V rows loaded before either is used.
-  for (int t0 = 0; t0 < sink_n; t0 += 2) {
-    float v[2][D / 16][2];
+  // P·V over the sink, a token's V row at a time: the rows are in this SM's L1 (prefetched at the kernel's entry), so
+  // a load costs an L1 hit, and this is the kernel's register peak (the split's whole O beside the sink's operands).
+  for (int t = 0; t < sink_n; ++t) {
+    float v[D / 16][2];
 #pragma unroll
-    for (int u = 0; u < 2; ++u) {
-#pragma unroll
-      for (int ct = 0; ct < D / 16; ++ct) {
-        const bool live = t0 + u < sink_n;
-        v[u][ct][0] = live ? __ldg(v_sink + (t0 + u) * D + 16 * ct + r) : 0.f;
-        v[u][ct][1] = live ? __ldg(v_sink + (t0 + u) * D + 16 * ct + r + 8) : 0.f;
-      }
+    for (int ct = 0; ct < D / 16; ++ct) {
+      v[ct][0] = __ldg(v_sink + t * D + 16 * ct + r);
+      v[ct][1] = __ldg(v_sink + t * D + 16 * ct + r + 8);
     }
 #pragma unroll
-    for (int u = 0; u < 2; ++u) {
-      const int t = t0 + u;
-      if (t >= sink_n) break;
+    for (int row = 0; row < 2; ++row) {
+      if (m_new[row] == -INFINITY) continue;
+      const float p = decode_exp2(x_row[row][t] - m_new[row], args.exponent, threshold);
+      sum[row] += p;
+      if (!adds) continue;
 #pragma unroll
-      for (int row = 0; row < 2; ++row) {
-        if (m_new[row] == -INFINITY) continue;
-        const float p = decode_exp2(x_row[row][t] - m_new[row], args.exponent, threshold);
-        sum[row] += p;
-        if (!adds) continue;
-#pragma unroll
-        for (int ct = 0; ct < D / 16; ++ct) {
-          w.o[ct][row] = fmaf(p, v[u][ct][0], w.o[ct][row]);
-          w.o[ct][2 + row] = fmaf(p, v[u][ct][1], w.o[ct][2 + row]);
-        }
+      for (int ct = 0; ct < D / 16; ++ct) {
+        w.o[ct][row] = fmaf(p, v[ct][0], w.o[ct][row]);
+        w.o[ct][2 + row] = fmaf(p, v[ct][1], w.o[ct][2 + row]);
       }
     }
   }
